@@ -1,0 +1,51 @@
+package main
+
+import (
+	"os"
+
+	"github.com/natsops/natsops/pkg/cluster"
+)
+
+// buildFlags are shared by the commands that render configs.
+type buildFlags struct {
+	templates string
+}
+
+// built is an inventory with its selected nodes rendered, validated and
+// linted.
+type built struct {
+	inv *cluster.Inventory
+	ts  *cluster.Templates
+	res *cluster.Result
+}
+
+// build loads the inventory, selects --limit nodes and builds their configs.
+func (g *globals) build(bf buildFlags) (*built, error) {
+	inv, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := inv.Select(g.limit)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	ts, err := loadTemplates(bf.templates)
+	if err != nil {
+		return nil, err
+	}
+	return &built{inv: inv, ts: ts, res: inv.Build(ts, nodes, g.sys.getenv)}, nil
+}
+
+func loadTemplates(dir string) (*cluster.Templates, error) {
+	if dir == "" {
+		return cluster.LoadTemplates(nil)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, usageError("--templates %s: not a directory", dir)
+	}
+	ts, err := cluster.LoadTemplates(os.DirFS(dir))
+	if err != nil {
+		return nil, withCode(ExitInvalid, err)
+	}
+	return ts, nil
+}

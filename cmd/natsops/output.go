@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/natsops/natsops/pkg/cluster"
+)
+
+// writeJSON is the one path for -o json: indented, stable key order.
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+const (
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+	ansiGreen  = "\x1b[32m"
+	ansiReset  = "\x1b[0m"
+)
+
+type style struct{ on bool }
+
+func (s style) paint(code, text string) string {
+	if !s.on {
+		return text
+	}
+	return code + text + ansiReset
+}
+
+func (s style) severity(sev cluster.Severity) string {
+	switch sev {
+	case cluster.SevError:
+		return s.paint(ansiRed, string(sev))
+	case cluster.SevWarning:
+		return s.paint(ansiYellow, string(sev))
+	}
+	return s.paint(ansiCyan, string(sev))
+}
+
+// printFindings writes findings for people: location, severity, rule, what
+// and the fix on its own line.
+func printFindings(w io.Writer, st style, fs []cluster.Finding) {
+	for _, f := range fs {
+		loc := f.File
+		if f.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		var who []string
+		if f.Node != "" {
+			who = append(who, "node "+f.Node)
+		}
+		if f.Key != "" {
+			who = append(who, f.Key)
+		}
+		subject := ""
+		if len(who) > 0 {
+			subject = strings.Join(who, " ") + ": "
+		}
+		fmt.Fprintf(w, "%s: %s %s: %s%s\n", loc, st.severity(f.Severity), f.Rule, subject, f.Message)
+		if f.Fix != "" {
+			fmt.Fprintf(w, "    fix: %s\n", f.Fix)
+		}
+	}
+}
+
+func summary(fs []cluster.Finding) map[string]int {
+	return map[string]int{
+		"errors":   cluster.Count(fs, cluster.SevError),
+		"warnings": cluster.Count(fs, cluster.SevWarning),
+		"info":     cluster.Count(fs, cluster.SevInfo),
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

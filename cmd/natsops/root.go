@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/natsops/natsops/pkg/cluster"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	sys       *system
+	inventory string
+	limit     []string
+	output    string
+	noColor   bool
+	verbose   int
+	yes       bool
+	parallel  int
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+// color reports whether stdout gets ANSI colour: a terminal, no --no-color,
+// no NO_COLOR.
+func (g *globals) color() bool {
+	if g.noColor || g.json() {
+		return false
+	}
+	if _, set := g.sys.getenv("NO_COLOR"); set {
+		return false
+	}
+	return g.sys.isTTY(g.sys.stdout)
+}
+
+// load reads the inventory named by -i.
+func (g *globals) load() (*cluster.Inventory, error) {
+	inv, err := cluster.Load(g.inventory)
+	if err != nil {
+		return nil, g.inventoryError(err)
+	}
+	return inv, nil
+}
+
+// inventoryError prints inventory problems (as JSON with -o json) and turns
+// them into ExitInvalid.
+func (g *globals) inventoryError(err error) error {
+	var ie *cluster.InventoryError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	if g.json() {
+		writeJSON(g.sys.stdout, map[string]any{"ok": false, "inventory": g.inventory, "problems": ie.Problems})
+		return reported(ExitInvalid)
+	}
+	return withCode(ExitInvalid, err)
+}
+
+func newRootCmd(sys *system) *cobra.Command {
+	g := &globals{sys: sys}
+	root := &cobra.Command{
+		Use:   "natsops",
+		Short: "Render, tune, deploy and rolling-restart NATS server clusters from one inventory",
+		Long: `natsops operates NATS server clusters on VMs and bare metal.
+
+From one TOML inventory it renders every node's nats-server config and
+proves it valid with nats-server's own code, tunes the hosts, deploys and
+rolling-restarts the nodes one at a time gated on the monitoring endpoint.
+
+Start with:
+  natsops init                 write a commented natsops.toml
+  natsops validate             check the inventory and every rendered config
+  natsops render --out DIR     write each node's config`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "text" && g.output != "json" {
+				return usageError("--output must be text or json, not %q", g.output)
+			}
+			if g.parallel < 1 {
+				return usageError("--parallel must be at least 1")
+			}
+			return nil
+		},
+	}
+	def := "natsops.toml"
+	if v, ok := sys.getenv("NATSOPS_INVENTORY"); ok && v != "" {
+		def = v
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.inventory, "inventory", "i", def, "inventory file (env NATSOPS_INVENTORY)")
+	pf.StringSliceVar(&g.limit, "limit", nil, "only these nodes (names or globs, comma-separated)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.BoolVar(&g.noColor, "no-color", false, "no ANSI colours (also when NO_COLOR is set)")
+	pf.CountVarP(&g.verbose, "verbose", "v", "more detail (repeat for more)")
+	pf.BoolVar(&g.yes, "yes", false, "do not ask for confirmation (required without a terminal)")
+	pf.IntVar(&g.parallel, "parallel", 10, "hosts worked on at once")
+	_ = root.RegisterFlagCompletionFunc("limit", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		inv, err := cluster.Load(g.inventory)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return inv.NodeNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+	})
+	root.AddCommand(
+		newInitCmd(g),
+		newValidateCmd(g),
+		newRenderCmd(g),
+		newHashPasswordCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+// run executes the command line and returns the process exit code.
+func run(sys *system) int {
+	root := newRootCmd(sys)
+	root.SetArgs(sys.args)
+	root.SetIn(sys.stdin)
+	root.SetOut(sys.stdout)
+	root.SetErr(sys.stderr)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.silent {
+		return ee.code
+	}
+	code := exitCode(err)
+	if code == ExitError && isCobraUsageError(err) {
+		code = ExitUsage
+	}
+	fmt.Fprintf(sys.stderr, "natsops: %s\n", err)
+	return code
+}
+
+// isCobraUsageError recognises cobra's own argument errors, which it returns
+// as plain errors.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,333 @@
+// Package cluster owns the inventory model (one TOML file describing a NATS
+// cluster and its hosts), rendering each node's nats-server config from it,
+// and proving those configs valid with nats-server's own code.
+//
+// It does no I/O beyond reading the inventory, its secret files and
+// templates: it never talks to a host. Later commands (tune, deploy,
+// restart) take the resolved nodes from here.
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// Defaults used when the inventory does not say otherwise. They follow
+// nats-server's own defaults and Debian's nats-server package layout.
+const (
+	DefaultClientPort  = 4222
+	DefaultHTTPPort    = 8222
+	DefaultClusterPort = 6222
+	DefaultListenHost  = "0.0.0.0"
+	DefaultUnit        = "nats-server"
+	DefaultConfigPath  = "/etc/nats-server.conf"
+	DefaultBinary      = "nats-server"
+	DefaultServiceUser = "nats"
+)
+
+// Inventory is a loaded, checked inventory with its nodes resolved: every
+// per-node override merged over the cluster-wide settings.
+type Inventory struct {
+	Path  string
+	Dir   string
+	File  File
+	Nodes []*Node
+
+	loc *locator
+}
+
+// Node is one server with its effective settings.
+type Node struct {
+	Index      int
+	Name       string
+	Host       string
+	RouteHost  string
+	Connection string // "ssh" or "local"
+	Tags       []string
+	SSH        SSHSpec
+	Service    Service
+	Server     ServerSpec
+	Cluster    NodeClusterSpec // effective port and listen host
+	JetStream  JetStreamSpec
+}
+
+// Service is a node's resolved service settings.
+type Service struct {
+	Manager      string `json:"manager"`
+	Unit         string `json:"unit,omitempty"`
+	ConfigPath   string `json:"config_path"`
+	Binary       string `json:"binary"`
+	User         string `json:"user"`
+	StartCommand string `json:"start_command,omitempty"`
+}
+
+// Load reads and checks the inventory at path.
+func Load(path string) (*Inventory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		hint := "pass the inventory with -i FILE or NATSOPS_INVENTORY, or create one with `natsops init`"
+		return nil, &InventoryError{Problems: []Problem{{File: path, Msg: "cannot read inventory: " + err.Error(), Fix: hint}}}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks inventory data; path names it in errors and anchors relative
+// paths.
+func Parse(path string, data []byte) (*Inventory, error) {
+	inv := &Inventory{Path: path, Dir: filepath.Dir(path)}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&inv.File); err != nil {
+		return nil, &InventoryError{Problems: decodeProblems(path, err)}
+	}
+	inv.loc = newLocator(data)
+	c := &checker{inv: inv}
+	inv.resolveNodes()
+	c.check()
+	if len(c.problems) > 0 {
+		return nil, &InventoryError{Problems: c.problems}
+	}
+	return inv, nil
+}
+
+// decodeProblems turns go-toml errors into problems with positions and the
+// fix in words.
+func decodeProblems(path string, err error) []Problem {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		out := make([]Problem, 0, len(strict.Errors))
+		for _, e := range strict.Errors {
+			line, col := e.Position()
+			key := strings.Join(e.Key(), ".")
+			p := Problem{File: path, Line: line, Col: col, Key: key, Msg: "unknown key"}
+			if s := suggestKey(e.Key()); s != "" {
+				p.Fix = fmt.Sprintf("did you mean %q?", s)
+			} else {
+				p.Fix = "remove it; see `natsops init` for every supported key"
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		p := Problem{File: path, Line: line, Col: col, Key: strings.Join(de.Key(), "."), Msg: msg}
+		p.Msg, p.Fix = explainDecode(msg)
+		return []Problem{p}
+	}
+	return []Problem{{File: path, Msg: err.Error()}}
+}
+
+var typeMismatchRE = regexp.MustCompile(`cannot decode TOML (\w+) into .* of type (\S+)$`)
+
+// explainDecode rewrites go-toml's type errors in the inventory's terms.
+func explainDecode(msg string) (string, string) {
+	m := typeMismatchRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, ""
+	}
+	got, want := m[1], m[2]
+	want = strings.TrimLeft(want, "*[]")
+	switch {
+	case strings.HasSuffix(want, "cluster.Duration"):
+		return "a duration must be a quoted string, got a TOML " + got, `write it like "3s" or "2m" (a bare number is read as seconds by nats-server and is refused here)`
+	case strings.HasSuffix(want, "cluster.Size"):
+		return "a size must be an integer byte count or a quoted size, got a TOML " + got, `write it like 65536 or "64KB"`
+	case strings.HasSuffix(want, "cluster.Secret"), want == "string":
+		return "expected a string, got a TOML " + got, "quote the value"
+	case strings.HasPrefix(want, "int"):
+		return "expected an integer, got a TOML " + got, "write a whole number without quotes"
+	case want == "bool":
+		return "expected true or false, got a TOML " + got, "write true or false without quotes"
+	}
+	return fmt.Sprintf("expected %s, got a TOML %s", want, got), ""
+}
+
+// suggestKey returns the closest known key at the unknown key's level.
+func suggestKey(key []string) string {
+	t := reflect.TypeOf(File{})
+	for _, part := range key[:len(key)-1] {
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return ""
+		}
+		t = f.Type
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+	}
+	bad := key[len(key)-1]
+	best, bestD := "", 4
+	for i := 0; i < t.NumField(); i++ {
+		tag := tomlName(t.Field(i))
+		if d := editDistance(bad, tag); d < bestD || (strings.Contains(tag, bad) && len(bad) > 3 && bestD > 1) {
+			best, bestD = tag, d
+			if strings.Contains(tag, bad) {
+				bestD = 1
+			}
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return strings.Join(append(append([]string{}, key[:len(key)-1]...), best), ".")
+}
+
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if tomlName(t.Field(i)) == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func tomlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	return name
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// resolveNodes merges each node's overrides over the cluster-wide settings
+// and fills in defaults.
+func (inv *Inventory) resolveNodes() {
+	f := &inv.File
+	inv.Nodes = make([]*Node, len(f.Nodes))
+	for i, ns := range f.Nodes {
+		n := &Node{
+			Index:      i,
+			Name:       ns.Name,
+			Host:       ns.Host,
+			RouteHost:  ns.RouteHost,
+			Connection: ns.Connection,
+			Tags:       ns.Tags,
+		}
+		overlay(&n.SSH, &f.SSH)
+		overlay(&n.SSH, &ns.SSH)
+		overlay(&n.Server, &f.Server)
+		overlay(&n.Server, &ns.Server)
+		overlay(&n.JetStream, &f.JetStream)
+		overlay(&n.JetStream, &ns.JetStream)
+		var svc ServiceSpec
+		overlay(&svc, &f.Service)
+		overlay(&svc, &ns.Service)
+
+		if n.RouteHost == "" {
+			n.RouteHost = n.Host
+		}
+		if n.Connection == "" {
+			n.Connection = "ssh"
+		}
+		s := &n.Server
+		s.ListenHost = orDefault(s.ListenHost, DefaultListenHost)
+		s.Port = orDefault(s.Port, DefaultClientPort)
+		if s.HTTPPort == nil && s.HTTPSPort == nil {
+			s.HTTPPort = ptr(DefaultHTTPPort)
+		}
+		n.Cluster.Port = orDefault(ns.Cluster.Port, deref(f.Cluster.Port, DefaultClusterPort))
+		n.Cluster.ListenHost = orDefault(ns.Cluster.ListenHost, deref(f.Cluster.ListenHost, *s.ListenHost))
+		n.Service = Service{
+			Manager:      deref(svc.Manager, "systemd"),
+			Unit:         deref(svc.Unit, DefaultUnit),
+			ConfigPath:   deref(svc.ConfigPath, DefaultConfigPath),
+			Binary:       deref(svc.Binary, DefaultBinary),
+			User:         deref(svc.User, DefaultServiceUser),
+			StartCommand: deref(svc.StartCommand, ""),
+		}
+		inv.Nodes[i] = n
+	}
+}
+
+// Clustered reports whether the nodes form a cluster (routes are rendered).
+func (inv *Inventory) Clustered() bool { return len(inv.Nodes) > 1 }
+
+// JetStreamEnabled reports whether the node runs JetStream.
+func (n *Node) JetStreamEnabled() bool { return deref(n.JetStream.Enabled, false) }
+
+// overlay copies every field set in src over dst. Structs (and pointers to
+// structs) merge field by field; slices and maps are replaced whole.
+func overlay[T any](dst, src *T) {
+	overlayValue(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem())
+}
+
+func overlayValue(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Struct:
+		for i := 0; i < src.NumField(); i++ {
+			overlayValue(dst.Field(i), src.Field(i))
+		}
+	case reflect.Pointer:
+		if src.IsNil() {
+			return
+		}
+		if src.Elem().Kind() == reflect.Struct {
+			if dst.IsNil() {
+				dst.Set(reflect.New(src.Elem().Type()))
+			}
+			overlayValue(dst.Elem(), src.Elem())
+			return
+		}
+		v := reflect.New(src.Elem().Type())
+		v.Elem().Set(src.Elem())
+		dst.Set(v)
+	case reflect.Slice, reflect.Map:
+		if !src.IsNil() {
+			dst.Set(src)
+		}
+	default:
+		if !src.IsZero() {
+			dst.Set(src)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func orDefault[T any](p *T, def T) *T {
+	if p == nil {
+		return &def
+	}
+	return p
+}

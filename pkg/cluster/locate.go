@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// locator maps inventory key paths ("server.max_payload",
+// "node[1].server.port") to the line and column where they were written, so
+// errors found after decoding can still point at the file.
+type locator struct {
+	pos   map[string][2]int
+	lines []int // byte offset of each line start
+}
+
+func newLocator(data []byte) *locator {
+	l := &locator{pos: map[string][2]int{}, lines: []int{0}}
+	for i, c := range data {
+		if c == '\n' {
+			l.lines = append(l.lines, i+1)
+		}
+	}
+	p := &unstable.Parser{}
+	p.Reset(data)
+	table := ""
+	arrays := map[string]int{}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			name := l.keyPath(e.Key(), arrays)
+			if e.Kind == unstable.ArrayTable {
+				arrays[name]++
+				name += "[" + strconv.Itoa(arrays[name]-1) + "]"
+				// Nested tables under this entry restart their own counts.
+				for k := range arrays {
+					if strings.HasPrefix(k, name+".") {
+						delete(arrays, k)
+					}
+				}
+			}
+			table = name
+			l.record(table, e.Child())
+		case unstable.KeyValue:
+			l.keyValue(table, e, arrays)
+		}
+	}
+	// A parse error leaves the map partial; the decoder reports the error.
+	return l
+}
+
+func (l *locator) keyPath(it unstable.Iterator, arrays map[string]int) string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+		// Inside [[node]] entries, "node.server" means the newest node.
+		joined := strings.Join(parts, ".")
+		if n, ok := arrays[joined]; ok {
+			parts = []string{joined + "[" + strconv.Itoa(n-1) + "]"}
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func (l *locator) keyValue(table string, e *unstable.Node, arrays map[string]int) {
+	var parts []string
+	it := e.Key()
+	var first *unstable.Node
+	for it.Next() {
+		if first == nil {
+			first = it.Node()
+		}
+		parts = append(parts, string(it.Node().Data))
+	}
+	path := strings.Join(parts, ".")
+	if table != "" {
+		path = table + "." + path
+	}
+	l.record(path, first)
+	if v := e.Value(); v.Kind == unstable.InlineTable {
+		children := v.Children()
+		for children.Next() {
+			if c := children.Node(); c.Kind == unstable.KeyValue {
+				l.keyValue(path, c, arrays)
+			}
+		}
+	}
+}
+
+func (l *locator) record(path string, n *unstable.Node) {
+	if n == nil || path == "" {
+		return
+	}
+	if _, seen := l.pos[path]; seen {
+		return
+	}
+	off := int(n.Raw.Offset)
+	line := sort.Search(len(l.lines), func(i int) bool { return l.lines[i] > off })
+	l.pos[path] = [2]int{line, off - l.lines[line-1] + 1}
+}
+
+// find returns the line and column of the first of paths that was written;
+// when none was, the nearest enclosing table that was. 0 when nothing is
+// known.
+func (l *locator) find(paths ...string) (line, col int) {
+	if l == nil {
+		return 0, 0
+	}
+	for _, p := range paths {
+		if pc, ok := l.pos[p]; ok {
+			return pc[0], pc[1]
+		}
+	}
+	for _, p := range paths {
+		for q := p; ; {
+			i := strings.LastIndexAny(q, ".[")
+			if i <= 0 {
+				break
+			}
+			q = q[:i]
+			if pc, ok := l.pos[q]; ok {
+				return pc[0], pc[1]
+			}
+		}
+	}
+	return 0, 0
+}

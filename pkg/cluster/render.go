@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"text/template"
+
+	"github.com/natsops/natsops/pkg/natsconf"
+	"github.com/natsops/natsops/templates"
+)
+
+// Templates is a parsed template set.
+type Templates struct {
+	t *template.Template
+}
+
+// LoadTemplates parses the templates in fsys (nil: the embedded ones). The
+// template functions are bound per render, so one set serves every node.
+func LoadTemplates(fsys fs.FS) (*Templates, error) {
+	src := "embedded templates"
+	if fsys == nil {
+		fsys = templates.FS
+	} else {
+		src = "templates directory"
+	}
+	t, err := template.New(templates.Main).Option("missingkey=error").Funcs(funcs(false, nil)).ParseFS(fsys, "*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	if t.Lookup(templates.Main) == nil {
+		return nil, fmt.Errorf("%s: %s is missing", src, templates.Main)
+	}
+	return &Templates{t: t}, nil
+}
+
+// RenderOptions changes how configs are rendered.
+type RenderOptions struct {
+	// Env resolves env: secrets; nil means the process environment.
+	Env Env
+	// Mask replaces every secret with a placeholder, for showing a config.
+	Mask bool
+	// TLSPath maps certificate paths; kind is "cert", "key" or "ca".
+	// Validation swaps in local stand-ins for files that live only on the
+	// node. nil keeps them.
+	TLSPath func(kind, path string) string
+}
+
+// Rendered is one node's config.
+type Rendered struct {
+	Node   *Node
+	Config []byte
+	// secrets holds every secret value in the config, to scrub them from
+	// any message that might quote the file.
+	secrets []string
+}
+
+// secretValue is a resolved secret on its way into a template. Only the
+// secret function prints it.
+type secretValue struct{ v string }
+
+// view is what the templates see.
+type view struct {
+	Source    string
+	Node      *Node
+	Server    ServerSpec
+	Auth      *authView
+	Cluster   *clusterView
+	JetStream *JetStreamSpec
+}
+
+type authView struct {
+	Timeout  *Duration
+	User     *string
+	Password *secretValue
+	Token    *secretValue
+	Users    []userView
+}
+
+type userView struct {
+	User        string
+	Password    secretValue
+	NKey        string
+	Permissions *PermissionsSpec
+}
+
+type clusterView struct {
+	Name       string
+	ListenHost string
+	Port       int
+	PoolSize   *int
+	User       string
+	Password   secretValue
+	TLS        *TLSSpec
+	Routes     []routeURL
+}
+
+// routeURL is a route to a peer; it is a secret when it carries the route
+// credentials.
+type routeURL struct {
+	url      string
+	hasCreds bool
+}
+
+// Render renders node n's config.
+func (inv *Inventory) Render(ts *Templates, n *Node, opts RenderOptions) (*Rendered, error) {
+	r := &Rendered{Node: n}
+	resolve := func(key string, s Secret) (secretValue, error) {
+		v, err := s.Resolve(inv.Dir, opts.Env)
+		if err != nil {
+			return secretValue{}, &SecretError{Node: n, Key: key, Err: err}
+		}
+		r.secrets = append(r.secrets, v)
+		return secretValue{v}, nil
+	}
+	v := view{Source: filepath.Base(inv.Path), Node: n, Server: n.Server}
+
+	a := n.Server.Auth
+	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 {
+		av := &authView{Timeout: a.Timeout, User: a.User}
+		if a.Password != nil {
+			s, err := resolve("server.auth.password", *a.Password)
+			if err != nil {
+				return nil, err
+			}
+			av.Password = &s
+		}
+		if a.Token != nil {
+			s, err := resolve("server.auth.token", *a.Token)
+			if err != nil {
+				return nil, err
+			}
+			av.Token = &s
+		}
+		for i, u := range a.Users {
+			uv := userView{User: u.User, NKey: u.NKey, Permissions: u.Permissions}
+			if u.NKey == "" {
+				s, err := resolve(fmt.Sprintf("server.auth.users[%d].password", i), u.Password)
+				if err != nil {
+					return nil, err
+				}
+				uv.Password = s
+			}
+			av.Users = append(av.Users, uv)
+		}
+		v.Auth = av
+	}
+
+	if inv.Clustered() {
+		cl := inv.File.Cluster
+		cv := &clusterView{
+			Name:       deref(cl.Name, ""),
+			ListenHost: *n.Cluster.ListenHost,
+			Port:       *n.Cluster.Port,
+			PoolSize:   cl.PoolSize,
+			User:       deref(cl.User, ""),
+			TLS:        cl.TLS,
+		}
+		var user *url.Userinfo
+		if cl.Password != nil {
+			s, err := resolve("cluster.password", *cl.Password)
+			if err != nil {
+				return nil, err
+			}
+			cv.Password = s
+			user = url.UserPassword(cv.User, s.v)
+		}
+		for _, peer := range inv.Nodes {
+			if peer == n {
+				continue
+			}
+			u := url.URL{Scheme: "nats-route", User: user, Host: net.JoinHostPort(peer.RouteHost, strconv.Itoa(*peer.Cluster.Port))}
+			route := routeURL{url: u.String(), hasCreds: user != nil}
+			if route.hasCreds {
+				r.secrets = append(r.secrets, route.url)
+			}
+			cv.Routes = append(cv.Routes, route)
+		}
+		v.Cluster = cv
+	}
+	if n.JetStreamEnabled() {
+		js := n.JetStream
+		v.JetStream = &js
+	}
+
+	t, err := ts.t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Funcs(funcs(opts.Mask, opts.TLSPath)).ExecuteTemplate(&buf, templates.Main, v); err != nil {
+		return nil, fmt.Errorf("node %s: rendering: %s", n.Name, Scrub(err.Error(), r.secrets))
+	}
+	out := bytes.TrimRight(buf.Bytes(), " \t\r\n")
+	r.Config = append(out, '\n')
+	return r, nil
+}
+
+// SecretError is a secret that could not be resolved while rendering.
+type SecretError struct {
+	Node *Node
+	Key  string
+	Err  error
+}
+
+func (e *SecretError) Error() string {
+	return fmt.Sprintf("node %s: %s: %v", e.Node.Name, e.Key, e.Err)
+}
+
+func (e *SecretError) Unwrap() error { return e.Err }
+
+// Masked is the placeholder shown instead of a secret.
+const Masked = "<secret>"
+
+// funcs are the template functions: each turns one value into one config
+// token through natsconf, so templates cannot emit an unquoted string.
+func funcs(mask bool, tlsPath func(kind, path string) string) template.FuncMap {
+	return template.FuncMap{
+		"q": func(v any) string { return natsconf.Quote(deref(indirect[string](v), "")) },
+		"secret": func(v any) string {
+			s := indirect[secretValue](v)
+			if s == nil {
+				return `""`
+			}
+			if mask {
+				return natsconf.Quote(Masked)
+			}
+			return natsconf.Quote(s.v)
+		},
+		"route": func(r routeURL) string {
+			if mask && r.hasCreds {
+				u, err := url.Parse(r.url)
+				if err != nil {
+					return natsconf.Quote(Masked)
+				}
+				return natsconf.Quote(u.Scheme + "://" + Masked + "@" + u.Host)
+			}
+			return natsconf.Quote(r.url)
+		},
+		"tlsfile": func(kind string, v any) string {
+			p := deref(indirect[string](v), "")
+			if tlsPath != nil {
+				p = tlsPath(kind, p)
+			}
+			return natsconf.Quote(p)
+		},
+		"dur": func(v any) string {
+			return natsconf.Duration(deref(indirect[Duration](v), Duration{}).Duration)
+		},
+		"seconds": func(v any) string {
+			return natsconf.Seconds(deref(indirect[Duration](v), Duration{}).Duration)
+		},
+		"size": func(v any) string { return natsconf.Size(int64(deref(indirect[Size](v), 0))) },
+		"int":  func(v any) string { return natsconf.Int(int64(deref(indirect[int](v), 0))) },
+		"bool": func(v any) string { return natsconf.Bool(deref(indirect[bool](v), false)) },
+	}
+}
+
+// indirect accepts a T or a *T from a template and returns a *T (nil when
+// the value has another type, which the template author sees as an empty
+// value rather than a panic).
+func indirect[T any](v any) *T {
+	switch x := v.(type) {
+	case T:
+		return &x
+	case *T:
+		return x
+	}
+	rv := reflect.ValueOf(v)
+	if rv.IsValid() && rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if x, ok := rv.Elem().Interface().(T); ok {
+			return &x
+		}
+	}
+	return nil
+}

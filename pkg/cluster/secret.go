@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Secret is an inventory value that must never be printed: a literal, an
+// environment reference (env:NAME) or a file reference (file:PATH, relative
+// to the inventory). A literal may be a bcrypt hash.
+type Secret string
+
+// SecretKind says where a secret's value comes from.
+type SecretKind int
+
+// Secret sources.
+const (
+	SecretLiteral SecretKind = iota
+	SecretEnv
+	SecretFile
+)
+
+// Kind reports where the secret comes from.
+func (s Secret) Kind() SecretKind {
+	switch {
+	case strings.HasPrefix(string(s), "env:"):
+		return SecretEnv
+	case strings.HasPrefix(string(s), "file:"):
+		return SecretFile
+	}
+	return SecretLiteral
+}
+
+// String never reveals the value; references are safe to show.
+func (s Secret) String() string {
+	if s.Kind() == SecretLiteral {
+		return "<redacted>"
+	}
+	return string(s)
+}
+
+// MarshalText keeps secrets out of JSON output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+var bcryptRE = regexp.MustCompile(`^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$`)
+
+// IsBcrypt reports whether v looks like a bcrypt hash, which nats-server
+// compares with bcrypt instead of as plaintext.
+func IsBcrypt(v string) bool { return bcryptRE.MatchString(v) }
+
+// Env is the process environment as seen by secret resolution; injected so
+// tests and callers need no global state.
+type Env func(string) (string, bool)
+
+// Resolve returns the secret's value. dir is the inventory's directory, for
+// relative file: paths. Errors name the reference, never the value.
+func (s Secret) Resolve(dir string, env Env) (string, error) {
+	switch s.Kind() {
+	case SecretEnv:
+		name := strings.TrimPrefix(string(s), "env:")
+		if env == nil {
+			env = os.LookupEnv
+		}
+		v, ok := env(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set; export it before running natsops (or use file:PATH)", name)
+		}
+		return v, nil
+	case SecretFile:
+		p := strings.TrimPrefix(string(s), "file:")
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("cannot read secret file %s: %v", p, unwrapPathErr(err))
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", p)
+		}
+		return v, nil
+	}
+	return string(s), nil
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

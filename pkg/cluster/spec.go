@@ -1,0 +1,180 @@
+package cluster
+
+// The inventory as written. Pointer fields tell "unset" from "set to the
+// zero value", so a node's [node.server] table overrides only the keys it
+// names. Every field carries a toml tag: the loader is strict and refuses
+// keys that are not listed here.
+
+// File is one inventory file.
+type File struct {
+	Cluster   ClusterSpec   `toml:"cluster" json:"cluster"`
+	SSH       SSHSpec       `toml:"ssh" json:"ssh"`
+	Service   ServiceSpec   `toml:"service" json:"service"`
+	Server    ServerSpec    `toml:"server" json:"server"`
+	JetStream JetStreamSpec `toml:"jetstream" json:"jetstream"`
+	Tune      TuneSpec      `toml:"tune" json:"tune"`
+	Nodes     []NodeSpec    `toml:"node" json:"nodes"`
+}
+
+// ClusterSpec is the cluster block shared by every node: routes between the
+// nodes are generated from the inventory, never written by hand.
+type ClusterSpec struct {
+	Name       *string  `toml:"name" json:"name,omitempty"`
+	Port       *int     `toml:"port" json:"port,omitempty"`
+	ListenHost *string  `toml:"listen_host" json:"listen_host,omitempty"`
+	PoolSize   *int     `toml:"pool_size" json:"pool_size,omitempty"`
+	User       *string  `toml:"user" json:"user,omitempty"`
+	Password   *Secret  `toml:"password" json:"password,omitempty"`
+	TLS        *TLSSpec `toml:"tls" json:"tls,omitempty"`
+}
+
+// NodeClusterSpec is what one node may override in the cluster block.
+type NodeClusterSpec struct {
+	Port       *int    `toml:"port" json:"port,omitempty"`
+	ListenHost *string `toml:"listen_host" json:"listen_host,omitempty"`
+}
+
+// SSHSpec says how natsops reaches a host. Unset values fall back to
+// ~/.ssh/config and then OpenSSH's defaults.
+type SSHSpec struct {
+	User            *string   `toml:"user" json:"user,omitempty"`
+	Port            *int      `toml:"port" json:"port,omitempty"`
+	IdentityFile    *string   `toml:"identity_file" json:"identity_file,omitempty"`
+	KnownHosts      *string   `toml:"known_hosts" json:"known_hosts,omitempty"`
+	HostKeyChecking *string   `toml:"host_key_checking" json:"host_key_checking,omitempty"`
+	ProxyJump       *string   `toml:"proxy_jump" json:"proxy_jump,omitempty"`
+	Sudo            *bool     `toml:"sudo" json:"sudo,omitempty"`
+	ConnectTimeout  *Duration `toml:"connect_timeout" json:"connect_timeout,omitempty"`
+}
+
+// ServiceSpec says how nats-server runs on a host.
+type ServiceSpec struct {
+	// Manager is "systemd" (default) or "pidfile" (started by a command,
+	// stopped through its pid file, the seed's `gnatsd -c nats.conf &`).
+	Manager      *string `toml:"manager" json:"manager,omitempty"`
+	Unit         *string `toml:"unit" json:"unit,omitempty"`
+	ConfigPath   *string `toml:"config_path" json:"config_path,omitempty"`
+	Binary       *string `toml:"binary" json:"binary,omitempty"`
+	User         *string `toml:"user" json:"user,omitempty"`
+	StartCommand *string `toml:"start_command" json:"start_command,omitempty"`
+}
+
+// ServerSpec holds nats-server options; cluster-wide in [server], per node
+// in [node.server].
+type ServerSpec struct {
+	ListenHost          *string        `toml:"listen_host" json:"listen_host,omitempty"`
+	Port                *int           `toml:"port" json:"port,omitempty"`
+	HTTPPort            *int           `toml:"http_port" json:"http_port,omitempty"`
+	HTTPSPort           *int           `toml:"https_port" json:"https_port,omitempty"`
+	MaxConnections      *int           `toml:"max_connections" json:"max_connections,omitempty"`
+	MaxControlLine      *Size          `toml:"max_control_line" json:"max_control_line,omitempty"`
+	MaxPayload          *Size          `toml:"max_payload" json:"max_payload,omitempty"`
+	MaxPending          *Size          `toml:"max_pending" json:"max_pending,omitempty"`
+	WriteDeadline       *Duration      `toml:"write_deadline" json:"write_deadline,omitempty"`
+	PingInterval        *Duration      `toml:"ping_interval" json:"ping_interval,omitempty"`
+	PingMax             *int           `toml:"ping_max" json:"ping_max,omitempty"`
+	LameDuckDuration    *Duration      `toml:"lame_duck_duration" json:"lame_duck_duration,omitempty"`
+	LameDuckGracePeriod *Duration      `toml:"lame_duck_grace_period" json:"lame_duck_grace_period,omitempty"`
+	PidFile             *string        `toml:"pid_file" json:"pid_file,omitempty"`
+	Tags                []string       `toml:"tags" json:"tags,omitempty"`
+	Log                 LogSpec        `toml:"log" json:"log"`
+	Auth                AuthSpec       `toml:"auth" json:"auth"`
+	TLS                 *TLSSpec       `toml:"tls" json:"tls,omitempty"`
+	Websocket           *WebsocketSpec `toml:"websocket" json:"websocket,omitempty"`
+}
+
+// LogSpec is nats-server logging. The seed ran with trace on and measured a
+// two-orders-of-magnitude slowdown: trace and debug are linted.
+type LogSpec struct {
+	File      *string `toml:"file" json:"file,omitempty"`
+	Time      *bool   `toml:"time" json:"time,omitempty"`
+	Debug     *bool   `toml:"debug" json:"debug,omitempty"`
+	Trace     *bool   `toml:"trace" json:"trace,omitempty"`
+	SizeLimit *Size   `toml:"size_limit" json:"size_limit,omitempty"`
+	MaxFiles  *int    `toml:"max_files" json:"max_files,omitempty"`
+}
+
+// AuthSpec is client authentication: one user, a token, or a list of users
+// (with passwords or nkeys) with permissions.
+type AuthSpec struct {
+	Timeout  *Duration  `toml:"timeout" json:"timeout,omitempty"`
+	User     *string    `toml:"user" json:"user,omitempty"`
+	Password *Secret    `toml:"password" json:"password,omitempty"`
+	Token    *Secret    `toml:"token" json:"token,omitempty"`
+	Users    []UserSpec `toml:"users" json:"users,omitempty"`
+}
+
+// UserSpec is one client user: user+password or an nkey.
+type UserSpec struct {
+	User        string           `toml:"user" json:"user,omitempty"`
+	Password    Secret           `toml:"password" json:"password,omitempty"`
+	NKey        string           `toml:"nkey" json:"nkey,omitempty"`
+	Permissions *PermissionsSpec `toml:"permissions" json:"permissions,omitempty"`
+}
+
+// PermissionsSpec limits what a user may publish and subscribe to.
+type PermissionsSpec struct {
+	Publish        *SubjectPerm `toml:"publish" json:"publish,omitempty"`
+	Subscribe      *SubjectPerm `toml:"subscribe" json:"subscribe,omitempty"`
+	AllowResponses *bool        `toml:"allow_responses" json:"allow_responses,omitempty"`
+}
+
+// SubjectPerm is an allow and a deny list of subjects.
+type SubjectPerm struct {
+	Allow []string `toml:"allow" json:"allow,omitempty"`
+	Deny  []string `toml:"deny" json:"deny,omitempty"`
+}
+
+// TLSSpec names certificate files as they are on the node.
+type TLSSpec struct {
+	CertFile *string   `toml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  *string   `toml:"key_file" json:"key_file,omitempty"`
+	CAFile   *string   `toml:"ca_file" json:"ca_file,omitempty"`
+	Verify   *bool     `toml:"verify" json:"verify,omitempty"`
+	Timeout  *Duration `toml:"timeout" json:"timeout,omitempty"`
+}
+
+// WebsocketSpec is nats-server's native websocket listener (the seed ran a
+// separate ws-tcp-relay for browsers).
+type WebsocketSpec struct {
+	Port           *int     `toml:"port" json:"port,omitempty"`
+	ListenHost     *string  `toml:"listen_host" json:"listen_host,omitempty"`
+	NoTLS          *bool    `toml:"no_tls" json:"no_tls,omitempty"`
+	Compression    *bool    `toml:"compression" json:"compression,omitempty"`
+	SameOrigin     *bool    `toml:"same_origin" json:"same_origin,omitempty"`
+	AllowedOrigins []string `toml:"allowed_origins" json:"allowed_origins,omitempty"`
+	TLS            *TLSSpec `toml:"tls" json:"tls,omitempty"`
+}
+
+// JetStreamSpec enables persistence.
+type JetStreamSpec struct {
+	Enabled   *bool   `toml:"enabled" json:"enabled,omitempty"`
+	StoreDir  *string `toml:"store_dir" json:"store_dir,omitempty"`
+	MaxMemory *Size   `toml:"max_memory" json:"max_memory,omitempty"`
+	MaxFile   *Size   `toml:"max_file" json:"max_file,omitempty"`
+}
+
+// TuneSpec is the desired host tuning, applied by `natsops tune`.
+type TuneSpec struct {
+	// NoFile is the open-files limit for nats-server (systemd LimitNOFILE and
+	// limits.d nofile). The seed used 1024000.
+	NoFile *int64 `toml:"nofile" json:"nofile,omitempty"`
+	// Sysctl maps kernel parameter names to values (integer or string).
+	Sysctl map[string]any `toml:"sysctl" json:"sysctl,omitempty"`
+}
+
+// NodeSpec is one [[node]] entry.
+type NodeSpec struct {
+	Name string `toml:"name" json:"name"`
+	// Host is where natsops connects (an address or an ~/.ssh/config alias).
+	Host string `toml:"host" json:"host"`
+	// RouteHost is the address peers use for cluster routes; defaults to Host.
+	RouteHost  string          `toml:"route_host" json:"route_host,omitempty"`
+	Connection string          `toml:"connection" json:"connection,omitempty"`
+	Tags       []string        `toml:"tags" json:"tags,omitempty"`
+	SSH        SSHSpec         `toml:"ssh" json:"ssh"`
+	Service    ServiceSpec     `toml:"service" json:"service"`
+	Server     ServerSpec      `toml:"server" json:"server"`
+	Cluster    NodeClusterSpec `toml:"cluster" json:"cluster"`
+	JetStream  JetStreamSpec   `toml:"jetstream" json:"jetstream"`
+}

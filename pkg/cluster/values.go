@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is an inventory duration. It must be a quoted Go duration string
+// ("3s", "2m"): a bare number is refused because nats-server would read it as
+// seconds and TOML readers as anything.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write it like \"3s\", \"500ms\" or \"2m\"", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler (for JSON output).
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Size is a byte count: an integer, or a string with a binary unit as
+// nats-server reads them ("64KB", "1MB", "10GB"; KiB/MiB/GiB/TiB too).
+// Decimal suffixes (1K, 1M, 1G) are refused: nats-server reads "1M" as
+// 1000000 but "1MB" as 1048576, a difference nobody should have to remember.
+type Size int64
+
+var sizeUnits = map[string]int64{
+	"B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20,
+	"GB": 1 << 30, "GIB": 1 << 30, "TB": 1 << 40, "TIB": 1 << 40,
+}
+
+// ParseSize parses a size string as described on Size.
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
+	if num == "" {
+		return 0, fmt.Errorf("%q is not a size; write bytes as an integer or with a unit like \"64KB\", \"1MB\", \"10GB\"", s)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	if unit == "" {
+		return Size(n), nil
+	}
+	mult, ok := sizeUnits[unit]
+	if !ok {
+		if unit == "K" || unit == "M" || unit == "G" || unit == "T" {
+			return 0, fmt.Errorf("size %q is ambiguous (nats-server reads %s as powers of 1000); write %s%sB for binary units or an integer byte count", s, unit, num, unit)
+		}
+		return 0, fmt.Errorf("size %q has an unknown unit %q; use B, KB, MB, GB or TB", s, t[i:])
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return Size(n * mult), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for quoted sizes; TOML
+// integers decode directly.
+func (z *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*z = v
+	return nil
+}
+
+// String renders the size the way an operator would write it.
+func (z Size) String() string {
+	n := int64(z)
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
