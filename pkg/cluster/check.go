@@ -53,6 +53,7 @@ func (c *checker) check() {
 	for _, n := range inv.Nodes {
 		c.checkServer(n)
 	}
+	sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Line < c.problems[j].Line })
 }
 
 func (c *checker) checkNodes() {
@@ -190,12 +191,7 @@ func (c *checker) checkCluster() {
 func (c *checker) checkTune() {
 	t := c.inv.File.Tune
 	nrOpen := int64(defaultNrOpen)
-	names := make([]string, 0, len(t.Sysctl))
-	for k := range t.Sysctl {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range sortedKeys(t.Sysctl) {
 		v := t.Sysctl[k]
 		at := []string{"tune.sysctl." + k, `tune.sysctl."` + k + `"`, "tune.sysctl"}
 		if !sysctlRE.MatchString(k) {
@@ -243,9 +239,12 @@ func (c *checker) checkServer(n *Node) {
 	if s.PingMax != nil && *s.PingMax < 0 {
 		c.add(n.Name, "server.ping_max", k("server.ping_max"), "ping_max is negative", "use a positive number (default 2)")
 	}
-	for key, z := range map[string]*Size{"server.max_payload": s.MaxPayload, "server.max_pending": s.MaxPending, "server.max_control_line": s.MaxControlLine} {
-		if z != nil && *z <= 0 {
-			c.add(n.Name, key, k(key), "size must be positive", "remove it to use nats-server's default")
+	for _, z := range []struct {
+		key string
+		v   *Size
+	}{{"server.max_payload", s.MaxPayload}, {"server.max_pending", s.MaxPending}, {"server.max_control_line", s.MaxControlLine}} {
+		if z.v != nil && *z.v <= 0 {
+			c.add(n.Name, z.key, k(z.key), "size must be positive", "remove it to use nats-server's default")
 		}
 	}
 	if s.MaxPayload != nil && *s.MaxPayload > 64<<20 {
@@ -327,13 +326,16 @@ func (c *checker) checkAuth(n *Node) {
 			seen[u.User] = true
 		}
 		if p := u.Permissions; p != nil {
-			for dir, sp := range map[string]*SubjectPerm{"publish": p.Publish, "subscribe": p.Subscribe} {
-				if sp == nil {
+			for _, d := range []struct {
+				dir string
+				sp  *SubjectPerm
+			}{{"publish", p.Publish}, {"subscribe", p.Subscribe}} {
+				if d.sp == nil {
 					continue
 				}
-				for _, subj := range append(append([]string{}, sp.Allow...), sp.Deny...) {
+				for _, subj := range append(append([]string{}, d.sp.Allow...), d.sp.Deny...) {
 					if !subjectRE.MatchString(subj) {
-						c.add(n.Name, key+".permissions."+dir, at, fmt.Sprintf("%q is not a subject", subj), "subjects have no spaces; use * and > as wildcards")
+						c.add(n.Name, key+".permissions."+d.dir, at, fmt.Sprintf("%q is not a subject", subj), "subjects have no spaces; use * and > as wildcards")
 					}
 				}
 			}

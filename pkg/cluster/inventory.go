@@ -86,12 +86,16 @@ func Load(path string) (*Inventory, error) {
 // Parse checks inventory data; path names it in errors and anchors relative
 // paths.
 func Parse(path string, data []byte) (*Inventory, error) {
-	inv := &Inventory{Path: path, Dir: filepath.Dir(path)}
+	inv := &Inventory{Path: path, Dir: filepath.Dir(path), loc: newLocator(data)}
+	// go-toml hands a bare number to a TextUnmarshaler without a position;
+	// catch bare durations first so the error points at the line.
+	if ps := inv.loc.bareDurations(path); len(ps) > 0 {
+		return nil, &InventoryError{Problems: ps}
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&inv.File); err != nil {
 		return nil, &InventoryError{Problems: decodeProblems(path, err)}
 	}
-	inv.loc = newLocator(data)
 	c := &checker{inv: inv}
 	inv.resolveNodes()
 	c.check()
@@ -187,6 +191,32 @@ func suggestKey(key []string) string {
 		return ""
 	}
 	return strings.Join(append(append([]string{}, key[:len(key)-1]...), best), ".")
+}
+
+// fieldType returns the Go type a dotted inventory key decodes into (array
+// indices ignored), or nil for keys that do not exist.
+func fieldType(path string) reflect.Type {
+	t := reflect.TypeOf(File{})
+	for _, part := range strings.Split(path, ".") {
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			part = part[:i]
+		}
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
 }
 
 func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {

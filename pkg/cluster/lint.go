@@ -158,8 +158,8 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 // lintInventory checks what concerns the cluster as a whole.
 func (inv *Inventory) lintInventory(secrets map[string]string) []Finding {
 	var out []Finding
-	add := func(rule, key, msg, fix string) {
-		line, _ := inv.loc.find(key)
+	add := func(rule, key, msg, fix string, also ...string) {
+		line, _ := inv.loc.find(append([]string{key}, also...)...)
 		out = append(out, Finding{Rule: rule, Severity: ruleSeverity(rule), Key: key, File: inv.Path, Line: line, Message: msg, Fix: fix})
 	}
 	cl := inv.File.Cluster
@@ -169,14 +169,14 @@ func (inv *Inventory) lintInventory(secrets map[string]string) []Finding {
 	if cl.Name == nil || *cl.Name == "" {
 		add(LClusterNoName, "cluster.name", "the cluster has no name", "set cluster.name, e.g. \"nats-prod\"")
 	}
-	js := 0
+	var js []string
 	for _, n := range inv.Nodes {
 		if n.JetStreamEnabled() {
-			js++
+			js = append(js, fmt.Sprintf("node[%d].jetstream.enabled", n.Index))
 		}
 	}
-	if js > 0 && js < 3 {
-		add(LJetStreamFew, "jetstream.enabled", fmt.Sprintf("JetStream runs on %d nodes of a cluster", js), "run JetStream on 3 or more nodes (or on one standalone server)")
+	if len(js) > 0 && len(js) < 3 {
+		add(LJetStreamFew, "jetstream.enabled", fmt.Sprintf("JetStream runs on only %d of the cluster's %d nodes", len(js), len(inv.Nodes)), "run JetStream on 3 or more nodes (or on one standalone server)", js...)
 	}
 	if cl.Password == nil {
 		if !allLoopback(inv.Nodes) {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,11 +14,12 @@ import (
 // errors found after decoding can still point at the file.
 type locator struct {
 	pos   map[string][2]int
+	kinds map[string]unstable.Kind // value kind of every key = value
 	lines []int // byte offset of each line start
 }
 
 func newLocator(data []byte) *locator {
-	l := &locator{pos: map[string][2]int{}, lines: []int{0}}
+	l := &locator{pos: map[string][2]int{}, kinds: map[string]unstable.Kind{}, lines: []int{0}}
 	for i, c := range data {
 		if c == '\n' {
 			l.lines = append(l.lines, i+1)
@@ -31,7 +33,7 @@ func newLocator(data []byte) *locator {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			name := l.keyPath(e.Key(), arrays)
+			name := l.keyPath(e.Key(), arrays, e.Kind == unstable.ArrayTable)
 			if e.Kind == unstable.ArrayTable {
 				arrays[name]++
 				name += "[" + strconv.Itoa(arrays[name]-1) + "]"
@@ -52,11 +54,16 @@ func newLocator(data []byte) *locator {
 	return l
 }
 
-func (l *locator) keyPath(it unstable.Iterator, arrays map[string]int) string {
+// keyPath joins a header's key parts. Inside [[node]] entries, "node.server"
+// means the newest node's server table; an array header's own last part is
+// left bare (the caller numbers it).
+func (l *locator) keyPath(it unstable.Iterator, arrays map[string]int, arrayHeader bool) string {
 	var parts []string
 	for it.Next() {
 		parts = append(parts, string(it.Node().Data))
-		// Inside [[node]] entries, "node.server" means the newest node.
+		if arrayHeader && it.IsLast() {
+			break
+		}
 		joined := strings.Join(parts, ".")
 		if n, ok := arrays[joined]; ok {
 			parts = []string{joined + "[" + strconv.Itoa(n-1) + "]"}
@@ -80,6 +87,7 @@ func (l *locator) keyValue(table string, e *unstable.Node, arrays map[string]int
 		path = table + "." + path
 	}
 	l.record(path, first)
+	l.kinds[path] = e.Value().Kind
 	if v := e.Value(); v.Kind == unstable.InlineTable {
 		children := v.Children()
 		for children.Next() {
@@ -127,4 +135,23 @@ func (l *locator) find(paths ...string) (line, col int) {
 		}
 	}
 	return 0, 0
+}
+
+// bareDurations reports every duration written as a number: nats-server
+// reads a bare 2 as two seconds and a bare 2m as 2000000 seconds, so the
+// inventory only takes quoted durations.
+func (l *locator) bareDurations(file string) []Problem {
+	var out []Problem
+	durType := reflect.TypeOf(Duration{})
+	for path, kind := range l.kinds {
+		if kind == unstable.String || fieldType(path) != durType {
+			continue
+		}
+		pc := l.pos[path]
+		out = append(out, Problem{File: file, Line: pc[0], Col: pc[1], Key: path,
+			Msg: "a duration must be a quoted string, got a TOML " + strings.ToLower(kind.String()),
+			Fix: `write it like "3s" or "2m" (a bare number is read as seconds by nats-server and is refused here)`})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
 }

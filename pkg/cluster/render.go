@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"text/template"
 
 	"github.com/natsops/natsops/pkg/natsconf"
@@ -192,8 +193,14 @@ func (inv *Inventory) Render(ts *Templates, n *Node, opts RenderOptions) (*Rende
 	if err != nil {
 		return nil, err
 	}
+	fm := funcs(opts.Mask, opts.TLSPath)
+	fm["include"] = func(name string, data any) (string, error) {
+		var b strings.Builder
+		err := t.ExecuteTemplate(&b, name, data)
+		return b.String(), err
+	}
 	var buf bytes.Buffer
-	if err := t.Funcs(funcs(opts.Mask, opts.TLSPath)).ExecuteTemplate(&buf, templates.Main, v); err != nil {
+	if err := t.Funcs(fm).ExecuteTemplate(&buf, templates.Main, v); err != nil {
 		return nil, fmt.Errorf("node %s: rendering: %s", n.Name, Scrub(err.Error(), r.secrets))
 	}
 	out := bytes.TrimRight(buf.Bytes(), " \t\r\n")
@@ -254,6 +261,11 @@ func funcs(mask bool, tlsPath func(kind, path string) string) template.FuncMap {
 		},
 		"seconds": func(v any) string {
 			return natsconf.Seconds(deref(indirect[Duration](v), Duration{}).Duration)
+		},
+		// include and indent let a block template serve at any depth.
+		"include": func(string, any) (string, error) { return "", nil },
+		"indent": func(n int, s string) string {
+			return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
 		},
 		"size": func(v any) string { return natsconf.Size(int64(deref(indirect[Size](v), 0))) },
 		"int":  func(v any) string { return natsconf.Int(int64(deref(indirect[int](v), 0))) },

@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/natsops/natsops/templates"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOKEN": "tok-0123456789abcdef"}
+
+// TestGolden renders every test and example inventory and compares each
+// node's config with testdata/golden. Run with -update to rewrite them.
+func TestGolden(t *testing.T) {
+	for _, src := range []string{"testdata/full.toml", "testdata/single.toml", "../../inventory/example.toml", "../../inventory/local.toml"} {
+		inv, err := Load(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := buildAll(t, inv, testEnv)
+		if !res.OK(SevError) {
+			t.Fatalf("%s: %s", src, findingsText(res.Findings))
+		}
+		for _, c := range res.Configs {
+			golden := filepath.Join("testdata", "golden", strings.TrimSuffix(filepath.Base(src), ".toml"), c.Node.Name+".conf")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, c.Config, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(c.Config, want) {
+				t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
+			}
+		}
+	}
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	inv, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := buildAll(t, inv, testEnv), buildAll(t, inv, testEnv)
+	for i := range a.Configs {
+		if !bytes.Equal(a.Configs[i].Config, b.Configs[i].Config) {
+			t.Errorf("node %s rendered differently twice", a.Configs[i].Node.Name)
+		}
+	}
+}
+
+// TestRenderedValuesReachServer parses the rendered configs with
+// nats-server and checks what it got, not what we wrote.
+func TestRenderedValuesReachServer(t *testing.T) {
+	inv, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := LoadTemplates(nil)
+	tls := &tlsStandIns{}
+	defer tls.cleanup()
+	r, err := inv.Render(ts, inv.Nodes[2], RenderOptions{Env: mapEnv(testEnv), TLSPath: tls.path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &server.Options{}
+	if err := o.ProcessConfigString(string(r.Config)); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"server_name", o.ServerName, "eu-3"},
+		{"max_payload", o.MaxPayload, int32(1 << 20)},
+		{"max_control_line", o.MaxControlLine, int32(8 << 10)},
+		{"write_deadline", o.WriteDeadline.String(), "5s"},
+		{"ping_interval", o.PingInterval.String(), "1m0s"},
+		{"lame_duck_duration", o.LameDuckDuration.String(), "45s"},
+		{"auth timeout", o.AuthTimeout, 1.5},
+		{"log file", o.LogFile, "/var/log/nats/日志.log"},
+		{"cluster port", o.Cluster.Port, 7222},
+		{"pool size", o.Cluster.PoolSize, 3},
+		{"routes", len(o.Routes), 2},
+		{"route host", o.Routes[0].Host, "10.1.0.1:6222"},
+		{"users", len(o.Users), 2},
+		{"admin password", o.Users[0].Password, "admin-Secret-1234"},
+		{"nkeys", len(o.Nkeys), 1},
+		{"tags", strings.Join(o.Tags, "|"), `region:eu|tier "gold"`},
+		{"jetstream max file", o.JetStreamMaxStore, int64(100 << 30)},
+		{"websocket port", o.Websocket.Port, 8080},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: nats-server read %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	if u, _ := o.Routes[0].User.Password(); u != "r0ute-pa$$/word@x" {
+		t.Errorf("route password decoded as %q", u)
+	}
+}
+
+// TestNewServerValidationIsRun: a config the parser accepts but
+// nats-server refuses at start is an error, mapped to the inventory key.
+func TestNewServerValidationIsRun(t *testing.T) {
+	inv := mustParse(t, base+"\n[server]\nmax_payload = \"1MB\"\nmax_pending = \"512KB\"\n")
+	res := buildAll(t, inv, nil)
+	var f *Finding
+	for i := range res.Findings {
+		if res.Findings[i].Rule == RuleOptions {
+			f = &res.Findings[i]
+		}
+	}
+	if f == nil {
+		t.Fatalf("no %s finding:\n%s", RuleOptions, findingsText(res.Findings))
+	}
+	if f.Key != "server.max_payload" || f.Line != 21 || !strings.Contains(f.Message, "cannot be higher than max_pending") {
+		t.Errorf("finding = %+v", *f)
+	}
+	if res.OK(SevError) {
+		t.Error("result is OK despite the error")
+	}
+}
+
+// TestParserErrorsMapToInventory uses a broken override template: the
+// parser error names the node, the rendered line and the inventory key.
+func TestParserErrorsMapToInventory(t *testing.T) {
+	main, _ := templates.FS.ReadFile(templates.Main)
+	broken := strings.Replace(string(main), "max_payload: {{size .}}", "max_payload: {{q \"lots\"}}", 1)
+	ts, err := LoadTemplates(fstest.MapFS{templates.Main: {Data: []byte(broken)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := mustParse(t, base+"\n[server]\nmax_payload = \"1MB\"\n")
+	res := inv.Build(ts, inv.Nodes[:1], nil)
+	if len(res.Findings) == 0 || res.OK(SevError) {
+		t.Fatalf("broken template accepted:\n%s", findingsText(res.Findings))
+	}
+	f := res.Findings[0]
+	if f.Rule != RuleParse || f.Node != "a" || f.Key != "server.max_payload" || f.Line != 21 || !strings.Contains(f.Message, "(max_payload)") {
+		t.Errorf("finding = %+v", f)
+	}
+}
+
+// TestSecretsNeverInFindings: a template that misplaces a password makes
+// nats-server quote it; the finding must not carry it.
+func TestSecretsNeverInFindings(t *testing.T) {
+	main, _ := templates.FS.ReadFile(templates.Main)
+	leaky := strings.Replace(string(main), "port: {{int .Server.Port}}", "listen: {{secret .Auth.Password}}", 1)
+	ts, err := LoadTemplates(fstest.MapFS{templates.Main: {Data: []byte(leaky)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "Sup3r-Secret-Value"
+	inv := mustParse(t, strings.Replace(base, "password = '$2a$11$GHOkBphzRKiRCrs1LR9i3u83loD17PqHBW9gLgPlD48ENuWSY7n2.'", `password = "env:PW"`, 1))
+	res := inv.Build(ts, inv.Nodes, mapEnv(map[string]string{"PW": pw}))
+	text := findingsText(res.Findings)
+	if res.OK(SevError) {
+		t.Fatalf("leaky template accepted:\n%s", text)
+	}
+	if strings.Contains(text, pw) {
+		t.Errorf("a finding reveals the secret:\n%s", text)
+	}
+}
+
+func TestMaskedRenderHidesSecrets(t *testing.T) {
+	inv, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := LoadTemplates(nil)
+	r, err := inv.Render(ts, inv.Nodes[0], RenderOptions{Env: mapEnv(testEnv), Mask: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"admin-Secret-1234", "r0ute-pa", "$2a$11$"} {
+		if bytes.Contains(r.Config, []byte(s)) {
+			t.Errorf("masked config contains %q", s)
+		}
+	}
+	if !bytes.Contains(r.Config, []byte(Masked)) {
+		t.Error("masked config has no placeholder")
+	}
+}
+
+func TestUnresolvedSecretIsAFinding(t *testing.T) {
+	inv, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := buildAll(t, inv, nil)
+	if res.OK(SevError) || !hasRule(res.Findings, RuleSecret) {
+		t.Fatalf("missing ADMIN_PASSWORD not reported:\n%s", findingsText(res.Findings))
+	}
+	if !strings.Contains(findingsText(res.Findings), "ADMIN_PASSWORD is not set") {
+		t.Errorf("finding does not name the variable:\n%s", findingsText(res.Findings))
+	}
+}
+
+func TestTLSStandInsReported(t *testing.T) {
+	inv, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := buildAll(t, inv, testEnv)
+	if !hasRule(res.Findings, RuleTLSLocal) {
+		t.Fatalf("no %s info:\n%s", RuleTLSLocal, findingsText(res.Findings))
+	}
+	// The written config keeps the node's real paths.
+	if !bytes.Contains(res.Configs[0].Config, []byte(`"/etc/nats/tls/server.pem"`)) {
+		t.Errorf("rendered config lost the real TLS path:\n%s", res.Configs[0].Config)
+	}
+}
