@@ -15,7 +15,7 @@ import (
 type locator struct {
 	pos   map[string][2]int
 	kinds map[string]unstable.Kind // value kind of every key = value
-	lines []int // byte offset of each line start
+	lines []int                    // byte offset of each line start
 }
 
 func newLocator(data []byte) *locator {
