@@ -274,8 +274,13 @@ func (c *checker) checkServer(n *Node) {
 		c.add(n.Name, "jetstream.store_dir", k("jetstream.store_dir"), "store_dir must be an absolute path on the node", "use e.g. /var/lib/nats/jetstream")
 	}
 	for j, tag := range s.Tags {
-		if strings.TrimSpace(tag) == "" {
+		switch {
+		case strings.TrimSpace(tag) == "":
 			c.add(n.Name, "server.tags", k("server.tags"), fmt.Sprintf("tag %d is empty", j+1), "remove it")
+		case tag != strings.ToLower(strings.TrimSpace(tag)):
+			// nats-server lower-cases and trims tags; placement rules written
+			// against the inventory's spelling would silently not match.
+			c.add(n.Name, "server.tags", k("server.tags"), fmt.Sprintf("tag %q would be changed to %q by nats-server", tag, strings.ToLower(strings.TrimSpace(tag))), "write tags in lower case without surrounding spaces")
 		}
 	}
 	c.checkAuth(n)
