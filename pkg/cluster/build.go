@@ -53,18 +53,37 @@ func (inv *Inventory) Build(ts *Templates, nodes []*Node, env Env) *Result {
 				continue
 			}
 		}
-		res.Findings = append(res.Findings, inv.validateConfig(check)...)
 		secrets := inv.nodeSecrets(n, env)
 		for k, v := range secrets {
 			allSecrets[k] = v
 		}
-		res.Findings = append(res.Findings, inv.lintNode(n, secrets)...)
+		lint := inv.lintNode(n, secrets)
+		res.Findings = append(res.Findings, lint...)
+		res.Findings = append(res.Findings, withoutLinted(inv.validateConfig(check), lint)...)
 		res.Configs = append(res.Configs, real)
 	}
 	res.Findings = append(res.Findings, inv.lintInventory(allSecrets)...)
 	res.Findings = dedupeFindings(res.Findings)
 	sortFindings(res.Findings)
 	return res
+}
+
+// withoutLinted drops nats-server errors about a key that lint already
+// reported as an error: lint's message says the same with the fix.
+func withoutLinted(natsFindings, lint []Finding) []Finding {
+	out := natsFindings[:0]
+	for _, f := range natsFindings {
+		dup := false
+		for _, l := range lint {
+			if l.Severity == SevError && f.Severity == SevError && f.Key != "" && l.Key == f.Key {
+				dup = true
+			}
+		}
+		if !dup {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // nodeSecrets resolves the node's secrets by key, for lint (length checks).

@@ -159,7 +159,7 @@ func (c *checker) checkPorts() {
 			}
 			if prev, clash := byHost[host][*l.port]; clash {
 				msg := fmt.Sprintf("port %d clashes with %s of node %s on host %s", *l.port, prev.what, prev.node, n.Host)
-				if prev.node == n.Name {
+				if prev.idx == i {
 					msg = fmt.Sprintf("port %d is also used by %s", *l.port, prev.what)
 				}
 				c.add(n.Name, l.key, nodeKey(i, l.key), msg, "give every listener on a host its own port (set it under [node.server] or [node.cluster])")
