@@ -1,15 +1,16 @@
 # natsops developer entry points. `make test` is the whole suite (README, CI).
 GO ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 20s
 
-.PHONY: build test unit fuzz lint e2e testbed-up testbed-down bench
+.PHONY: build test unit fuzz lint realserver e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
 
-# The whole test suite: unit + CLI scripts, bounded fuzzing, lint, and the
-# end-to-end tests on the Docker testbed.
-test: lint unit fuzz e2e
+# The whole test suite: lint, unit + CLI scripts, rendered configs checked by
+# real nats-server binaries, bounded fuzzing, and the end-to-end tests on the
+# Docker testbed.
+test: lint unit realserver fuzz e2e
 
 unit:
 	$(GO) test ./...
@@ -20,8 +21,11 @@ fuzz:
 lint:
 	./scripts/lint.sh
 
+realserver:
+	./scripts/realserver.sh
+
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/...
 
 e2e:
 	@echo "e2e: no testbed yet"

@@ -12,8 +12,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// FuzzLoad: the loader never panics; it either accepts the input (and the
-// result builds without panicking) or refuses it with located problems.
+// FuzzLoad: the loader never panics; it either accepts the input or
+// refuses it with problems that have a message and the file. (Rendering of
+// accepted inventories is fuzzed by FuzzRoundTrip; building here made each
+// exec slow enough that minimizing stalled the fuzzer.)
 func FuzzLoad(f *testing.F) {
 	for _, p := range []string{"../../inventory/example.toml", "../../inventory/local.toml", "testdata/full.toml", "testdata/single.toml"} {
 		b, err := os.ReadFile(p)
@@ -26,7 +28,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[[node]]\nname='a'\nhost='h'\n[node.server]\nport=0\n"))
 	f.Add([]byte("[server]\nwrite_deadline = 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		inv, err := Parse("fuzz.toml", data)
+		_, err := Parse("fuzz.toml", data)
 		if err != nil {
 			var ie *InventoryError
 			if !errors.As(err, &ie) || len(ie.Problems) == 0 {
@@ -37,16 +39,7 @@ func FuzzLoad(f *testing.F) {
 					t.Fatalf("problem without message or file: %+v", p)
 				}
 			}
-			return
 		}
-		if len(inv.Nodes) > 4 {
-			return // building is covered by smaller inputs; keep iterations fast
-		}
-		ts, err := LoadTemplates(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inv.Build(ts, inv.Nodes, mapEnv(nil))
 	})
 }
 

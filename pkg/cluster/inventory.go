@@ -67,6 +67,7 @@ type Service struct {
 	Binary       string `json:"binary"`
 	User         string `json:"user"`
 	StartCommand string `json:"start_command,omitempty"`
+	NATSVersion  string `json:"nats_version,omitempty"`
 }
 
 // Load reads and checks the inventory at path.
@@ -298,6 +299,7 @@ func (inv *Inventory) resolveNodes() {
 			Binary:       deref(svc.Binary, DefaultBinary),
 			User:         deref(svc.User, DefaultServiceUser),
 			StartCommand: deref(svc.StartCommand, ""),
+			NATSVersion:  deref(svc.NATSVersion, ""),
 		}
 		inv.Nodes[i] = n
 	}

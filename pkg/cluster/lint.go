@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ const (
 	LRouteNoAuth      = "L016"
 	LShortSecret      = "L017"
 	LInsecureSSH      = "L018"
+	LServerTooOld     = "L019"
 )
 
 // Rules lists every lint rule, for `natsops validate --rules` and the docs.
@@ -58,6 +60,7 @@ var rules = []Rule{
 	{LRouteNoAuth, "route-no-auth", SevInfo, "any host that reaches the cluster port can join the cluster"},
 	{LShortSecret, "short-secret", SevWarning, "short passwords and tokens are guessable"},
 	{LInsecureSSH, "ssh-host-key-insecure", SevWarning, "host keys are not checked: anyone on the path can impersonate the node"},
+	{LServerTooOld, "option-needs-newer-server", SevError, "the node's nats-server (service.nats_version) refuses options it does not know, and will not start"},
 }
 
 // Rules returns the lint rules.
@@ -149,6 +152,14 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 	if cl := s.MaxControlLine; cl != nil && *cl < 1024 {
 		add(LControlLineSmall, "server.max_control_line", fmt.Sprintf("max_control_line %d is small", int64(*cl)), "remove it (default 4KB); the seed's 512 breaks long subjects and request inboxes")
 	}
+	if have, ok := parseVersion(n.Service.NATSVersion); ok {
+		for _, o := range versionedOptions {
+			need, _ := parseVersion(o.since)
+			if o.set(n, inv) && versionLess(have, need) {
+				add(LServerTooOld, o.key, fmt.Sprintf("%s needs nats-server %s or newer; the node runs %s", o.key, o.since, n.Service.NATSVersion), "remove "+o.key+" or upgrade nats-server on the node")
+			}
+		}
+	}
 	if hk := n.SSH.HostKeyChecking; hk != nil && *hk == "insecure" {
 		add(LInsecureSSH, "ssh.host_key_checking", "host key checking is off", "use \"strict\" with a known_hosts file, or \"accept-new\"")
 	}
@@ -222,4 +233,40 @@ func allLoopback(nodes []*Node) bool {
 		}
 	}
 	return true
+}
+
+// versionedOptions are inventory settings that older nats-server releases
+// reject as unknown fields.
+var versionedOptions = []struct {
+	key, since string
+	set        func(*Node, *Inventory) bool
+}{
+	{"server.log.max_files", "2.10.0", func(n *Node, _ *Inventory) bool { return n.Server.Log.MaxFiles != nil }},
+	{"cluster.pool_size", "2.10.0", func(_ *Node, inv *Inventory) bool { return inv.Clustered() && inv.File.Cluster.PoolSize != nil }},
+}
+
+// parseVersion reads "2.9.10" or "v2.10.1" into its numbers.
+func parseVersion(v string) ([3]int, bool) {
+	var out [3]int
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	if v == "" || len(parts) > 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+func versionLess(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }

@@ -37,6 +37,7 @@ func TestLintRules(t *testing.T) {
 		{LRouteNoAuth, base, nil, "cluster"},
 		{LShortSecret, strings.Replace(base, "password = '$2a$11$GHOkBphzRKiRCrs1LR9i3u83loD17PqHBW9gLgPlD48ENuWSY7n2.'", `password = "env:PW"`, 1), map[string]string{"PW": "short"}, "server.auth.password"},
 		{LInsecureSSH, base + "\n[ssh]\nhost_key_checking = \"insecure\"\n", nil, "ssh.host_key_checking"},
+		{LServerTooOld, base + "\n[service]\nnats_version = \"2.9.10\"\n[server.log]\nmax_files = 3\n", nil, "server.log.max_files"},
 	} {
 		t.Run(tc.rule+"/"+tc.key, func(t *testing.T) {
 			if tc.rule != LRouteNoAuth && hasRule(clean.Findings, tc.rule) {

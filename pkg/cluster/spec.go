@@ -57,6 +57,9 @@ type ServiceSpec struct {
 	Binary       *string `toml:"binary" json:"binary,omitempty"`
 	User         *string `toml:"user" json:"user,omitempty"`
 	StartCommand *string `toml:"start_command" json:"start_command,omitempty"`
+	// NATSVersion is the nats-server version on the node (e.g. "2.9.10",
+	// Debian bookworm's); options it does not know are refused by lint.
+	NATSVersion *string `toml:"nats_version" json:"nats_version,omitempty"`
 }
 
 // ServerSpec holds nats-server options; cluster-wide in [server], per node
