@@ -52,6 +52,10 @@ func (o *renderOptions) run() error {
 	inv, res := b.inv, b.res
 	st := style{on: o.color()}
 	if !res.OK(cluster.SevError) {
+		if o.json() {
+			writeJSON(o.sys.stdout, map[string]any{"ok": false, "files": []string{}, "findings": res.Findings})
+			return reported(ExitInvalid)
+		}
 		printFindings(o.sys.stderr, st, res.Findings)
 		fmt.Fprintf(o.sys.stderr, "natsops: nothing written: %s in %s\n", plural(cluster.Count(res.Findings, cluster.SevError), "error"), inv.Path)
 		return reported(ExitInvalid)

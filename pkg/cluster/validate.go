@@ -131,11 +131,27 @@ func guessConfKey(msg string) string {
 	return ""
 }
 
-var topLevelKeys = map[string]string{
-	"server_name": "name", "host": "server.listen_host", "debug": "server.log.debug",
-	"trace": "server.log.trace", "logtime": "server.log.time", "log_file": "server.log.file",
-	"logfile_size_limit": "server.log.size_limit", "logfile_max_num": "server.log.max_files",
-	"server_tags": "server.tags",
+// topLevelKey maps top-level config keys whose inventory name differs.
+func topLevelKey(conf string) (string, bool) {
+	switch conf {
+	case "server_name":
+		return "name", true
+	case "host":
+		return "server.listen_host", true
+	case "debug", "trace":
+		return "server.log." + conf, true
+	case "logtime":
+		return "server.log.time", true
+	case "log_file":
+		return "server.log.file", true
+	case "logfile_size_limit":
+		return "server.log.size_limit", true
+	case "logfile_max_num":
+		return "server.log.max_files", true
+	case "server_tags":
+		return "server.tags", true
+	}
+	return "", false
 }
 
 // inventoryKey maps a rendered config key path to the inventory key that
@@ -180,7 +196,7 @@ func inventoryKey(conf string) string {
 	case "tls":
 		return join("server.tls", rest)
 	}
-	if k, ok := topLevelKeys[head]; ok {
+	if k, ok := topLevelKey(head); ok {
 		return k
 	}
 	return "server." + head

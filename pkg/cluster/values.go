@@ -34,9 +34,21 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // 1000000 but "1MB" as 1048576, a difference nobody should have to remember.
 type Size int64
 
-var sizeUnits = map[string]int64{
-	"B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20,
-	"GB": 1 << 30, "GIB": 1 << 30, "TB": 1 << 40, "TIB": 1 << 40,
+// sizeUnit returns the multiplier of an upper-cased binary unit.
+func sizeUnit(u string) (int64, bool) {
+	switch u {
+	case "B":
+		return 1, true
+	case "KB", "KIB":
+		return 1 << 10, true
+	case "MB", "MIB":
+		return 1 << 20, true
+	case "GB", "GIB":
+		return 1 << 30, true
+	case "TB", "TIB":
+		return 1 << 40, true
+	}
+	return 0, false
 }
 
 // ParseSize parses a size string as described on Size.
@@ -57,7 +69,7 @@ func ParseSize(s string) (Size, error) {
 	if unit == "" {
 		return Size(n), nil
 	}
-	mult, ok := sizeUnits[unit]
+	mult, ok := sizeUnit(unit)
 	if !ok {
 		if unit == "K" || unit == "M" || unit == "G" || unit == "T" {
 			return 0, fmt.Errorf("size %q is ambiguous (nats-server reads %s as powers of 1000); write %s%sB for binary units or an integer byte count", s, unit, num, unit)
