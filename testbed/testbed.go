@@ -375,16 +375,25 @@ func (tb *Testbed) Dial(ctx context.Context, node, user string) (*ssh.Client, er
 
 // Run runs cmd over SSH on node as user and returns combined output.
 func (tb *Testbed) Run(ctx context.Context, node, user, cmd string) (string, error) {
+	return tb.RunInput(ctx, node, user, cmd, nil)
+}
+
+// RunInput is Run with stdin.
+func (tb *Testbed) RunInput(ctx context.Context, node, user, cmd string, stdin []byte) (string, error) {
 	c, err := tb.Dial(ctx, node, user)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	s, err := c.NewSession()
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
+	if stdin != nil {
+		s.Stdin = bytes.NewReader(stdin)
+	}
 	out, err := s.CombinedOutput(cmd)
 	return string(out), err
 }
