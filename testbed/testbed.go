@@ -173,15 +173,18 @@ done; rm -f /tmp/natsops-testbed.pub`
 			return err
 		}
 		// The node generates its host key at first boot; read the real one.
-		key, err := pollString(ctx, 60*time.Second, func() (string, error) {
-			return Docker(ctx, nil, "exec", n.Container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+		// Poll until it parses: the file may exist but still be empty.
+		var pk ssh.PublicKey
+		_, err := pollString(ctx, 60*time.Second, func() (string, error) {
+			key, err := Docker(ctx, nil, "exec", n.Container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+			if err != nil {
+				return "", err
+			}
+			pk, _, _, _, err = ssh.ParseAuthorizedKey([]byte(key))
+			return "", err
 		})
 		if err != nil {
 			return fmt.Errorf("%s: no SSH host key: %w", n.Name, err)
-		}
-		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(key))
-		if err != nil {
-			return fmt.Errorf("%s: host key: %w", n.Name, err)
 		}
 		hostKeys[i] = knownhosts.Line([]string{n.Host}, pk)
 		return nil

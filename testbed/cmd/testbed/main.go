@@ -22,7 +22,7 @@ import (
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
-  testbed up [-n N] [-image IMAGE] [-dir DIR]   start N nodes (default 3, max %d)
+  testbed up [-n N] [-image IMAGE] [-dir DIR] [-keep]  start N nodes (default 3, max %d)
   testbed down                                  remove every testbed container and network
   testbed status [-dir DIR]                     SSH and /healthz per node
   testbed fault NAME NODE [-dir DIR]            faults: %s
@@ -39,6 +39,7 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	n := fs.Int("n", 3, "number of nodes")
 	image := fs.String("image", testbed.DefaultImage, "node image")
+	keep := fs.Bool("keep", false, "up: keep the containers when up fails")
 	dir := fs.String("dir", "testbed/out", "output directory (key, known_hosts, inventory.toml)")
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "testbed: "+format+"\n", args...)
@@ -50,6 +51,12 @@ func main() {
 		start := time.Now()
 		var tb *testbed.Testbed
 		tb, err = testbed.Up(ctx, testbed.Options{Nodes: *n, Image: *image, Dir: *dir, Log: logf})
+		if err != nil && !*keep {
+			logf("up failed, removing what was started (-keep to leave it for debugging)")
+			if derr := testbed.Down(context.Background()); derr != nil {
+				logf("down: %v", derr)
+			}
+		}
 		if err == nil {
 			logf("%d nodes healthy in %.1fs; inventory: %s", len(tb.Nodes), time.Since(start).Seconds(), tb.InventoryFile)
 		}
