@@ -27,5 +27,16 @@ realserver:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/...
 
+# Docker testbed (testbed/README.md). NODES=1..10, default 3.
+NODES ?= 3
+
+# Build images if needed (offline), bring up $(NODES) nodes, run the e2e
+# tests, tear everything down (also on failure or Ctrl-C).
 e2e:
-	@echo "e2e: no testbed yet"
+	GO=$(GO) NODES=$(NODES) ./testbed/testbed.sh e2e
+
+testbed-up:
+	GO=$(GO) NODES=$(NODES) ./testbed/testbed.sh up
+
+testbed-down:
+	GO=$(GO) ./testbed/testbed.sh down

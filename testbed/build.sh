@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build (or reuse) the testbed node image and print its name on stdout.
+#   1. current nats-server binary from go.mod's version (cached in out/)
+#   2. base image (testbed/base-image.sh: debian:bookworm-slim or a local
+#      debootstrap image when no registry is reachable)
+#   3. node image, tagged natsops-testbed-node:<hash of its inputs>, rebuilt
+#      only when the Dockerfile, its files, the binary or the base change;
+#      natsops-testbed-node:latest points at the current one.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+out="$here/out"
+mkdir -p "$out"
+log() { echo "build: $*" >&2; }
+GO=${GO:-go}
+
+ver=$(cd "$root" && $GO list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
+bin="$out/nats-server-$ver"
+if [ ! -x "$bin" ]; then
+  log "building nats-server $ver from the module cache"
+  (cd "$root" && CGO_ENABLED=0 $GO build -trimpath -o "$bin.tmp" github.com/nats-io/nats-server/v2)
+  mv "$bin.tmp" "$bin"
+fi
+
+base=$("$here/base-image.sh")
+base_id=$(docker image inspect -f '{{.Id}}' "$base")
+
+ctx="$out/node-context"
+rm -rf "$ctx"; mkdir -p "$ctx"
+cp -r "$here/node/." "$ctx/"
+cp "$bin" "$ctx/nats-server-current"
+hash=$( (cd "$ctx" && find . -type f | LC_ALL=C sort | xargs sha256sum; echo "$base_id") | sha256sum | cut -c1-12)
+tag="natsops-testbed-node:$hash"
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  log "node image $tag is up to date"
+else
+  log "building node image $tag FROM $base"
+  # The legacy builder: this engine has no buildx/BuildKit client plugin.
+  # A local debootstrap base has every package: build with no network at all.
+  net=()
+  case "$base" in natsops-testbed-base:*) net=(--network none) ;; esac
+  DOCKER_BUILDKIT=0 docker build -q "${net[@]}" --build-arg "BASE=$base" \
+      --label natsops-testbed=node -t "$tag" "$ctx" >&2
+fi
+docker tag "$tag" natsops-testbed-node:latest
+rm -rf "$ctx"
+echo "$tag"

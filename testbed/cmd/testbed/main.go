@@ -1,0 +1,105 @@
+// Command testbed brings natsops's Docker testbed up and down and injects
+// faults. It is normally run through testbed/testbed.sh (make testbed-up,
+// make testbed-down, make e2e), which builds the node image first.
+//
+//	testbed up [-n N] [-image IMAGE] [-dir DIR]
+//	testbed down
+//	testbed status [-dir DIR]
+//	testbed fault NAME NODE [-dir DIR]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/natsops/natsops/testbed"
+)
+
+func usage() {
+	fmt.Fprintf(os.Stderr, `usage:
+  testbed up [-n N] [-image IMAGE] [-dir DIR] [-keep]  start N nodes (default 3, max %d)
+  testbed down                                  remove every testbed container and network
+  testbed status [-dir DIR]                     SSH and /healthz per node
+  testbed fault NAME NODE [-dir DIR]            faults: %s
+`, testbed.MaxNodes, testbed.FaultNames())
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	n := fs.Int("n", 3, "number of nodes")
+	image := fs.String("image", testbed.DefaultImage, "node image")
+	keep := fs.Bool("keep", false, "up: keep the containers when up fails")
+	dir := fs.String("dir", "testbed/out", "output directory (key, known_hosts, inventory.toml)")
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "testbed: "+format+"\n", args...)
+	}
+	var err error
+	switch os.Args[1] {
+	case "up":
+		fs.Parse(os.Args[2:])
+		start := time.Now()
+		var tb *testbed.Testbed
+		tb, err = testbed.Up(ctx, testbed.Options{Nodes: *n, Image: *image, Dir: *dir, Log: logf})
+		if err != nil && !*keep {
+			logf("up failed, removing what was started (-keep to leave it for debugging)")
+			if derr := testbed.Down(context.Background()); derr != nil {
+				logf("down: %v", derr)
+			}
+		}
+		if err == nil {
+			logf("%d nodes healthy in %.1fs; inventory: %s", len(tb.Nodes), time.Since(start).Seconds(), tb.InventoryFile)
+		}
+	case "down":
+		fs.Parse(os.Args[2:])
+		err = testbed.Down(context.Background()) // not cancelled by Ctrl-C
+	case "status":
+		fs.Parse(os.Args[2:])
+		var tb *testbed.Testbed
+		if tb, err = testbed.Load(*dir); err == nil {
+			for _, nd := range tb.Nodes {
+				ssh := "ok"
+				if out, e := tb.Run(ctx, nd.Name, testbed.User, "systemctl is-active nats-server"); e != nil {
+					ssh = fmt.Sprintf("%v %s", e, out)
+				}
+				hz := "ok"
+				if code, body, e := tb.HTTPGet(ctx, nd.Name, "/healthz"); e != nil {
+					hz = e.Error()
+				} else if code != 200 {
+					hz = fmt.Sprintf("%d %s", code, body)
+				}
+				fmt.Printf("%-4s %-14s ssh+nats-server: %s  healthz: %s\n", nd.Name, nd.Host, ssh, hz)
+			}
+		}
+	case "fault":
+		if len(os.Args) < 4 {
+			usage()
+		}
+		name, node := os.Args[2], os.Args[3]
+		fs.Parse(os.Args[4:])
+		f, ok := testbed.Faults[name]
+		if !ok {
+			usage()
+		}
+		var tb *testbed.Testbed
+		if tb, err = testbed.Load(*dir); err == nil {
+			err = f(tb, ctx, node)
+		}
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testbed:", err)
+		os.Exit(1)
+	}
+}

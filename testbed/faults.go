@@ -1,0 +1,147 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Faults. Each acts on one node by name and has an inverse. They go through
+// docker (not SSH) so they work whatever state the node's sshd is in.
+
+// Stop stops the node cleanly (systemd shutdown via SIGRTMIN+3).
+func (tb *Testbed) Stop(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "stop")
+}
+
+// Kill kills the node's PID 1 with SIGKILL: the whole host dies at once,
+// nats-server gets no signal.
+func (tb *Testbed) Kill(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "kill", "--signal", "KILL")
+}
+
+// Start boots a stopped or killed node (same address, same host key).
+func (tb *Testbed) Start(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "start")
+}
+
+// Restart reboots the node.
+func (tb *Testbed) Restart(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "restart")
+}
+
+// Pause freezes every process on the node (cgroup freezer): connections
+// hang instead of being refused.
+func (tb *Testbed) Pause(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "pause")
+}
+
+// Unpause thaws a paused node.
+func (tb *Testbed) Unpause(ctx context.Context, node string) error {
+	return tb.dockerNode(ctx, node, "unpause")
+}
+
+// Disconnect cuts the node off the network: no traffic to or from the host
+// or the other nodes until Reconnect.
+func (tb *Testbed) Disconnect(ctx context.Context, node string) error {
+	n, err := tb.Node(node)
+	if err != nil {
+		return err
+	}
+	_, err = Docker(ctx, nil, "network", "disconnect", tb.Network, n.Container)
+	return err
+}
+
+// Reconnect puts the node back on the network with its static address.
+func (tb *Testbed) Reconnect(ctx context.Context, node string) error {
+	n, err := tb.Node(node)
+	if err != nil {
+		return err
+	}
+	_, err = Docker(ctx, nil, "network", "connect", "--ip", n.Host, tb.Network, n.Container)
+	return err
+}
+
+const hostKey = "/etc/ssh/ssh_host_ed25519_key"
+
+// ReplaceHostKey gives the node a new SSH host key (the old one is kept
+// aside) and restarts sshd: the generated known_hosts no longer matches, so
+// a verifying client must refuse the node.
+func (tb *Testbed) ReplaceHostKey(ctx context.Context, node string) error {
+	_, err := tb.Exec(ctx, node, fmt.Sprintf(`set -e
+k=%[1]s
+[ -e $k.testbed-orig ] || { cp -p $k $k.testbed-orig; cp -p $k.pub $k.pub.testbed-orig; }
+rm -f $k $k.pub
+ssh-keygen -q -t ed25519 -N "" -C "" -f $k
+systemctl restart ssh`, hostKey))
+	return err
+}
+
+// RestoreHostKey puts back the key ReplaceHostKey set aside.
+func (tb *Testbed) RestoreHostKey(ctx context.Context, node string) error {
+	_, err := tb.Exec(ctx, node, fmt.Sprintf(`set -e
+k=%[1]s
+if [ -e $k.testbed-orig ]; then mv -f $k.testbed-orig $k; mv -f $k.pub.testbed-orig $k.pub; systemctl restart ssh; fi`, hostKey))
+	return err
+}
+
+// FaultDropIn is the drop-in BreakNATSStart installs.
+const FaultDropIn = "/etc/systemd/system/nats-server.service.d/99-natsops-testbed-fault.conf"
+
+// BreakNATSStart makes every later start of nats-server fail (a drop-in
+// whose ExecStartPre exits 1), whatever config natsops deploys. It does not
+// touch the running server; the next (re)start fails.
+func (tb *Testbed) BreakNATSStart(ctx context.Context, node string) error {
+	_, err := tb.Exec(ctx, node, fmt.Sprintf(`set -e
+mkdir -p "$(dirname %[1]s)"
+printf '%%s\n' '# natsops testbed fault: nats-server cannot start' '[Service]' \
+  "ExecStartPre=/bin/sh -c 'echo natsops-testbed fault: start refused >&2; exit 1'" > %[1]s
+systemctl daemon-reload`, FaultDropIn))
+	return err
+}
+
+// FixNATSStart removes BreakNATSStart's drop-in (it does not start the
+// service).
+func (tb *Testbed) FixNATSStart(ctx context.Context, node string) error {
+	_, err := tb.Exec(ctx, node, fmt.Sprintf(`rm -f %s && systemctl daemon-reload && systemctl reset-failed nats-server || true`, FaultDropIn))
+	return err
+}
+
+func (tb *Testbed) dockerNode(ctx context.Context, node string, args ...string) error {
+	n, err := tb.Node(node)
+	if err != nil {
+		return err
+	}
+	_, err = Docker(ctx, nil, append(args, n.Container)...)
+	return err
+}
+
+// Fault is a named fault for the CLI.
+type Fault func(tb *Testbed, ctx context.Context, node string) error
+
+// Faults maps CLI names to faults.
+var Faults = map[string]Fault{
+	"stop":             (*Testbed).Stop,
+	"kill":             (*Testbed).Kill,
+	"start":            (*Testbed).Start,
+	"restart":          (*Testbed).Restart,
+	"pause":            (*Testbed).Pause,
+	"unpause":          (*Testbed).Unpause,
+	"disconnect":       (*Testbed).Disconnect,
+	"reconnect":        (*Testbed).Reconnect,
+	"replace-host-key": (*Testbed).ReplaceHostKey,
+	"restore-host-key": (*Testbed).RestoreHostKey,
+	"break-nats-start": (*Testbed).BreakNATSStart,
+	"fix-nats-start":   (*Testbed).FixNATSStart,
+}
+
+// FaultNames lists Faults' keys, sorted.
+func FaultNames() string {
+	var names []string
+	for k := range Faults {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# natsops testbed entry point (the Makefile's testbed-up, testbed-down, e2e).
+#   testbed/testbed.sh up [N]     build images if needed, start N nodes (default 3)
+#   testbed/testbed.sh down       remove all testbed containers and networks
+#   testbed/testbed.sh e2e [N]    up, go test -tags e2e ./e2e/..., down (always)
+#   testbed/testbed.sh status     SSH + /healthz per node
+#   testbed/testbed.sh fault NAME NODE
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root"
+GO=${GO:-go}
+out=testbed/out
+tool=$out/bin/testbed
+
+log() { echo "testbed.sh: $*" >&2; }
+
+build_tool() { $GO build -o "$tool" ./testbed/cmd/testbed; }
+
+up() {
+  local n=${1:-${NODES:-3}}
+  local t0 image
+  t0=$(date +%s)
+  build_tool
+  image=$("$here/build.sh")
+  log "images ready in $(( $(date +%s) - t0 ))s: $image"
+  "$tool" up -n "$n" -image "$image" -dir "$out"
+  log "testbed up in $(( $(date +%s) - t0 ))s total"
+}
+
+down() {
+  if [ -x "$tool" ]; then "$tool" down; else build_tool && "$tool" down; fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  up) up "$@" ;;
+  down) down ;;
+  status) build_tool; "$tool" status -dir "$out" ;;
+  fault) build_tool; "$tool" fault "$@" -dir "$out" ;;
+  e2e)
+    trap 'rc=$?; trap - EXIT INT TERM; log "tearing down"; down || true; exit $rc' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    t0=$(date +%s)
+    up "${1:-${NODES:-3}}"
+    NATSOPS_TESTBED_DIR="$root/$out" $GO test -tags e2e -count=1 -timeout 15m ${E2E_FLAGS:-} ./e2e/...
+    log "e2e passed in $(( $(date +%s) - t0 ))s (teardown follows)"
+    ;;
+  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+esac
