@@ -294,7 +294,7 @@ func (h *SSHHost) keepalive(every time.Duration) {
 
 // Run implements Host: cmd runs under `sh -c`; with opts.Sudo (and a
 // non-root user whose inventory has sudo on) under `sudo -n`, or, with a
-// become password, `sudo -S -k -p ''` fed the password on stdin.
+// become password, `sudo -S -k` with an empty prompt, fed the password on stdin.
 func (h *SSHHost) Run(ctx context.Context, cmd string, opts RunOptions) (*Result, error) {
 	line := "sh -c " + Quote(cmd)
 	stdin := opts.Stdin

@@ -2,10 +2,10 @@ package remote
 
 import (
 	"bufio"
-	"crypto/ed25519"
-	"crypto/rand"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"net"
 	"os"

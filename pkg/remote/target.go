@@ -156,7 +156,8 @@ func (e Env) cfgAll(alias, key string) []string {
 }
 
 // expand resolves "~" and "~/x" against home and a relative path against
-// base (the inventory dir for inventory values, ~/.ssh for ssh_config ones).
+// base (the inventory dir for inventory values; ssh_config values are given
+// base "" and stay relative to the working directory, as in OpenSSH).
 func (e Env) expand(p, base string) string {
 	switch {
 	case p == "~":
@@ -200,7 +201,7 @@ func TargetFromNode(n *cluster.Node, inventoryDir string, env Env) (Target, erro
 		t.IdentityFiles = []string{env.expand(*s.IdentityFile, inventoryDir)}
 	} else if ids := env.cfgAll(alias, "IdentityFile"); len(ids) > 0 {
 		for _, id := range ids {
-			t.IdentityFiles = append(t.IdentityFiles, env.expand(id, sshDir))
+			t.IdentityFiles = append(t.IdentityFiles, env.expand(id, ""))
 		}
 	} else {
 		t.IdentityFiles = defaultIdentities(env)
@@ -210,7 +211,7 @@ func TargetFromNode(n *cluster.Node, inventoryDir string, env Env) (Target, erro
 		t.KnownHosts = []string{env.expand(*s.KnownHosts, inventoryDir)}
 	} else if kh := env.cfg(alias, "UserKnownHostsFile"); kh != "" {
 		for _, f := range strings.Fields(kh) {
-			t.KnownHosts = append(t.KnownHosts, env.expand(f, sshDir))
+			t.KnownHosts = append(t.KnownHosts, env.expand(f, ""))
 		}
 	} else {
 		t.KnownHosts = []string{filepath.Join(sshDir, "known_hosts")}
@@ -322,7 +323,7 @@ func parseJumps(spec string, node Target, env Env) ([]Target, error) {
 		sshDir := filepath.Join(env.Home, ".ssh")
 		if ids := env.cfgAll(alias, "IdentityFile"); len(ids) > 0 {
 			for _, id := range ids {
-				h.IdentityFiles = append(h.IdentityFiles, env.expand(id, sshDir))
+				h.IdentityFiles = append(h.IdentityFiles, env.expand(id, ""))
 			}
 		} else {
 			h.IdentityFiles = append(h.IdentityFiles, node.IdentityFiles...)
@@ -335,7 +336,7 @@ func parseJumps(spec string, node Target, env Env) ([]Target, error) {
 		}
 		if kh := env.cfg(alias, "UserKnownHostsFile"); kh != "" {
 			for _, f := range strings.Fields(kh) {
-				h.KnownHosts = append(h.KnownHosts, env.expand(f, sshDir))
+				h.KnownHosts = append(h.KnownHosts, env.expand(f, ""))
 			}
 		} else {
 			h.KnownHosts = append(h.KnownHosts, node.KnownHosts...)
