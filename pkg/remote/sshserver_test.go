@@ -34,7 +34,6 @@ type testServer struct {
 
 	mu         sync.Mutex
 	authorized map[string]bool
-	users      map[string]bool // users allowed (empty: any)
 
 	forward   bool         // accept direct-tcpip
 	forwarded atomic.Int32 // direct-tcpip channels served
