@@ -166,3 +166,26 @@ func TestTargetBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectAll(t *testing.T) {
+	s := newTestServer(t)
+	id, _ := clientKey(t, "", s)
+	kh := knownHostsFile(t, s.knownLine())
+	nodes := []*cluster.Node{
+		{Name: "local", Connection: "local"},
+		{Name: "sshd", Host: "127.0.0.1", Connection: "ssh", SSH: cluster.SSHSpec{User: ptr("u"), Port: ptr(s.port), IdentityFile: ptr(id), KnownHosts: ptr(kh)}},
+		{Name: "bad", Host: "127.0.0.1", Connection: "ssh", SSH: cluster.SSHSpec{HostKeyChecking: ptr("off")}},
+	}
+	hosts, rs := ConnectAll(testCtx(t), nodes, "/inv", Env{Home: t.TempDir(), User: "u"}, quiet(), 2)
+	defer CloseAll(hosts)
+	if got := rs.Failed(); len(got) != 1 || got[0] != "bad" || hosts[2] != nil {
+		t.Fatalf("failed %v: %v", got, rs.Err())
+	}
+	if _, ok := hosts[0].(*Local); !ok {
+		t.Errorf("local node: %T", hosts[0])
+	}
+	res, err := hosts[1].Run(testCtx(t), "echo ok", RunOptions{})
+	if err != nil || string(res.Stdout) != "ok\n" {
+		t.Errorf("%q %v", res.Stdout, err)
+	}
+}
