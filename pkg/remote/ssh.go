@@ -228,6 +228,9 @@ type SSHHost struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
+	lostMu sync.Mutex
+	lost   string // why the keepalive closed the connection
+
 	sudoMu    sync.Mutex
 	sudoMode  sudoMode
 	sudoProbe error
@@ -279,10 +282,12 @@ func (h *SSHHost) keepalive(every time.Duration) {
 		case err := <-replied:
 			timer.Stop()
 			if err != nil {
+				h.setLost(fmt.Sprintf("keepalive failed: %v", err))
 				h.client.Close()
 				return
 			}
 		case <-timer.C:
+			h.setLost(fmt.Sprintf("no answer to a keepalive within %s — host down or network cut", every))
 			h.client.Close()
 			return
 		case <-h.done:
@@ -290,6 +295,27 @@ func (h *SSHHost) keepalive(every time.Duration) {
 			return
 		}
 	}
+}
+
+func (h *SSHHost) setLost(why string) {
+	h.lostMu.Lock()
+	defer h.lostMu.Unlock()
+	h.lost = why
+}
+
+// sessionErr explains a failed session: the keepalive's verdict if it
+// closed the connection, else the transport's words.
+func (h *SSHHost) sessionErr(err error) string {
+	h.lostMu.Lock()
+	defer h.lostMu.Unlock()
+	if h.lost != "" {
+		return h.lost
+	}
+	var em *ssh.ExitMissingError
+	if errors.As(err, &em) || errors.Is(err, io.EOF) {
+		return "the host closed the session without an exit status (host down, sshd restarted, or network cut)"
+	}
+	return err.Error()
 }
 
 // Run implements Host: cmd runs under `sh -c`; with opts.Sudo (and a
@@ -380,7 +406,7 @@ func (h *SSHHost) exec(ctx context.Context, line string, stdin []byte, withStdin
 	}
 	sess, err := h.client.NewSession()
 	if err != nil {
-		return nil, &Error{Node: h.t.Node, Label: h.t.label(), Msg: "connection lost: " + sessionErr(err), Err: err}
+		return nil, &Error{Node: h.t.Node, Label: h.t.label(), Msg: "connection lost: " + h.sessionErr(err), Err: err}
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
@@ -412,13 +438,6 @@ func (h *SSHHost) exec(ctx context.Context, line string, stdin []byte, withStdin
 		return res, nil
 	}
 	res.ExitCode = -1
-	return res, &Error{Node: h.t.Node, Label: h.t.label(), Msg: "connection lost while running a command: " + sessionErr(err), Err: err}
+	return res, &Error{Node: h.t.Node, Label: h.t.label(), Msg: "connection lost while running a command: " + h.sessionErr(err), Err: err}
 }
 
-func sessionErr(err error) string {
-	var em *ssh.ExitMissingError
-	if errors.As(err, &em) || errors.Is(err, io.EOF) {
-		return "the host closed the session without an exit status (host down, sshd restarted, or keepalive failed)"
-	}
-	return err.Error()
-}

@@ -524,7 +524,7 @@ func TestKeepaliveClosesDeadConnection(t *testing.T) {
 		t.Fatal("keepalive did not close an unresponsive connection")
 	}
 	_, err := h.Run(testCtx(t), "true", RunOptions{})
-	if msg := oneLineErr(t, err); !strings.HasPrefix(msg, "n1 (127.0.0.1:") || !strings.Contains(msg, "connection lost") {
+	if msg := oneLineErr(t, err); !strings.HasPrefix(msg, "n1 (127.0.0.1:") || !strings.Contains(msg, "connection lost") || !strings.Contains(msg, "keepalive") {
 		t.Errorf("error: %s", msg)
 	}
 }
