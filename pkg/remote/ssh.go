@@ -440,4 +440,3 @@ func (h *SSHHost) exec(ctx context.Context, line string, stdin []byte, withStdin
 	res.ExitCode = -1
 	return res, &Error{Node: h.t.Node, Label: h.t.label(), Msg: "connection lost while running a command: " + h.sessionErr(err), Err: err}
 }
-
