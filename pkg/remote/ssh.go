@@ -15,9 +15,12 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// DefaultKeepalive is how often an idle connection is probed with
-// keepalive@openssh.com; a probe unanswered for as long again closes it.
+// DefaultKeepalive is how often a connection is probed with
+// keepalive@openssh.com; a probe unanswered for three intervals (at least
+// keepaliveMinWait) closes the connection, and the next Run says why.
 const DefaultKeepalive = 15 * time.Second
+
+const keepaliveMinWait = 2 * time.Second
 
 // DialOptions are per-run settings shared by every dial.
 type DialOptions struct {
@@ -264,6 +267,9 @@ func (h *SSHHost) Close() error {
 }
 
 func (h *SSHHost) keepalive(every time.Duration) {
+	// Like OpenSSH's ServerAliveCountMax=3: a probe unanswered for three
+	// intervals (and at least keepaliveMinWait) means the peer is gone.
+	window := max(3*every, keepaliveMinWait)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -277,7 +283,7 @@ func (h *SSHHost) keepalive(every time.Duration) {
 			_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
 			replied <- err
 		}()
-		timer := time.NewTimer(every)
+		timer := time.NewTimer(window)
 		select {
 		case err := <-replied:
 			timer.Stop()
@@ -287,7 +293,7 @@ func (h *SSHHost) keepalive(every time.Duration) {
 				return
 			}
 		case <-timer.C:
-			h.setLost(fmt.Sprintf("no answer to a keepalive within %s — host down or network cut", every))
+			h.setLost(fmt.Sprintf("no answer to a keepalive within %s — host down or network cut", window))
 			h.client.Close()
 			return
 		case <-h.done:
