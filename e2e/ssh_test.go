@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +304,71 @@ func TestSSHAcceptNew(t *testing.T) {
 	tg.HostKeyChecking = remote.HostKeyStrict
 	if err := dialAndSudo(c, tg, sshOpts(&stderr)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ProxyJump against real sshd: n1 is the jump host for the others, given
+// as an inventory proxy_jump and as an ~/.ssh/config alias chain.
+func TestSSHProxyJump(t *testing.T) {
+	if len(tb.Nodes) < 2 {
+		t.Skip("needs 2 nodes")
+	}
+	c := ctx(t, 2*time.Minute)
+	inv, err := cluster.Load(tb.InventoryFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jump := inv.Nodes[0]
+	for _, n := range inv.Nodes[1:] {
+		nn := *n
+		nn.SSH.ProxyJump = &jump.Host
+		tg, err := remote.TargetFromNode(&nn, inv.Dir, sshEnv(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The jump host's user is OpenSSH's default (the local user) unless
+		// given: give it, as an operator would (user@host).
+		tg.ProxyJump[0].User = testbed.User
+		var stderr bytes.Buffer
+		if err := dialAndSudo(c, tg, sshOpts(&stderr)); err != nil {
+			t.Fatalf("%s via %s: %v", n.Name, jump.Name, err)
+		}
+	}
+
+	// Only ~/.ssh/config: the inventory names an alias, nothing else.
+	home := t.TempDir()
+	cfg := fmt.Sprintf(`Host tb-jump
+    HostName %s
+    User ops
+    IdentityFile %s
+    UserKnownHostsFile %s
+    ProxyJump none
+
+Host tb-*
+    User ops
+    IdentityFile %s
+    UserKnownHostsFile %s
+    ProxyJump tb-jump
+`, jump.Host, tb.IdentityFile, tb.KnownHostsFile, tb.IdentityFile, tb.KnownHostsFile)
+	for _, n := range inv.Nodes[1:] {
+		cfg += fmt.Sprintf("\nHost tb-%s\n    HostName %s\n", n.Name, n.Host)
+	}
+	parsed, err := remote.ParseSSHConfig([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := remote.Env{Home: home, User: "nobody", SSHConfig: parsed}
+	for _, n := range inv.Nodes[1:] {
+		tg, err := remote.TargetFromNode(&cluster.Node{Name: n.Name, Host: "tb-" + n.Name, Connection: "ssh"}, inv.Dir, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.Host != n.Host || tg.User != "ops" || len(tg.ProxyJump) != 1 || tg.ProxyJump[0].Host != jump.Host {
+			t.Fatalf("resolved %+v", tg)
+		}
+		var stderr bytes.Buffer
+		if err := dialAndSudo(c, tg, sshOpts(&stderr)); err != nil {
+			t.Fatalf("%s via ssh_config: %v", n.Name, err)
+		}
 	}
 }
