@@ -229,6 +229,11 @@ func systemdArgs() []string {
 		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
 		"--stop-signal", "SIGRTMIN+3", "--stop-timeout", "20",
 		"-e", "container=docker",
+		// /proc/sys writable, so per-network-namespace parameters
+		// (net.core.somaxconn, net.ipv4.*) can be tuned per node as on a
+		// real host. Kernel-wide ones (fs.*) are this machine's: the e2e
+		// tests pin them to its current values so natsops never writes them.
+		"--security-opt", "systempaths=unconfined",
 	}
 	// The nodes inherit dockerd's nofile limit as their hard ceiling (20000
 	// on this project's CI), and their systemd cannot raise it (no

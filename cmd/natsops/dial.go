@@ -3,21 +3,55 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+
+	"golang.org/x/term"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
-// dialOptions are the connection settings from global flags.
-type dialOptions struct{}
+// connector reaches inventory nodes for one run: the operator's SSH
+// environment (~/.ssh/config, home, SSH_AUTH_SOCK) is read once, and
+// prompts (key passphrases, --ask-become-pass) go to the terminal.
+type connector struct {
+	inv  *cluster.Inventory
+	env  remote.Env
+	opts remote.DialOptions
+}
 
-func (g *globals) dialOptions() dialOptions { return dialOptions{} }
-
-// dialNode connects to a node: local processes for connection = "local",
-// SSH otherwise.
-func dialNode(ctx context.Context, inv *cluster.Inventory, n *cluster.Node, _ dialOptions) (remote.Host, error) {
-	if n.Connection == "local" {
-		return &remote.Local{NodeName: n.Name}, nil
+// connector builds the run's connector, asking for the sudo password first
+// when --ask-become-pass is set.
+func (g *globals) connector(inv *cluster.Inventory) (*connector, error) {
+	env, err := g.sys.sshEnv()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%s: SSH transport not available yet", n.Name)
+	opts := remote.DialOptionsFromEnv(env)
+	opts.Stderr = g.sys.stderr
+	if f, ok := g.sys.stdin.(*os.File); ok && g.sys.isTTY(f) {
+		opts.Prompter = remote.NewPassphrasePrompter(func(prompt string) ([]byte, error) {
+			fmt.Fprint(g.sys.stderr, prompt)
+			defer fmt.Fprintln(g.sys.stderr)
+			return term.ReadPassword(int(f.Fd()))
+		})
+	}
+	if g.askBecomePass {
+		f, ok := g.sys.stdin.(*os.File)
+		if !ok || !g.sys.isTTY(f) {
+			return nil, usageError("--ask-become-pass needs a terminal to ask on")
+		}
+		fmt.Fprint(g.sys.stderr, "sudo password: ")
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(g.sys.stderr)
+		if err != nil {
+			return nil, err
+		}
+		opts.BecomePassword = pw
+	}
+	return &connector{inv: inv, env: env, opts: opts}, nil
+}
+
+func (c *connector) connect(ctx context.Context, n *cluster.Node) (remote.Host, error) {
+	return remote.Connect(ctx, n, c.inv.Dir, c.env, c.opts)
 }

@@ -20,6 +20,8 @@ type globals struct {
 	verbose   int
 	yes       bool
 	parallel  int
+	// askBecomePass prompts once for the sudo password of the SSH users.
+	askBecomePass bool
 }
 
 func (g *globals) json() bool { return g.output == "json" }
@@ -98,6 +100,7 @@ Start with:
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail (repeat for more)")
 	pf.BoolVar(&g.yes, "yes", false, "do not ask for confirmation (required without a terminal)")
 	pf.IntVar(&g.parallel, "parallel", 10, "hosts worked on at once")
+	pf.BoolVar(&g.askBecomePass, "ask-become-pass", false, "ask for the sudo password (when the SSH user has no passwordless sudo)")
 	_ = root.RegisterFlagCompletionFunc("limit", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		inv, err := cluster.Load(g.inventory)
 		if err != nil {

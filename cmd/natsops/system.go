@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
 
 	"golang.org/x/term"
 
-	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
@@ -21,8 +19,9 @@ type system struct {
 	getenv func(string) (string, bool)
 	// isTTY reports whether the stream is an interactive terminal.
 	isTTY func(any) bool
-	// dial connects to a node.
-	dial func(ctx context.Context, inv *cluster.Inventory, n *cluster.Node, o dialOptions) (remote.Host, error)
+	// sshEnv reads the operator's SSH environment (home, user,
+	// ~/.ssh/config, SSH_AUTH_SOCK).
+	sshEnv func() (remote.Env, error)
 }
 
 func newSystem() *system {
@@ -32,7 +31,7 @@ func newSystem() *system {
 		stderr: os.Stderr,
 		args:   os.Args[1:],
 		getenv: os.LookupEnv,
-		dial:   dialNode,
+		sshEnv: remote.LoadEnv,
 		isTTY: func(f any) bool {
 			if fd, ok := f.(interface{ Fd() uintptr }); ok {
 				return term.IsTerminal(int(fd.Fd()))

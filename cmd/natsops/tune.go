@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -37,8 +36,8 @@ applying, natsops verifies sysctl values, the unit's LimitNOFILE and the
 running nats-server's /proc/<pid>/limits.
 
 Exit codes: 0 nothing to do or applied, 2 --check found pending changes,
-4 applied but the running server needs a restart to get the new limit,
-1 a host failed (the others are still done).`,
+4 the running nats-server still has its old open-files limit and needs a
+restart (natsops restart), 1 a host failed (the others are still done).`,
 		Example: `  natsops tune --check
   natsops tune --yes --limit 'nats-*'
   natsops tune -o json --check`,
@@ -58,8 +57,9 @@ type hostRun struct {
 	Verify  *tune.Verification `json:"verify,omitempty"`
 	Error   string             `json:"error,omitempty"`
 
-	host    remote.Host
-	desired tune.Desired
+	host     remote.Host
+	desired  tune.Desired
+	observed tune.Observed
 }
 
 func (o *tuneOptions) run(ctx context.Context) error {
@@ -82,10 +82,14 @@ func (o *tuneOptions) run(ctx context.Context) error {
 			}
 		}
 	}()
+	conn, err := o.connector(inv)
+	if err != nil {
+		return err
+	}
 
 	// Read and plan every host.
 	o.each(ctx, nodes, runs, func(ctx context.Context, n *cluster.Node, r *hostRun) error {
-		h, err := o.sys.dial(ctx, inv, n, o.dialOptions())
+		h, err := conn.connect(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -94,7 +98,14 @@ func (o *tuneOptions) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.observed = obs
 		r.Plan = tune.MakePlan(n.Name, r.desired, obs)
+		if !r.Plan.Pending() && len(r.Plan.Problems) == 0 {
+			// Nothing to write, but the running server may still lack the
+			// limit (tuned earlier, never restarted).
+			v := tune.Verify(n.Name, r.desired, obs)
+			r.Verify = &v
+		}
 		return nil
 	})
 	pending, problems := 0, 0
@@ -138,26 +149,23 @@ func (o *tuneOptions) run(ctx context.Context) error {
 	return o.finish(runs, false)
 }
 
-// each runs fn for every node, at most --parallel at once; a failure is
-// recorded on that host and the others go on.
+// each runs fn for every host still in the run, at most --parallel at
+// once; a failure is recorded on that host and the others go on.
 func (o *tuneOptions) each(ctx context.Context, nodes []*cluster.Node, runs []*hostRun, fn func(context.Context, *cluster.Node, *hostRun) error) {
-	sem := make(chan struct{}, o.parallel)
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		if runs[i].Error != "" {
-			continue
+	var todo []int
+	for i, r := range runs {
+		if r.Error == "" {
+			todo = append(todo, i)
 		}
-		wg.Add(1)
-		go func(n *cluster.Node, r *hostRun) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := fn(ctx, n, r); err != nil {
-				r.Error = oneLine(n.Name, err)
-			}
-		}(n, runs[i])
 	}
-	wg.Wait()
+	rs := remote.Each(ctx, todo, o.parallel, func(i int) string { return nodes[i].Name }, func(ctx context.Context, i int) error {
+		return fn(ctx, nodes[i], runs[i])
+	})
+	for k, res := range rs {
+		if res.Err != nil {
+			runs[todo[k]].Error = oneLine(res.Name, res.Err)
+		}
+	}
 }
 
 func oneLine(node string, err error) string {
@@ -236,7 +244,7 @@ func (o *tuneOptions) finish(runs []*hostRun, pending bool) error {
 				fmt.Fprintf(o.sys.stderr, "natsops: %s\n", r.Error)
 			case r.Verify != nil && r.Verify.RestartNeeded:
 				fmt.Fprintf(o.sys.stdout, "%s: tuned; running nats-server (pid %d) still has nofile %d: restart needed to take effect (natsops restart --node %s)\n", r.Node, r.Verify.Process.PID, r.Verify.Process.Hard, r.Node)
-			case r.Verify != nil:
+			case r.Verify != nil && r.Applied:
 				fmt.Fprintf(o.sys.stdout, "%s: tuned and verified\n", r.Node)
 			}
 		}
