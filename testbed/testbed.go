@@ -231,8 +231,9 @@ func systemdArgs() []string {
 		"-e", "container=docker",
 		// /proc/sys writable, so per-network-namespace parameters
 		// (net.core.somaxconn, net.ipv4.*) can be tuned per node as on a
-		// real host. Kernel-wide ones (fs.*) are this machine's: the e2e
-		// tests pin them to its current values so natsops never writes them.
+		// real host. The node's init (natsops-testbed-init) makes the rest
+		// of /proc/sys, which is this machine's kernel, read-only again
+		// before systemd starts.
 		"--security-opt", "systempaths=unconfined",
 	}
 	// The nodes inherit dockerd's nofile limit as their hard ceiling (20000

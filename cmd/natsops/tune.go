@@ -190,12 +190,13 @@ func (o *tuneOptions) printPlans(runs []*hostRun) {
 	w := o.sys.stdout
 	for _, r := range runs {
 		switch {
-		case r.Error != "":
-			continue
-		case len(r.Plan.Problems) > 0:
-			for _, p := range r.Plan.Problems {
-				fmt.Fprintf(w, "%s: cannot tune: %s\n", r.Node, p)
-			}
+		case r.Error != "" || len(r.Plan.Problems) > 0:
+			continue // reported with the errors
+		}
+		for _, n := range r.Plan.Notes {
+			fmt.Fprintf(w, "%s: %s\n", r.Node, n)
+		}
+		switch {
 		case !r.Plan.Pending():
 			fmt.Fprintf(w, "%s: up to date\n", r.Node)
 		default:

@@ -52,6 +52,9 @@ type Plan struct {
 	Changes []Change `json:"changes"`
 	// Problems stop this host: nothing is applied on it.
 	Problems []string `json:"problems,omitempty"`
+	// Notes are worth saying but change nothing (a built-in default this
+	// kernel does not have).
+	Notes []string `json:"notes,omitempty"`
 	// Files are the managed files' desired contents, by path.
 	Files map[string][]byte `json:"-"`
 	// SysctlFileChanged, DropInChanged say which apply steps are needed.
@@ -76,6 +79,12 @@ func MakePlan(node string, d Desired, o Observed) *Plan {
 	oldManaged := parseSysctlFile(o.Files[d.SysctlPath()].Data)
 	for _, s := range d.Sysctls {
 		cur, ok := o.Sysctls[s.Name]
+		if !ok && s.AtLeast {
+			// A built-in default this kernel (or network namespace: a
+			// container sees no netdev_max_backlog) does not have.
+			p.Notes = append(p.Notes, fmt.Sprintf("sysctl %s is not available here; skipped", s.Name))
+			continue
+		}
 		if !ok {
 			p.Problems = append(p.Problems, fmt.Sprintf("sysctl %s does not exist on this kernel (no %s); remove it from [tune.sysctl]", s.Name, s.ProcPath()))
 			continue

@@ -135,6 +135,15 @@ func TestPlanProblems(t *testing.T) {
 		t.Errorf("problems: %v", p.Problems)
 	}
 
+	// A built-in default the kernel lacks is skipped with a note.
+	d = desired(t, "")
+	o = fresh(d)
+	delete(o.Sysctls, "net.core.netdev_max_backlog")
+	p = MakePlan("n1", d, o)
+	if len(p.Problems) != 0 || len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "net.core.netdev_max_backlog is not available here") {
+		t.Errorf("problems %v notes %v", p.Problems, p.Notes)
+	}
+
 	d = desired(t, "")
 	o = fresh(d)
 	o.ReadOnly["net.core.somaxconn"] = true
