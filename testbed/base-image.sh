@@ -15,7 +15,15 @@
 set -euo pipefail
 
 SUITE=bookworm
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The mirror: DEBIAN_MIRROR, else the host's own Debian mirror (deb822 or
+# one-line sources), else deb.debian.org.
+host_mirror() {
+  { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}'
+    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'
+  } | grep -v -e security -e '^$' | grep '/debian/\?$' | head -1 || true
+}
+MIRROR=${DEBIAN_MIRROR:-$(host_mirror)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
 # Keep in sync with NODE_PACKAGES in Dockerfile.
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,procps,iproute2,curl,ca-certificates,nats-server,less
 DEFAULT_BASE=debian:bookworm-slim

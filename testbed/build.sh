@@ -16,13 +16,16 @@ GO=${GO:-go}
 
 ver=$(cd "$root" && $GO list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 bin="$out/nats-server-$ver"
-if [ ! -x "$bin" ]; then
+build_nats() {
+  [ -x "$bin" ] && return 0
   log "building nats-server $ver from the module cache"
   (cd "$root" && CGO_ENABLED=0 $GO build -trimpath -o "$bin.tmp" github.com/nats-io/nats-server/v2)
   mv "$bin.tmp" "$bin"
-fi
-
-base=$("$here/base-image.sh")
+}
+# The binary (CPU) and the base image (mostly network and disk) in parallel.
+build_nats & nats_pid=$!
+base=$("$here/base-image.sh") || { kill "$nats_pid" 2>/dev/null; wait "$nats_pid" 2>/dev/null; exit 1; }
+wait "$nats_pid" || { log "building nats-server $ver failed"; exit 1; }
 base_id=$(docker image inspect -f '{{.Id}}' "$base")
 
 ctx="$out/node-context"
@@ -43,5 +46,12 @@ else
       --label natsops-testbed=node -t "$tag" "$ctx" >&2
 fi
 docker tag "$tag" natsops-testbed-node:latest
+# Drop images of earlier inputs (best effort) so the cache does not grow.
+stale=$(docker images --format '{{.Repository}}:{{.Tag}}' natsops-testbed-node | grep -v -e ":${tag#*:}\$" -e ':latest$' || true)
+[ -z "$stale" ] || docker rmi $stale >/dev/null 2>&1 || true
+case "$base" in natsops-testbed-base:*)
+  stale=$(docker images --format '{{.Repository}}:{{.Tag}}' natsops-testbed-base | grep -v -e ":${base#*:}\$" || true)
+  [ -z "$stale" ] || docker rmi $stale >/dev/null 2>&1 || true ;;
+esac
 rm -rf "$ctx"
 echo "$tag"

@@ -230,6 +230,14 @@ func systemdArgs() []string {
 		"--stop-signal", "SIGRTMIN+3", "--stop-timeout", "20",
 		"-e", "container=docker",
 	}
+	// The nodes inherit dockerd's nofile limit as their hard ceiling (20000
+	// on this project's CI), and their systemd cannot raise it (no
+	// CAP_SYS_RESOURCE). TESTBED_NOFILE=N asks docker for N:N where the
+	// engine allows it (here runc fails with "error setting rlimit type 7:
+	// operation not permitted" above dockerd's own limit).
+	if nf := os.Getenv("TESTBED_NOFILE"); nf != "" {
+		args = append(args, "--ulimit", "nofile="+nf+":"+nf)
+	}
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		// Not exercised on this project's CI (cgroup v1): docker gives a
 		// private cgroup namespace read-only unless privileged.

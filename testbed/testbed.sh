@@ -32,8 +32,21 @@ down() {
   if [ -x "$tool" ]; then "$tool" down; else build_tool && "$tool" down; fi
 }
 
+# One testbed per Docker engine: every run uses the same names, subnet and
+# labels, and `up` starts by removing what is there. Serialize runs on this
+# machine instead of letting them clobber each other.
+LOCK=${TESTBED_LOCK:-/tmp/natsops-testbed.lock}
+lock() {
+  exec 9>>"$LOCK"
+  if ! flock -n 9; then
+    log "another testbed run holds $LOCK; waiting for it (up to 30 min)"
+    flock -w 1800 9 || { log "gave up waiting for $LOCK"; exit 1; }
+  fi
+}
+
 cmd=${1:-}
 shift || true
+case "$cmd" in up|down|e2e|fault) lock ;; esac
 case "$cmd" in
   up) up "$@" ;;
   down) down ;;

@@ -114,6 +114,7 @@ Start with:
 		newInitCmd(g),
 		newValidateCmd(g),
 		newRenderCmd(g),
+		newTuneCmd(g),
 		newHashPasswordCmd(g),
 		newVersionCmd(g),
 	)
