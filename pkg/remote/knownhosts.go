@@ -37,12 +37,8 @@ func (e *HostKeyError) Error() string {
 		return fmt.Sprintf("%s (%s): unknown host: no known_hosts entry for it in %s (server offered %s %s) — add it after checking the fingerprint (ssh-keyscan -p %s %s >> %s), or set host_key_checking = \"accept-new\" to trust it on first use",
 			e.Node, e.Addr, strings.Join(e.KnownHosts, ", "), e.KeyType, e.Fingerprint, portOf(e.Addr), hostOf(e.Addr), firstOr(e.KnownHosts, "~/.ssh/known_hosts"))
 	}
-	var where []string
-	for _, w := range e.Want {
-		where = append(where, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
-	}
 	return fmt.Sprintf("%s (%s): HOST KEY MISMATCH — refusing to connect: the server offered %s %s but known_hosts has %s; this may be a man-in-the-middle attack; if the host key was legitimately changed, remove the old entry (ssh-keygen -R %s -f %s) and add the new one",
-		e.Node, e.Addr, e.KeyType, e.Fingerprint, strings.Join(where, ", "), knownhosts.Normalize(e.Addr), e.Want[0].Filename)
+		e.Node, e.Addr, e.KeyType, e.Fingerprint, knownList(e.Want), knownhosts.Normalize(e.Addr), e.Want[0].Filename)
 }
 
 func firstOr(l []string, d string) string {
@@ -75,7 +71,8 @@ type hostKeys struct {
 	cb       ssh.HostKeyCallback
 	stderr   io.Writer
 	algos    []string
-	accepted string // set when accept-new recorded the key
+	known    []knownhosts.KnownKey // what known_hosts has for the target
+	accepted string                // set when accept-new recorded the key
 }
 
 // newHostKeys loads t's known_hosts files (missing ones are skipped, like
@@ -121,10 +118,15 @@ func (hk *hostKeys) knownAlgorithms() []string {
 	if !errors.As(err, &ke) {
 		return nil
 	}
+	hk.known = ke.Want
+	// Only algorithms x/crypto accepts by default (so not SHA-1 ssh-rsa,
+	// like OpenSSH >= 8.8); if none is left, negotiation stays at the
+	// defaults and a wrong key is still reported as a mismatch.
+	supported := ssh.SupportedAlgorithms().HostKeys
 	var algos []string
 	add := func(a ...string) {
 		for _, x := range a {
-			if !contains(algos, x) {
+			if contains(supported, x) && !contains(algos, x) {
 				algos = append(algos, x)
 			}
 		}
@@ -132,7 +134,7 @@ func (hk *hostKeys) knownAlgorithms() []string {
 	for _, w := range ke.Want {
 		switch typ := w.Key.Type(); typ {
 		case ssh.KeyAlgoRSA:
-			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
 		default:
 			add(typ)
 		}
@@ -230,4 +232,13 @@ func lastByte(path string, size int64) (byte, error) {
 		return 0, err
 	}
 	return b[0], nil
+}
+
+// knownList is "file:line (type SHA256:...)" for each known key.
+func knownList(keys []knownhosts.KnownKey) string {
+	var where []string
+	for _, w := range keys {
+		where = append(where, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
+	}
+	return strings.Join(where, ", ")
 }

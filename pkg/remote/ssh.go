@@ -203,7 +203,7 @@ func handshakeError(t Target, err error, auth *authSetup, hk *hostKeys) error {
 		s += fmt.Sprintf(" — is the public key in ~%s/.ssh/authorized_keys on the host?", t.User)
 		return &Error{Node: t.Node, Label: t.label(), Msg: s, Err: err}
 	case strings.Contains(msg, "no common algorithm for host key") && len(hk.algos) > 0:
-		return &Error{Node: t.Node, Label: t.label(), Msg: fmt.Sprintf("host key type changed: known_hosts has only %s for this host and the server offers none of them — refusing (possible man-in-the-middle; if the host was reinstalled, replace its known_hosts entry)", strings.Join(hk.algos, ", ")), Err: err}
+		return &Error{Node: t.Node, Label: t.label(), Msg: fmt.Sprintf("HOST KEY TYPE CHANGED — refusing to connect: known_hosts has %s for this host and the server offers none of those key types; this may be a man-in-the-middle attack; if the host was reinstalled, replace that entry", knownList(hk.known)), Err: err}
 	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
 		return &Error{Node: t.Node, Label: t.label(), Msg: "connection closed during the SSH handshake — is it an SSH server, and does it allow this client (MaxStartups, AllowUsers)?", Err: err}
 	}

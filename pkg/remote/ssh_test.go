@@ -587,3 +587,31 @@ func TestConnectTimeout(t *testing.T) {
 		t.Errorf("took %s", el)
 	}
 }
+
+func TestNoTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if p := TerminalPrompter(r); p != nil {
+		t.Error("a pipe is not a terminal")
+	}
+	if _, err := ReadPassword(r, "pw: "); !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// The server now offers only a key type known_hosts does not have for it
+// (reinstalled host, or an attacker without the old key): refused.
+func TestHostKeyTypeChangedRefused(t *testing.T) {
+	s := newTestServer(t, rsaSigner(t))
+	id, _ := clientKey(t, "", s)
+	kh := knownHostsFile(t, knownhosts.Line([]string{knownhosts.Normalize(s.addr)}, ed25519Signer(t).PublicKey()))
+	_, err := Dial(testCtx(t), s.target("n4", id, kh), quiet())
+	msg := oneLineErr(t, err)
+	if !strings.HasPrefix(msg, "n4 (127.0.0.1:") || !strings.Contains(msg, "HOST KEY TYPE CHANGED") || !strings.Contains(msg, kh+":1 (ssh-ed25519 SHA256:") {
+		t.Errorf("error: %s", msg)
+	}
+}
