@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-
-	"golang.org/x/term"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
@@ -29,21 +26,15 @@ func (g *globals) connector(inv *cluster.Inventory) (*connector, error) {
 	}
 	opts := remote.DialOptionsFromEnv(env)
 	opts.Stderr = g.sys.stderr
-	if f, ok := g.sys.stdin.(*os.File); ok && g.sys.isTTY(f) {
-		opts.Prompter = remote.NewPassphrasePrompter(func(prompt string) ([]byte, error) {
-			fmt.Fprint(g.sys.stderr, prompt)
-			defer fmt.Fprintln(g.sys.stderr)
-			return term.ReadPassword(int(f.Fd()))
-		})
+	tty, _ := g.sys.stdin.(*os.File)
+	if tty != nil && g.sys.isTTY(tty) {
+		opts.Prompter = remote.TerminalPrompter(tty)
 	}
 	if g.askBecomePass {
-		f, ok := g.sys.stdin.(*os.File)
-		if !ok || !g.sys.isTTY(f) {
+		if tty == nil || !g.sys.isTTY(tty) {
 			return nil, usageError("--ask-become-pass needs a terminal to ask on")
 		}
-		fmt.Fprint(g.sys.stderr, "sudo password: ")
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(g.sys.stderr)
+		pw, err := remote.ReadPassword(tty, "sudo password: ")
 		if err != nil {
 			return nil, err
 		}

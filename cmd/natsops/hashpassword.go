@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/term"
+
+	"github.com/natsops/natsops/pkg/remote"
 )
 
 func newHashPasswordCmd(g *globals) *cobra.Command {
@@ -30,9 +31,7 @@ The password is never taken as an argument, so it stays out of shell history.`,
 			}
 			var pw []byte
 			if f, ok := g.sys.stdin.(*os.File); ok && g.sys.isTTY(f) {
-				fmt.Fprint(g.sys.stderr, "password: ")
-				b, err := term.ReadPassword(int(f.Fd()))
-				fmt.Fprintln(g.sys.stderr)
+				b, err := remote.ReadPassword(f, "password: ")
 				if err != nil {
 					return err
 				}
