@@ -264,3 +264,35 @@ func TestTuneSudoPassword(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
 }
+
+// TestTuneReadOnlyTarget: a host whose limits.d is read-only fails in one
+// line with nothing applied on it, while the others are tuned.
+func TestTuneReadOnlyTarget(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 5*time.Minute)
+	resetTuning(c, t)
+	t.Cleanup(func() { cleanTuning(t) })
+	v := victim()
+	nodeOut(c, t, v, "mount -t tmpfs -o ro tmpfs /etc/security/limits.d && echo ok")
+	t.Cleanup(func() {
+		if _, err := tb.Exec(context.Background(), v, "umount /etc/security/limits.d"); err != nil {
+			t.Error(err)
+		}
+	})
+	inv := tuneInventory(t, "22000 60999")
+	_, stderr, code := natsops(c, t, "-i", inv, "tune", "--yes")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, v+": nothing applied: exit 1: not writable: /etc/security/limits.d") {
+		t.Errorf("error does not name %s and the read-only directory:\n%s", v, stderr)
+	}
+	if got := nodeOut(c, t, v, "test -e /etc/sysctl.d/90-natsops.conf && echo EXISTS || sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(got), " ") != "32768 60999" {
+		t.Errorf("%s was partly tuned: %q", v, got)
+	}
+	for _, n := range others(v) {
+		if got := nodeOut(c, t, n, "sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(got), " ") != "22000 60999" {
+			t.Errorf("%s was not tuned: %q", n, got)
+		}
+	}
+}

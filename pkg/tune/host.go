@@ -111,6 +111,9 @@ func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
 	if !p.Pending() {
 		return nil
 	}
+	if err := preflight(ctx, h, d); err != nil {
+		return err
+	}
 	if path := d.SysctlPath(); p.Files[path] != nil {
 		if _, err := remote.Install(ctx, h, remote.File{Path: path, Data: p.Files[path], Mode: 0o644}, true); err != nil {
 			return err
@@ -146,6 +149,28 @@ func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// preflight checks every directory Apply writes to is writable before the
+// first change, so a read-only /etc fails the host with nothing applied.
+func preflight(ctx context.Context, h remote.Host, d Desired) error {
+	var b strings.Builder
+	b.WriteString("bad=\n")
+	for _, path := range []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath()} {
+		if path == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "d=$(dirname %s); while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; [ -w \"$d\" ] || bad=\"$bad $d\"\n", remote.Quote(path))
+	}
+	b.WriteString("if [ -n \"$bad\" ]; then echo \"not writable:$bad\" >&2; exit 1; fi\n")
+	res, err := h.Run(ctx, b.String(), remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	if err := res.Err(h, "nothing applied"); err != nil {
+		return fmt.Errorf("%w (read-only filesystem? remount it read-write or fix the permissions)", err)
 	}
 	return nil
 }
