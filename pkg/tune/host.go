@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,85 +12,70 @@ import (
 	"github.com/natsops/natsops/pkg/remote"
 )
 
-// Observe reads what h has now for d, without changing anything.
+// Observe reads what h has now for d, without changing anything, in one
+// round trip: each line of output is a tagged record.
+//
+//	sysctl <TAB> name <TAB> rw|ro|missing <TAB> value
+//	file <TAB> path <TAB> 1|0 <TAB> base64 content
+//	unit <TAB> LimitNOFILE
+//	pid <TAB> pid <TAB> soft <TAB> hard
 func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 	o := Observed{Sysctls: map[string]string{}, ReadOnly: map[string]bool{}, Files: map[string]FileState{}}
-	// One round trip for every parameter: "name<TAB>rw|ro<TAB>value", or
-	// "name<TAB>missing".
-	var b strings.Builder
-	for _, s := range d.Sysctls {
-		p := remote.Quote(s.ProcPath())
-		fmt.Fprintf(&b, "if [ -e %[1]s ]; then if [ -w %[1]s ]; then m=rw; else m=ro; fi; printf '%%s\\t%%s\\t%%s\\n' %[2]s \"$m\" \"$(cat %[1]s | tr '\\t\\n' '  ')\"; else printf '%%s\\tmissing\\n' %[2]s; fi\n", p, remote.Quote(s.Name))
-	}
-	res, err := h.Run(ctx, b.String(), remote.RunOptions{Sudo: true})
+	res, err := h.Run(ctx, observeScript(d), remote.RunOptions{Sudo: true})
 	if err != nil {
 		return o, err
 	}
-	if err := res.Err(h, "read sysctls"); err != nil {
+	if err := res.Err(h, "read host state"); err != nil {
 		return o, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 3)
-		if len(f) < 2 || f[1] == "missing" {
-			continue
+		f := strings.Split(sc.Text(), "\t")
+		switch {
+		case f[0] == "sysctl" && len(f) == 4 && f[2] != "missing":
+			o.Sysctls[f[1]] = normalize(f[3])
+			o.ReadOnly[f[1]] = f[2] == "ro"
+		case f[0] == "file" && len(f) == 4:
+			data, err := base64.StdEncoding.DecodeString(f[3])
+			if err != nil {
+				return o, fmt.Errorf("%s: read %s: %v", h.Name(), f[1], err)
+			}
+			o.Files[f[1]] = FileState{Exists: f[2] == "1", Data: data}
+		case f[0] == "unit" && len(f) == 2:
+			o.UnitLimit = f[1]
+		case f[0] == "pid" && len(f) == 4:
+			o.Process.PID, _ = strconv.Atoi(f[1])
+			o.Process.Soft = parseLimit(f[2])
+			o.Process.Hard = parseLimit(f[3])
 		}
-		if len(f) == 3 {
-			o.Sysctls[f[0]] = normalize(f[2])
-			o.ReadOnly[f[0]] = f[1] == "ro"
-		}
+	}
+	return o, nil
+}
+
+func observeScript(d Desired) string {
+	var b strings.Builder
+	for _, s := range d.Sysctls {
+		fmt.Fprintf(&b, "f=%s; if [ -e \"$f\" ]; then if [ -w \"$f\" ]; then m=rw; else m=ro; fi; printf 'sysctl\\t%%s\\t%%s\\t%%s\\n' %s \"$m\" \"$(tr '\\t\\n' '  ' < \"$f\")\"; fi\n",
+			remote.Quote(s.ProcPath()), remote.Quote(s.Name))
 	}
 	for _, path := range []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath()} {
 		if path == "" {
 			continue
 		}
-		data, exists, err := remote.ReadFile(ctx, h, path, true)
-		if err != nil {
-			return o, err
-		}
-		o.Files[path] = FileState{Exists: exists, Data: data}
+		fmt.Fprintf(&b, "f=%s; if [ -e \"$f\" ]; then printf 'file\\t%%s\\t1\\t%%s\\n' \"$f\" \"$(base64 -w0 < \"$f\")\"; else printf 'file\\t%%s\\t0\\t\\n' \"$f\"; fi\n", remote.Quote(path))
 	}
-	lim, pl, err := readLimits(ctx, h, d)
-	if err != nil {
-		return o, err
-	}
-	o.UnitLimit, o.Process = lim, pl
-	return o, nil
-}
-
-// readLimits reads the unit's LimitNOFILE and the running server's limit.
-func readLimits(ctx context.Context, h remote.Host, d Desired) (string, ProcLimit, error) {
-	var cmd string
-	if d.Unit != "" {
+	pid := "0"
+	switch {
+	case d.Unit != "":
 		u := remote.Quote(d.UnitName())
-		cmd = fmt.Sprintf("echo \"unit $(systemctl show -p LimitNOFILE --value %[1]s)\"; pid=$(systemctl show -p MainPID --value %[1]s)", u)
-	} else if d.PidFile != "" {
-		cmd = fmt.Sprintf("echo unit; pid=$(cat %s 2>/dev/null || echo 0)", remote.Quote(d.PidFile))
-	} else {
-		return "", ProcLimit{}, nil
+		fmt.Fprintf(&b, "printf 'unit\\t%%s\\n' \"$(systemctl show -p LimitNOFILE --value %s)\"\n", u)
+		pid = fmt.Sprintf("$(systemctl show -p MainPID --value %s)", u)
+	case d.PidFile != "":
+		pid = fmt.Sprintf("$(cat %s 2>/dev/null || echo 0)", remote.Quote(d.PidFile))
 	}
-	cmd += "\nif [ \"${pid:-0}\" != 0 ] && [ -r /proc/$pid/limits ]; then echo \"pid $pid $(grep '^Max open files' /proc/$pid/limits | awk '{print $4, $5}')\"; else echo 'pid 0'; fi"
-	res, err := h.Run(ctx, cmd, remote.RunOptions{Sudo: true})
-	if err != nil {
-		return "", ProcLimit{}, err
-	}
-	if err := res.Err(h, "read limits"); err != nil {
-		return "", ProcLimit{}, err
-	}
-	var unit string
-	var pl ProcLimit
-	for _, l := range strings.Split(string(res.Stdout), "\n") {
-		f := strings.Fields(l)
-		switch {
-		case len(f) >= 1 && f[0] == "unit":
-			unit = strings.Join(f[1:], " ")
-		case len(f) == 4 && f[0] == "pid":
-			pl.PID, _ = strconv.Atoi(f[1])
-			pl.Soft = parseLimit(f[2])
-			pl.Hard = parseLimit(f[3])
-		}
-	}
-	return unit, pl, nil
+	fmt.Fprintf(&b, "pid=%s\nif [ \"${pid:-0}\" != 0 ] && [ -r /proc/$pid/limits ]; then printf 'pid\\t%%s\\t%%s\\t%%s\\n' \"$pid\" $(awk '/^Max open files/ {print $4, $5}' /proc/$pid/limits); fi\n", pid)
+	return b.String()
 }
 
 func parseLimit(s string) int64 {
