@@ -12,3 +12,4 @@ run() { # package target
 run ./pkg/natsconf FuzzQuote
 run ./pkg/cluster FuzzLoad
 run ./pkg/cluster FuzzRoundTrip
+run ./pkg/remote FuzzQuote
