@@ -4,6 +4,11 @@
 # Prints every run and the median per size. Brings up a 10-node testbed
 # (make testbed-up NODES=10) and leaves it down at the end.
 #
+# The testbed's nodes share this machine's cores: on a 2-core machine the
+# 10-node figure is bound by the nodes' own CPU (sshd, sudo, systemd
+# daemon-reload: about 0.5s of CPU per node), not by natsops, whose own CPU
+# for 10 hosts is under 0.1s.
+#
 #   bench/tune.sh [RUNS]      # default 5
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -284,7 +284,7 @@ func TestTuneReadOnlyTarget(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	if !strings.Contains(stderr, v+": nothing applied: exit 1: not writable: /etc/security/limits.d") {
+	if !strings.Contains(stderr, v+": tune: exit 1: nothing applied: not writable: /etc/security/limits.d") {
 		t.Errorf("error does not name %s and the read-only directory:\n%s", v, stderr)
 	}
 	if got := nodeOut(c, t, v, "test -e /etc/sysctl.d/90-natsops.conf && echo EXISTS || sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(got), " ") != "32768 60999" {

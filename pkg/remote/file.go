@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 )
@@ -28,32 +29,52 @@ const (
 // version.
 const BackupSuffix = ".natsops-bak"
 
-// installScript writes stdin to a temp file in the target's directory,
-// fsyncs it, sets mode and owner, validates it, keeps a backup of the old
-// file, and renames it into place: an interrupted run leaves the old file
-// whole, and an equal file is not rewritten (only its mode/owner fixed).
-func installScript(f File) string {
+// ScriptHeader starts a script that installs files with InstallSteps: it
+// stops at the first failure and removes any temp file left behind.
+const ScriptHeader = "set -eu\nnatsops_tmps=\nnatsops_clean() { for t in $natsops_tmps; do rm -f \"$t\"; done; }\ntrap natsops_clean EXIT\n"
+
+// InstallSteps returns shell that installs f, reading its content from the
+// shell command src, and sets the shell variable result to 1 when the file
+// changed, 0 when it was already equal. It writes a temp file in the
+// target's directory, fsyncs it, sets mode and owner, validates it, keeps
+// a backup of the old file and renames it into place: an interrupted run
+// leaves the old file whole, and an equal file is not rewritten (only its
+// mode and owner fixed). Use after ScriptHeader.
+func InstallSteps(f File, src, result string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "set -eu\np=%s\nd=$(dirname \"$p\")\n", Quote(f.Path))
-	b.WriteString("mkdir -p \"$d\"\ntmp=$(mktemp \"$d/.natsops.XXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n")
-	fmt.Fprintf(&b, "chmod %04o \"$tmp\"\n", f.Mode&0o7777)
+	mode := fmt.Sprintf("%04o", f.Mode&0o7777)
+	fmt.Fprintf(&b, "p=%s\nd=$(dirname \"$p\")\nmkdir -p \"$d\"\n", Quote(f.Path))
+	b.WriteString("tmp=$(mktemp \"$d/.natsops.XXXXXX\")\nnatsops_tmps=\"$natsops_tmps $tmp\"\n")
+	fmt.Fprintf(&b, "%s > \"$tmp\"\nchmod %s \"$tmp\"\n", src, mode)
 	if f.Owner != "" {
 		fmt.Fprintf(&b, "chown %s \"$tmp\"\n", Quote(f.Owner))
 	}
 	b.WriteString("if [ -f \"$p\" ] && cmp -s \"$tmp\" \"$p\"; then\n")
-	fmt.Fprintf(&b, "  chmod %04o \"$p\"\n", f.Mode&0o7777)
+	fmt.Fprintf(&b, "  rm -f \"$tmp\"\n  chmod %s \"$p\"\n", mode)
 	if f.Owner != "" {
 		fmt.Fprintf(&b, "  chown %s \"$p\"\n", Quote(f.Owner))
 	}
-	fmt.Fprintf(&b, "  echo %s\n  exit 0\nfi\n", installUnchanged)
+	fmt.Fprintf(&b, "  %s=0\nelse\n", result)
 	if f.Validate != "" {
-		fmt.Fprintf(&b, "%s\n", strings.ReplaceAll(f.Validate, "{}", "\"$tmp\""))
+		fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(f.Validate, "{}", "\"$tmp\""))
 	}
-	b.WriteString("sync \"$tmp\" 2>/dev/null || sync\n")
-	fmt.Fprintf(&b, "if [ -f \"$p\" ]; then cp -p \"$p\" \"$p%s\"; fi\n", BackupSuffix)
-	b.WriteString("mv -f \"$tmp\" \"$p\"\ntrap - EXIT\nsync \"$d\" 2>/dev/null || true\n")
-	fmt.Fprintf(&b, "echo %s\n", installChanged)
+	b.WriteString("  sync \"$tmp\" 2>/dev/null || sync\n")
+	fmt.Fprintf(&b, "  if [ -f \"$p\" ]; then cp -p \"$p\" \"$p%s\"; fi\n", BackupSuffix)
+	b.WriteString("  mv -f \"$tmp\" \"$p\"\n  sync \"$d\" 2>/dev/null || true\n")
+	fmt.Fprintf(&b, "  %s=1\nfi\n", result)
 	return b.String()
+}
+
+// Embedded returns a shell source command that prints data, for
+// InstallSteps in a script that carries its files inline (small files: a
+// command line is limited to about 128KB).
+func Embedded(data []byte) string {
+	return "printf %s " + Quote(base64.StdEncoding.EncodeToString(data)) + " | base64 -d"
+}
+
+func installScript(f File) string {
+	return ScriptHeader + InstallSteps(f, "cat", "r") +
+		fmt.Sprintf("if [ \"$r\" = 1 ]; then echo %s; else echo %s; fi\n", installChanged, installUnchanged)
 }
 
 // Install writes f on h atomically and reports whether it changed.

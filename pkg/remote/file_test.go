@@ -98,3 +98,37 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("got %q ok=%v err=%v", b, ok, err)
 	}
 }
+
+// TestInstallStepsComposed: several files in one script, content carried
+// inline, results reported per file; the composed script cleans up after a
+// failure in a later step.
+func TestInstallStepsComposed(t *testing.T) {
+	ctx := context.Background()
+	h := &Local{NodeName: "n1"}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.conf"), filepath.Join(dir, "b.conf")
+	os.WriteFile(b, []byte("same\n"), 0o644)
+	script := ScriptHeader +
+		InstallSteps(File{Path: a, Data: []byte("x'y\n"), Mode: 0o600}, Embedded([]byte("x'y\n")), "ra") +
+		InstallSteps(File{Path: b, Data: []byte("same\n"), Mode: 0o644}, Embedded([]byte("same\n")), "rb") +
+		`echo "$ra$rb"`
+	res, err := h.Run(ctx, script, RunOptions{})
+	if err != nil || !res.OK() || strings.TrimSpace(string(res.Stdout)) != "10" {
+		t.Fatalf("res=%+v err=%v", res, err)
+	}
+	if got, _ := os.ReadFile(a); string(got) != "x'y\n" {
+		t.Errorf("a = %q", got)
+	}
+	// A failure after the temp file is written leaves no temp file behind.
+	script = ScriptHeader + InstallSteps(File{Path: a, Data: []byte("new\n"), Mode: 0o600, Validate: "false"}, Embedded([]byte("new\n")), "ra")
+	if res, _ := h.Run(ctx, script, RunOptions{}); res.OK() {
+		t.Fatal("a failing validation succeeded")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("left behind: %v", entries)
+	}
+	if got, _ := os.ReadFile(a); string(got) != "x'y\n" {
+		t.Errorf("a replaced despite failed validation: %q", got)
+	}
+}

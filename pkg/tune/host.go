@@ -86,10 +86,12 @@ func parseLimit(s string) int64 {
 	return n
 }
 
-// Apply carries out p on h: sysctls first (fs.nr_open must be raised
-// before a higher LimitNOFILE can take), then the files, then
-// daemon-reload when the drop-in changed. A plan with problems is refused
-// whole: nothing is half-applied on a host.
+// Apply carries out p on h in one round trip: a check that every target
+// directory is writable (so a read-only /etc fails with nothing applied),
+// the sysctl file and the sysctls themselves (fs.nr_open must be raised
+// before a higher LimitNOFILE can take), the limits file, the drop-in and,
+// when it changed, daemon-reload. Each file is installed atomically. A plan
+// with problems is refused whole.
 func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
 	if len(p.Problems) > 0 {
 		return fmt.Errorf("%s: not applied: %s", h.Name(), strings.Join(p.Problems, "; "))
@@ -97,68 +99,39 @@ func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
 	if !p.Pending() {
 		return nil
 	}
-	if err := preflight(ctx, h, d); err != nil {
-		return err
-	}
-	if path := d.SysctlPath(); p.Files[path] != nil {
-		if _, err := remote.Install(ctx, h, remote.File{Path: path, Data: p.Files[path], Mode: 0o644}, true); err != nil {
-			return err
-		}
-	}
-	if len(p.Loads) > 0 {
-		var b strings.Builder
-		b.WriteString("set -e\n")
-		for _, s := range p.Loads {
-			fmt.Fprintf(&b, "sysctl -q -w %s\n", remote.Quote(s.Name+"="+s.Value))
-		}
-		res, err := h.Run(ctx, b.String(), remote.RunOptions{Sudo: true})
-		if err != nil {
-			return err
-		}
-		if err := res.Err(h, "sysctl -w"); err != nil {
-			return err
-		}
-	}
-	if _, err := remote.Install(ctx, h, remote.File{Path: d.LimitsPath(), Data: p.Files[d.LimitsPath()], Mode: 0o644}, true); err != nil {
-		return err
-	}
-	if path := d.DropInPath(); path != "" {
-		if _, err := remote.Install(ctx, h, remote.File{Path: path, Data: p.Files[path], Mode: 0o644}, true); err != nil {
-			return err
-		}
-		if p.DropInChanged {
-			res, err := h.Run(ctx, "systemctl daemon-reload", remote.RunOptions{Sudo: true})
-			if err != nil {
-				return err
-			}
-			if err := res.Err(h, "systemctl daemon-reload"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// preflight checks every directory Apply writes to is writable before the
-// first change, so a read-only /etc fails the host with nothing applied.
-func preflight(ctx context.Context, h remote.Host, d Desired) error {
-	var b strings.Builder
-	b.WriteString("bad=\n")
-	for _, path := range []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath()} {
-		if path == "" {
-			continue
-		}
-		fmt.Fprintf(&b, "d=$(dirname %s); while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; [ -w \"$d\" ] || bad=\"$bad $d\"\n", remote.Quote(path))
-	}
-	b.WriteString("if [ -n \"$bad\" ]; then echo \"not writable:$bad\" >&2; exit 1; fi\n")
-	res, err := h.Run(ctx, b.String(), remote.RunOptions{Sudo: true})
+	res, err := h.Run(ctx, applyScript(d, p), remote.RunOptions{Sudo: true})
 	if err != nil {
 		return err
 	}
-	if err := res.Err(h, "nothing applied"); err != nil {
-		return fmt.Errorf("%w (read-only filesystem? remount it read-write or fix the permissions)", err)
+	return res.Err(h, "tune")
+}
+
+func applyScript(d Desired, p *Plan) string {
+	var b strings.Builder
+	b.WriteString(remote.ScriptHeader)
+	paths := []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath()}
+	b.WriteString("bad=\n")
+	for _, path := range paths {
+		if path != "" && p.Files[path] != nil {
+			fmt.Fprintf(&b, "d=$(dirname %s); while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; [ -w \"$d\" ] || bad=\"$bad $d\"\n", remote.Quote(path))
+		}
 	}
-	return nil
+	b.WriteString("if [ -n \"$bad\" ]; then echo \"nothing applied: not writable:$bad (a read-only filesystem? remount it read-write or fix the permissions)\" >&2; exit 1; fi\n")
+	install := func(path, result string) {
+		b.WriteString(remote.InstallSteps(remote.File{Path: path, Data: p.Files[path], Mode: 0o644}, remote.Embedded(p.Files[path]), result))
+	}
+	if p.Files[d.SysctlPath()] != nil {
+		install(d.SysctlPath(), "r_sysctl")
+	}
+	for _, s := range p.Loads {
+		fmt.Fprintf(&b, "sysctl -q -w %s\n", remote.Quote(s.Name+"="+s.Value))
+	}
+	install(d.LimitsPath(), "r_limits")
+	if path := d.DropInPath(); path != "" {
+		install(path, "r_dropin")
+		b.WriteString("if [ \"$r_dropin\" = 1 ]; then systemctl daemon-reload; fi\n")
+	}
+	return b.String()
 }
 
 // Verification is what a host really has after tuning.

@@ -57,9 +57,6 @@ type Plan struct {
 	Notes []string `json:"notes,omitempty"`
 	// Files are the managed files' desired contents, by path.
 	Files map[string][]byte `json:"-"`
-	// SysctlFileChanged, DropInChanged say which apply steps are needed.
-	SysctlFileChanged bool `json:"-"`
-	DropInChanged     bool `json:"-"`
 	// Loads are parameters to set now (the file alone only applies at boot).
 	Loads []Sysctl `json:"-"`
 }
@@ -108,28 +105,28 @@ func MakePlan(node string, d Desired, o Observed) *Plan {
 	if len(lines) == 0 {
 		sysctlFile = nil
 	}
-	p.SysctlFileChanged = p.fileChange(d.SysctlPath(), sysctlFile, o)
+	p.fileChange(d.SysctlPath(), sysctlFile, o)
 
 	limits := fmt.Sprintf("%s%s soft nofile %d\n%s hard nofile %d\n", header, d.User, d.NoFile, d.User, d.NoFile)
 	p.fileChange(d.LimitsPath(), []byte(limits), o)
 
 	if path := d.DropInPath(); path != "" {
 		dropIn := fmt.Sprintf("%s[Service]\nLimitNOFILE=%d\n", header, d.NoFile)
-		p.DropInChanged = p.fileChange(path, []byte(dropIn), o)
+		p.fileChange(path, []byte(dropIn), o)
 	}
 	return p
 }
 
 // fileChange records a managed file's change; want nil means the file is
 // not needed (an existing one is left alone).
-func (p *Plan) fileChange(path string, want []byte, o Observed) bool {
+func (p *Plan) fileChange(path string, want []byte, o Observed) {
 	if want == nil {
-		return false
+		return
 	}
 	p.Files[path] = want
 	cur := o.Files[path]
 	if cur.Exists && string(cur.Data) == string(want) {
-		return false
+		return
 	}
 	old := "(absent)"
 	if cur.Exists {
@@ -140,7 +137,6 @@ func (p *Plan) fileChange(path string, want []byte, o Observed) bool {
 		FromFile: path + " (" + p.Node + ")", ToFile: path + " (natsops)", Context: 3,
 	})
 	p.Changes = append(p.Changes, Change{Kind: "file", What: path, Old: old, New: fmt.Sprintf("%d bytes", len(want)), Diff: diff})
-	return true
 }
 
 // target returns the value to set and whether cur already satisfies s.
