@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/natsops/natsops/pkg/monitor"
+)
+
+// Reason codes: why a node or the cluster is not ready. Stable: rollout
+// output and `natsops check` report them.
+const (
+	ReasonUnreachable       = "unreachable"
+	ReasonWrongServer       = "wrong-server"
+	ReasonNotRestarted      = "not-restarted"
+	ReasonHealthz           = "healthz"
+	ReasonRoutes            = "routes"
+	ReasonNoMetaLeader      = "jetstream-no-leader"
+	ReasonLeaderSplit       = "jetstream-leader-disagreement"
+	ReasonJSNotCurrent      = "jetstream-not-current"
+	ReasonMonitorIncomplete = "monitoring-incomplete"
+)
+
+// Reason is one thing keeping a node, or the cluster, from being ready.
+type Reason struct {
+	Node string `json:"node"`
+	Code string `json:"code"`
+	Msg  string `json:"message"`
+}
+
+func (r Reason) String() string { return fmt.Sprintf("%s: %s (%s)", r.Node, r.Msg, r.Code) }
+
+// Expect is what a node must show to count as ready.
+type Expect struct {
+	// Peers are the node names it must have routes to.
+	Peers []string
+	// JetStream: a meta leader must be known.
+	JetStream bool
+	// RestartedAfter, when set, requires a start time after it (or a new
+	// server ID): a restarted node is recognised by its new start.
+	RestartedAfter time.Time
+	PrevServerID   string
+}
+
+// NodeReady decides from one snapshot whether node is ready: reachable,
+// the right server, restarted if expected, full /healthz ok (JetStream
+// included), routes to every expected peer (distinct names, never
+// num_routes), and a JetStream meta leader. It is pure; an empty result
+// means ready.
+func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
+	var out []Reason
+	add := func(code, format string, args ...any) {
+		out = append(out, Reason{Node: node, Code: code, Msg: fmt.Sprintf(format, args...)})
+	}
+	if s == nil {
+		add(ReasonUnreachable, "no monitoring data")
+		return out
+	}
+	if err := s.Err(); err != nil && s.Varz == nil && s.Healthz == nil {
+		add(ReasonUnreachable, "monitoring endpoint %s does not answer: %v", s.URL, err)
+		return out
+	}
+	if s.Varz == nil || s.Healthz == nil || s.Routez == nil {
+		add(ReasonMonitorIncomplete, "monitoring endpoint %s answered only partly: %v", s.URL, s.Err())
+		return out
+	}
+	if s.Varz.ServerName != node {
+		add(ReasonWrongServer, "%s is server %q, not %q: check http_port and the inventory's host", s.URL, s.Varz.ServerName, node)
+		return out
+	}
+	if !e.RestartedAfter.IsZero() && !s.Varz.Start.After(e.RestartedAfter) && (e.PrevServerID == "" || s.Varz.ServerID == e.PrevServerID) {
+		add(ReasonNotRestarted, "still the process started at %s", s.Varz.Start.Format(time.RFC3339))
+		return out
+	}
+	if !s.Healthz.OK() {
+		add(ReasonHealthz, "/healthz: %s", strings.Join(s.Healthz.Reasons(), "; "))
+	}
+	if missing := missingPeers(e.Peers, s.Routez.Peers()); len(missing) > 0 {
+		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), orNone(s.Routez.Peers()))
+	}
+	if e.JetStream {
+		switch {
+		case s.Jsz == nil:
+			add(ReasonNoMetaLeader, "/jsz does not answer: %v", s.Errs["jsz"])
+		case s.Jsz.Meta == nil || s.Jsz.Meta.Leader == "":
+			add(ReasonNoMetaLeader, "JetStream has no meta leader")
+		}
+	}
+	return out
+}
+
+// ClusterReady decides whether every node is ready with routes to all its
+// inventory peers, and the JetStream nodes agree on one meta leader whose
+// replicas are all current (only the leader's view of them counts). Nodes
+// missing from snaps are unreachable.
+func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
+	var out []Reason
+	leaders := map[string][]string{} // leader -> nodes that say so
+	for _, n := range inv.Nodes {
+		e := Expect{JetStream: n.JetStreamEnabled()}
+		for _, p := range inv.Nodes {
+			if p != n {
+				e.Peers = append(e.Peers, p.Name)
+			}
+		}
+		rs := NodeReady(n.Name, snaps[n.Name], e)
+		out = append(out, rs...)
+		if s := snaps[n.Name]; len(rs) == 0 && e.JetStream && s.Jsz.Meta != nil {
+			leaders[s.Jsz.Meta.Leader] = append(leaders[s.Jsz.Meta.Leader], n.Name)
+		}
+	}
+	if len(leaders) > 1 {
+		var parts []string
+		for _, l := range sortedKeys(leaders) {
+			parts = append(parts, fmt.Sprintf("%s says %s", strings.Join(leaders[l], ","), l))
+		}
+		out = append(out, Reason{Node: "cluster", Code: ReasonLeaderSplit, Msg: "nodes disagree on the JetStream meta leader: " + strings.Join(parts, "; ")})
+	}
+	if len(leaders) == 1 {
+		leader := sortedKeys(leaders)[0]
+		if s := snaps[leader]; s != nil && s.Jsz != nil && s.Jsz.Meta != nil {
+			for _, r := range s.Jsz.Meta.Replicas {
+				if !r.Current || r.Offline {
+					out = append(out, Reason{Node: r.Name, Code: ReasonJSNotCurrent, Msg: fmt.Sprintf("JetStream meta replica is not current on leader %s (lag %d, offline %v)", leader, r.Lag, r.Offline)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// MetaLeader returns the JetStream meta leader the snapshots agree on, or
+// "" (restart order: followers first, the leader last).
+func MetaLeader(snaps map[string]*monitor.Snapshot) string {
+	leader := ""
+	for _, s := range snaps {
+		if s == nil || s.Jsz == nil || s.Jsz.Meta == nil || s.Jsz.Meta.Leader == "" {
+			continue
+		}
+		if leader != "" && leader != s.Jsz.Meta.Leader {
+			return ""
+		}
+		leader = s.Jsz.Meta.Leader
+	}
+	return leader
+}
+
+func missingPeers(want, have []string) []string {
+	got := map[string]bool{}
+	for _, h := range have {
+		got[h] = true
+	}
+	var out []string
+	for _, w := range want {
+		if !got[w] {
+			out = append(out, w)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	sorted := append([]string(nil), s...)
+	sort.Strings(sorted)
+	return strings.Join(sorted, ", ")
+}

@@ -1,0 +1,129 @@
+package cluster
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natsops/natsops/pkg/monitor"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// snap is a healthy n1 with routes to n2 and n3 and a meta leader.
+func snap(name string) *monitor.Snapshot {
+	s := &monitor.Snapshot{
+		URL:     "http://" + name + ":8222",
+		Healthz: &monitor.Healthz{Status: "ok", HTTPStatus: http.StatusOK},
+		Varz:    &monitor.Varz{ServerName: name, ServerID: "ID-" + name, Start: t0},
+		Routez:  &monitor.Routez{},
+		Jsz:     &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1", Size: 3}},
+		Errs:    map[string]error{},
+	}
+	for _, p := range []string{"n1", "n2", "n3"} {
+		if p != name {
+			s.Routez.Routes = append(s.Routez.Routes, monitor.Route{RemoteName: p, RemoteID: "ID-" + p})
+		}
+	}
+	return s
+}
+
+func codes(rs []Reason) string {
+	var c []string
+	for _, r := range rs {
+		c = append(c, r.Node+":"+r.Code)
+	}
+	return strings.Join(c, " ")
+}
+
+// TestNodeReady: every reason a node is not back is a row.
+func TestNodeReady(t *testing.T) {
+	peers := Expect{Peers: []string{"n2", "n3"}, JetStream: true}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*monitor.Snapshot)
+		expect Expect
+		want   string // codes, "" = ready
+		msg    string
+	}{
+		{"ready", func(*monitor.Snapshot) {}, peers, "", ""},
+		{"unreachable", func(s *monitor.Snapshot) {
+			s.Healthz, s.Varz, s.Routez, s.Jsz = nil, nil, nil, nil
+			s.Errs["healthz"] = errors.New("connect: connection refused")
+		}, peers, "n1:unreachable", "connection refused"},
+		{"partial answer", func(s *monitor.Snapshot) { s.Routez = nil; s.Errs["routez"] = errors.New("HTTP 404") }, peers, "n1:monitoring-incomplete", "HTTP 404"},
+		{"another server on the port", func(s *monitor.Snapshot) { s.Varz.ServerName = "n9" }, peers, "n1:wrong-server", `server "n9", not "n1"`},
+		{"not restarted yet", func(*monitor.Snapshot) {}, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "n1:not-restarted", "still the process started"},
+		{"restarted: new start", func(s *monitor.Snapshot) { s.Varz.Start = t0.Add(time.Second) }, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "", ""},
+		{"restarted: new server id, clock skew", func(s *monitor.Snapshot) { s.Varz.ServerID = "NEW" }, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "", ""},
+		{"lame duck or not ready (500)", func(s *monitor.Snapshot) {
+			s.Healthz = &monitor.Healthz{Status: "error", HTTPStatus: 500, Error: "server is in lame duck mode"}
+		}, peers, "n1:healthz", "lame duck"},
+		{"JetStream not current (503)", func(s *monitor.Snapshot) {
+			s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Errors: []monitor.HealthError{{Error: "JetStream has not established contact with a meta leader"}}}
+		}, peers, "n1:healthz", "meta leader"},
+		{"missing route", func(s *monitor.Snapshot) { s.Routez.Routes = s.Routez.Routes[:1] }, peers, "n1:routes", "no route to n3 (routes to: n2)"},
+		{"pooled routes to one peer are not two peers", func(s *monitor.Snapshot) {
+			s.Routez.Routes = []monitor.Route{{RemoteName: "n2"}, {RemoteName: "n2"}, {RemoteName: "n2"}, {RemoteName: "n2"}}
+			s.Routez.NumRoutes = 4
+		}, peers, "n1:routes", "no route to n3"},
+		{"route by id when unnamed", func(s *monitor.Snapshot) {
+			s.Routez.Routes = []monitor.Route{{RemoteID: "n2"}, {RemoteID: "n3"}}
+		}, peers, "", ""},
+		{"no meta leader", func(s *monitor.Snapshot) { s.Jsz.Meta.Leader = "" }, peers, "n1:jetstream-no-leader", "no meta leader"},
+		{"no meta leader ignored without JetStream", func(s *monitor.Snapshot) { s.Jsz.Meta = nil }, Expect{Peers: peers.Peers}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := snap("n1")
+			tc.mutate(s)
+			rs := NodeReady("n1", s, tc.expect)
+			if got := codes(rs); got != tc.want {
+				t.Fatalf("reasons %q, want %q: %v", got, tc.want, rs)
+			}
+			if tc.msg != "" && !strings.Contains(rs[0].Msg, tc.msg) {
+				t.Errorf("message %q lacks %q", rs[0].Msg, tc.msg)
+			}
+		})
+	}
+}
+
+func TestClusterReady(t *testing.T) {
+	inv := mustParse(t, strings.NewReplacer(`name = "a"`, `name = "n1"`, `name = "b"`, `name = "n2"`, `name = "c"`, `name = "n3"`).Replace(base)+"\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats\"\n")
+	all := func() map[string]*monitor.Snapshot {
+		return map[string]*monitor.Snapshot{"n1": snap("n1"), "n2": snap("n2"), "n3": snap("n3")}
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(map[string]*monitor.Snapshot)
+		want   string
+	}{
+		{"ready", func(map[string]*monitor.Snapshot) {}, ""},
+		{"a node down", func(m map[string]*monitor.Snapshot) {
+			delete(m, "n3")
+			m["n1"].Routez.Routes = m["n1"].Routez.Routes[:1]
+			m["n2"].Routez.Routes = m["n2"].Routez.Routes[:1]
+		}, "n1:routes n2:routes n3:unreachable"},
+		{"leaders disagree", func(m map[string]*monitor.Snapshot) { m["n3"].Jsz.Meta.Leader = "n3" }, "cluster:jetstream-leader-disagreement"},
+		{"replica behind on the leader", func(m map[string]*monitor.Snapshot) {
+			m["n1"].Jsz.Meta.Replicas = append(m["n1"].Jsz.Meta.Replicas, monitor.MetaReplica{Name: "n2", Current: false, Lag: 12})
+		}, "n2:jetstream-not-current"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := all()
+			tc.mutate(m)
+			if got := codes(ClusterReady(inv, m)); got != tc.want {
+				t.Errorf("reasons %q, want %q", got, tc.want)
+			}
+		})
+	}
+	m := all()
+	if MetaLeader(m) != "n1" {
+		t.Errorf("MetaLeader = %q", MetaLeader(m))
+	}
+	m["n2"].Jsz.Meta.Leader = "n2"
+	if MetaLeader(m) != "" {
+		t.Error("MetaLeader with disagreement should be empty")
+	}
+}

@@ -1,0 +1,293 @@
+// Package monitor reads a nats-server's HTTP monitoring endpoint (:8222):
+// /healthz, /varz, /routez and /jsz. It decodes only the fields natsops
+// decides on, tolerantly, so it reads every server version the fleet may
+// run (Debian's 2.9 as well as 2.15).
+//
+// It fetches and decodes; it does not judge. Whether a node is back or a
+// cluster healthy is decided by pure functions in pkg/cluster.
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Healthz is /healthz?details=true. Status is "ok", "error" (500: not
+// ready, also during lame duck) or "unavailable" (503: JetStream not
+// current).
+type Healthz struct {
+	Status     string        `json:"status"`
+	StatusCode int           `json:"status_code,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Errors     []HealthError `json:"errors,omitempty"`
+	// HTTPStatus is the response code.
+	HTTPStatus int `json:"-"`
+}
+
+// HealthError is one reason /healthz is not ok.
+type HealthError struct {
+	Type  any    `json:"type"`
+	Error string `json:"error"`
+}
+
+// OK reports a fully healthy server.
+func (h *Healthz) OK() bool { return h != nil && h.HTTPStatus == http.StatusOK && h.Status == "ok" }
+
+// Reasons lists every error the server gave.
+func (h *Healthz) Reasons() []string {
+	var out []string
+	if h.Error != "" {
+		out = append(out, h.Error)
+	}
+	for _, e := range h.Errors {
+		if e.Error != "" && e.Error != h.Error {
+			out = append(out, e.Error)
+		}
+	}
+	if len(out) == 0 && h.Status != "ok" {
+		out = append(out, fmt.Sprintf("status %q (HTTP %d)", h.Status, h.HTTPStatus))
+	}
+	return out
+}
+
+// Varz is the part of /varz natsops uses. Durations are nanoseconds.
+type Varz struct {
+	ServerID       string        `json:"server_id"`
+	ServerName     string        `json:"server_name"`
+	Version        string        `json:"version"`
+	Start          time.Time     `json:"start"`
+	Now            time.Time     `json:"now"`
+	Uptime         string        `json:"uptime"`
+	ConfigLoadTime time.Time     `json:"config_load_time"`
+	Connections    int           `json:"connections"`
+	MaxConnections int           `json:"max_connections"`
+	SlowConsumers  int64         `json:"slow_consumers"`
+	Mem            int64         `json:"mem"`
+	CPU            float64       `json:"cpu"`
+	Routes         int           `json:"routes"`
+	MaxPayload     int64         `json:"max_payload"`
+	WriteDeadline  time.Duration `json:"write_deadline"`
+	PingInterval   time.Duration `json:"ping_interval"`
+	Cluster        struct {
+		Name string `json:"name"`
+	} `json:"cluster"`
+}
+
+// Routez is /routez. NumRoutes counts pooled connections (a 3-node
+// JetStream cluster showed 8): count peers with Peers instead.
+type Routez struct {
+	ServerID   string  `json:"server_id"`
+	ServerName string  `json:"server_name"`
+	NumRoutes  int     `json:"num_routes"`
+	Routes     []Route `json:"routes"`
+}
+
+// Route is one route connection.
+type Route struct {
+	RemoteID   string `json:"remote_id"`
+	RemoteName string `json:"remote_name"`
+	IP         string `json:"ip"`
+	Port       int    `json:"port"`
+}
+
+// Peers returns the distinct peers this server has routes to, by name
+// (the server_name natsops sets to the node name; the ID when a server has
+// no name).
+func (r *Routez) Peers() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rt := range r.Routes {
+		name := rt.RemoteName
+		if name == "" {
+			name = rt.RemoteID
+		}
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Jsz is the part of /jsz natsops uses. Meta replicas' Current and Lag
+// are only meaningful on the meta leader.
+type Jsz struct {
+	ServerID string       `json:"server_id"`
+	Disabled bool         `json:"disabled,omitempty"`
+	Meta     *MetaCluster `json:"meta_cluster,omitempty"`
+}
+
+// MetaCluster is the JetStream meta group as one server sees it.
+type MetaCluster struct {
+	Name     string        `json:"name,omitempty"`
+	Leader   string        `json:"leader,omitempty"`
+	Replicas []MetaReplica `json:"replicas,omitempty"`
+	Size     int           `json:"cluster_size"`
+}
+
+// MetaReplica is one meta group peer as the reporting server sees it.
+type MetaReplica struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
+	Offline bool   `json:"offline,omitempty"`
+	Lag     uint64 `json:"lag,omitempty"`
+}
+
+// Snapshot is one server's four endpoints read together; an endpoint that
+// failed has its error in Errs and a nil value.
+type Snapshot struct {
+	URL     string
+	At      time.Time
+	Healthz *Healthz
+	Varz    *Varz
+	Routez  *Routez
+	Jsz     *Jsz
+	Errs    map[string]error
+}
+
+// Err is the first fetch error (unreachable server), or nil.
+func (s *Snapshot) Err() error {
+	for _, ep := range []string{"healthz", "varz", "routez", "jsz"} {
+		if err := s.Errs[ep]; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Client fetches monitoring endpoints. The zero value uses a client with
+// a short timeout: a health poll must never hang a rollout.
+type Client struct {
+	HTTP *http.Client
+	// Now is the clock (injected for tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultTimeout bounds one request.
+const DefaultTimeout = 2 * time.Second
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: DefaultTimeout}
+}
+
+// get decodes base+path into v; non-2xx answers are returned with their
+// status so /healthz's 500/503 bodies are still read.
+func (c *Client) get(ctx context.Context, base, path string, v any) (int, error) {
+	url := strings.TrimSuffix(base, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", url, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: HTTP %d, not JSON: %.80q", url, resp.StatusCode, body)
+	}
+	return resp.StatusCode, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+// Healthz reads /healthz?details=true (the full check: JetStream included;
+// js-enabled-only answers ok before the node is really back).
+func (c *Client) Healthz(ctx context.Context, base string) (*Healthz, error) {
+	h := &Healthz{}
+	code, err := c.get(ctx, base, "/healthz?details=true", h)
+	if err != nil && code == 0 {
+		return nil, err
+	}
+	h.HTTPStatus = code
+	if err != nil && h.Status == "" {
+		h.Status = "error"
+		h.Error = err.Error()
+	}
+	return h, nil
+}
+
+// Varz reads /varz.
+func (c *Client) Varz(ctx context.Context, base string) (*Varz, error) {
+	v := &Varz{}
+	if err := okOnly(c.get(ctx, base, "/varz", v)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Routez reads /routez.
+func (c *Client) Routez(ctx context.Context, base string) (*Routez, error) {
+	r := &Routez{}
+	if err := okOnly(c.get(ctx, base, "/routez", r)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Jsz reads /jsz.
+func (c *Client) Jsz(ctx context.Context, base string) (*Jsz, error) {
+	j := &Jsz{}
+	if err := okOnly(c.get(ctx, base, "/jsz", j)); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func okOnly(code int, err error) error {
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("HTTP %d", code)
+	}
+	return nil
+}
+
+// Snapshot reads all four endpoints at once.
+func (c *Client) Snapshot(ctx context.Context, base string) *Snapshot {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	s := &Snapshot{URL: base, At: now(), Errs: map[string]error{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	fetch := func(name string, f func() error) {
+		defer wg.Done()
+		if err := f(); err != nil {
+			mu.Lock()
+			s.Errs[name] = err
+			mu.Unlock()
+		}
+	}
+	wg.Add(4)
+	go fetch("healthz", func() (err error) { s.Healthz, err = c.Healthz(ctx, base); return })
+	go fetch("varz", func() (err error) { s.Varz, err = c.Varz(ctx, base); return })
+	go fetch("routez", func() (err error) { s.Routez, err = c.Routez(ctx, base); return })
+	go fetch("jsz", func() (err error) { s.Jsz, err = c.Jsz(ctx, base); return })
+	wg.Wait()
+	return s
+}
