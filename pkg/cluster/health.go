@@ -67,7 +67,11 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 		return out
 	}
 	if s.Varz.ServerName != node {
-		add(ReasonWrongServer, "%s is server %q, not %q: check http_port and the inventory's host", s.URL, s.Varz.ServerName, node)
+		if s.Varz.ServerName == s.Varz.ServerID {
+			add(ReasonWrongServer, "%s runs a config without server_name, so it cannot be told from its peers: deploy natsops's config to it", s.URL)
+		} else {
+			add(ReasonWrongServer, "%s is server %q, not %q: check http_port and the inventory's host", s.URL, s.Varz.ServerName, node)
+		}
 		return out
 	}
 	if !e.RestartedAfter.IsZero() && !s.Varz.Start.After(e.RestartedAfter) && (e.PrevServerID == "" || s.Varz.ServerID == e.PrevServerID) {

@@ -3,56 +3,14 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/natsops/natsops/internal/natstest"
 	"github.com/natsops/natsops/pkg/monitor"
 )
-
-// startCluster runs a real 3-node JetStream cluster in-process on loopback.
-func startCluster(t *testing.T) []*server.Server {
-	t.Helper()
-	ports := make([]int, 3)
-	var routes []*url.URL
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
-	}
-	var servers []*server.Server
-	for i := range ports {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
-			HTTPHost: "127.0.0.1", HTTPPort: -1,
-			JetStream: true, StoreDir: t.TempDir(),
-			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  routes,
-			NoLog:   true, NoSigs: true,
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(s.Shutdown)
-		servers = append(servers, s)
-	}
-	for i, s := range servers {
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("n%d did not start", i+1)
-		}
-	}
-	return servers
-}
 
 func snapshots(c *monitor.Client, servers []*server.Server) map[string]*monitor.Snapshot {
 	m := map[string]*monitor.Snapshot{}
@@ -64,31 +22,15 @@ func snapshots(c *monitor.Client, servers []*server.Server) map[string]*monitor.
 	return m
 }
 
-// waitFor polls until cond holds (bounded).
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: still not after 20s: %s", what, last)
-}
-
 // TestHealthAgainstRealServers: the monitoring client reads a real
 // nats-server cluster, and the health model says ready once it is; a node
 // shut down is reported unreachable and missing from its peers' routes.
 func TestHealthAgainstRealServers(t *testing.T) {
-	servers := startCluster(t)
+	servers := natstest.StartCluster(t, 3)
 	inv := mustParse(t, strings.NewReplacer(`name = "a"`, `name = "n1"`, `name = "b"`, `name = "n2"`, `name = "c"`, `name = "n3"`).Replace(base)+"\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats\"\n")
 	c := &monitor.Client{}
 	var snaps map[string]*monitor.Snapshot
-	waitFor(t, "cluster ready", func() (bool, string) {
+	natstest.WaitFor(t, "cluster ready", func() (bool, string) {
 		snaps = snapshots(c, servers)
 		rs := ClusterReady(inv, snaps)
 		return len(rs) == 0, fmt.Sprint(rs)
@@ -106,7 +48,7 @@ func TestHealthAgainstRealServers(t *testing.T) {
 	}
 
 	servers[2].Shutdown()
-	waitFor(t, "n3 missing", func() (bool, string) {
+	natstest.WaitFor(t, "n3 missing", func() (bool, string) {
 		rs := ClusterReady(inv, snapshots(c, servers))
 		got := codes(rs)
 		return strings.Contains(got, "n3:unreachable") && strings.Contains(got, "n1:routes") && strings.Contains(got, "n2:routes"), got

@@ -55,6 +55,7 @@ func TestNodeReady(t *testing.T) {
 		}, peers, "n1:unreachable", "connection refused"},
 		{"partial answer", func(s *monitor.Snapshot) { s.Routez = nil; s.Errs["routez"] = errors.New("HTTP 404") }, peers, "n1:monitoring-incomplete", "HTTP 404"},
 		{"another server on the port", func(s *monitor.Snapshot) { s.Varz.ServerName = "n9" }, peers, "n1:wrong-server", `server "n9", not "n1"`},
+		{"a server without server_name", func(s *monitor.Snapshot) { s.Varz.ServerName = s.Varz.ServerID }, peers, "n1:wrong-server", "without server_name"},
 		{"not restarted yet", func(*monitor.Snapshot) {}, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "n1:not-restarted", "still the process started"},
 		{"restarted: new start", func(s *monitor.Snapshot) { s.Varz.Start = t0.Add(time.Second) }, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "", ""},
 		{"restarted: new server id, clock skew", func(s *monitor.Snapshot) { s.Varz.ServerID = "NEW" }, Expect{Peers: peers.Peers, RestartedAfter: t0, PrevServerID: "ID-n1"}, "", ""},

@@ -1,0 +1,90 @@
+// Package natstest runs real nats-server clusters in-process on loopback
+// for tests: the nats-server module is the real server, not a fake.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// StartCluster starts n JetStream servers named n1..nN in one cluster and
+// waits until they accept connections. They shut down with the test.
+func StartCluster(t testing.TB, n int) []*server.Server {
+	t.Helper()
+	ports := make([]int, n)
+	var routes []*url.URL
+	for i := range ports {
+		ports[i] = FreePort(t)
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
+	}
+	var servers []*server.Server
+	for i := range ports {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			HTTPHost: "127.0.0.1", HTTPPort: -1,
+			JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  routes,
+			NoLog:   true, NoSigs: true,
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		servers = append(servers, s)
+	}
+	for i, s := range servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatalf("n%d did not start", i+1)
+		}
+	}
+	return servers
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Inventory returns a natsops inventory describing servers (as started by
+// StartCluster), with every node's real ports.
+func Inventory(servers []*server.Server) string {
+	var b strings.Builder
+	b.WriteString("[cluster]\nname = \"test\"\n\n[server]\nlisten_host = \"127.0.0.1\"\n\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats/jetstream\"\n")
+	for i, s := range servers {
+		_, cport, _ := net.SplitHostPort(s.ClusterAddr().String())
+		fmt.Fprintf(&b, "\n[[node]]\nname = \"n%d\"\nhost = \"127.0.0.1\"\nconnection = \"local\"\nserver = { port = %d, http_port = %d }\ncluster.port = %s\n",
+			i+1, s.Addr().(*net.TCPAddr).Port, s.MonitorAddr().Port, cport)
+	}
+	return b.String()
+}
+
+// WaitFor polls cond every 50ms until it holds, for at most 20s.
+func WaitFor(t testing.TB, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: still not after 20s: %s", what, last)
+}
