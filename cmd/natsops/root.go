@@ -119,6 +119,7 @@ Start with:
 		newRenderCmd(g),
 		newTuneCmd(g),
 		newStatusCmd(g),
+		newRestartCmd(g),
 		newCheckCmd(g),
 		newHashPasswordCmd(g),
 		newVersionCmd(g),

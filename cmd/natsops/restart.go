@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/rollout"
+)
+
+type restartOptions struct {
+	*globals
+	node      string
+	mode      string
+	force     bool
+	dryRun    bool
+	timeout   time.Duration
+	poll      time.Duration
+	breakLock bool
+}
+
+func newRestartCmd(g *globals) *cobra.Command {
+	o := &restartOptions{globals: g}
+	cmd := &cobra.Command{
+		Use:   "restart",
+		Short: "Rolling restart, one node at a time, gated on :8222 health",
+		Long: `Restart the selected nodes one at a time, never two down at once.
+
+Preflight: every node of the cluster reachable over SSH and on its
+monitoring port, full /healthz ok, routes to every peer, one JetStream meta
+leader. Otherwise natsops refuses and names each failing node and
+condition; --force skips that refusal (and says what it skipped).
+
+Order: nodes already down first, then followers, the JetStream meta leader
+last. Per node: stop (graceful: lame duck via SIGUSR2 / --signal ldm;
+fast: systemctl stop / --signal quit), wait for the process to exit, start,
+then wait until /varz shows a new start, full /healthz is ok, the node and
+its peers have routes to each other and JetStream is current on the meta
+leader. Any failure stops the rollout there with the node's last log lines;
+later nodes are not touched.
+
+A lock (` + rollout.LockPath + `) on every node stops a second rollout;
+--break-lock removes a stale one. A rerun after a failure or Ctrl-C resumes:
+nodes already restarted by the stopped rollout are skipped.
+
+Exit codes: 0 done, 3 the cluster is not healthy (preflight refused, or a
+node did not come back), 1 any other failure (lock held, SSH, a command),
+5 cancelled or interrupted.`,
+		Example: `  natsops restart --dry-run
+  natsops restart --yes
+  natsops restart --node nats-2 --force --yes
+  natsops restart --mode fast -o json --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.node, "node", "", "restart only this node (the incident case)")
+	f.StringVar(&o.mode, "mode", "graceful", "graceful (lame duck) or fast (immediate stop)")
+	f.BoolVar(&o.force, "force", false, "go on although preflight finds the cluster unhealthy (the warning says what was skipped)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the order, commands and gates; change nothing")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "per node: how long a started node may take to be back")
+	f.DurationVar(&o.poll, "poll", 50*time.Millisecond, "health poll interval")
+	f.BoolVar(&o.breakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead)")
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"graceful", "fast"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// restartResult is the last line of -o json.
+type restartResult struct {
+	Step    string   `json:"step"`
+	OK      bool     `json:"ok"`
+	Rollout string   `json:"rollout"`
+	Order   []string `json:"order"`
+	Done    []string `json:"done"`
+	Skipped []string `json:"skipped"`
+	NotDone []string `json:"not_done"`
+	Error   string   `json:"error,omitempty"`
+	Logs    string   `json:"logs,omitempty"`
+}
+
+func (o *restartOptions) run(ctx context.Context) error {
+	mode, err := rollout.ParseMode(o.mode)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if o.node != "" && len(o.limit) > 0 {
+		return usageError("use --node or --limit, not both")
+	}
+	if o.timeout <= 0 || o.poll <= 0 {
+		return usageError("--timeout and --poll must be positive")
+	}
+	inv, err := o.load()
+	if err != nil {
+		return err
+	}
+	sel := o.limit
+	if o.node != "" {
+		sel = []string{o.node}
+	}
+	nodes, err := inv.Select(sel)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	conn, err := o.connector(inv)
+	if err != nil {
+		return err
+	}
+	if !o.dryRun {
+		names := make([]string, len(nodes))
+		for i, n := range nodes {
+			names[i] = n.Name
+		}
+		if err := o.confirm(fmt.Sprintf("restart %s (%s) one at a time", strings.Join(names, ", "), mode)); err != nil {
+			return err
+		}
+	}
+	// Ctrl-C stops the rollout between steps; a node already stopped is
+	// still started.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	host, _ := os.Hostname()
+	start := time.Now()
+	cfg := rollout.Config{
+		Inventory: inv,
+		Nodes:     nodes,
+		Connect:   conn.connect,
+		Monitor:   &monitor.Client{HTTP: nil},
+		URL:       monitorURL,
+		Clock:     rollout.RealClock{},
+		Events:    o.printEvent(start),
+		Options: rollout.Options{
+			Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,
+			Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock,
+			Owner: conn.env.User + "@" + host, PID: os.Getpid(),
+			ProcessAlive: processAlive,
+		},
+	}
+	rep, err := rollout.Run(ctx, cfg)
+	return o.finish(rep, err, time.Since(start))
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// printEvent writes one line per node and step: text with the elapsed
+// time, or one JSON object per line.
+func (o *restartOptions) printEvent(start time.Time) func(rollout.Event) {
+	return func(e rollout.Event) {
+		if o.json() {
+			writeJSONLine(o.sys.stdout, e)
+			return
+		}
+		if e.Step == rollout.StepLogs {
+			fmt.Fprintf(o.sys.stderr, "%s: last log lines:\n", e.Node)
+			prefixLines(o.sys.stderr, "  | ", e.Detail)
+			return
+		}
+		st := style{on: o.color()}
+		res := e.Result
+		switch res {
+		case rollout.ResultOK:
+			res = st.paint(ansiGreen, res)
+		case rollout.ResultFailed, rollout.ResultInterrupted:
+			res = st.paint(ansiRed, res)
+		case rollout.ResultWarning:
+			res = st.paint(ansiYellow, res)
+		}
+		node := e.Node
+		if node == "" {
+			node = "-"
+		}
+		detail := e.Detail
+		if e.Result == rollout.ResultPlanned {
+			detail = strings.ReplaceAll(detail, "\n", "; ")
+		}
+		fmt.Fprintf(o.sys.stdout, "%7.2fs  %-6s %-9s %-7s %6dms  %s\n", time.Since(start).Seconds(), node, e.Step, res, e.ElapsedMS, detail)
+	}
+}
+
+func (o *restartOptions) finish(rep *rollout.Report, err error, took time.Duration) error {
+	res := restartResult{Step: "result", OK: err == nil, Rollout: rep.ID, Order: nonNil(rep.Order), Done: nonNil(rep.Done), Skipped: nonNil(rep.Skipped), NotDone: nonNil(rep.NotDone)}
+	code := ExitOK
+	var re *rollout.Error
+	if errors.As(err, &re) {
+		res.Logs = re.Logs
+		switch {
+		case re.Kind == rollout.KindPreflight || (re.Kind == rollout.KindNode && re.Step == rollout.StepReady):
+			code = ExitUnhealthy
+		case re.Kind == rollout.KindInterrupted:
+			code = ExitCancelled
+		default:
+			code = ExitError
+		}
+	} else if err != nil {
+		code = ExitError
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	if o.json() {
+		writeJSONLine(o.sys.stdout, res)
+		if code != ExitOK {
+			return reported(code)
+		}
+		return nil
+	}
+	w := o.sys.stdout
+	switch {
+	case o.dryRun && err == nil:
+		fmt.Fprintf(w, "dry run: would restart %s; nothing was changed\n", orNone(rep.NotDone))
+		return nil
+	case err == nil:
+		fmt.Fprintf(w, "restarted %s in %s", orNone(rep.Done), took.Round(time.Millisecond))
+		if len(rep.Skipped) > 0 {
+			fmt.Fprintf(w, " (skipped, already restarted: %s)", strings.Join(rep.Skipped, ", "))
+		}
+		fmt.Fprintln(w)
+		return nil
+	}
+	fmt.Fprintf(w, "done: %s; not done: %s\n", orNone(rep.Done), orNone(rep.NotDone))
+	return withCode(code, err)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,111 @@
+package rollout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/remote"
+)
+
+// Mode is how a node is stopped.
+type Mode string
+
+const (
+	// Graceful stops through lame duck mode (SIGUSR2): clients are moved
+	// away and Raft leaders handed over before the process exits.
+	Graceful Mode = "graceful"
+	// Fast stops at once (systemctl stop / --signal quit).
+	Fast Mode = "fast"
+)
+
+// ParseMode checks a --mode value.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Graceful, Fast:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("--mode must be graceful or fast, not %q", s)
+}
+
+// Markers printed by the remote scripts.
+const (
+	markNotRunning = "natsops:not-running"
+	markExited     = "natsops:exited"
+	markTimeout    = "natsops:still-running"
+)
+
+// exitMargin is added to lame_duck_duration when waiting for a graceful
+// stop; fast stops get exitMargin alone.
+const exitMargin = 15 * time.Second
+
+// defaultLameDuck is nats-server's lame_duck_duration default.
+const defaultLameDuck = 2 * time.Minute
+
+// Commands are the shell commands natsops runs on one node, printed as
+// they are by --dry-run.
+type Commands struct {
+	Stop     string `json:"stop"`
+	WaitExit string `json:"wait_exit"`
+	Start    string `json:"start"`
+	Logs     string `json:"logs"`
+	// ExitBound is how long the process may take to exit after Stop.
+	ExitBound time.Duration `json:"-"`
+}
+
+// CommandsFor builds a node's stop, wait, start and log commands for its
+// service manager. Every inventory value is quoted.
+func CommandsFor(n *cluster.Node, mode Mode) Commands {
+	bound := exitMargin
+	if mode == Graceful {
+		ld := defaultLameDuck
+		if d := n.Server.LameDuckDuration; d != nil && d.Duration > 0 {
+			ld = d.Duration
+		}
+		bound += ld
+	}
+	secs := int(bound.Round(time.Second) / time.Second)
+	var c Commands
+	c.ExitBound = bound
+	if n.Service.Manager == "pidfile" {
+		pf := ""
+		if n.Server.PidFile != nil {
+			pf = *n.Server.PidFile
+		}
+		sig := "ldm"
+		if mode == Fast {
+			sig = "quit"
+		}
+		// Remember the pid before signalling: the wait watches that pid.
+		c.Stop = fmt.Sprintf("pid=$(cat %[1]s 2>/dev/null || true)\nif [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo %[2]s; exit 0; fi\necho \"$pid\" > %[1]s.natsops-stopping\n%[3]s",
+			remote.Quote(pf), markNotRunning, remote.Command(n.Service.Binary, "--signal", sig+"="+pf))
+		c.WaitExit = fmt.Sprintf("pid=$(cat %[1]s.natsops-stopping 2>/dev/null || true)\nrm -f %[1]s.natsops-stopping\nif [ -z \"$pid\" ]; then echo %[2]s; exit 0; fi\ni=0\nwhile kill -0 \"$pid\" 2>/dev/null; do\n  i=$((i+1)); if [ $i -gt %[3]d ]; then echo %[4]s; exit 0; fi\n  sleep 0.05\ndone\necho %[2]s",
+			remote.Quote(pf), markExited, secs*20, markTimeout)
+		start := n.Service.StartCommand
+		if start == "" {
+			start = remote.Command(n.Service.Binary, "-c", n.Service.ConfigPath)
+		}
+		logTo := "/dev/null"
+		if f := n.Server.Log.File; f != nil && *f != "" {
+			c.Logs = "tail -n 20 " + remote.Quote(*f)
+		} else {
+			logTo = "/var/log/natsops-nats-server.out"
+			c.Logs = "tail -n 20 " + logTo
+		}
+		// Detached: the process must outlive the SSH session.
+		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &", remote.Quote(start), logTo)
+		return c
+	}
+	unit := remote.Quote(n.Service.Unit)
+	if mode == Graceful {
+		// Debian's unit stops with SIGINT (no lame duck): send USR2 to
+		// the main process ourselves, then wait for it to exit.
+		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\nsystemctl kill -s SIGUSR2 --kill-who=main %[1]s", unit, markNotRunning)
+	} else {
+		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\ntimeout %[3]d systemctl stop %[1]s", unit, markNotRunning, secs)
+	}
+	c.WaitExit = fmt.Sprintf("i=0\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  i=$((i+1)); if [ $i -gt %[2]d ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs*20, markTimeout, markExited)
+	c.Start = "systemctl start " + unit
+	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
+	return c
+}

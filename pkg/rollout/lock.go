@@ -1,0 +1,193 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/natsops/natsops/pkg/remote"
+)
+
+// Lock and state live on every node, so any operator's natsops sees them.
+const (
+	StateDir  = "/var/lib/natsops"
+	LockPath  = StateDir + "/rollout.lock"
+	StatePath = StateDir + "/rollout.state"
+)
+
+// LockInfo is the content of a node's lock file: who holds it.
+type LockInfo struct {
+	ID      string    `json:"id"`
+	Owner   string    `json:"owner"` // user@host
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+func (l LockInfo) String() string {
+	return fmt.Sprintf("%s (pid %d, since %s, rollout %s)", l.Owner, l.PID, l.Started.UTC().Format(time.RFC3339), l.ID)
+}
+
+// State is what a rollout records on the nodes so a rerun can resume: the
+// server start time each selected node had before the rollout touched it.
+// A node whose start time differs from it now was restarted by this
+// rollout (node clocks are never compared with this machine's).
+type State struct {
+	ID      string               `json:"id"`
+	Owner   string               `json:"owner"`
+	Started time.Time            `json:"started"`
+	Mode    Mode                 `json:"mode"`
+	Before  map[string]time.Time `json:"before"`
+	Done    []string             `json:"done,omitempty"`
+}
+
+// LockHeldError: another rollout holds the lock.
+type LockHeldError struct {
+	Node   string
+	Holder LockInfo
+	Raw    string
+	// Stale: the holder's process is gone (same machine) or the lock is
+	// older than StaleAfter.
+	Stale bool
+}
+
+func (e *LockHeldError) Error() string {
+	who := e.Holder.String()
+	if e.Holder.Owner == "" {
+		who = fmt.Sprintf("%q", strings.TrimSpace(e.Raw))
+	}
+	if e.Stale {
+		return fmt.Sprintf("%s: a stale rollout lock %s is held by %s; if that rollout is not running, rerun with --break-lock", e.Node, LockPath, who)
+	}
+	return fmt.Sprintf("%s: another rollout holds the lock %s: %s; wait for it to finish, or if it is dead, rerun with --break-lock", e.Node, LockPath, who)
+}
+
+// StaleAfter: a lock older than this is reported stale.
+const StaleAfter = time.Hour
+
+// lockScript creates the lock atomically (noclobber: O_EXCL) or prints
+// the holder's lock.
+func lockScript(info []byte, breakLock bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "umask 022\nmkdir -p %s\n", StateDir)
+	if breakLock {
+		fmt.Fprintf(&b, "rm -f %s\n", LockPath)
+	}
+	fmt.Fprintf(&b, "if ( set -C; printf '%%s\\n' %s > %s ) 2>/dev/null; then echo natsops:locked; else echo natsops:held; cat %s; fi\n",
+		remote.Quote(string(info)), LockPath, LockPath)
+	return b.String()
+}
+
+// unlockScript removes the lock only if it is still ours.
+func unlockScript(id string) string {
+	return fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), LockPath, LockPath)
+}
+
+// acquire takes the lock on every host, in name order. If one is held,
+// the ones taken are released and the holder is returned as error.
+func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) error {
+	info, _ := json.Marshal(r.lock)
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var taken []string
+	for _, name := range names {
+		h := hosts[name]
+		res, err := h.Run(ctx, lockScript(info, r.opts.BreakLock), remote.RunOptions{Sudo: true})
+		if err == nil {
+			err = res.Err(h, "take the rollout lock")
+		}
+		if err != nil {
+			r.release(hosts, taken)
+			return fmt.Errorf("%s: cannot take the rollout lock: %w", name, err)
+		}
+		out := strings.TrimSpace(string(res.Stdout))
+		if strings.HasPrefix(out, "natsops:held") {
+			raw := strings.TrimSpace(strings.TrimPrefix(out, "natsops:held"))
+			held := &LockHeldError{Node: name, Raw: raw}
+			_ = json.Unmarshal([]byte(raw), &held.Holder)
+			held.Stale = r.stale(held.Holder)
+			r.release(hosts, taken)
+			return held
+		}
+		taken = append(taken, name)
+	}
+	r.locked = taken
+	return nil
+}
+
+func (r *runner) stale(l LockInfo) bool {
+	if l.Owner == "" {
+		return true
+	}
+	if !l.Started.IsZero() && r.clock.Now().Sub(l.Started) > StaleAfter {
+		return true
+	}
+	if r.opts.ProcessAlive != nil && l.Owner == r.lock.Owner && !r.opts.ProcessAlive(l.PID) {
+		return true
+	}
+	return false
+}
+
+// release drops our lock on the named hosts, whatever ctx says (also
+// after Ctrl-C).
+func (r *runner) release(hosts map[string]remote.Host, names []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range names {
+		if h := hosts[n]; h != nil {
+			_, _ = h.Run(ctx, unlockScript(r.lock.ID), remote.RunOptions{Sudo: true})
+		}
+	}
+}
+
+// readState returns the first node's recorded rollout state, if any.
+func readState(ctx context.Context, hosts map[string]remote.Host) (*State, string) {
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data, ok, err := remote.ReadFile(ctx, hosts[n], StatePath, true)
+		if err != nil || !ok {
+			continue
+		}
+		var s State
+		if json.Unmarshal(data, &s) == nil && s.ID != "" {
+			return &s, n
+		}
+	}
+	return nil, ""
+}
+
+// writeState records s on every host.
+func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
+	data, _ := json.Marshal(s)
+	for _, name := range sortedHostNames(hosts) {
+		if _, err := remote.Install(ctx, hosts[name], remote.File{Path: StatePath, Data: append(data, '\n'), Mode: 0o644}, true); err != nil {
+			return fmt.Errorf("%s: record rollout state: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// clearState removes the state (the rollout finished).
+func clearState(ctx context.Context, hosts map[string]remote.Host) {
+	for _, name := range sortedHostNames(hosts) {
+		_, _ = hosts[name].Run(ctx, "rm -f "+StatePath+" "+StatePath+remote.BackupSuffix, remote.RunOptions{Sudo: true})
+	}
+}
+
+func sortedHostNames(hosts map[string]remote.Host) []string {
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
