@@ -97,6 +97,8 @@ func readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Nod
 	for i, n := range nodes {
 		snaps[n.Name] = results[i]
 	}
+	// 2.9's /routez names peers by server ID only.
+	monitor.NameRoutes(snaps)
 	f := &fleet{Inventory: inv.Path, snaps: snaps}
 	// Judge the whole inventory's cluster when every node was read;
 	// with --limit, judge only the selected nodes.

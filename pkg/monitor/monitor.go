@@ -291,3 +291,28 @@ func (c *Client) Snapshot(ctx context.Context, base string) *Snapshot {
 	wg.Wait()
 	return s
 }
+
+// NameRoutes fills in RemoteName of routes that carry only the peer's
+// server ID (nats-server 2.9's /routez has no remote_name), from the
+// server_id -> server_name of the other snapshots' /varz. Peers not among
+// snaps keep their ID.
+func NameRoutes(snaps map[string]*Snapshot) {
+	names := map[string]string{}
+	for _, s := range snaps {
+		if s != nil && s.Varz != nil && s.Varz.ServerID != "" && s.Varz.ServerName != "" {
+			names[s.Varz.ServerID] = s.Varz.ServerName
+		}
+	}
+	for _, s := range snaps {
+		if s == nil || s.Routez == nil {
+			continue
+		}
+		for i, rt := range s.Routez.Routes {
+			if rt.RemoteName == "" {
+				if n, ok := names[rt.RemoteID]; ok {
+					s.Routez.Routes[i].RemoteName = n
+				}
+			}
+		}
+	}
+}

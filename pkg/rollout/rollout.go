@@ -252,6 +252,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 	}()
 	snaps := r.snapshot(ctx, inv.Nodes)
+	monitor.NameRoutes(snaps)
 	var reasons []cluster.Reason
 	for _, n := range inv.Nodes {
 		if err := sshErrs[n.Name]; err != nil {
@@ -483,6 +484,7 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 	for k, v := range fresh {
 		snaps[k] = v
 	}
+	monitor.NameRoutes(snaps)
 	if up(snaps[n.Name]) {
 		prev = snaps[n.Name]
 		wasUp = true
@@ -607,11 +609,13 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expec
 	for {
 		s := r.cfg.Monitor.Snapshot(ctx, r.cfg.URL(n))
 		snaps[n.Name] = s
+		monitor.NameRoutes(snaps)
 		reasons := cluster.NodeReady(n.Name, s, e)
 		if len(reasons) == 0 {
 			for k, v := range r.snapshot(ctx, peers) {
 				snaps[k] = v
 			}
+			monitor.NameRoutes(snaps)
 			reasons = append(r.unlessBaseline(n.Name, Gate(r.cfg.Inventory, n.Name, snaps)), r.peersSee(n.Name, snaps)...)
 			if len(reasons) == 0 {
 				return nil, nil

@@ -120,7 +120,8 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 	meta := &monitor.MetaCluster{Leader: leader, Size: 3}
 	for _, p := range []string{"n1", "n2", "n3"} {
 		if p != node && w.running[p] {
-			s.Routez.Routes = append(s.Routez.Routes, monitor.Route{RemoteName: p, RemoteID: w.ids[p]})
+			// Like 2.9.10: /routez names peers by server ID only.
+			s.Routez.Routes = append(s.Routez.Routes, monitor.Route{RemoteID: w.ids[p]})
 		}
 		if p != leader {
 			meta.Replicas = append(meta.Replicas, monitor.MetaReplica{Name: p, Current: w.running[p], Offline: !w.running[p]})
