@@ -251,6 +251,24 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			h.Close()
 		}
 	}()
+	// Lock every reachable node of the cluster first: a rollout in
+	// progress makes the cluster look unhealthy, and the second must be
+	// told about the first, not about its node being down.
+	if !r.opts.DryRun {
+		t = r.clock.Now()
+		if err := r.acquire(ctx, hosts); err != nil {
+			r.event("", StepLock, ResultFailed, t, "%v", err)
+			rep.NotDone = names(r.cfg.Nodes)
+			return rep, &Error{Kind: KindLock, Err: err}
+		}
+		r.event("", StepLock, ResultOK, t, "%s on %s as %s", LockPath, strings.Join(r.locked, ", "), r.lock.Owner)
+		defer func() {
+			t := r.clock.Now()
+			r.release(hosts, r.locked)
+			r.event("", StepUnlock, ResultOK, t, "released")
+		}()
+	}
+	t = r.clock.Now()
 	snaps := r.snapshot(ctx, inv.Nodes)
 	monitor.NameRoutes(snaps)
 	var reasons []cluster.Reason
@@ -306,20 +324,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		rep.NotDone = rep.Order
 		return rep, nil
 	}
-
-	// Lock every reachable node of the cluster.
-	t = r.clock.Now()
-	if err := r.acquire(ctx, hosts); err != nil {
-		r.event("", StepLock, ResultFailed, t, "%v", err)
-		rep.NotDone = rep.Order
-		return rep, &Error{Kind: KindLock, Err: err}
-	}
-	r.event("", StepLock, ResultOK, t, "%s on %s as %s", LockPath, strings.Join(r.locked, ", "), r.lock.Owner)
-	defer func() {
-		t := r.clock.Now()
-		r.release(hosts, r.locked)
-		r.event("", StepUnlock, ResultOK, t, "released")
-	}()
 
 	// Resume a rollout that stopped, or record this one.
 	st, from := readState(ctx, hosts)
@@ -408,6 +412,14 @@ func Order(nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) []string {
 
 // MetaLeaderOf is cluster.MetaLeader (kept as a seam for Order).
 func MetaLeaderOf(snaps map[string]*monitor.Snapshot) string { return cluster.MetaLeader(snaps) }
+
+func names(nodes []*cluster.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Name
+	}
+	return out
+}
 
 func orNone(s string) string {
 	if s == "" {

@@ -344,8 +344,11 @@ func TestPreflightRefuses(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
-		if len(w.cmds[n]) > 0 {
-			t.Errorf("%s: commands run although preflight refused: %v", n, w.cmds[n])
+		if got := w.touched(n); len(got) > 0 {
+			t.Errorf("%s: commands run although preflight refused: %v", n, got)
+		}
+		if _, ok := w.files[n][LockPath]; ok {
+			t.Errorf("%s: lock kept after the refusal", n)
 		}
 	}
 }
