@@ -244,7 +244,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	inv := r.cfg.Inventory
 
 	// Connect to every node and read every monitoring endpoint at once.
-	t := r.clock.Now()
+	var t time.Time
 	hosts, sshErrs := r.connectAll(ctx)
 	defer func() {
 		for _, h := range hosts {
