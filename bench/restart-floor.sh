@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Rolling restart of the 3 testbed nodes, --mode fast, no clients:
+# natsops's wall time against the floor, measured by this plain script on
+# the same testbed: per node, `systemctl restart` over an already open SSH
+# connection, then curl every 10ms until the node has a new server_id, full
+# /healthz ok, routes to every peer, and every peer a route back to it;
+# summed over the nodes (followers first, the meta leader last, as natsops
+# does). Prints every run, the medians and the ratio.
+#
+#   bench/restart-floor.sh [RUNS]     # default 5
+#
+# Installs natsops-rendered configs (JetStream, server_name) on the nodes;
+# brings the testbed up and tears it down at the end (make testbed-up /
+# testbed-down, serialized with other testbed users).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+go build -o bin/natsops ./cmd/natsops
+./testbed/testbed.sh up >/dev/null
+trap './testbed/testbed.sh down >/dev/null 2>&1' EXIT
+
+inv=testbed/out/inventory.toml
+out=testbed/out
+nodes=(n1 n2 n3)
+declare -A ip=([n1]=10.213.77.11 [n2]=10.213.77.12 [n3]=10.213.77.13)
+ctl=$(mktemp -d)
+sshn() { # node cmd
+	ssh -i $out/id_ed25519 -o UserKnownHostsFile=$out/known_hosts -o StrictHostKeyChecking=yes \
+		-o ControlMaster=auto -o ControlPath="$ctl/%h" -o ControlPersist=600 -o LogLevel=ERROR "ops@${ip[$1]}" "$2"
+}
+
+# natsops's own configs (server_name, JetStream), installed by hand.
+rm -rf "$ctl/render" && bin/natsops -i $inv render --out "$ctl/render" >/dev/null
+for n in "${nodes[@]}"; do
+	sshn "$n" 'sudo -n tee /etc/nats-server.conf >/dev/null && sudo -n systemctl restart nats-server' <"$ctl/render/$n.conf"
+done
+healthy() { until bin/natsops -i $inv status >/dev/null 2>&1; do sleep 0.2; done; }
+healthy
+
+now() { date +%s.%N; }
+j() { curl -s -m 1 "http://${ip[$1]}:8222$2"; }
+
+# ready NODE OLDID: new id, /healthz ok, routes both ways.
+ready() {
+	local n=$1 old=$2 id p
+	[ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://${ip[$n]}:8222/healthz")" = 200 ] || return 1
+	id=$(j "$n" /varz | jq -r .server_id) || return 1
+	[ -n "$id" ] && [ "$id" != "$old" ] && [ "$id" != null ] || return 1
+	[ "$(j "$n" /routez | jq '[.routes[].remote_id] | unique | length')" = $((${#nodes[@]} - 1)) ] || return 1
+	for p in "${nodes[@]}"; do
+		[ "$p" = "$n" ] && continue
+		j "$p" /routez | jq -e --arg id "$id" '[.routes[].remote_id] | index($id) != null' >/dev/null || return 1
+	done
+}
+
+order() {
+	local leader
+	leader=$(j n1 /jsz | jq -r .meta_cluster.leader)
+	for n in "${nodes[@]}"; do [ "$n" = "$leader" ] || echo "$n"; done
+	echo "$leader"
+}
+
+floor_run() {
+	local total=0 n old t0 t1
+	for n in $(order); do
+		old=$(j "$n" /varz | jq -r .server_id)
+		t0=$(now)
+		sshn "$n" 'sudo -n systemctl restart nats-server'
+		until ready "$n" "$old"; do sleep 0.01; done
+		t1=$(now)
+		total=$(echo "$total + $t1 - $t0" | bc)
+	done
+	echo "$total"
+}
+
+natsops_run() {
+	local t0 t1
+	t0=$(now)
+	bin/natsops -i $inv restart --mode fast --yes >/dev/null
+	t1=$(now)
+	echo "$t1 - $t0" | bc
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+fl=() na=()
+for i in $(seq "$runs"); do
+	healthy
+	f=$(floor_run)
+	healthy
+	x=$(natsops_run)
+	fl+=("$f") na+=("$x")
+	printf 'run %d: floor %.3fs  natsops --mode fast %.3fs\n' "$i" "$f" "$x"
+done
+mf=$(printf '%s\n' "${fl[@]}" | median)
+mn=$(printf '%s\n' "${na[@]}" | median)
+printf 'median of %d: floor %.3fs  natsops %.3fs  ratio %.3f\n' "$runs" "$mf" "$mn" "$(echo "$mn / $mf" | bc -l)"
