@@ -16,8 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 go build -o bin/natsops ./cmd/natsops
-./testbed/testbed.sh up >/dev/null
-trap './testbed/testbed.sh down >/dev/null 2>&1' EXIT
+# Hold the testbed lock for the whole benchmark (testbed.sh takes it only
+# around up/down), so no other run's `make e2e` tears the nodes down under
+# it; testbed.sh itself then gets a private lock file.
+exec 9>>"${TESTBED_LOCK:-/tmp/natsops-testbed.lock}"
+flock -w 1800 9
+own_lock=$(mktemp)
+TESTBED_LOCK=$own_lock ./testbed/testbed.sh up >/dev/null
+trap 'TESTBED_LOCK=$own_lock ./testbed/testbed.sh down >/dev/null 2>&1; rm -f "$own_lock"' EXIT
 
 inv=testbed/out/inventory.toml
 out=testbed/out
