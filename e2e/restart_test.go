@@ -520,3 +520,69 @@ func TestRestartPidfile(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartStopsAtFailure: the second node of the order cannot start:
+// the rollout stops there with its journal, exit non-zero, the first node
+// restarted, the last (the meta leader) untouched.
+func TestRestartStopsAtFailure(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 5*time.Minute)
+	invPath := restartInventory(t)
+	inv := installRendered(c, t, invPath)
+	snaps := waitHealthy(c, t, inv)
+	before := starts(snaps)
+	leader := cluster.MetaLeader(snaps)
+	var order []string
+	for _, n := range inv.Nodes {
+		if n.Name != leader {
+			order = append(order, n.Name)
+		}
+	}
+	order = append(order, leader)
+	bad := order[1]
+	if err := tb.BreakNATSStart(c, bad); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := tb.FixNATSStart(c, bad); err != nil {
+			t.Error(err)
+		}
+		nodeOut(c, t, bad, "systemctl start nats-server; echo ok")
+	})
+
+	out, stderr, code := natsops(c, t, "-i", invPath, "restart", "--yes", "--mode", "fast")
+	if code == 0 {
+		t.Fatal("restart succeeded with a node that cannot start")
+	}
+	if !strings.Contains(stderr, bad+": start failed") || !strings.Contains(stderr, "later nodes were not touched") || !strings.Contains(stderr, bad+": last log lines:") || !strings.Contains(stderr, "start refused") {
+		t.Errorf("stderr does not name %s's failed start, the stop and its log:\n%s", bad, stderr)
+	}
+	if !strings.Contains(out, "done: "+order[0]+"; not done: "+leader) {
+		t.Errorf("stdout does not say what was and was not done:\n%s", out)
+	}
+	now := starts(snapshots(c, inv))
+	if !now[order[0]].After(before[order[0]]) {
+		t.Errorf("%s (first) was not restarted", order[0])
+	}
+	if !now[leader].Equal(before[leader]) {
+		t.Errorf("%s (after the failure) was touched", leader)
+	}
+	if got := nodeOut(c, t, inv.Nodes[0].Name, "ls "+rollout.StateDir+" | tr '\\n' ' '"); !strings.Contains(got, "rollout.state") || strings.Contains(got, "rollout.lock") {
+		t.Errorf("after a failure: want the state kept for resume and the lock released, got %q", got)
+	}
+
+	// Fixed and rerun: the first node is skipped, the rest restarted.
+	if err := tb.FixNATSStart(c, bad); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = natsops(c, t, "-i", invPath, "restart", "--yes", "--mode", "fast", "--force")
+	if code != 0 || !strings.Contains(out, "skipped, already restarted: "+order[0]) {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	after := starts(waitHealthy(c, t, inv))
+	if !after[bad].After(before[bad]) || !after[leader].After(before[leader]) || !after[order[0]].Equal(now[order[0]]) {
+		t.Errorf("resume: starts %v -> %v -> %v", before, now, after)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/natsops/natsops/pkg/remote"
@@ -75,8 +76,8 @@ func lockScript(info []byte, breakLock bool) string {
 	if breakLock {
 		fmt.Fprintf(&b, "rm -f %s\n", LockPath)
 	}
-	fmt.Fprintf(&b, "if ( set -C; printf '%%s\\n' %s > %s ) 2>/dev/null; then echo natsops:locked; else echo natsops:held; cat %s; fi\n",
-		remote.Quote(string(info)), LockPath, LockPath)
+	fmt.Fprintf(&b, "if ( set -C; printf '%%s\\n' %s > %s ) 2>/dev/null; then echo natsops:locked; cat %s 2>/dev/null || true; else echo natsops:held; cat %s; fi\n",
+		remote.Quote(string(info)), LockPath, StatePath, LockPath)
 	return b.String()
 }
 
@@ -85,39 +86,82 @@ func unlockScript(id string) string {
 	return fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), LockPath, LockPath)
 }
 
-// acquire takes the lock on every host, in name order. If one is held,
-// the ones taken are released and the holder is returned as error.
+// acquire takes the lock on every host at once and reads the recorded
+// state of a stopped rollout with it (one round trip per host). If any
+// host's lock is held, the ones taken are released and the holder (first
+// by node name) is the error.
 func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) error {
 	info, _ := json.Marshal(r.lock)
-	names := make([]string, 0, len(hosts))
-	for n := range hosts {
-		names = append(names, n)
+	type result struct {
+		out string
+		err error
 	}
-	sort.Strings(names)
-	var taken []string
-	for _, name := range names {
-		h := hosts[name]
+	results := map[string]result{}
+	var mu sync.Mutex
+	eachHost(hosts, func(name string, h remote.Host) {
 		res, err := h.Run(ctx, lockScript(info, r.opts.BreakLock), remote.RunOptions{Sudo: true})
 		if err == nil {
 			err = res.Err(h, "take the rollout lock")
 		}
-		if err != nil {
-			r.release(hosts, taken)
-			return fmt.Errorf("%s: cannot take the rollout lock: %w", name, err)
+		out := ""
+		if res != nil {
+			out = strings.TrimSpace(string(res.Stdout))
 		}
-		out := strings.TrimSpace(string(res.Stdout))
-		if strings.HasPrefix(out, "natsops:held") {
-			raw := strings.TrimSpace(strings.TrimPrefix(out, "natsops:held"))
-			held := &LockHeldError{Node: name, Raw: raw}
-			_ = json.Unmarshal([]byte(raw), &held.Holder)
-			held.Stale = r.stale(held.Holder)
-			r.release(hosts, taken)
-			return held
+		mu.Lock()
+		results[name] = result{out, err}
+		mu.Unlock()
+	})
+	var taken []string
+	var fail error
+	for _, name := range sortedHostNames(hosts) {
+		res := results[name]
+		switch {
+		case res.err != nil:
+			if fail == nil {
+				fail = fmt.Errorf("%s: cannot take the rollout lock: %w", name, res.err)
+			}
+		case strings.HasPrefix(res.out, "natsops:held"):
+			if _, already := fail.(*LockHeldError); fail == nil || !already {
+				raw := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:held"))
+				held := &LockHeldError{Node: name, Raw: raw}
+				_ = json.Unmarshal([]byte(raw), &held.Holder)
+				held.Stale = r.stale(held.Holder)
+				fail = held
+			}
+		case strings.HasPrefix(res.out, "natsops:locked"):
+			taken = append(taken, name)
+			if st := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:locked")); st != "" && r.state == nil {
+				var s State
+				if json.Unmarshal([]byte(st), &s) == nil && s.ID != "" {
+					r.state, r.stateFrom = &s, name
+				}
+			}
+		default:
+			if fail == nil {
+				fail = fmt.Errorf("%s: take the rollout lock: unexpected output %q", name, res.out)
+			}
 		}
-		taken = append(taken, name)
+	}
+	if fail != nil {
+		r.release(hosts, taken)
+		r.state = nil
+		return fail
 	}
 	r.locked = taken
 	return nil
+}
+
+// eachHost runs fn for every host at once and waits.
+func eachHost(hosts map[string]remote.Host, fn func(name string, h remote.Host)) {
+	var wg sync.WaitGroup
+	for name, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(name, h)
+		}()
+	}
+	wg.Wait()
 }
 
 func (r *runner) stale(l LockInfo) bool {
@@ -138,38 +182,30 @@ func (r *runner) stale(l LockInfo) bool {
 func (r *runner) release(hosts map[string]remote.Host, names []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	sel := map[string]remote.Host{}
 	for _, n := range names {
 		if h := hosts[n]; h != nil {
-			_, _ = h.Run(ctx, unlockScript(r.lock.ID), remote.RunOptions{Sudo: true})
+			sel[n] = h
 		}
 	}
-}
-
-// readState returns the first node's recorded rollout state, if any.
-func readState(ctx context.Context, hosts map[string]remote.Host) (*State, string) {
-	names := make([]string, 0, len(hosts))
-	for n := range hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		data, ok, err := remote.ReadFile(ctx, hosts[n], StatePath, true)
-		if err != nil || !ok {
-			continue
-		}
-		var s State
-		if json.Unmarshal(data, &s) == nil && s.ID != "" {
-			return &s, n
-		}
-	}
-	return nil, ""
+	eachHost(sel, func(_ string, h remote.Host) {
+		_, _ = h.Run(ctx, unlockScript(r.lock.ID), remote.RunOptions{Sudo: true})
+	})
 }
 
 // writeState records s on every host.
 func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
 	data, _ := json.Marshal(s)
+	errs := map[string]error{}
+	var mu sync.Mutex
+	eachHost(hosts, func(name string, h remote.Host) {
+		_, err := remote.Install(ctx, h, remote.File{Path: StatePath, Data: append(data, '\n'), Mode: 0o644}, true)
+		mu.Lock()
+		errs[name] = err
+		mu.Unlock()
+	})
 	for _, name := range sortedHostNames(hosts) {
-		if _, err := remote.Install(ctx, hosts[name], remote.File{Path: StatePath, Data: append(data, '\n'), Mode: 0o644}, true); err != nil {
+		if err := errs[name]; err != nil {
 			return fmt.Errorf("%s: record rollout state: %w", name, err)
 		}
 	}
@@ -178,9 +214,9 @@ func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) err
 
 // clearState removes the state (the rollout finished).
 func clearState(ctx context.Context, hosts map[string]remote.Host) {
-	for _, name := range sortedHostNames(hosts) {
-		_, _ = hosts[name].Run(ctx, "rm -f "+StatePath+" "+StatePath+remote.BackupSuffix, remote.RunOptions{Sudo: true})
-	}
+	eachHost(hosts, func(_ string, h remote.Host) {
+		_, _ = h.Run(ctx, "rm -f "+StatePath+" "+StatePath+remote.BackupSuffix, remote.RunOptions{Sudo: true})
+	})
 }
 
 func sortedHostNames(hosts map[string]remote.Host) []string {

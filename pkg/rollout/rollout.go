@@ -200,6 +200,9 @@ type runner struct {
 	// there (not blamed on the restarted node).
 	upAtStart map[string]bool
 	baseline  map[string]bool
+	// state is a stopped rollout's, read with the lock.
+	state     *State
+	stateFrom string
 }
 
 // Run restarts cfg.Nodes one at a time. On failure it returns *Error (or
@@ -326,7 +329,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 
 	// Resume a rollout that stopped, or record this one.
-	st, from := readState(ctx, hosts)
+	st, from := r.state, r.stateFrom
 	if st != nil {
 		r.event("", StepResume, ResultOK, t, "resuming rollout %s by %s started %s (state on %s)", st.ID, st.Owner, st.Started.Format(time.RFC3339), from)
 		rep.ID = st.ID

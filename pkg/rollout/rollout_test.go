@@ -158,7 +158,7 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		rest := cmd[i+len("printf '%s\\n' "):]
 		content := rest[:strings.Index(rest, " > ")]
 		files[LockPath] = strings.ReplaceAll(strings.Trim(content, "'"), `'\''`, "'")
-		return ok("natsops:locked\n")
+		return ok("natsops:locked\n" + files[StatePath])
 	case strings.Contains(cmd, "grep -q") && strings.Contains(cmd, LockPath):
 		// unlock if ours
 		for _, f := range strings.Fields(cmd) {
