@@ -196,10 +196,11 @@ func (r *runner) release(hosts map[string]remote.Host, names []string) {
 // writeState records s on every host.
 func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
 	data, _ := json.Marshal(s)
+	data = append(data, '\n')
 	errs := map[string]error{}
 	var mu sync.Mutex
 	eachHost(hosts, func(name string, h remote.Host) {
-		_, err := remote.Install(ctx, h, remote.File{Path: StatePath, Data: append(data, '\n'), Mode: 0o644}, true)
+		_, err := remote.Install(ctx, h, remote.File{Path: StatePath, Data: data, Mode: 0o644}, true)
 		mu.Lock()
 		errs[name] = err
 		mu.Unlock()
