@@ -79,8 +79,8 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 		// Remember the pid before signalling: the wait watches that pid.
 		c.Stop = fmt.Sprintf("pid=$(cat %[1]s 2>/dev/null || true)\nif [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo %[2]s; exit 0; fi\necho \"$pid\" > %[1]s.natsops-stopping\n%[3]s",
 			remote.Quote(pf), markNotRunning, remote.Command(n.Service.Binary, "--signal", sig+"="+pf))
-		c.WaitExit = fmt.Sprintf("pid=$(cat %[1]s.natsops-stopping 2>/dev/null || true)\nrm -f %[1]s.natsops-stopping\nif [ -z \"$pid\" ]; then echo %[2]s; exit 0; fi\ni=0\nwhile kill -0 \"$pid\" 2>/dev/null; do\n  i=$((i+1)); if [ $i -gt %[3]d ]; then echo %[4]s; exit 0; fi\n  sleep 0.05\ndone\necho %[2]s",
-			remote.Quote(pf), markExited, secs*20, markTimeout)
+		c.WaitExit = fmt.Sprintf("pid=$(cat %[1]s.natsops-stopping 2>/dev/null || true)\nrm -f %[1]s.natsops-stopping\nif [ -z \"$pid\" ]; then echo %[2]s; exit 0; fi\nend=$(($(date +%%s) + %[3]d))\nwhile kill -0 \"$pid\" 2>/dev/null; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[4]s; exit 0; fi\n  sleep 0.05\ndone\necho %[2]s",
+			remote.Quote(pf), markExited, secs, markTimeout)
 		start := n.Service.StartCommand
 		if start == "" {
 			start = remote.Command(n.Service.Binary, "-c", n.Service.ConfigPath)
@@ -104,7 +104,7 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	} else {
 		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\ntimeout %[3]d systemctl stop %[1]s", unit, markNotRunning, secs)
 	}
-	c.WaitExit = fmt.Sprintf("i=0\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  i=$((i+1)); if [ $i -gt %[2]d ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs*20, markTimeout, markExited)
+	c.WaitExit = fmt.Sprintf("end=$(($(date +%%s) + %[2]d))\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs, markTimeout, markExited)
 	c.Start = "systemctl start " + unit
 	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
 	return c
