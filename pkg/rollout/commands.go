@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
@@ -108,4 +110,64 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	c.Start = "systemctl start " + unit
 	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
 	return c
+}
+
+// Cycle is Stop, WaitExit (unless the server was not running) and Start
+// in one remote script, so a node's restart costs one round trip: each
+// step prints "natsops:step NAME EXIT MS" (MS: the node's clock, in
+// milliseconds) followed by its output as "natsops:out " lines. A failing
+// step ends the script; a server that does not exit is never started.
+func (c Commands) Cycle() string {
+	var b strings.Builder
+	b.WriteString(`natsops_ms() { d=$(date +%s%N); case $d in *N) echo $(( ${d%N} * 1000 ));; *) echo $(( d / 1000000 ));; esac; }
+natsops_step() {
+  natsops_out=$(sh -c "$2" 2>&1); natsops_rc=$?
+  printf 'natsops:step %s %s %s\n' "$1" "$natsops_rc" "$(natsops_ms)"
+  printf '%s\n' "$natsops_out" | sed 's/^/natsops:out /'
+  return $natsops_rc
+}
+echo "natsops:begin $(natsops_ms)"
+`)
+	fmt.Fprintf(&b, "natsops_step stop %s || exit 0\n", remote.Quote(c.Stop))
+	fmt.Fprintf(&b, "case \"$natsops_out\" in *%s*) ;; *)\n  natsops_step exit %s || exit 0\n  case \"$natsops_out\" in *%s*) ;; *) exit 0;; esac;;\nesac\n", markNotRunning, remote.Quote(c.WaitExit), markExited)
+	fmt.Fprintf(&b, "natsops_step start %s\n", remote.Quote(c.Start))
+	return b.String()
+}
+
+// cycleStep is one step of a Cycle's output.
+type cycleStep struct {
+	Name string
+	Exit int
+	MS   int64 // node clock when it finished
+	Out  string
+}
+
+// parseCycle reads a Cycle's output: the begin time and each step run.
+func parseCycle(out string) (begin int64, steps map[string]*cycleStep) {
+	steps = map[string]*cycleStep{}
+	var last *cycleStep
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "natsops:begin "):
+			begin, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "natsops:begin ")), 10, 64)
+		case strings.HasPrefix(line, "natsops:step "):
+			f := strings.Fields(line)
+			if len(f) != 4 {
+				continue
+			}
+			s := &cycleStep{Name: f[1]}
+			s.Exit, _ = strconv.Atoi(f[2])
+			s.MS, _ = strconv.ParseInt(f[3], 10, 64)
+			steps[s.Name] = s
+			last = s
+		case strings.HasPrefix(line, "natsops:out ") && last != nil:
+			if t := strings.TrimPrefix(line, "natsops:out "); t != "" {
+				if last.Out != "" {
+					last.Out += "\n"
+				}
+				last.Out += t
+			}
+		}
+	}
+	return begin, steps
 }

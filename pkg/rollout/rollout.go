@@ -519,29 +519,59 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 	// From here on the node is going down: finish stop -> start even if
 	// interrupted, so the cluster is left serving.
 	dctx := context.WithoutCancel(ctx)
-	res, err := r.runStep(dctx, h, c.Stop, 30*time.Second)
-	if err != nil {
-		return fail(StepStop, err, nil, t)
+	cctx, cancel := context.WithTimeout(dctx, 30*time.Second+c.ExitBound+15*time.Second+60*time.Second)
+	res, runErr := h.Run(cctx, c.Cycle(), remote.RunOptions{Sudo: true})
+	cancel()
+	out := ""
+	if res != nil {
+		out = string(res.Stdout)
 	}
-	if strings.Contains(string(res.Stdout), markNotRunning) {
-		r.event(n.Name, StepStop, ResultSkipped, t, "not running")
-	} else {
-		r.event(n.Name, StepStop, ResultOK, t, "%s stop sent", r.opts.Mode)
-		t = r.clock.Now()
-		res, err = r.runStep(dctx, h, c.WaitExit, c.ExitBound+15*time.Second)
-		if err != nil {
-			return fail(StepExit, err, nil, t)
+	begin, steps := parseCycle(out)
+	// missing: the script stopped answering before step (transport).
+	missing := func(step string) error {
+		if runErr != nil {
+			return runErr
 		}
-		if !strings.Contains(string(res.Stdout), markExited) {
+		msg := strings.TrimSpace(string(res.Stderr))
+		return fmt.Errorf("no result for the %s step (exit %d): %s", step, res.ExitCode, oneLine(msg))
+	}
+	stepErr := func(cmd string, s *cycleStep) error {
+		return fmt.Errorf("%s: exit %d: %s", firstLine(cmd), s.Exit, oneLine(s.Out))
+	}
+	at := begin
+	emit := func(step, result string, s *cycleStep, detail string) {
+		r.emit(Event{Node: n.Name, Step: step, Result: result, ElapsedMS: max(s.MS-at, 0), Detail: detail})
+		at = s.MS
+	}
+	stop := steps["stop"]
+	switch {
+	case stop == nil:
+		return fail(StepStop, missing("stop"), nil, t)
+	case stop.Exit != 0:
+		return fail(StepStop, stepErr(c.Stop, stop), nil, t)
+	case strings.Contains(stop.Out, markNotRunning):
+		emit(StepStop, ResultSkipped, stop, "not running")
+	default:
+		emit(StepStop, ResultOK, stop, string(r.opts.Mode)+" stop sent")
+		ex := steps["exit"]
+		switch {
+		case ex == nil:
+			return fail(StepExit, missing("exit"), nil, t)
+		case ex.Exit != 0:
+			return fail(StepExit, stepErr(c.WaitExit, ex), nil, t)
+		case !strings.Contains(ex.Out, markExited):
 			return fail(StepExit, fmt.Errorf("the server did not exit within %s of the %s stop; it is still running (lame duck?): nothing was started", c.ExitBound, r.opts.Mode), nil, t)
 		}
-		r.event(n.Name, StepExit, ResultOK, t, "process exited")
+		emit(StepExit, ResultOK, ex, "process exited")
 	}
-	t = r.clock.Now()
-	if _, err := r.runStep(dctx, h, c.Start, 60*time.Second); err != nil {
-		return fail(StepStart, err, nil, t)
+	start := steps["start"]
+	switch {
+	case start == nil:
+		return fail(StepStart, missing("start"), nil, t)
+	case start.Exit != 0:
+		return fail(StepStart, stepErr(c.Start, start), nil, t)
 	}
-	r.event(n.Name, StepStart, ResultOK, t, "%s", firstLine(c.Start))
+	emit(StepStart, ResultOK, start, firstLine(c.Start))
 
 	// Wait until it is back, on itself and on its peers.
 	t = r.clock.Now()
@@ -573,25 +603,6 @@ func firstLine(s string) string {
 		return s[:i] + " ..."
 	}
 	return s
-}
-
-// runStep runs one command with sudo, bounded; a non-zero exit is an error
-// with the command's own words.
-func (r *runner) runStep(ctx context.Context, h remote.Host, cmd string, bound time.Duration) (*remote.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
-	res, err := h.Run(ctx, cmd, remote.RunOptions{Sudo: true})
-	if err != nil {
-		return nil, err
-	}
-	if res.ExitCode != 0 {
-		msg := strings.TrimSpace(string(res.Stderr))
-		if msg == "" {
-			msg = strings.TrimSpace(string(res.Stdout))
-		}
-		return res, fmt.Errorf("%s: exit %d: %s", firstLine(cmd), res.ExitCode, oneLine(msg))
-	}
-	return res, nil
 }
 
 // logs returns the node's last log lines (best effort).

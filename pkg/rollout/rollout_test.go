@@ -147,6 +147,37 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 	files := w.files[h.name]
 	ok := func(s string) (*remote.Result, error) { return &remote.Result{Stdout: []byte(s)}, nil }
 	switch {
+	case strings.Contains(cmd, "natsops:begin"):
+		// A Cycle: stop, wait for exit, start.
+		var b strings.Builder
+		fmt.Fprintf(&b, "natsops:begin %d\n", w.now.UnixMilli())
+		if !w.running[h.name] {
+			fmt.Fprintf(&b, "natsops:step stop 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), markNotRunning)
+		} else {
+			w.running[h.name] = false
+			w.steps = append(w.steps, h.name+":stop")
+			w.maxDown = max(w.maxDown, w.down())
+			w.now = w.now.Add(5 * time.Millisecond)
+			fmt.Fprintf(&b, "natsops:step stop 0 %d\nnatsops:out \n", w.now.UnixMilli())
+			w.now = w.now.Add(5 * time.Millisecond)
+			fmt.Fprintf(&b, "natsops:step exit 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), markExited)
+		}
+		w.steps = append(w.steps, h.name+":start")
+		switch w.failNext[h.name] {
+		case "start-crash":
+			fmt.Fprintf(&b, "natsops:step start 0 %d\nnatsops:out \n", w.now.UnixMilli())
+			return ok(b.String()) // starts, then dies: never back
+		case "start-error":
+			fmt.Fprintf(&b, "natsops:step start 1 %d\nnatsops:out Job for nats-server.service failed\n", w.now.UnixMilli())
+			return &remote.Result{ExitCode: 1, Stdout: []byte(b.String())}, nil
+		}
+		w.restarts++
+		w.running[h.name] = true
+		w.now = w.now.Add(10 * time.Millisecond)
+		w.start[h.name] = w.now
+		w.ids[h.name] = fmt.Sprintf("ID-%s-%d", h.name, w.restarts)
+		fmt.Fprintf(&b, "natsops:step start 0 %d\nnatsops:out \n", w.now.UnixMilli())
+		return ok(b.String())
 	case strings.Contains(cmd, "natsops:locked"):
 		if strings.Contains(cmd, "rm -f "+LockPath) {
 			delete(files, LockPath)
