@@ -81,9 +81,14 @@ func lockScript(info []byte, breakLock bool) string {
 	return b.String()
 }
 
-// unlockScript removes the lock only if it is still ours.
-func unlockScript(id string) string {
-	return fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), LockPath, LockPath)
+// unlockScript removes the lock only if it is still ours; finished also
+// removes the recorded state (the rollout completed: nothing to resume).
+func unlockScript(id string, finished bool) string {
+	s := fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), LockPath, LockPath)
+	if finished {
+		s = "rm -f " + StatePath + " " + StatePath + remote.BackupSuffix + "; " + s
+	}
+	return s
 }
 
 // acquire takes the lock on every host at once and reads the recorded
@@ -189,7 +194,7 @@ func (r *runner) release(hosts map[string]remote.Host, names []string) {
 		}
 	}
 	eachHost(sel, func(_ string, h remote.Host) {
-		_, _ = h.Run(ctx, unlockScript(r.lock.ID), remote.RunOptions{Sudo: true})
+		_, _ = h.Run(ctx, unlockScript(r.lock.ID, r.finished), remote.RunOptions{Sudo: true})
 	})
 }
 
@@ -211,13 +216,6 @@ func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) err
 		}
 	}
 	return nil
-}
-
-// clearState removes the state (the rollout finished).
-func clearState(ctx context.Context, hosts map[string]remote.Host) {
-	eachHost(hosts, func(_ string, h remote.Host) {
-		_, _ = h.Run(ctx, "rm -f "+StatePath+" "+StatePath+remote.BackupSuffix, remote.RunOptions{Sudo: true})
-	})
 }
 
 func sortedHostNames(hosts map[string]remote.Host) []string {

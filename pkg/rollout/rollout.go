@@ -203,6 +203,7 @@ type runner struct {
 	// state is a stopped rollout's, read with the lock.
 	state     *State
 	stateFrom string
+	finished  bool
 }
 
 // Run restarts cfg.Nodes one at a time. On failure it returns *Error (or
@@ -382,7 +383,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
-	clearState(ctx, hosts)
+	r.finished = true // the unlock removes the state
 	rep.Elapsed = r.clock.Now().Sub(begin)
 	r.event("", StepDone, ResultOK, begin, "restarted %s; skipped %s", orNone(strings.Join(rep.Done, ", ")), orNone(strings.Join(rep.Skipped, ", ")))
 	return rep, nil

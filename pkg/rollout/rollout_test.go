@@ -191,6 +191,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		files[LockPath] = strings.ReplaceAll(strings.Trim(content, "'"), `'\''`, "'")
 		return ok("natsops:locked\n" + files[StatePath])
 	case strings.Contains(cmd, "grep -q") && strings.Contains(cmd, LockPath):
+		if strings.HasPrefix(cmd, "rm -f "+StatePath) {
+			delete(files, StatePath)
+		}
 		// unlock if ours
 		for _, f := range strings.Fields(cmd) {
 			if strings.Contains(f, `"id":"`) {
