@@ -142,6 +142,9 @@ type Report struct {
 	Elapsed time.Duration `json:"-"`
 }
 
+// ReasonSSH: preflight could not reach a node's host over SSH.
+const ReasonSSH = "ssh-unreachable"
+
 // Error kinds.
 const (
 	KindPreflight   = "preflight"
@@ -177,7 +180,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("interrupted before %s %s; rerun natsops restart to resume (nodes already restarted are skipped)", e.Step, e.Node)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s failed: %v", e.Node, e.Step, e.Err)
+	if e.Node != "" {
+		b.WriteString(e.Node + ": ")
+	}
+	fmt.Fprintf(&b, "%s failed: %v", e.Step, e.Err)
 	for _, r := range e.Reasons {
 		b.WriteString("\n  " + r.String())
 	}
@@ -278,7 +284,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	var reasons []cluster.Reason
 	for _, n := range inv.Nodes {
 		if err := sshErrs[n.Name]; err != nil {
-			reasons = append(reasons, cluster.Reason{Node: n.Name, Code: "ssh-unreachable", Msg: oneLine(err.Error())})
+			reasons = append(reasons, cluster.Reason{Node: n.Name, Code: ReasonSSH, Msg: oneLine(err.Error())})
 		}
 	}
 	reasons = append(reasons, cluster.ClusterReady(inv, snaps)...)
@@ -352,7 +358,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		todo = append(todo, name)
 	}
 	if err := writeState(ctx, hosts, st); err != nil {
-		return rep, &Error{Kind: KindNode, Node: "", Step: "record state", Err: err}
+		return rep, &Error{Kind: KindNode, Step: "record state", Err: err}
 	}
 
 	for i := 0; i < len(todo); i++ {
@@ -393,7 +399,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 // worse), then the followers in inventory order, the JetStream meta leader
 // last.
 func Order(nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) []string {
-	leader := MetaLeaderOf(snaps)
+	leader := cluster.MetaLeader(snaps)
 	var down, up []string
 	last := ""
 	for _, n := range nodes {
@@ -413,9 +419,6 @@ func Order(nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) []string {
 	}
 	return out
 }
-
-// MetaLeaderOf is cluster.MetaLeader (kept as a seam for Order).
-func MetaLeaderOf(snaps map[string]*monitor.Snapshot) string { return cluster.MetaLeader(snaps) }
 
 func names(nodes []*cluster.Node) []string {
 	out := make([]string, len(nodes))
