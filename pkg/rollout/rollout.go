@@ -187,7 +187,7 @@ func (e *Error) Error() string {
 	for _, r := range e.Reasons {
 		b.WriteString("\n  " + r.String())
 	}
-	b.WriteString("\nthe rollout stopped here; later nodes were not touched. Fix the node (see its log below and natsops status), then rerun natsops restart to resume")
+	b.WriteString("\nthe rollout stopped here; later nodes were not touched. Fix the node (its last log lines are shown; natsops status shows the cluster), then rerun natsops restart to resume (add --force while that node is still down: preflight refuses an unhealthy cluster)")
 	return b.String()
 }
 
