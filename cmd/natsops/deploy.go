@@ -186,7 +186,12 @@ func (o *deployOptions) run(ctx context.Context) error {
 func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	n := d.rendered.Node
 	mc := &monitor.Client{}
-	before, _ := mc.Varz(ctx, monitorURL(n))
+	before, err := mc.Varz(ctx, monitorURL(n))
+	if err != nil && o.restart != "never" {
+		// Without a reading before, a reload cannot be confirmed: touch
+		// nothing.
+		return fmt.Errorf("monitoring endpoint does not answer (%v); nothing installed: check the node with natsops status, or install only with --restart never", err)
+	}
 	owner := ""
 	if n.Connection == "ssh" {
 		owner = "root:" + n.Service.User
@@ -199,9 +204,6 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	d.Applied = "installed"
 	if o.restart == "never" {
 		return nil
-	}
-	if before == nil {
-		return errors.New("installed, but the monitoring endpoint did not answer before the reload: run natsops restart --node " + n.Name)
 	}
 	if err := o.reload(ctx, d, mc, before); err != nil {
 		// Put the previous config back and reload it: the node keeps
