@@ -118,6 +118,8 @@ Start with:
 		newValidateCmd(g),
 		newRenderCmd(g),
 		newTuneCmd(g),
+		newDiffCmd(g),
+		newDeployCmd(g),
 		newStatusCmd(g),
 		newRestartCmd(g),
 		newCheckCmd(g),

@@ -81,32 +81,28 @@ func monitorURL(n *cluster.Node) string {
 	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
 }
 
-// readFleet snapshots every node at once and judges the cluster.
+// readFleet snapshots every inventory node at once (peers' IDs name the
+// routes of servers older than 2.10) and judges the selected ones.
 func readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, parallel int) *fleet {
 	c := &monitor.Client{}
-	snaps := make(map[string]*monitor.Snapshot, len(nodes))
-	results := make([]*monitor.Snapshot, len(nodes))
-	idx := make([]int, len(nodes))
-	for i := range idx {
-		idx[i] = i
-	}
-	remote.Each(ctx, idx, parallel, func(i int) string { return nodes[i].Name }, func(ctx context.Context, i int) error {
-		results[i] = c.Snapshot(ctx, monitorURL(nodes[i]))
+	results := make([]*monitor.Snapshot, len(inv.Nodes))
+	remote.Each(ctx, inv.Nodes, parallel, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
+		results[n.Index] = c.Snapshot(ctx, monitorURL(n))
 		return nil
 	})
-	for i, n := range nodes {
+	snaps := make(map[string]*monitor.Snapshot, len(inv.Nodes))
+	for i, n := range inv.Nodes {
 		snaps[n.Name] = results[i]
 	}
-	// 2.9's /routez names peers by server ID only.
-	monitor.NameRoutes(snaps)
 	f := &fleet{Inventory: inv.Path, snaps: snaps}
-	// Judge the whole inventory's cluster when every node was read;
-	// with --limit, judge only the selected nodes.
 	if len(nodes) == len(inv.Nodes) {
 		f.Reasons = cluster.ClusterReady(inv, snaps)
 	} else {
+		names := cluster.PeerNames(snaps)
 		for _, n := range nodes {
-			f.Reasons = append(f.Reasons, cluster.NodeReady(n.Name, snaps[n.Name], expectFor(inv, n))...)
+			e := expectFor(inv, n)
+			e.PeerNames = names
+			f.Reasons = append(f.Reasons, cluster.NodeReady(n.Name, snaps[n.Name], e)...)
 		}
 	}
 	f.Healthy = len(f.Reasons) == 0

@@ -42,6 +42,9 @@ type Expect struct {
 	// server ID): a restarted node is recognised by its new start.
 	RestartedAfter time.Time
 	PrevServerID   string
+	// PeerNames maps server IDs to names, for servers whose /routez has no
+	// remote_name (nats-server before 2.10): built from every node's /varz.
+	PeerNames map[string]string
 }
 
 // NodeReady decides from one snapshot whether node is ready: reachable,
@@ -81,8 +84,14 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 	if !s.Healthz.OK() {
 		add(ReasonHealthz, "/healthz: %s", strings.Join(s.Healthz.Reasons(), "; "))
 	}
-	if missing := missingPeers(e.Peers, s.Routez.Peers()); len(missing) > 0 {
-		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), orNone(s.Routez.Peers()))
+	seen := s.Routez.Peers()
+	for i, p := range seen {
+		if name, ok := e.PeerNames[p]; ok {
+			seen[i] = name
+		}
+	}
+	if missing := missingPeers(e.Peers, seen); len(missing) > 0 {
+		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), orNone(seen))
 	}
 	if e.JetStream {
 		switch {
@@ -102,8 +111,9 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
 	var out []Reason
 	leaders := map[string][]string{} // leader -> nodes that say so
+	names := PeerNames(snaps)
 	for _, n := range inv.Nodes {
-		e := Expect{JetStream: n.JetStreamEnabled()}
+		e := Expect{JetStream: n.JetStreamEnabled(), PeerNames: names}
 		for _, p := range inv.Nodes {
 			if p != n {
 				e.Peers = append(e.Peers, p.Name)
@@ -133,6 +143,18 @@ func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
 		}
 	}
 	return out
+}
+
+// PeerNames maps each answering server's ID to its name (see
+// Expect.PeerNames).
+func PeerNames(snaps map[string]*monitor.Snapshot) map[string]string {
+	m := map[string]string{}
+	for _, s := range snaps {
+		if s != nil && s.Varz != nil && s.Varz.ServerID != "" {
+			m[s.Varz.ServerID] = s.Varz.ServerName
+		}
+	}
+	return m
 }
 
 // MetaLeader returns the JetStream meta leader the snapshots agree on, or

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/remote"
+)
+
+type deployOptions struct {
+	*globals
+	build     buildFlags
+	check     bool
+	restart   string
+	diffOnly  bool
+	reloadTTL time.Duration
+}
+
+func newDeployCmd(g *globals) *cobra.Command {
+	o := &deployOptions{globals: g}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Install every node's rendered config and reload it, one node at a time",
+		Long: `Render and validate every selected node's config, fetch the deployed one,
+and show a unified diff (secrets masked). Then, one node at a time: upload
+next to the target, validate with the node's own nats-server -t, swap
+atomically keeping a backup, and reload (SIGHUP) when every changed option
+is reloadable. A reload is confirmed by /varz config_load_time moving and
+the node healthy; if not, the backup is restored and reloaded, and deploy
+stops there.
+
+--restart auto (default) reloads what can be reloaded and refuses changes
+that need a restart (ports, cluster listen, lame duck, JetStream store,
+websocket): install them with --restart never, then run natsops restart.
+--check prints the diffs and exits 2 when anything would change.`,
+		Example: `  natsops deploy --check
+  natsops deploy --yes
+  natsops deploy --restart never --limit nats-1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.check, "check", false, "show the diffs and exit 2 if anything would change; change nothing")
+	f.StringVar(&o.restart, "restart", "auto", "auto (reload when possible), never (install only)")
+	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
+	f.DurationVar(&o.reloadTTL, "reload-timeout", 15*time.Second, "how long a reload may take to show in /varz")
+	return cmd
+}
+
+func newDiffCmd(g *globals) *cobra.Command {
+	o := &deployOptions{globals: g, diffOnly: true, restart: "never"}
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show rendered vs deployed configs, secrets masked",
+		Long: `Render every selected node's config and show a unified diff against the
+config deployed on the node (secrets masked on both sides; a changed secret
+is said to differ without its value), and whether applying it would need a
+reload or a restart. Changes nothing; deploy --check is the same with exit
+code 2 when anything differs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+	}
+	cmd.Flags().StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
+	return cmd
+}
+
+// nodeDeploy is one node's deploy, as reported (-o json: one per line).
+type nodeDeploy struct {
+	Node     string         `json:"node"`
+	Path     string         `json:"path"`
+	Changed  bool           `json:"changed"`
+	Diff     string         `json:"diff,omitempty"`
+	Change   cluster.Change `json:"change"`
+	Applied  string         `json:"applied,omitempty"` // installed, reloaded
+	Error    string         `json:"error,omitempty"`
+	rendered *cluster.Rendered
+	host     remote.Host
+}
+
+func (o *deployOptions) run(ctx context.Context) error {
+	if o.restart != "auto" && o.restart != "never" {
+		return usageError("--restart must be auto or never (rolling restarts: natsops restart)")
+	}
+	b, err := o.globals.build(o.build)
+	if err != nil {
+		return err
+	}
+	if !b.res.OK(cluster.SevError) {
+		printFindings(o.sys.stderr, style{on: o.color()}, b.res.Findings)
+		return withCode(ExitInvalid, fmt.Errorf("nothing deployed: %s in %s", plural(cluster.Count(b.res.Findings, cluster.SevError), "error"), b.inv.Path))
+	}
+	conn, err := o.connector(b.inv)
+	if err != nil {
+		return err
+	}
+	ds := make([]*nodeDeploy, len(b.res.Configs))
+	for i, r := range b.res.Configs {
+		ds[i] = &nodeDeploy{Node: r.Node.Name, Path: r.Node.Service.ConfigPath, rendered: r}
+	}
+	defer func() {
+		for _, d := range ds {
+			if d.host != nil {
+				d.host.Close()
+			}
+		}
+	}()
+	rs := remote.Each(ctx, ds, o.parallel, func(d *nodeDeploy) string { return d.Node }, func(ctx context.Context, d *nodeDeploy) error {
+		h, err := conn.connect(ctx, d.rendered.Node)
+		if err != nil {
+			return err
+		}
+		d.host = h
+		deployed, exists, err := remote.ReadFile(ctx, h, d.Path, true)
+		if err != nil {
+			return err
+		}
+		d.Diff = cluster.Diff(d.Node, d.Path, deployed, exists, d.rendered.Config)
+		d.Changed = d.Diff != ""
+		if d.Changed {
+			d.Change = cluster.Classify(deployed, d.rendered.Config)
+		}
+		return nil
+	})
+	for i, r := range rs {
+		if r.Err != nil {
+			ds[i].Error = oneLine(r.Name, r.Err)
+		}
+	}
+	o.printPlan(ds)
+	if failedDeploys(ds) > 0 {
+		return o.finish(ds)
+	}
+	pending := 0
+	var restartNeeded []string
+	for _, d := range ds {
+		if d.Changed {
+			pending++
+			if d.Change.NeedsRestart {
+				restartNeeded = append(restartNeeded, fmt.Sprintf("%s (%s)", d.Node, strings.Join(d.Change.RestartReason, ", ")))
+			}
+		}
+	}
+	if o.diffOnly {
+		return o.finish(ds)
+	}
+	if o.check {
+		if err := o.finish(ds); err != nil {
+			return err
+		}
+		if pending > 0 {
+			return reported(ExitPending)
+		}
+		return nil
+	}
+	if pending == 0 {
+		return o.finish(ds)
+	}
+	if o.restart == "auto" && len(restartNeeded) > 0 {
+		return withCode(ExitError, fmt.Errorf("nothing deployed: these changes need a restart, which a reload cannot apply: %s\nnext: natsops deploy --restart never (install only), then natsops restart", strings.Join(restartNeeded, "; ")))
+	}
+	if err := o.confirm(fmt.Sprintf("deploy to %s", plural(pending, "node"))); err != nil {
+		return err
+	}
+	// One node at a time: a bad config stops the rollout at that node.
+	for _, d := range ds {
+		if !d.Changed {
+			continue
+		}
+		if err := o.apply(ctx, d); err != nil {
+			d.Error = oneLine(d.Node, err)
+			break
+		}
+	}
+	return o.finish(ds)
+}
+
+// apply installs one node's config (validated by the node's own binary)
+// and reloads it when asked; a reload that does not take is rolled back.
+func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
+	n := d.rendered.Node
+	mc := &monitor.Client{}
+	before, err := mc.Varz(ctx, monitorURL(n))
+	if err != nil && o.restart != "never" {
+		// Without a reading before, a reload cannot be confirmed: touch
+		// nothing.
+		return fmt.Errorf("monitoring endpoint does not answer (%v); nothing installed: check the node with natsops status, or install only with --restart never", err)
+	}
+	owner := ""
+	if n.Connection == "ssh" {
+		owner = "root:" + n.Service.User
+	}
+	f := remote.File{Path: d.Path, Data: d.rendered.Config, Mode: 0o640, Owner: owner,
+		Validate: remote.Quote(n.Service.Binary) + " -t -c {} >/dev/null"}
+	if _, err := remote.Install(ctx, d.host, f, true); err != nil {
+		return fmt.Errorf("%w (the config on the node is unchanged)", err)
+	}
+	d.Applied = "installed"
+	if o.restart == "never" {
+		return nil
+	}
+	if err := o.reload(ctx, d, mc, before); err != nil {
+		// Put the previous config back and reload it: the node keeps
+		// serving what it had.
+		restore := fmt.Sprintf("cp -p %s %s", remote.Quote(d.Path+remote.BackupSuffix), remote.Quote(d.Path))
+		res, rerr := d.host.Run(ctx, restore, remote.RunOptions{Sudo: true})
+		if rerr == nil {
+			rerr = res.Err(d.host, "restore backup")
+		}
+		if rerr == nil {
+			_, _ = d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
+			return fmt.Errorf("%w; the previous config was restored%s", err, lastLog(ctx, d.host, n))
+		}
+		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
+	}
+	d.Applied = "reloaded"
+	return nil
+}
+
+func reloadCommand(n *cluster.Node) string {
+	if n.Service.Manager == "systemd" {
+		return remote.Command("systemctl", "kill", "-s", "HUP", "--kill-whom=main", n.Service.Unit)
+	}
+	return remote.Command(n.Service.Binary, "--signal", "reload="+*n.Server.PidFile)
+}
+
+// reload signals the node and waits until /varz shows the new config load
+// time and the node is healthy again.
+func (o *deployOptions) reload(ctx context.Context, d *nodeDeploy, mc *monitor.Client, before *monitor.Varz) error {
+	n := d.rendered.Node
+	res, err := d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	if err := res.Err(d.host, "reload"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(o.reloadTTL)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		s := mc.Snapshot(ctx, monitorURL(n))
+		switch {
+		case s.Varz == nil:
+			last = fmt.Sprint(s.Err())
+		case !s.Varz.ConfigLoadTime.After(before.ConfigLoadTime):
+			last = "config_load_time did not move: nats-server refused the new config (\"Failed to reload server configuration\")"
+		case s.Varz.Start != before.Start:
+			return errors.New("the server restarted instead of reloading")
+		default:
+			rs := cluster.NodeReady(n.Name, s, cluster.Expect{})
+			if len(rs) == 0 {
+				return nil
+			}
+			last = rs[0].Msg
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("reload not confirmed within %s: %s", o.reloadTTL, last)
+}
+
+// lastLog returns the node's last server log lines, for failure messages.
+func lastLog(ctx context.Context, h remote.Host, n *cluster.Node) string {
+	cmd := remote.Command("journalctl", "-u", n.Service.Unit, "-n", "5", "--no-pager", "-o", "cat")
+	if n.Service.Manager != "systemd" && n.Server.Log.File != nil {
+		cmd = remote.Command("tail", "-n", "5", *n.Server.Log.File)
+	}
+	res, err := h.Run(ctx, cmd, remote.RunOptions{Sudo: true})
+	if err != nil || !res.OK() {
+		return ""
+	}
+	return "\n  last log lines on " + n.Name + ":\n    " + strings.ReplaceAll(strings.TrimSpace(string(res.Stdout)), "\n", "\n    ")
+}
+
+func failedDeploys(ds []*nodeDeploy) int {
+	n := 0
+	for _, d := range ds {
+		if d.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *deployOptions) printPlan(ds []*nodeDeploy) {
+	if o.json() {
+		return
+	}
+	w := o.sys.stdout
+	for _, d := range ds {
+		switch {
+		case d.Error != "":
+		case !d.Changed:
+			fmt.Fprintf(w, "%s: %s up to date\n", d.Node, d.Path)
+		default:
+			fmt.Fprintf(w, "%s: %s: %s\n", d.Node, d.Path, d.Change)
+			prefixLines(w, "  ", d.Diff)
+		}
+	}
+}
+
+func (o *deployOptions) finish(ds []*nodeDeploy) error {
+	if o.json() {
+		for _, d := range ds {
+			writeJSONLine(o.sys.stdout, d)
+		}
+	} else {
+		for _, d := range ds {
+			switch {
+			case d.Error != "":
+				fmt.Fprintf(o.sys.stderr, "natsops: %s\n", d.Error)
+			case d.Applied != "":
+				fmt.Fprintf(o.sys.stdout, "%s: %s\n", d.Node, d.Applied)
+			}
+		}
+	}
+	if n := failedDeploys(ds); n > 0 {
+		var names []string
+		for _, d := range ds {
+			if d.Error != "" {
+				names = append(names, d.Node)
+			}
+		}
+		what := "nothing deployed"
+		for _, d := range ds {
+			if d.Applied != "" || (d.Error != "" && d.Changed) {
+				what = "nodes after it were not touched"
+			}
+		}
+		return &exitError{code: ExitError, err: fmt.Errorf("%s failed: %s; %s", plural(n, "node"), strings.Join(names, ", "), what), silent: o.json()}
+	}
+	return nil
+}

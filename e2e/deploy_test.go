@@ -1,0 +1,159 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deployInventory writes an inventory for deploying to the testbed, with
+// extra TOML appended to its [server] settings.
+func deployInventory(t *testing.T, serverExtra string) string {
+	t.Helper()
+	base, err := os.ReadFile(filepath.Join(tb.Dir, "inventory.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(base), "[server]\n", "[server]\n"+serverExtra, 1)
+	path := filepath.Join(tb.Dir, "deploy-e2e.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	return path
+}
+
+type varz struct {
+	Start          time.Time     `json:"start"`
+	ConfigLoadTime time.Time     `json:"config_load_time"`
+	MaxConnections int           `json:"max_connections"`
+	WriteDeadline  time.Duration `json:"write_deadline"`
+	ServerName     string        `json:"server_name"`
+}
+
+func readVarz(c context.Context, t *testing.T, node string) varz {
+	t.Helper()
+	code, body, err := tb.HTTPGet(c, node, "/varz")
+	if err != nil || code != 200 {
+		t.Fatalf("%s /varz: %d %v", node, code, err)
+	}
+	var v varz
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestDeploy: the first deploy needs a restart and is refused by auto;
+// installed with --restart never; a reloadable change is then applied by
+// reload (no restart, new values in /varz); a config the node's own older
+// nats-server rejects stops the deploy at the first node with nothing
+// changed.
+func TestDeploy(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 5*time.Minute)
+	orig := map[string]string{}
+	for _, n := range tb.Nodes {
+		orig[n.Name] = nodeOut(c, t, n.Name, "cat /etc/nats-server.conf")
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for _, n := range tb.Nodes {
+			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl restart nats-server"); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, n := range tb.Nodes {
+			if err := tb.WaitHealthz(c, n.Name, time.Minute); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	inv := deployInventory(t, "max_connections = 1000\nwrite_deadline = \"3s\"\n")
+	out, _, code := natsops(c, t, "-i", inv, "deploy", "--check")
+	if code != 2 || !strings.Contains(out, "+server_name: \"n1\"") || !strings.Contains(out, "restart needed") {
+		t.Fatalf("deploy --check: exit %d\n%s", code, out)
+	}
+	_, stderr, code := natsops(c, t, "-i", inv, "deploy", "--yes")
+	if code != 1 || !strings.Contains(stderr, "nothing deployed: these changes need a restart") || !strings.Contains(stderr, "natsops restart") {
+		t.Fatalf("deploy --restart auto of a restart-needing change: exit %d\n%s", code, stderr)
+	}
+	if got := nodeOut(c, t, "n1", "cat /etc/nats-server.conf"); got != orig["n1"] {
+		t.Fatal("a refused deploy changed the config")
+	}
+
+	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never"); code != 0 {
+		t.Fatalf("deploy --restart never: exit %d", code)
+	}
+	for _, n := range tb.Nodes {
+		if got := nodeOut(c, t, n.Name, "stat -c '%a %U:%G' /etc/nats-server.conf"); got != "640 root:nats" {
+			t.Errorf("%s: config mode/owner %q", n.Name, got)
+		}
+		nodeOut(c, t, n.Name, "systemctl restart nats-server && echo ok")
+	}
+	natsopsStatusHealthy(c, t, inv)
+	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--check"); code != 0 {
+		t.Fatalf("deploy --check after deploying: exit %d, want 0", code)
+	}
+
+	// A reloadable change: reload, no restart.
+	before := map[string]varz{}
+	for _, n := range tb.Nodes {
+		before[n.Name] = readVarz(c, t, n.Name)
+	}
+	inv = deployInventory(t, "max_connections = 2000\nwrite_deadline = \"5s\"\n")
+	out, _, code = natsops(c, t, "-i", inv, "deploy", "--yes")
+	if code != 0 || strings.Count(out, ": reloaded") != len(tb.Nodes) {
+		t.Fatalf("reload deploy: exit %d\n%s", code, out)
+	}
+	for _, n := range tb.Nodes {
+		v := readVarz(c, t, n.Name)
+		if !v.Start.Equal(before[n.Name].Start) {
+			t.Errorf("%s restarted (start %v -> %v)", n.Name, before[n.Name].Start, v.Start)
+		}
+		if v.MaxConnections != 2000 || v.WriteDeadline != 5*time.Second || !v.ConfigLoadTime.After(before[n.Name].ConfigLoadTime) {
+			t.Errorf("%s after reload: %+v", n.Name, v)
+		}
+	}
+
+	// logfile_max_num passes natsops's validation (nats-server 2.15) but
+	// Debian's 2.9.10 on the node rejects it: the node's own -t stops the
+	// deploy at n1, nothing changes anywhere.
+	inv = deployInventory(t, "max_connections = 3000\nwrite_deadline = \"5s\"\nlog.file = \"/var/log/nats/nats.log\"\nlog.size_limit = \"10MB\"\nlog.max_files = 3\n")
+	_, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never")
+	if code != 1 || !strings.Contains(stderr, "n1: install /etc/nats-server.conf") || !strings.Contains(stderr, "logfile_max_num") || !strings.Contains(stderr, "nodes after it were not touched") {
+		t.Fatalf("deploy of a config the node rejects: exit %d\n%s", code, stderr)
+	}
+	for _, n := range tb.Nodes {
+		if got := readVarz(c, t, n.Name); got.MaxConnections != 2000 {
+			t.Errorf("%s changed: max_connections %d", n.Name, got.MaxConnections)
+		}
+		if got := nodeOut(c, t, n.Name, "grep -c max_connections /etc/nats-server.conf; grep -c logfile_max_num /etc/nats-server.conf || true"); !strings.HasSuffix(got, "0") {
+			t.Errorf("%s: the rejected config reached the file: %q", n.Name, got)
+		}
+	}
+}
+
+// natsopsStatusHealthy polls natsops status until the cluster is healthy.
+func natsopsStatusHealthy(c context.Context, t *testing.T, inv string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _, code := natsops(c, t, "-i", inv, "status")
+		if code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not healthy after a minute:\n%s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

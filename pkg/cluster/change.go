@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/conf"
+	"github.com/pmezard/go-difflib/difflib"
+)
+
+var (
+	secretLineRE = regexp.MustCompile(`(?i)^(\s*(?:password|pass|token|auth_token)\s*[:=]\s*)(.*?)(\s*(?:#.*)?)$`)
+	userinfoRE   = regexp.MustCompile(`(://)[^/@\s"]+@`)
+)
+
+// MaskConfig hides every secret in a nats-server config: the values of
+// password and token lines, and credentials in URLs. It works on any
+// config text, including a deployed one whose secrets natsops never saw,
+// so diffs cannot show an old password either.
+func MaskConfig(text []byte) []byte {
+	lines := strings.Split(string(text), "\n")
+	for i, l := range lines {
+		if m := secretLineRE.FindStringSubmatch(l); m != nil {
+			l = m[1] + `"` + Masked + `"` + m[3]
+		}
+		lines[i] = userinfoRE.ReplaceAllString(l, "${1}"+Masked+"@")
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
+
+// SecretsChangedNote ends a diff whose secret values differ: they are
+// never shown, but a rotated password is still a pending change.
+const SecretsChangedNote = "# secret values differ (not shown)\n"
+
+// Diff is a unified diff from the deployed config to the rendered one,
+// secrets masked on both sides; "" when equal.
+func Diff(node, path string, deployed []byte, exists bool, rendered []byte) string {
+	from := path + " (" + node + ")"
+	if !exists {
+		from = "/dev/null"
+	}
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(MaskConfig(deployed))), B: difflib.SplitLines(string(MaskConfig(rendered))),
+		FromFile: from, ToFile: path + " (natsops)", Context: 3,
+	})
+	if exists && !reflect.DeepEqual(secretLines(deployed), secretLines(rendered)) {
+		d += SecretsChangedNote
+	}
+	return d
+}
+
+// secretLines are the lines MaskConfig would change, in order.
+func secretLines(text []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(text), "\n") {
+		if secretLineRE.MatchString(l) || userinfoRE.MatchString(l) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return out
+}
+
+// reloadable are the config keys nats-server applies on a reload (SIGHUP;
+// server/reload.go). Anything else changed needs a restart. Deliberately
+// short: when in doubt, restart.
+func reloadable(key string) bool {
+	switch key {
+	case "authorization", "max_connections", "max_payload", "max_control_line",
+		"write_deadline", "ping_interval", "ping_max", "debug", "trace", "logtime",
+		"log_file", "tls", "server_tags", "pid_file",
+		"cluster.routes", "cluster.authorization":
+		return true
+	}
+	return false
+}
+
+// Change is what differs between a deployed and a rendered config, by
+// config key, and whether a reload applies it.
+type Change struct {
+	Keys          []string `json:"keys"`
+	NeedsRestart  bool     `json:"needs_restart"`
+	RestartReason []string `json:"restart_keys,omitempty"`
+}
+
+// Classify compares the option trees of two configs (comments ignored).
+// A deployed config that does not parse needs a restart.
+func Classify(deployed, rendered []byte) Change {
+	var ch Change
+	old, err1 := conf.Parse(string(deployed))
+	cur, err2 := conf.Parse(string(rendered))
+	if err1 != nil || err2 != nil {
+		return Change{Keys: []string{"(whole file)"}, NeedsRestart: true, RestartReason: []string{"the deployed config does not parse"}}
+	}
+	for _, k := range changedKeys(old, cur) {
+		ch.Keys = append(ch.Keys, k)
+		if !reloadable(k) {
+			ch.NeedsRestart = true
+			ch.RestartReason = append(ch.RestartReason, k)
+		}
+	}
+	return ch
+}
+
+// changedKeys lists top-level keys that differ, descending one level into
+// cluster (whose routes and authorization reload, but host and port not).
+func changedKeys(a, b map[string]any) []string {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		if reflect.DeepEqual(a[k], b[k]) {
+			continue
+		}
+		am, aok := a[k].(map[string]any)
+		bm, bok := b[k].(map[string]any)
+		if k == "cluster" && aok && bok {
+			for _, sub := range changedKeys(am, bm) {
+				out = append(out, "cluster."+sub)
+			}
+			continue
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c Change) String() string {
+	if len(c.Keys) == 0 {
+		return "no change"
+	}
+	if c.NeedsRestart {
+		return fmt.Sprintf("restart needed (%s)", strings.Join(c.RestartReason, ", "))
+	}
+	return fmt.Sprintf("reload (%s)", strings.Join(c.Keys, ", "))
+}

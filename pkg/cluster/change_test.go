@@ -1,0 +1,59 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMaskConfig(t *testing.T) {
+	in := "authorization {\n  user: \"app\"\n  password: \"hunter2-secret\"\n  token: s3cr3t # note\n}\nroutes: [\"nats-route://route:pa55w0rd@10.0.0.2:6222\"]\npass=xyz\n"
+	out := string(MaskConfig([]byte(in)))
+	for _, s := range []string{"hunter2-secret", "s3cr3t", "pa55w0rd", "xyz"} {
+		if strings.Contains(out, s) {
+			t.Errorf("masked config still has %q:\n%s", s, out)
+		}
+	}
+	for _, s := range []string{`user: "app"`, "# note", "@10.0.0.2:6222", `password: "<secret>"`} {
+		if !strings.Contains(out, s) {
+			t.Errorf("masked config lost %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestDiffMasksBothSides(t *testing.T) {
+	d := Diff("n1", "/etc/nats-server.conf", []byte("port: 4222\npassword: \"old-secret\"\n"), true, []byte("port: 4222\npassword: \"new-secret\"\n"))
+	if strings.Contains(d, "old-secret") || strings.Contains(d, "new-secret") {
+		t.Errorf("diff shows a secret:\n%s", d)
+	}
+	if d != SecretsChangedNote {
+		t.Errorf("a rotated secret must show as a pending change without its value, got:\n%s", d)
+	}
+	if d := Diff("n1", "/etc/x", []byte("password: \"same\"\n"), true, []byte("password: \"same\"\n")); d != "" {
+		t.Errorf("equal configs: %q", d)
+	}
+	if d := Diff("n1", "/etc/x", nil, false, []byte("port: 1\n")); !strings.Contains(d, "--- /dev/null") || !strings.Contains(d, "+port: 1") {
+		t.Errorf("new file diff:\n%s", d)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	base := "server_name: \"n1\"\nport: 4222\nmax_connections: 100\nwrite_deadline: \"3s\"\ncluster {\n  name: \"c\"\n  port: 6222\n  routes: [\"nats-route://a:6222\"]\n}\n"
+	for _, tc := range []struct {
+		name, from, to string
+		keys, want     string
+	}{
+		{"same", base, base + "# a comment\n", "", "no change"},
+		{"max_connections reloads", base, strings.Replace(base, "100", "200", 1), "max_connections", "reload (max_connections)"},
+		{"write_deadline reloads", base, strings.Replace(base, `"3s"`, `"5s"`, 1), "write_deadline", "reload (write_deadline)"},
+		{"routes reload", base, strings.Replace(base, "a:6222", "b:6222", 1), "cluster.routes", "reload (cluster.routes)"},
+		{"port restarts", base, strings.Replace(base, "4222", "4223", 1), "port", "restart needed (port)"},
+		{"cluster port restarts", base, strings.Replace(base, "port: 6222", "port: 6223", 1), "cluster.port", "restart needed (cluster.port)"},
+		{"lame duck restarts", base, base + "lame_duck_duration: \"40s\"\n", "lame_duck_duration", "restart needed (lame_duck_duration)"},
+		{"unparsable deployed", "port: {", base, "(whole file)", "restart needed (the deployed config does not parse)"},
+	} {
+		c := Classify([]byte(tc.from), []byte(tc.to))
+		if got := strings.Join(c.Keys, ","); got != tc.keys || c.String() != tc.want {
+			t.Errorf("%s: keys %q %q, want %q %q", tc.name, got, c.String(), tc.keys, tc.want)
+		}
+	}
+}
