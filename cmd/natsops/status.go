@@ -94,15 +94,13 @@ func readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Nod
 	for i, n := range inv.Nodes {
 		snaps[n.Name] = results[i]
 	}
+	monitor.NameRoutes(snaps)
 	f := &fleet{Inventory: inv.Path, snaps: snaps}
 	if len(nodes) == len(inv.Nodes) {
 		f.Reasons = cluster.ClusterReady(inv, snaps)
 	} else {
-		names := cluster.PeerNames(snaps)
 		for _, n := range nodes {
-			e := expectFor(inv, n)
-			e.PeerNames = names
-			f.Reasons = append(f.Reasons, cluster.NodeReady(n.Name, snaps[n.Name], e)...)
+			f.Reasons = append(f.Reasons, cluster.NodeReady(n.Name, snaps[n.Name], expectFor(inv, n))...)
 		}
 	}
 	f.Healthy = len(f.Reasons) == 0

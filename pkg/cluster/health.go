@@ -42,9 +42,6 @@ type Expect struct {
 	// server ID): a restarted node is recognised by its new start.
 	RestartedAfter time.Time
 	PrevServerID   string
-	// PeerNames maps server IDs to names, for servers whose /routez has no
-	// remote_name (nats-server before 2.10): built from every node's /varz.
-	PeerNames map[string]string
 }
 
 // NodeReady decides from one snapshot whether node is ready: reachable,
@@ -84,12 +81,9 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 	if !s.Healthz.OK() {
 		add(ReasonHealthz, "/healthz: %s", strings.Join(s.Healthz.Reasons(), "; "))
 	}
+	// Routes of servers before 2.10 carry only IDs: callers name them with
+	// monitor.NameRoutes over the whole fleet's snapshots first.
 	seen := s.Routez.Peers()
-	for i, p := range seen {
-		if name, ok := e.PeerNames[p]; ok {
-			seen[i] = name
-		}
-	}
 	if missing := missingPeers(e.Peers, seen); len(missing) > 0 {
 		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), orNone(seen))
 	}
@@ -105,15 +99,14 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 }
 
 // ClusterReady decides whether every node is ready with routes to all its
-// inventory peers, and the JetStream nodes agree on one meta leader whose
+// inventory peers (snapshots named with monitor.NameRoutes), and the JetStream nodes agree on one meta leader whose
 // replicas are all current (only the leader's view of them counts). Nodes
 // missing from snaps are unreachable.
 func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
 	var out []Reason
 	leaders := map[string][]string{} // leader -> nodes that say so
-	names := PeerNames(snaps)
 	for _, n := range inv.Nodes {
-		e := Expect{JetStream: n.JetStreamEnabled(), PeerNames: names}
+		e := Expect{JetStream: n.JetStreamEnabled()}
 		for _, p := range inv.Nodes {
 			if p != n {
 				e.Peers = append(e.Peers, p.Name)
@@ -143,18 +136,6 @@ func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
 		}
 	}
 	return out
-}
-
-// PeerNames maps each answering server's ID to its name (see
-// Expect.PeerNames).
-func PeerNames(snaps map[string]*monitor.Snapshot) map[string]string {
-	m := map[string]string{}
-	for _, s := range snaps {
-		if s != nil && s.Varz != nil && s.Varz.ServerID != "" {
-			m[s.Varz.ServerID] = s.Varz.ServerName
-		}
-	}
-	return m
 }
 
 // MetaLeader returns the JetStream meta leader the snapshots agree on, or

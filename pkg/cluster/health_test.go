@@ -70,12 +70,9 @@ func TestNodeReady(t *testing.T) {
 			s.Routez.Routes = []monitor.Route{{RemoteName: "n2"}, {RemoteName: "n2"}, {RemoteName: "n2"}, {RemoteName: "n2"}}
 			s.Routez.NumRoutes = 4
 		}, peers, "n1:routes", "no route to n3"},
-		{"2.9 routez: ids only, named through /varz", func(s *monitor.Snapshot) {
+		{"2.9 routez, not named: ids are not peers", func(s *monitor.Snapshot) {
 			s.Routez.Routes = []monitor.Route{{RemoteID: "ID-n2"}, {RemoteID: "ID-n3"}}
-		}, Expect{Peers: peers.Peers, JetStream: true, PeerNames: map[string]string{"ID-n2": "n2", "ID-n3": "n3"}}, "", ""},
-		{"2.9 routez: an unknown id is not a peer", func(s *monitor.Snapshot) {
-			s.Routez.Routes = []monitor.Route{{RemoteID: "ID-n2"}, {RemoteID: "ID-x"}}
-		}, Expect{Peers: peers.Peers, PeerNames: map[string]string{"ID-n2": "n2"}}, "n1:routes", "no route to n3"},
+		}, peers, "n1:routes", "no route to n2, n3 (routes to: ID-n2, ID-n3)"},
 		{"no meta leader", func(s *monitor.Snapshot) { s.Jsz.Meta.Leader = "" }, peers, "n1:jetstream-no-leader", "no meta leader"},
 		{"no meta leader ignored without JetStream", func(s *monitor.Snapshot) { s.Jsz.Meta = nil }, Expect{Peers: peers.Peers}, "", ""},
 	} {
@@ -104,12 +101,13 @@ func TestClusterReady(t *testing.T) {
 		want   string
 	}{
 		{"ready", func(map[string]*monitor.Snapshot) {}, ""},
-		{"ready, 2.9 routez without names", func(m map[string]*monitor.Snapshot) {
+		{"ready, 2.9 routez without names, named from /varz", func(m map[string]*monitor.Snapshot) {
 			for _, s := range m {
 				for i := range s.Routez.Routes {
 					s.Routez.Routes[i].RemoteName = ""
 				}
 			}
+			monitor.NameRoutes(m)
 		}, ""},
 		{"a node down", func(m map[string]*monitor.Snapshot) {
 			delete(m, "n3")
