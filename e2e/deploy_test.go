@@ -77,17 +77,30 @@ func TestDeploy(t *testing.T) {
 		}
 	})
 
+	// Start from standalone servers as Debian installs them (no
+	// server_name, no cluster), whatever earlier tests left.
+	for _, n := range tb.Nodes {
+		nodeOut(c, t, n.Name, "rm -rf /var/lib/nats/jetstream/*; printf 'port: 4222\\nhttp_port: 8222\\n' > /etc/nats-server.conf; systemctl restart nats-server; echo ok")
+	}
+	for _, n := range tb.Nodes {
+		if err := tb.WaitHealthz(c, n.Name, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	inv := deployInventory(t, "max_connections = 1000\nwrite_deadline = \"3s\"\n")
 	out, _, code := natsops(c, t, "-i", inv, "deploy", "--check")
 	if code != 2 || !strings.Contains(out, "+server_name: \"n1\"") || !strings.Contains(out, "restart needed") {
 		t.Fatalf("deploy --check: exit %d\n%s", code, out)
 	}
+	// Restarts are gated on a healthy cluster; these standalone servers
+	// without server_name are not one: refused before anything changes.
 	_, stderr, code := natsops(c, t, "-i", inv, "deploy", "--yes")
-	if code != 1 || !strings.Contains(stderr, "nothing deployed: these changes need a restart") || !strings.Contains(stderr, "natsops restart") {
-		t.Fatalf("deploy --restart auto of a restart-needing change: exit %d\n%s", code, stderr)
+	if code != 3 || !strings.Contains(stderr, "nothing deployed: 3 nodes need a restart, and the cluster is not healthy") || !strings.Contains(stderr, "without server_name") {
+		t.Fatalf("deploy --restart auto onto an unhealthy cluster: exit %d\n%s", code, stderr)
 	}
-	if got := nodeOut(c, t, "n1", "cat /etc/nats-server.conf"); got != orig["n1"] {
-		t.Fatal("a refused deploy changed the config")
+	if got := nodeOut(c, t, "n1", "cat /etc/nats-server.conf"); got != "port: 4222\nhttp_port: 8222" {
+		t.Fatalf("a refused deploy changed the config: %q", got)
 	}
 
 	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never"); code != 0 {
@@ -124,17 +137,64 @@ func TestDeploy(t *testing.T) {
 		}
 	}
 
+	// A change a reload cannot apply: each node restarted in turn, the
+	// meta leader last, healthy at the end.
+	inv = deployInventory(t, "max_connections = 2000\nwrite_deadline = \"5s\"\nlame_duck_duration = \"40s\"\n")
+	out, _, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--mode", "fast")
+	if code != 0 || strings.Count(out, ": restarted") != len(tb.Nodes) || !strings.Contains(out, "restart needed (lame_duck_duration)") {
+		t.Fatalf("restart deploy: exit %d\n%s", code, out)
+	}
+	for _, n := range tb.Nodes {
+		if v := readVarz(c, t, n.Name); v.Start.Equal(before[n.Name].Start) {
+			t.Errorf("%s was not restarted", n.Name)
+		}
+	}
+	natsopsStatusHealthy(c, t, inv)
+
+	// A config that passes the node's own -t but cannot start (n2's new
+	// client port is taken): the deploy stops at n2, n2 gets its previous
+	// config back and serves, the nodes after it are untouched.
+	squat := "setsid nohup /usr/local/bin/nats-server-2.15 -a 0.0.0.0 -p 4333 >/dev/null 2>&1 < /dev/null & echo ok"
+	nodeOut(c, t, "n2", squat)
+	t.Cleanup(func() { tb.Exec(context.Background(), "n2", "pkill -f 'nats-server-2.15 -a 0.0.0.0 -p 4333'") })
+	inv = deployInventory(t, "max_connections = 2500\nwrite_deadline = \"5s\"\nlame_duck_duration = \"40s\"\n")
+	b, _ := os.ReadFile(inv)
+	b = []byte(strings.Replace(string(b), "name = \"n2\"\n", "name = \"n2\"\nserver.port = 4333\n", 1))
+	if err := os.WriteFile(inv, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--mode", "fast", "--timeout", "20s")
+	if code == 0 || !strings.Contains(stderr, "n2") || !strings.Contains(stderr, "rolled back: n2 runs its previous config again") || !strings.Contains(out+stderr, "address already in use") {
+		t.Fatalf("deploy of a config that cannot start: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if v := readVarz(c, t, "n2"); v.MaxConnections != 2000 {
+		t.Errorf("n2 after rollback: max_connections %d, want the previous 2000", v.MaxConnections)
+	}
+	// The others only needed a reload; those before n2 in the order got it,
+	// those after it (if any) were not touched.
+	for _, n := range tb.Nodes {
+		done := strings.Contains(out, n.Name+": reloaded")
+		v := readVarz(c, t, n.Name)
+		if n.Name != "n2" && done != (v.MaxConnections == 2500) {
+			t.Errorf("%s: reported reloaded=%v but max_connections %d", n.Name, done, v.MaxConnections)
+		}
+	}
+	natsopsStatusHealthy(c, t, deployInventory(t, "max_connections = 2000\nwrite_deadline = \"5s\"\nlame_duck_duration = \"40s\"\n"))
+
 	// logfile_max_num passes natsops's validation (nats-server 2.15) but
 	// Debian's 2.9.10 on the node rejects it: the node's own -t stops the
 	// deploy at n1, nothing changes anywhere.
-	inv = deployInventory(t, "max_connections = 3000\nwrite_deadline = \"5s\"\nlog.file = \"/var/log/nats/nats.log\"\nlog.size_limit = \"10MB\"\nlog.max_files = 3\n")
+	for _, n := range tb.Nodes {
+		before[n.Name] = readVarz(c, t, n.Name)
+	}
+	inv = deployInventory(t, "max_connections = 3000\nwrite_deadline = \"5s\"\nlame_duck_duration = \"40s\"\nlog.file = \"/var/log/nats/nats.log\"\nlog.size_limit = \"10MB\"\nlog.max_files = 3\n")
 	_, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never")
 	if code != 1 || !strings.Contains(stderr, "n1: install /etc/nats-server.conf") || !strings.Contains(stderr, "logfile_max_num") || !strings.Contains(stderr, "nodes after it were not touched") {
 		t.Fatalf("deploy of a config the node rejects: exit %d\n%s", code, stderr)
 	}
 	for _, n := range tb.Nodes {
-		if got := readVarz(c, t, n.Name); got.MaxConnections != 2000 {
-			t.Errorf("%s changed: max_connections %d", n.Name, got.MaxConnections)
+		if got := readVarz(c, t, n.Name); got.MaxConnections != before[n.Name].MaxConnections || !got.Start.Equal(before[n.Name].Start) {
+			t.Errorf("%s changed: max_connections %d, start %v", n.Name, got.MaxConnections, got.Start)
 		}
 		if got := nodeOut(c, t, n.Name, "grep -c max_connections /etc/nats-server.conf; grep -c logfile_max_num /etc/nats-server.conf || true"); !strings.HasSuffix(got, "0") {
 			t.Errorf("%s: the rejected config reached the file: %q", n.Name, got)

@@ -12,6 +12,7 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/rollout"
 )
 
 type deployOptions struct {
@@ -19,8 +20,14 @@ type deployOptions struct {
 	build     buildFlags
 	check     bool
 	restart   string
+	mode      string
+	force     bool
+	timeout   time.Duration
 	diffOnly  bool
 	reloadTTL time.Duration
+
+	inv  *cluster.Inventory
+	conn *connector
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -36,10 +43,14 @@ is reloadable. A reload is confirmed by /varz config_load_time moving and
 the node healthy; if not, the backup is restored and reloaded, and deploy
 stops there.
 
---restart auto (default) reloads what can be reloaded and refuses changes
-that need a restart (ports, cluster listen, lame duck, JetStream store,
-websocket): install them with --restart never, then run natsops restart.
---check prints the diffs and exits 2 when anything would change.`,
+--restart auto (default) reloads what can be reloaded and restarts the
+nodes whose change a reload cannot apply (ports, cluster listen, lame duck,
+JetStream store, websocket, log rotation), one at a time through the same
+health-gated rollout as natsops restart (the JetStream meta leader last).
+A node that does not come back with its new config gets its previous one
+back and is restarted with it, and the deploy stops there. --restart never
+only installs; always restarts every changed node. --check prints the diffs
+and exits 2 when anything would change.`,
 		Example: `  natsops deploy --check
   natsops deploy --yes
   natsops deploy --restart never --limit nats-1`,
@@ -48,7 +59,10 @@ websocket): install them with --restart never, then run natsops restart.
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.check, "check", false, "show the diffs and exit 2 if anything would change; change nothing")
-	f.StringVar(&o.restart, "restart", "auto", "auto (reload when possible), never (install only)")
+	f.StringVar(&o.restart, "restart", "auto", "auto (reload when possible, else restart), never (install only), always (restart)")
+	f.StringVar(&o.mode, "mode", "graceful", "how restarts stop a node: graceful (lame duck) or fast")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long a restarted node may take to be back")
+	f.BoolVar(&o.force, "force", false, "restart even when the cluster is not healthy before a node (says what it skipped)")
 	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
 	f.DurationVar(&o.reloadTTL, "reload-timeout", 15*time.Second, "how long a reload may take to show in /varz")
 	return cmd
@@ -85,8 +99,11 @@ type nodeDeploy struct {
 }
 
 func (o *deployOptions) run(ctx context.Context) error {
-	if o.restart != "auto" && o.restart != "never" {
-		return usageError("--restart must be auto or never (rolling restarts: natsops restart)")
+	if o.restart != "auto" && o.restart != "never" && o.restart != "always" {
+		return usageError("--restart must be auto, never or always")
+	}
+	if _, err := rollout.ParseMode(o.mode); err != nil {
+		return usageError("%v", err)
 	}
 	b, err := o.globals.build(o.build)
 	if err != nil {
@@ -100,6 +117,7 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.inv, o.conn = b.inv, conn
 	ds := make([]*nodeDeploy, len(b.res.Configs))
 	for i, r := range b.res.Configs {
 		ds[i] = &nodeDeploy{Node: r.Node.Name, Path: r.Node.Service.ConfigPath, rendered: r}
@@ -137,13 +155,12 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if failedDeploys(ds) > 0 {
 		return o.finish(ds)
 	}
-	pending := 0
-	var restartNeeded []string
+	pending, restarts := 0, 0
 	for _, d := range ds {
 		if d.Changed {
 			pending++
-			if d.Change.NeedsRestart {
-				restartNeeded = append(restartNeeded, fmt.Sprintf("%s (%s)", d.Node, strings.Join(d.Change.RestartReason, ", ")))
+			if o.needsRestart(d) {
+				restarts++
 			}
 		}
 	}
@@ -162,10 +179,24 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if pending == 0 {
 		return o.finish(ds)
 	}
-	if o.restart == "auto" && len(restartNeeded) > 0 {
-		return withCode(ExitError, fmt.Errorf("nothing deployed: these changes need a restart, which a reload cannot apply: %s\nnext: natsops deploy --restart never (install only), then natsops restart", strings.Join(restartNeeded, "; ")))
+	if restarts > 0 && !o.force {
+		// Restarts are gated on a healthy cluster: check before anything
+		// is installed, so a refusal leaves every node as it was.
+		if f := readFleet(ctx, b.inv, b.inv.Nodes, o.parallel); !f.Healthy {
+			var rs []string
+			for _, r := range f.Reasons {
+				rs = append(rs, r.Node+": "+r.Msg)
+			}
+			return withCode(ExitUnhealthy, fmt.Errorf("nothing deployed: %s need a restart, and the cluster is not healthy:\n  %s\nfix the cluster first (natsops status), or pass --force", plural(restarts, "node"), strings.Join(rs, "\n  ")))
+		}
 	}
-	if err := o.confirm(fmt.Sprintf("deploy to %s", plural(pending, "node"))); err != nil {
+	what := fmt.Sprintf("deploy to %s", plural(pending, "node"))
+	if restarts > 0 {
+		what += fmt.Sprintf(" (%s restarted one at a time)", plural(restarts, "node"))
+		// The JetStream meta leader goes last, as in natsops restart.
+		ds = leaderLast(ctx, b.inv, ds, o.parallel)
+	}
+	if err := o.confirm(what); err != nil {
 		return err
 	}
 	// One node at a time: a bad config stops the rollout at that node.
@@ -205,6 +236,9 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	if o.restart == "never" {
 		return nil
 	}
+	if o.needsRestart(d) {
+		return o.restartNode(ctx, d)
+	}
 	if err := o.reload(ctx, d, mc, before); err != nil {
 		// Put the previous config back and reload it: the node keeps
 		// serving what it had.
@@ -221,6 +255,61 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	}
 	d.Applied = "reloaded"
 	return nil
+}
+
+func (o *deployOptions) needsRestart(d *nodeDeploy) bool {
+	return o.restart == "always" || (o.restart == "auto" && d.Change.NeedsRestart)
+}
+
+// restartNode restarts one node through the rollout engine (lock,
+// preflight, stop, start, wait until it is back and its peers see it). If
+// it does not come back, its previous config is restored and it is
+// restarted with that, so the cluster keeps what it had.
+func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
+	n := d.rendered.Node
+	mode, _ := rollout.ParseMode(o.mode)
+	events := (&restartOptions{globals: o.globals}).printEvent(time.Now())
+	_, err := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout}, events))
+	if err == nil {
+		d.Applied = "restarted"
+		return nil
+	}
+	var re *rollout.Error
+	if errors.As(err, &re) && re.Kind == rollout.KindPreflight {
+		return fmt.Errorf("%w; the new config is installed but not running: fix the cluster and rerun, or deploy --force", err)
+	}
+	restore := fmt.Sprintf("cp -p %s %s", remote.Quote(d.Path+remote.BackupSuffix), remote.Quote(d.Path))
+	res, rerr := d.host.Run(ctx, restore, remote.RunOptions{Sudo: true})
+	if rerr == nil {
+		rerr = res.Err(d.host, "restore backup")
+	}
+	if rerr != nil {
+		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
+	}
+	if _, rerr = rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: rollout.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
+		return fmt.Errorf("%w; the previous config was restored but the node did not come back with it either: %v", err, rerr)
+	}
+	d.Applied = "rolled back"
+	return fmt.Errorf("%w; rolled back: %s runs its previous config again", err, n.Name)
+}
+
+// leaderLast moves the node the cluster reports as JetStream meta leader to
+// the end, so it is restarted last.
+func leaderLast(ctx context.Context, inv *cluster.Inventory, ds []*nodeDeploy, parallel int) []*nodeDeploy {
+	leader := cluster.MetaLeader(readFleet(ctx, inv, inv.Nodes, parallel).snaps)
+	out := make([]*nodeDeploy, 0, len(ds))
+	var last *nodeDeploy
+	for _, d := range ds {
+		if d.Node == leader {
+			last = d
+			continue
+		}
+		out = append(out, d)
+	}
+	if last != nil {
+		out = append(out, last)
+	}
+	return out
 }
 
 func reloadCommand(n *cluster.Node) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
 )
@@ -127,25 +128,30 @@ func (o *restartOptions) run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	host, _ := os.Hostname()
 	start := time.Now()
-	cfg := rollout.Config{
+	cfg := o.rolloutConfig(inv, nodes, conn, rollout.Options{
+		Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,
+		Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock,
+	}, o.printEvent(start))
+	rep, err := rollout.Run(ctx, cfg)
+	return o.finish(rep, err, time.Since(start))
+}
+
+// rolloutConfig is the engine's input for this process: the lock's owner
+// (user@host, pid) and the real monitor, clock and hosts.
+func (g *globals) rolloutConfig(inv *cluster.Inventory, nodes []*cluster.Node, conn *connector, opts rollout.Options, events func(rollout.Event)) rollout.Config {
+	host, _ := os.Hostname()
+	opts.Owner, opts.PID, opts.ProcessAlive = conn.env.User+"@"+host, os.Getpid(), processAlive
+	return rollout.Config{
 		Inventory: inv,
 		Nodes:     nodes,
 		Connect:   conn.connect,
-		Monitor:   &monitor.Client{HTTP: nil},
+		Monitor:   &monitor.Client{},
 		URL:       monitorURL,
 		Clock:     rollout.RealClock{},
-		Events:    o.printEvent(start),
-		Options: rollout.Options{
-			Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,
-			Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock,
-			Owner: conn.env.User + "@" + host, PID: os.Getpid(),
-			ProcessAlive: processAlive,
-		},
+		Events:    events,
+		Options:   opts,
 	}
-	rep, err := rollout.Run(ctx, cfg)
-	return o.finish(rep, err, time.Since(start))
 }
 
 func processAlive(pid int) bool {
