@@ -21,13 +21,9 @@ type built struct {
 
 // build loads the inventory, selects --limit nodes and builds their configs.
 func (g *globals) build(bf buildFlags) (*built, error) {
-	inv, err := g.load()
+	inv, nodes, err := g.loadSelected(g.limit)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := inv.Select(g.limit)
-	if err != nil {
-		return nil, withCode(ExitUsage, err)
 	}
 	ts, err := loadTemplates(bf.templates)
 	if err != nil {

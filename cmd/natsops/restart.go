@@ -98,17 +98,13 @@ func (o *restartOptions) run(ctx context.Context) error {
 	if o.timeout <= 0 || o.poll <= 0 {
 		return usageError("--timeout and --poll must be positive")
 	}
-	inv, err := o.load()
-	if err != nil {
-		return err
-	}
 	sel := o.limit
 	if o.node != "" {
 		sel = []string{o.node}
 	}
-	nodes, err := inv.Select(sel)
+	inv, nodes, err := o.loadSelected(sel)
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return err
 	}
 	conn, err := o.connector(inv)
 	if err != nil {

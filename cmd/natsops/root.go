@@ -47,6 +47,20 @@ func (g *globals) load() (*cluster.Inventory, error) {
 	return inv, nil
 }
 
+// loadSelected reads the inventory and the nodes the patterns select
+// (--limit, or --node): a pattern matching no node is a usage error.
+func (g *globals) loadSelected(patterns []string) (*cluster.Inventory, []*cluster.Node, error) {
+	inv, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := inv.Select(patterns)
+	if err != nil {
+		return nil, nil, withCode(ExitUsage, err)
+	}
+	return inv, nodes, nil
+}
+
 // inventoryError prints inventory problems (as JSON with -o json) and turns
 // them into ExitInvalid.
 func (g *globals) inventoryError(err error) error {

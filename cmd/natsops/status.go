@@ -148,13 +148,9 @@ func expectFor(inv *cluster.Inventory, n *cluster.Node) cluster.Expect {
 }
 
 func (o *statusOptions) run(ctx context.Context) error {
-	inv, err := o.load()
+	inv, nodes, err := o.loadSelected(o.limit)
 	if err != nil {
 		return err
-	}
-	nodes, err := inv.Select(o.limit)
-	if err != nil {
-		return withCode(ExitUsage, err)
 	}
 	if o.watch && (o.json() || !o.sys.isTTY(o.sys.stdout)) {
 		return usageError("--watch needs a terminal and text output")

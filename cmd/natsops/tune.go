@@ -63,13 +63,9 @@ type hostRun struct {
 }
 
 func (o *tuneOptions) run(ctx context.Context) error {
-	inv, err := o.load()
+	inv, nodes, err := o.loadSelected(o.limit)
 	if err != nil {
 		return err
-	}
-	nodes, err := inv.Select(o.limit)
-	if err != nil {
-		return withCode(ExitUsage, err)
 	}
 	runs := make([]*hostRun, len(nodes))
 	for i, n := range nodes {
