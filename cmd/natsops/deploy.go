@@ -242,11 +242,7 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	if err := o.reload(ctx, d, mc, before); err != nil {
 		// Put the previous config back and reload it: the node keeps
 		// serving what it had.
-		restore := fmt.Sprintf("cp -p %s %s", remote.Quote(d.Path+remote.BackupSuffix), remote.Quote(d.Path))
-		res, rerr := d.host.Run(ctx, restore, remote.RunOptions{Sudo: true})
-		if rerr == nil {
-			rerr = res.Err(d.host, "restore backup")
-		}
+		rerr := remote.RestoreBackup(ctx, d.host, d.Path, true)
 		if rerr == nil {
 			_, _ = d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
 			return fmt.Errorf("%w; the previous config was restored%s", err, lastLog(ctx, d.host, n))
@@ -278,15 +274,10 @@ func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 	if errors.As(err, &re) && re.Kind == rollout.KindPreflight {
 		return fmt.Errorf("%w; the new config is installed but not running: fix the cluster and rerun, or deploy --force", err)
 	}
-	restore := fmt.Sprintf("cp -p %s %s", remote.Quote(d.Path+remote.BackupSuffix), remote.Quote(d.Path))
-	res, rerr := d.host.Run(ctx, restore, remote.RunOptions{Sudo: true})
-	if rerr == nil {
-		rerr = res.Err(d.host, "restore backup")
-	}
-	if rerr != nil {
+	if rerr := remote.RestoreBackup(ctx, d.host, d.Path, true); rerr != nil {
 		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
 	}
-	if _, rerr = rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: rollout.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
+	if _, rerr := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: rollout.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
 		return fmt.Errorf("%w; the previous config was restored but the node did not come back with it either: %v", err, rerr)
 	}
 	d.Applied = "rolled back"
@@ -357,13 +348,11 @@ func (o *deployOptions) reload(ctx context.Context, d *nodeDeploy, mc *monitor.C
 	return fmt.Errorf("reload not confirmed within %s: %s", o.reloadTTL, last)
 }
 
-// lastLog returns the node's last server log lines, for failure messages.
+// lastLog returns the node's last server log lines, for failure messages,
+// read the way the rollout reads them (journal, or the log file in pidfile
+// mode).
 func lastLog(ctx context.Context, h remote.Host, n *cluster.Node) string {
-	cmd := remote.Command("journalctl", "-u", n.Service.Unit, "-n", "5", "--no-pager", "-o", "cat")
-	if n.Service.Manager != "systemd" && n.Server.Log.File != nil {
-		cmd = remote.Command("tail", "-n", "5", *n.Server.Log.File)
-	}
-	res, err := h.Run(ctx, cmd, remote.RunOptions{Sudo: true})
+	res, err := h.Run(ctx, rollout.CommandsFor(n, rollout.Fast).Logs, remote.RunOptions{Sudo: true})
 	if err != nil || !res.OK() {
 		return ""
 	}

@@ -98,6 +98,15 @@ func Install(ctx context.Context, h Host, f File, sudo bool) (bool, error) {
 	return false, fmt.Errorf("%s: install %s: unexpected output %q", h.Name(), f.Path, res.Stdout)
 }
 
+// RestoreBackup puts back the previous version Install kept of path.
+func RestoreBackup(ctx context.Context, h Host, path string, sudo bool) error {
+	res, err := h.Run(ctx, Command("cp", "-p", path+BackupSuffix, path), RunOptions{Sudo: sudo})
+	if err != nil {
+		return err
+	}
+	return res.Err(h, "restore "+path+BackupSuffix)
+}
+
 // ReadFile returns a file's content; exists is false when it is absent.
 func ReadFile(ctx context.Context, h Host, path string, sudo bool) (data []byte, exists bool, err error) {
 	cmd := fmt.Sprintf("if [ -e %[1]s ]; then cat %[1]s; else exit 44; fi", Quote(path))

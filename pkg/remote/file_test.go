@@ -40,6 +40,12 @@ func TestInstallAtomicIdempotentWithBackup(t *testing.T) {
 	if b, _ := os.ReadFile(p + BackupSuffix); string(b) != "one\n" {
 		t.Errorf("backup holds %q", b)
 	}
+	if err := RestoreBackup(ctx, h, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "one\n" {
+		t.Errorf("after RestoreBackup the file holds %q", b)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".natsops.") {
