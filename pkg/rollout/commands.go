@@ -35,6 +35,9 @@ const (
 	markNotRunning = "natsops:not-running"
 	markExited     = "natsops:exited"
 	markTimeout    = "natsops:still-running"
+	markAlive      = "natsops:alive"
+	markDead       = "natsops:dead"
+	markPID        = "natsops:pid"
 )
 
 // exitMargin is added to lame_duck_duration when waiting for a graceful
@@ -51,6 +54,9 @@ type Commands struct {
 	WaitExit string `json:"wait_exit"`
 	Start    string `json:"start"`
 	Logs     string `json:"logs"`
+	// Alive prints markAlive while the service's process runs, markDead
+	// and why when it is gone (pidfile mode: see AliveCommand).
+	Alive string `json:"-"`
 	// ExitBound is how long the process may take to exit after Stop.
 	ExitBound time.Duration `json:"-"`
 }
@@ -94,8 +100,10 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 			logTo = "/var/log/natsops-nats-server.out"
 			c.Logs = "tail -n 20 " + logTo
 		}
-		// Detached: the process must outlive the SSH session.
-		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &", remote.Quote(start), logTo)
+		// Detached: the process must outlive the SSH session. Its pid is
+		// printed for the liveness check while it comes up.
+		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &\necho \"%s $!\"", remote.Quote(start), logTo, markPID)
+		c.Alive = AliveCommand(n, "")
 		return c
 	}
 	unit := remote.Quote(n.Service.Unit)
@@ -108,8 +116,40 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	}
 	c.WaitExit = fmt.Sprintf("end=$(($(date +%%s) + %[2]d))\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs, markTimeout, markExited)
 	c.Start = "systemctl start " + unit
+	// activating covers Restart= retries: systemd is still trying.
+	c.Alive = fmt.Sprintf("s=$(systemctl is-active %[1]s)\ncase $s in active|activating|reloading|deactivating) echo %[2]s;; *) echo \"%[3]s systemd reports the unit $s\";; esac", unit, markAlive, markDead)
 	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
 	return c
+}
+
+// AliveCommand is the pidfile-mode liveness check: the process the start
+// command launched (startPID, when known) or the pid in the pid file runs.
+// Either is enough: a start command that forks leaves only the pid file.
+func AliveCommand(n *cluster.Node, startPID string) string {
+	pf := ""
+	if n.Server.PidFile != nil {
+		pf = *n.Server.PidFile
+	}
+	var b strings.Builder
+	// A zombie (nobody reaped it yet) counts as gone.
+	b.WriteString("natsops_runs() { kill -0 \"$1\" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$1\"/status; }\n")
+	if startPID != "" {
+		fmt.Fprintf(&b, "if natsops_runs %s; then echo %s; exit 0; fi\n", remote.Quote(startPID), markAlive)
+	}
+	fmt.Fprintf(&b, "pid=$(cat %[1]s 2>/dev/null || true)\nif [ -n \"$pid\" ] && natsops_runs \"$pid\"; then echo %[2]s; else echo \"%[3]s no nats-server process runs (the pid file holds ${pid:-nothing})\"; fi", remote.Quote(pf), markAlive, markDead)
+	return b.String()
+}
+
+// startPID is the pid a pidfile-mode start printed, or "".
+func startPID(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, markPID+" "); ok {
+			if _, err := strconv.Atoi(strings.TrimSpace(rest)); err == nil {
+				return strings.TrimSpace(rest)
+			}
+		}
+	}
+	return ""
 }
 
 // Cycle is Stop, WaitExit (unless the server was not running) and Start

@@ -179,6 +179,16 @@ func (e *Error) Error() string {
 	case KindInterrupted:
 		return fmt.Sprintf("interrupted before %s %s; rerun natsops restart to resume (nodes already restarted are skipped)", e.Step, e.Node)
 	}
+	return e.Summary() + "\nthe rollout stopped here; later nodes were not touched. Fix the node (its last log lines are shown; natsops status shows the cluster), then rerun natsops restart to resume (add --force while that node is still down: preflight refuses an unhealthy cluster)"
+}
+
+// Summary is a node failure without the advice on what to do next (a
+// caller that rolled the node back gives its own): node, step, error and
+// the reasons the node is not back.
+func (e *Error) Summary() string {
+	if e.Kind != KindNode {
+		return e.Error()
+	}
 	var b strings.Builder
 	if e.Node != "" {
 		b.WriteString(e.Node + ": ")
@@ -187,7 +197,6 @@ func (e *Error) Error() string {
 	for _, r := range e.Reasons {
 		b.WriteString("\n  " + r.String())
 	}
-	b.WriteString("\nthe rollout stopped here; later nodes were not touched. Fix the node (its last log lines are shown; natsops status shows the cluster), then rerun natsops restart to resume (add --force while that node is still down: preflight refuses an unhealthy cluster)")
 	return b.String()
 }
 
@@ -500,6 +509,12 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 	prev := snaps[n.Name]
 	wasUp := up(prev)
 	fresh := r.snapshot(ctx, r.cfg.Inventory.Nodes)
+	if ctx.Err() != nil {
+		// Interrupted while reading: the readings are errors, not nodes
+		// down. Nothing was touched.
+		r.event(n.Name, StepStop, ResultInterrupted, t, "interrupted: %s not touched", n.Name)
+		return &Error{Kind: KindInterrupted, Node: n.Name, Step: "stopping", Err: ctx.Err()}
+	}
 	for k, v := range fresh {
 		snaps[k] = v
 	}
@@ -583,7 +598,11 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 	if up(prev) {
 		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
 	}
-	reasons, err := r.waitReady(ctx, n, e, snaps)
+	alive := c.Alive
+	if n.Service.Manager == "pidfile" {
+		alive = AliveCommand(n, startPID(start.Out))
+	}
+	reasons, err := r.waitReady(ctx, n, e, snaps, hosts, alive)
 	if err != nil {
 		if ctx.Err() != nil {
 			r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while waiting: %s was started but is not confirmed back", n.Name)
@@ -623,8 +642,12 @@ func (r *runner) logs(h remote.Host, c Commands) string {
 }
 
 // waitReady polls until Gate holds, at most NodeTimeout. The node alone is
-// read until it answers ready (cheap); then the whole cluster.
-func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expect, snaps map[string]*monitor.Snapshot) ([]cluster.Reason, error) {
+// read until it answers ready (cheap); then the whole cluster. While the
+// node's (or a peer's) monitoring endpoint does not answer, its process is
+// checked on its host every aliveEvery: a server that died at start, or a
+// peer that went down meanwhile, stops the wait at once instead of at the
+// timeout.
+func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expect, snaps map[string]*monitor.Snapshot, hosts map[string]remote.Host, alive string) ([]cluster.Reason, error) {
 	deadline := r.clock.Now().Add(r.opts.NodeTimeout)
 	var peers []*cluster.Node
 	for _, p := range r.cfg.Inventory.Nodes {
@@ -636,19 +659,43 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expec
 		}
 	}
 	e.JetStream = n.JetStreamEnabled()
+	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
+	var swept time.Time
 	for {
 		s := r.cfg.Monitor.Snapshot(ctx, r.cfg.URL(n))
 		snaps[n.Name] = s
 		monitor.NameRoutes(snaps)
 		reasons := cluster.NodeReady(n.Name, s, e)
+		peersRead := false
 		if len(reasons) == 0 {
 			for k, v := range r.snapshot(ctx, peers) {
 				snaps[k] = v
 			}
+			peersRead = true
 			monitor.NameRoutes(snaps)
 			reasons = append(r.unlessBaseline(n.Name, Gate(r.cfg.Inventory, n.Name, snaps)), r.peersSee(n.Name, snaps)...)
 			if len(reasons) == 0 {
 				return nil, nil
+			}
+		}
+		if !up(s) {
+			if why := r.gone(ctx, n, hosts[n.Name], alive, lv); why != "" {
+				return reasons, fmt.Errorf("nats-server on %s exited after it was started: %s", n.Name, why)
+			}
+		} else if now := r.clock.Now(); peersRead || now.Sub(swept) >= aliveEvery {
+			// The node serves but is not back: is a peer gone?
+			if !peersRead {
+				swept = now
+				for k, v := range r.snapshot(ctx, peers) {
+					snaps[k] = v
+				}
+			}
+			for _, p := range peers {
+				if r.upAtStart[p.Name] && !up(snaps[p.Name]) {
+					if why := r.gone(ctx, p, hosts[p.Name], CommandsFor(p, r.opts.Mode).Alive, lv); why != "" {
+						return reasons, fmt.Errorf("%s went down while %s was coming back: %s; the rollout stopped so that no second node is taken down", p.Name, n.Name, why)
+					}
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -661,6 +708,51 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expec
 			return reasons, err
 		}
 	}
+}
+
+// aliveEvery is how often, at most, a silent node's process is checked on
+// its host; deadReadings consecutive "gone" answers make it gone (one could
+// be a start command that forks, between its exit and the pid file).
+const (
+	aliveEvery   = time.Second
+	deadReadings = 2
+)
+
+// liveness is the process checks of one wait.
+type liveness struct {
+	last map[string]time.Time
+	dead map[string]int
+}
+
+// gone checks node's process on its host (at most every aliveEvery) and
+// returns why it is gone once deadReadings checks in a row found no
+// process; "" while it runs, is unknown or was checked too recently.
+func (r *runner) gone(ctx context.Context, n *cluster.Node, h remote.Host, cmd string, lv *liveness) string {
+	if h == nil || cmd == "" {
+		return ""
+	}
+	now := r.clock.Now()
+	if t, ok := lv.last[n.Name]; ok && now.Sub(t) < aliveEvery {
+		return ""
+	}
+	lv.last[n.Name] = now
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := h.Run(cctx, cmd, remote.RunOptions{Sudo: true})
+	if err != nil || res == nil {
+		return "" // the host did not answer: the timeout decides
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	i := strings.Index(out, markDead)
+	if i < 0 {
+		lv.dead[n.Name] = 0
+		return ""
+	}
+	lv.dead[n.Name]++
+	if lv.dead[n.Name] < deadReadings {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimPrefix(out[i:], markDead))
 }
 
 // unlessBaseline drops, under --force, problems of other nodes that were

@@ -51,7 +51,10 @@ type world struct {
 	steps    []string                     // "node:stop" / "node:start" in order
 	maxDown  int
 	failNext map[string]string // node -> "start-crash" | "start-error"
-	restarts int
+	// killOnStart: when the key node is started, the value node dies.
+	killOnStart map[string]string
+	aliveChecks map[string]int
+	restarts    int
 }
 
 func newWorld() *world {
@@ -59,6 +62,7 @@ func newWorld() *world {
 		now:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		running: map[string]bool{}, start: map[string]time.Time{}, ids: map[string]string{},
 		files: map[string]map[string]string{}, cmds: map[string][]string{}, failNext: map[string]string{},
+		killOnStart: map[string]string{}, aliveChecks: map[string]int{},
 		leader: "n1",
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -147,6 +151,12 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 	files := w.files[h.name]
 	ok := func(s string) (*remote.Result, error) { return &remote.Result{Stdout: []byte(s)}, nil }
 	switch {
+	case strings.Contains(cmd, markAlive):
+		w.aliveChecks[h.name]++
+		if w.running[h.name] {
+			return ok(markAlive + "\n")
+		}
+		return ok(markDead + " systemd reports the unit failed\n")
 	case strings.Contains(cmd, "natsops:begin"):
 		// A Cycle: stop, wait for exit, start.
 		var b strings.Builder
@@ -173,6 +183,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		}
 		w.restarts++
 		w.running[h.name] = true
+		if victim := w.killOnStart[h.name]; victim != "" {
+			w.running[victim] = false
+		}
 		w.now = w.now.Add(10 * time.Millisecond)
 		w.start[h.name] = w.now
 		w.ids[h.name] = fmt.Sprintf("ID-%s-%d", h.name, w.restarts)
@@ -359,6 +372,65 @@ func TestStopsAtFailingNode(t *testing.T) {
 				t.Error("state not kept for resume")
 			}
 		})
+	}
+}
+
+// A server that dies right after its start is noticed by checking its
+// process on the host, not at the node timeout.
+func TestDeadAtStartFailsFast(t *testing.T) {
+	w := newWorld()
+	w.leader = "n3"
+	w.failNext["n2"] = "start-crash"
+	cfg, _ := setup(t, w, Options{NodeTimeout: 2 * time.Minute})
+	begin := w.Now()
+	rep, err := Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Node != "n2" || re.Step != StepReady {
+		t.Fatalf("err %v, want n2's ready step to fail", err)
+	}
+	if !strings.Contains(err.Error(), "nats-server on n2 exited after it was started: systemd reports the unit failed") {
+		t.Errorf("message: %v", err)
+	}
+	if took := w.Now().Sub(begin); took > 5*time.Second {
+		t.Errorf("noticed after %s (node timeout 2m): want within a few alive checks", took)
+	}
+	if got := w.aliveChecks["n2"]; got != deadReadings {
+		t.Errorf("%d alive checks on n2, want %d (one per %s until %d say gone)", got, deadReadings, aliveEvery, deadReadings)
+	}
+	if got := w.touched("n3"); len(got) > 0 {
+		t.Errorf("n3 touched: %v", got)
+	}
+	if strings.Join(rep.NotDone, ",") != "n3" {
+		t.Errorf("not done %v", rep.NotDone)
+	}
+}
+
+// A peer that goes down while a node comes back stops the rollout at once,
+// naming the peer, and no further node is stopped.
+func TestPeerDiesDuringWait(t *testing.T) {
+	w := newWorld()
+	w.leader = "n1"
+	w.killOnStart["n2"] = "n3"
+	cfg, _ := setup(t, w, Options{NodeTimeout: 2 * time.Minute})
+	begin := w.Now()
+	_, err := Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Node != "n2" {
+		t.Fatalf("err %v, want the rollout stopped at n2", err)
+	}
+	if !strings.Contains(err.Error(), "n3 went down while n2 was coming back: systemd reports the unit failed") {
+		t.Errorf("message: %v", err)
+	}
+	if took := w.Now().Sub(begin); took > 5*time.Second {
+		t.Errorf("noticed after %s", took)
+	}
+	for _, n := range []string{"n1", "n3"} {
+		if got := w.touched(n); len(got) > 0 {
+			t.Errorf("%s touched: %v", n, got)
+		}
+	}
+	if w.aliveChecks["n1"] != 0 {
+		t.Errorf("n1 (serving) checked %d times", w.aliveChecks["n1"])
 	}
 }
 
@@ -569,6 +641,62 @@ func TestInterruptBetweenNodes(t *testing.T) {
 	}
 }
 
+// cancellingMonitor cancels the rollout's context on its first reading
+// once armed, and, like the real client, reads nothing after that.
+type cancellingMonitor struct {
+	w      *world
+	mu     sync.Mutex
+	armed  bool
+	cancel context.CancelFunc
+}
+
+func (m *cancellingMonitor) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
+	m.mu.Lock()
+	if m.armed {
+		m.armed = false
+		m.cancel()
+	}
+	m.mu.Unlock()
+	if ctx.Err() != nil {
+		return &monitor.Snapshot{URL: url, Errs: map[string]error{"varz": ctx.Err()}}
+	}
+	return m.w.Snapshot(ctx, url)
+}
+
+// Ctrl-C while the next node's readings are taken: the failed readings
+// are not taken for nodes down; the rollout stops as interrupted with
+// that node untouched (found on the testbed: it said "refusing to stop n2
+// while n1, n3 are down").
+func TestInterruptDuringNextNodeReadings(t *testing.T) {
+	w := newWorld()
+	w.leader = "n1"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, _ := setup(t, w, Options{})
+	m := &cancellingMonitor{w: w, cancel: cancel}
+	cfg.Monitor = m
+	inner := cfg.Events
+	cfg.Events = func(e Event) {
+		inner(e)
+		if e.Node == "n2" && e.Step == StepReady && e.Result == ResultOK {
+			m.mu.Lock()
+			m.armed = true
+			m.mu.Unlock()
+		}
+	}
+	rep, err := Run(ctx, cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Node != "n3" {
+		t.Fatalf("err %v, want interrupted before n3", err)
+	}
+	if strings.Join(rep.Done, ",") != "n2" || strings.Join(rep.NotDone, ",") != "n3,n1" {
+		t.Errorf("done %v not done %v", rep.Done, rep.NotDone)
+	}
+	if got := w.touched("n3"); len(got) > 0 {
+		t.Errorf("n3 touched: %v", got)
+	}
+}
+
 func TestCommandsQuoteAndPidfile(t *testing.T) {
 	inv, err := cluster.Parse("inv.toml", []byte(`[service]
 manager = "pidfile"
@@ -589,13 +717,73 @@ host = "h"
 	if !strings.Contains(g.Stop, `/opt/nats/nats-server --signal 'ldm=/opt/nats/it'\''s.pid'`) {
 		t.Errorf("stop %q", g.Stop)
 	}
-	if !strings.HasPrefix(g.Start, "setsid nohup sh -c ") || !strings.HasSuffix(g.Start, "&") {
+	if !strings.HasPrefix(g.Start, "setsid nohup sh -c ") || !strings.HasSuffix(g.Start, "&\necho \"natsops:pid $!\"") {
 		t.Errorf("start %q", g.Start)
+	}
+	if a := AliveCommand(inv.Nodes[0], "42"); !strings.Contains(a, `cat '/opt/nats/it'\''s.pid'`) || !strings.Contains(a, "natsops_runs 42;") {
+		t.Errorf("alive %q", a)
 	}
 	if f := CommandsFor(inv.Nodes[0], Fast); !strings.Contains(f.Stop, "quit=") || f.ExitBound != exitMargin {
 		t.Errorf("fast %q %s", f.Stop, f.ExitBound)
 	}
 	if g.ExitBound != defaultLameDuck+exitMargin {
 		t.Errorf("bound %s", g.ExitBound)
+	}
+}
+
+// The pidfile start prints the pid it launched, and the liveness check
+// follows that process through a real shell: alive while it runs, gone
+// once it was killed (with the pid file naming no live process either).
+func TestPidfileStartAndAliveRealShell(t *testing.T) {
+	dir := t.TempDir()
+	inv, err := cluster.Parse("inv.toml", []byte(fmt.Sprintf(`[service]
+manager = "pidfile"
+start_command = "sleep 30"
+
+[server]
+pid_file = %[1]q
+log.file = %[2]q
+
+[[node]]
+name = "a"
+host = "127.0.0.1"
+connection = "local"
+`, dir+"/a.pid", dir+"/a.log")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := inv.Nodes[0]
+	h := &remote.Local{NodeName: "a"}
+	ctx := context.Background()
+	res, err := h.Run(ctx, CommandsFor(n, Fast).Start, remote.RunOptions{})
+	if err != nil || !res.OK() {
+		t.Fatalf("start: %v %s", err, res.Stderr)
+	}
+	pid := startPID(string(res.Stdout))
+	if pid == "" {
+		t.Fatalf("no pid in %q", res.Stdout)
+	}
+	t.Cleanup(func() { _, _ = h.Run(ctx, "kill "+pid+" 2>/dev/null", remote.RunOptions{}) })
+	check := func() string {
+		res, err := h.Run(ctx, AliveCommand(n, pid), remote.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(res.Stdout))
+	}
+	if got := check(); got != markAlive {
+		t.Fatalf("while running: %q", got)
+	}
+	if _, err := h.Run(ctx, "kill "+pid, remote.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The signal is delivered asynchronously: give the process a moment.
+	got := check()
+	for i := 0; i < 100 && got == markAlive; i++ {
+		time.Sleep(50 * time.Millisecond)
+		got = check()
+	}
+	if !strings.HasPrefix(got, markDead+" no nats-server process runs") {
+		t.Fatalf("after kill: %q", got)
 	}
 }
