@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/signal"
 	"sort"
 	"strconv"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -154,6 +157,12 @@ func (o *statusOptions) run(ctx context.Context) error {
 	}
 	if o.watch && (o.json() || !o.sys.isTTY(o.sys.stdout)) {
 		return usageError("--watch needs a terminal and text output")
+	}
+	if o.watch {
+		// Ctrl-C ends the watch, exit 0.
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
 	}
 	for {
 		f := readFleet(ctx, inv, nodes, o.parallel)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/natsops/natsops/internal/natstest"
@@ -82,5 +84,83 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 	}
 	if code, out, _ = runCLI(t, "check", "-i", filepath.Join(t.TempDir(), "missing.toml"), "--format", "nagios"); code != checkUnknown || !strings.HasPrefix(out, "NATS UNKNOWN:") {
 		t.Fatalf("check on a missing inventory: exit %d: %s", code, out)
+	}
+}
+
+// watchWriter collects status --watch output and cancels the watch once
+// it has seen want refreshes; after the first it calls onFirst.
+type watchWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	want    int
+	onFirst func()
+	cancel  context.CancelFunc
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	// A refresh is complete when its summary line is written.
+	if n := strings.Count(w.buf.String(), "\x1b[H\x1b[2J"); strings.HasSuffix(w.buf.String(), "\n") && n > 0 {
+		s := w.buf.String()
+		last := s[strings.LastIndex(s, "\x1b[H\x1b[2J"):]
+		if strings.Contains(last, "healthy") {
+			if n == 1 && w.onFirst != nil {
+				w.onFirst()
+				w.onFirst = nil
+			}
+			if n >= w.want {
+				w.cancel()
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// TestStatusWatch: on a terminal, --watch clears the screen and redraws
+// the table every --interval from fresh readings (a node stopped after the
+// first frame shows as unreachable in a later one) until interrupted,
+// then exits 0. Without a terminal it is a usage error.
+func TestStatusWatch(t *testing.T) {
+	servers := natstest.StartCluster(t, 3)
+	inv := filepath.Join(t.TempDir(), "natsops.toml")
+	if err := os.WriteFile(inv, []byte(natstest.Inventory(servers)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, "healthy status", func() (bool, string) {
+		code, out, _ := runCLI(t, "status", "-i", inv)
+		return code == ExitOK, out
+	})
+	if code, _, stderr := runCLI(t, "status", "-i", inv, "--watch"); code != ExitUsage || !strings.Contains(stderr, "--watch needs a terminal") {
+		t.Fatalf("--watch without a terminal: exit %d: %s", code, stderr)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &watchWriter{want: 4, cancel: cancel, onFirst: func() { go servers[2].Shutdown() }}
+	var stderr bytes.Buffer
+	sys := &system{
+		ctx: ctx, stdin: strings.NewReader(""), stdout: w, stderr: &stderr,
+		args:   []string{"status", "-i", inv, "--watch", "--interval", "200ms"},
+		getenv: func(string) (string, bool) { return "", false },
+		isTTY:  func(any) bool { return true },
+		sshEnv: func() (remote.Env, error) { return remote.Env{}, nil },
+	}
+	if code := run(sys); code != ExitOK {
+		t.Fatalf("watch exit %d: %s", code, stderr.String())
+	}
+	w.mu.Lock()
+	out := w.buf.String()
+	w.mu.Unlock()
+	frames := strings.Split(out, "\x1b[H\x1b[2J")[1:]
+	if len(frames) < 4 {
+		t.Fatalf("%d frames, want at least 4:\n%s", len(frames), out)
+	}
+	if !strings.Contains(frames[0], "natsops status") || !strings.Contains(frames[0], "n3") || strings.Contains(frames[0], "unreachable") {
+		t.Errorf("first frame:\n%s", frames[0])
+	}
+	if last := frames[len(frames)-1]; !strings.Contains(last, "unreachable") || strings.Contains(last, "3 nodes healthy") {
+		t.Errorf("last frame should show n3 stopped:\n%s", last)
 	}
 }

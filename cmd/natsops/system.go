@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 
@@ -12,6 +13,9 @@ import (
 // system is the world a command runs in: streams, environment, terminal.
 // Tests build their own; nothing reads os.* directly.
 type system struct {
+	// ctx is the commands' context (context.Background when nil); tests
+	// cancel it to stand in for Ctrl-C.
+	ctx    context.Context
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
