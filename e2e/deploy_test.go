@@ -106,6 +106,13 @@ func TestDeploy(t *testing.T) {
 	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never"); code != 0 {
 		t.Fatalf("deploy --restart never: exit %d", code)
 	}
+	// Installed, not loaded: still pending (the file is newer than the
+	// running server's config_load_time), not "up to date".
+	time.Sleep(1100 * time.Millisecond)
+	nodeOut(c, t, "n1", "touch /etc/nats-server.conf; echo ok")
+	if out, _, code = natsops(c, t, "-i", inv, "deploy", "--check"); code != 2 || !strings.Contains(out, "n1: /etc/nats-server.conf is installed but not loaded by the running server: restart needed") {
+		t.Fatalf("deploy --check after --restart never: exit %d, want 2 and n1 pending\n%s", code, out)
+	}
 	for _, n := range tb.Nodes {
 		if got := nodeOut(c, t, n.Name, "stat -c '%a %U:%G' /etc/nats-server.conf"); got != "640 root:nats" {
 			t.Errorf("%s: config mode/owner %q", n.Name, got)
@@ -163,9 +170,14 @@ func TestDeploy(t *testing.T) {
 	if err := os.WriteFile(inv, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--mode", "fast", "--timeout", "20s")
+	// Default --timeout (2m): the dead process is noticed on the node
+	// (systemctl is-active), not by waiting out the timeout.
+	out, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--mode", "fast")
 	if code == 0 || !strings.Contains(stderr, "n2") || !strings.Contains(stderr, "rolled back: n2 runs its previous config again") || !strings.Contains(out+stderr, "address already in use") {
 		t.Fatalf("deploy of a config that cannot start: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "nats-server on n2 exited after it was started: systemd reports the unit failed") || strings.Contains(stderr, "rerun natsops restart") || !strings.Contains(stderr, "rerun natsops deploy") {
+		t.Errorf("deploy rollback message: want the dead process named and deploy's own advice:\n%s", stderr)
 	}
 	if v := readVarz(c, t, "n2"); v.MaxConnections != 2000 {
 		t.Errorf("n2 after rollback: max_connections %d, want the previous 2000", v.MaxConnections)

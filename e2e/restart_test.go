@@ -6,9 +6,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +161,7 @@ type jsonEvent struct {
 	rollout.Event
 	OK      bool     `json:"ok"`
 	Done    []string `json:"done"`
+	Skipped []string `json:"skipped"`
 	NotDone []string `json:"not_done"`
 	Error   string   `json:"error"`
 }
@@ -584,5 +588,92 @@ func TestRestartStopsAtFailure(t *testing.T) {
 	after := starts(waitHealthy(c, t, inv))
 	if !after[bad].After(before[bad]) || !after[leader].After(before[leader]) || !after[order[0]].Equal(now[order[0]]) {
 		t.Errorf("resume: starts %v -> %v -> %v", before, now, after)
+	}
+}
+
+// TestRestartInterrupt: Ctrl-C (SIGINT) during a rolling restart stops it
+// between nodes with exit 5; the node in hand is still brought back, so
+// every node serves; the lock is released; a rerun resumes, skipping the
+// nodes the interrupted rollout already restarted.
+func TestRestartInterrupt(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 5*time.Minute)
+	invPath := restartInventory(t)
+	inv := installRendered(c, t, invPath)
+	before := starts(waitHealthy(c, t, inv))
+
+	bin, err := natsopsBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(c, bin, "-i", invPath, "restart", "--yes", "--mode", "fast", "-o", "json")
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sent := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		var e jsonEvent
+		if json.Unmarshal(sc.Bytes(), &e) == nil && !sent && e.Step == rollout.StepReady && e.Result == rollout.ResultOK {
+			// The first node is back: interrupt as an operator would.
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+	}
+	err = cmd.Wait()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	out := strings.Join(lines, "\n")
+	t.Logf("interrupted restart: exit %d\n%s\n%s", code, out, stderr.String())
+	if !sent {
+		t.Fatal("no node became ready: nothing to interrupt")
+	}
+	evs := parseEvents(t, out)
+	last := evs[len(evs)-1]
+	if code != 5 || last.OK || !strings.Contains(last.Error, "interrupted") || len(last.Done) == 0 || len(last.Done) == len(inv.Nodes) {
+		t.Fatalf("exit %d, result %+v: want exit 5, interrupted, some nodes done and some not", code, last)
+	}
+	// Every node serves, none was left down; no lock left.
+	mid := starts(waitHealthy(c, t, inv))
+	for _, n := range inv.Nodes {
+		if got := nodeOut(c, t, n.Name, "test -e "+rollout.LockPath+" && echo locked || echo free"); got != "free" {
+			t.Errorf("%s: lock left after Ctrl-C", n.Name)
+		}
+	}
+
+	out, _, code = natsops(c, t, "-i", invPath, "restart", "--yes", "--mode", "fast", "-o", "json")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d", code)
+	}
+	res := parseEvents(t, out)
+	fin := res[len(res)-1]
+	for _, n := range last.Done {
+		if !slices.Contains(fin.Skipped, n) {
+			t.Errorf("rerun restarted %s again (skipped %v), want it skipped as done by the interrupted rollout", n, fin.Skipped)
+		}
+	}
+	after := starts(waitHealthy(c, t, inv))
+	for _, n := range inv.Nodes {
+		if !after[n.Name].After(before[n.Name]) {
+			t.Errorf("%s: never restarted (start %s)", n.Name, after[n.Name])
+		}
+		if slices.Contains(last.Done, n.Name) && !after[n.Name].Equal(mid[n.Name]) {
+			t.Errorf("%s restarted twice", n.Name)
+		}
 	}
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +30,8 @@ type deployOptions struct {
 	timeout   time.Duration
 	diffOnly  bool
 	reloadTTL time.Duration
+	// interrupted: Ctrl-C stopped the deploy (exit 5).
+	interrupted bool
 
 	inv  *cluster.Inventory
 	conn *connector
@@ -50,7 +57,22 @@ health-gated rollout as natsops restart (the JetStream meta leader last).
 A node that does not come back with its new config gets its previous one
 back and is restarted with it, and the deploy stops there. --restart never
 only installs; always restarts every changed node. --check prints the diffs
-and exits 2 when anything would change.`,
+and exits 2 when anything would change.
+
+A config installed but never loaded (--restart never, or an interrupted
+deploy: the file is newer than /varz config_load_time) is still pending.
+
+Upgrades: service.binary names the nats-server to run. When the version it
+reports (--version) differs from the running one (/varz), the node needs
+a restart; configs are validated with that binary. With systemd and an
+absolute service.binary, natsops owns the unit's ExecStart through the
+drop-in /etc/systemd/system/<unit>.d/91-natsops-exec.conf
+(ExecStart=<binary> -c <config_path>), installed before the restart and
+restored on rollback. Changing service.binary and running deploy is a
+rolling upgrade, one node at a time, the meta leader last.
+
+Ctrl-C stops between nodes (exit 5); a node being restarted is brought back
+first.`,
 		Example: `  natsops deploy --check
   natsops deploy --yes
   natsops deploy --restart never --limit nats-1`,
@@ -87,15 +109,43 @@ code 2 when anything differs.`,
 
 // nodeDeploy is one node's deploy, as reported (-o json: one per line).
 type nodeDeploy struct {
-	Node     string         `json:"node"`
-	Path     string         `json:"path"`
-	Changed  bool           `json:"changed"`
-	Diff     string         `json:"diff,omitempty"`
-	Change   cluster.Change `json:"change"`
-	Applied  string         `json:"applied,omitempty"` // installed, reloaded
-	Error    string         `json:"error,omitempty"`
+	Node    string `json:"node"`
+	Path    string `json:"path"`
+	Changed bool   `json:"changed"`
+	Diff    string `json:"diff,omitempty"`
+	// Pending: the file is current but the running server has not loaded
+	// it (installed after its last load).
+	Pending bool           `json:"pending,omitempty"`
+	Change  cluster.Change `json:"change"`
+	Applied string         `json:"applied,omitempty"` // installed, reloaded
+	Error   string         `json:"error,omitempty"`
+	// Unit is the systemd drop-in that sets the unit's ExecStart
+	// (service.binary set to an absolute path), when it differs.
+	Unit *unitDropIn `json:"unit,omitempty"`
+	// Binary: the version service.binary reports on the node, and the
+	// one running (/varz); a difference needs a restart (an upgrade).
+	Binary   binaryVersions `json:"binary"`
 	rendered *cluster.Rendered
 	host     remote.Host
+}
+
+type unitDropIn struct {
+	Path    string `json:"path"`
+	Diff    string `json:"diff"`
+	existed bool
+	data    []byte
+}
+
+type binaryVersions struct {
+	Path      string `json:"path"`
+	Installed string `json:"installed"`
+	Running   string `json:"running,omitempty"`
+}
+
+// upgrade reports whether the running server is another version than the
+// one service.binary would start.
+func (b binaryVersions) upgrade() bool {
+	return b.Running != "" && b.Installed != b.Running
 }
 
 func (o *deployOptions) run(ctx context.Context) error {
@@ -144,7 +194,7 @@ func (o *deployOptions) run(ctx context.Context) error {
 		if d.Changed {
 			d.Change = cluster.Classify(deployed, d.rendered.Config)
 		}
-		return nil
+		return o.readService(ctx, d)
 	})
 	for i, r := range rs {
 		if r.Err != nil {
@@ -199,17 +249,137 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if err := o.confirm(what); err != nil {
 		return err
 	}
+	// Ctrl-C stops between nodes; a node being restarted is still
+	// started (the rollout finishes its stop -> start).
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// One node at a time: a bad config stops the rollout at that node.
 	for _, d := range ds {
 		if !d.Changed {
 			continue
 		}
+		if ctx.Err() != nil {
+			d.Error = d.Node + ": interrupted before this node: nothing changed on it; rerun natsops deploy to continue"
+			o.interrupted = true
+			break
+		}
 		if err := o.apply(ctx, d); err != nil {
 			d.Error = oneLine(d.Node, err)
+			o.interrupted = ctx.Err() != nil
 			break
 		}
 	}
 	return o.finish(ds)
+}
+
+// readService reads what runs the server on the node: the version
+// service.binary reports (and the running one from /varz), and the
+// ExecStart drop-in when natsops manages it. A binary or drop-in change
+// joins the node's change: a new version needs a restart, a drop-in alone
+// a daemon-reload.
+func (o *deployOptions) readService(ctx context.Context, d *nodeDeploy) error {
+	n := d.rendered.Node
+	res, err := d.host.Run(ctx, remote.Command(n.Service.Binary, "--version")+" 2>&1", remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	d.Binary = binaryVersions{Path: n.Service.Binary, Installed: cluster.ParseServerVersion(string(res.Stdout))}
+	if !res.OK() || d.Binary.Installed == "" {
+		return fmt.Errorf("service.binary %s does not run on the node (%s --version: exit %d: %s): set service.binary to the nats-server installed there", n.Service.Binary, n.Service.Binary, res.ExitCode, strings.TrimSpace(string(res.Stdout)))
+	}
+	v, err := (&monitor.Client{}).Varz(ctx, monitorURL(n))
+	if err == nil {
+		d.Binary.Running = v.Version
+		if !d.Changed {
+			if err := o.readPending(ctx, d, v); err != nil {
+				return err
+			}
+		}
+	}
+	if d.Binary.upgrade() {
+		d.Changed = true
+		d.Change.Keys = append(d.Change.Keys, "service.binary")
+		d.Change.NeedsRestart = true
+		d.Change.RestartReason = append(d.Change.RestartReason, fmt.Sprintf("nats-server %s runs, %s is %s", d.Binary.Running, n.Service.Binary, d.Binary.Installed))
+	}
+	file, data, ok := cluster.ExecDropIn(n)
+	if !ok {
+		return nil
+	}
+	old, exists, err := remote.ReadFile(ctx, d.host, file, true)
+	if err != nil {
+		return err
+	}
+	if exists && bytes.Equal(old, data) {
+		return nil
+	}
+	d.Unit = &unitDropIn{Path: file, Diff: cluster.Diff(d.Node, file, old, exists, data), existed: exists, data: data}
+	d.Changed = true
+	d.Change.Keys = append(d.Change.Keys, "ExecStart")
+	return nil
+}
+
+// readPending finds a config that is installed but not loaded: written
+// (by deploy --restart never, or a deploy interrupted before its restart)
+// after the running server last loaded its config. Both times are the
+// node's clock. The change is what differs from the backup deploy kept.
+func (o *deployOptions) readPending(ctx context.Context, d *nodeDeploy, v *monitor.Varz) error {
+	res, err := d.host.Run(ctx, remote.Command("stat", "-c", "%Y", d.Path), remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	secs, perr := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
+	if !res.OK() || perr != nil || !time.Unix(secs, 0).After(v.ConfigLoadTime.Add(time.Second)) {
+		return nil
+	}
+	prev, exists, err := remote.ReadFile(ctx, d.host, d.Path+remote.BackupSuffix, true)
+	if err != nil {
+		return err
+	}
+	if exists {
+		d.Change = cluster.Classify(prev, d.rendered.Config)
+	}
+	if !exists || len(d.Change.Keys) == 0 {
+		d.Change = cluster.Change{Keys: []string{"(whole file)"}, NeedsRestart: true, RestartReason: []string{"the running server never loaded this config"}}
+	}
+	d.Changed, d.Pending = true, true
+	return nil
+}
+
+// installUnit writes the ExecStart drop-in and reloads systemd's units.
+func (o *deployOptions) installUnit(ctx context.Context, d *nodeDeploy) error {
+	if d.Unit == nil {
+		return nil
+	}
+	if _, err := remote.Install(ctx, d.host, remote.File{Path: d.Unit.Path, Data: d.Unit.data, Mode: 0o644}, true); err != nil {
+		return err
+	}
+	return o.daemonReload(ctx, d)
+}
+
+// restoreUnit puts the previous drop-in back (or removes a new one).
+func (o *deployOptions) restoreUnit(ctx context.Context, d *nodeDeploy) error {
+	if d.Unit == nil {
+		return nil
+	}
+	if d.Unit.existed {
+		if err := remote.RestoreBackup(ctx, d.host, d.Unit.Path, true); err != nil {
+			return err
+		}
+	} else if res, err := d.host.Run(ctx, remote.Command("rm", "-f", d.Unit.Path), remote.RunOptions{Sudo: true}); err != nil {
+		return err
+	} else if err := res.Err(d.host, "remove "+d.Unit.Path); err != nil {
+		return err
+	}
+	return o.daemonReload(ctx, d)
+}
+
+func (o *deployOptions) daemonReload(ctx context.Context, d *nodeDeploy) error {
+	res, err := d.host.Run(ctx, "systemctl daemon-reload", remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	return res.Err(d.host, "systemctl daemon-reload")
 }
 
 // apply installs one node's config (validated by the node's own binary)
@@ -232,8 +402,20 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	if _, err := remote.Install(ctx, d.host, f, true); err != nil {
 		return fmt.Errorf("%w (the config on the node is unchanged)", err)
 	}
+	if err := o.installUnit(ctx, d); err != nil {
+		if rerr := remote.RestoreBackup(ctx, d.host, d.Path, true); rerr != nil {
+			return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
+		}
+		return fmt.Errorf("%w (the previous config was restored)", err)
+	}
 	d.Applied = "installed"
 	if o.restart == "never" {
+		return nil
+	}
+	if d.Diff == "" && !d.Pending && !o.needsRestart(d) {
+		// Only the drop-in changed, to what the running server already
+		// is: systemd's units were reloaded, nothing else to apply.
+		d.Applied = "unit updated"
 		return nil
 	}
 	if o.needsRestart(d) {
@@ -243,6 +425,9 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 		// Put the previous config back and reload it: the node keeps
 		// serving what it had.
 		rerr := remote.RestoreBackup(ctx, d.host, d.Path, true)
+		if rerr == nil {
+			rerr = o.restoreUnit(ctx, d)
+		}
 		if rerr == nil {
 			_, _ = d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
 			return fmt.Errorf("%w; the previous config was restored%s", err, lastLog(ctx, d.host, n))
@@ -274,14 +459,27 @@ func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 	if errors.As(err, &re) && re.Kind == rollout.KindPreflight {
 		return fmt.Errorf("%w; the new config is installed but not running: fix the cluster and rerun, or deploy --force", err)
 	}
+	if re != nil && re.Kind == rollout.KindInterrupted {
+		// Not a failure of the new config: keep it, say where it stands.
+		return fmt.Errorf("interrupted: %s was started with its new config but not confirmed back; check it with natsops status, then rerun natsops deploy", n.Name)
+	}
 	if rerr := remote.RestoreBackup(ctx, d.host, d.Path, true); rerr != nil {
 		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
+	}
+	if rerr := o.restoreUnit(ctx, d); rerr != nil {
+		return fmt.Errorf("%w; restoring the previous unit drop-in failed: %v", err, rerr)
 	}
 	if _, rerr := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: rollout.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
 		return fmt.Errorf("%w; the previous config was restored but the node did not come back with it either: %v", err, rerr)
 	}
 	d.Applied = "rolled back"
-	return fmt.Errorf("%w; rolled back: %s runs its previous config again", err, n.Name)
+	// The rollout's own advice (rerun natsops restart) does not apply: the
+	// node runs its previous config and the fix is in the inventory.
+	what := err.Error()
+	if re != nil && re.Kind == rollout.KindNode {
+		what = re.Summary()
+	}
+	return fmt.Errorf("%s\nrolled back: %s runs its previous config again and serves; the nodes after it were not touched. Fix the inventory (the server's own error is in the log lines above), check it with natsops deploy --check, then rerun natsops deploy", what, n.Name)
 }
 
 // leaderLast moves the node the cluster reports as JetStream meta leader to
@@ -379,9 +577,14 @@ func (o *deployOptions) printPlan(ds []*nodeDeploy) {
 		case d.Error != "":
 		case !d.Changed:
 			fmt.Fprintf(w, "%s: %s up to date\n", d.Node, d.Path)
+		case d.Pending:
+			fmt.Fprintf(w, "%s: %s is installed but not loaded by the running server: %s\n", d.Node, d.Path, d.Change)
 		default:
 			fmt.Fprintf(w, "%s: %s: %s\n", d.Node, d.Path, d.Change)
 			prefixLines(w, "  ", d.Diff)
+			if d.Unit != nil {
+				prefixLines(w, "  ", d.Unit.Diff)
+			}
 		}
 	}
 }
@@ -413,6 +616,9 @@ func (o *deployOptions) finish(ds []*nodeDeploy) error {
 			if d.Applied != "" || (d.Error != "" && d.Changed) {
 				what = "nodes after it were not touched"
 			}
+		}
+		if o.interrupted {
+			return &exitError{code: ExitCancelled, err: fmt.Errorf("interrupted at %s; %s", strings.Join(names, ", "), what), silent: o.json()}
 		}
 		return &exitError{code: ExitError, err: fmt.Errorf("%s failed: %s; %s", plural(n, "node"), strings.Join(names, ", "), what), silent: o.json()}
 	}

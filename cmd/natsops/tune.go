@@ -165,7 +165,8 @@ func (o *tuneOptions) each(ctx context.Context, nodes []*cluster.Node, runs []*h
 }
 
 func oneLine(node string, err error) string {
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ; ")), " ")
+	msg = strings.ReplaceAll(msg, " ; ", "; ")
 	if !strings.HasPrefix(msg, node) {
 		msg = node + ": " + msg
 	}
