@@ -139,6 +139,7 @@ Start with:
 		newCheckCmd(g),
 		newHashPasswordCmd(g),
 		newVersionCmd(g),
+		newServerCmd(g),
 	)
 	return root
 }
