@@ -139,6 +139,7 @@ Start with:
 		newCheckCmd(g),
 		newHashPasswordCmd(g),
 		newVersionCmd(g),
+		newDemoCmd(g),
 		newServerCmd(g),
 	)
 	return root
