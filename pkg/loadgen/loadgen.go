@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,8 @@ type Result struct {
 	// Received by the core subscriber.
 	Received int `json:"received"`
 	// Verified acknowledged messages read back from the stream with the
-	// payload sent; Lost acknowledged messages missing or different.
+	// payload sent; Lost acknowledged messages missing or different
+	// (LostSeqs: the first ten of them).
 	Verified int      `json:"verified"`
 	Lost     int      `json:"lost"`
 	LostSeqs []uint64 `json:"lost_seqs,omitempty"`
@@ -108,8 +110,11 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 		c.close()
 		return nil, err
 	}
-	_ = c.js.DeleteStream(ctx, opts.Stream)
-	if _, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: opts.Stream, Subjects: []string{opts.Subject}, Replicas: opts.Replicas, Storage: jetstream.FileStorage}); err != nil {
+	// Bounded: without a JetStream meta leader the request gets no answer.
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_ = c.js.DeleteStream(sctx, opts.Stream)
+	if _, err := c.js.CreateStream(sctx, jetstream.StreamConfig{Name: opts.Stream, Subjects: []string{opts.Subject}, Replicas: opts.Replicas, Storage: jetstream.FileStorage}); err != nil {
 		c.close()
 		return nil, fmt.Errorf("create stream %s (R%d): %w", opts.Stream, opts.Replicas, err)
 	}
@@ -184,7 +189,9 @@ func (c *Client) Stop(ctx context.Context) (Result, error) {
 }
 
 // verify reads the stream from the start with an ordered consumer and
-// checks every acknowledged sequence against what was sent.
+// checks every acknowledged sequence against what was sent. Right after a
+// restart the JetStream API may not answer yet ("no responders"): the
+// read-back is retried until ctx ends.
 func (c *Client) verify(ctx context.Context) error {
 	c.mu.Lock()
 	want := make(map[uint64]string, len(c.acked))
@@ -194,39 +201,17 @@ func (c *Client) verify(ctx context.Context) error {
 		last = max(last, seq)
 	}
 	c.mu.Unlock()
-	found := map[uint64]bool{}
-	if last > 0 {
-		cons, err := c.js.OrderedConsumer(ctx, c.opts.Stream, jetstream.OrderedConsumerConfig{})
-		if err != nil {
-			return fmt.Errorf("read back stream %s: %w", c.opts.Stream, err)
+	var found map[uint64]bool
+	for {
+		var err error
+		found, err = c.readBack(ctx, want, last)
+		if err == nil {
+			break
 		}
-		var seen uint64
-		for seen < last {
-			if ctx.Err() != nil {
-				return fmt.Errorf("read back stream %s: %w (read up to sequence %d of %d)", c.opts.Stream, ctx.Err(), seen, last)
-			}
-			batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-			if err != nil {
-				return fmt.Errorf("read back stream %s: %w", c.opts.Stream, err)
-			}
-			n := 0
-			for m := range batch.Messages() {
-				n++
-				md, err := m.Metadata()
-				if err != nil {
-					continue
-				}
-				seen = max(seen, md.Sequence.Stream)
-				if p, ok := want[md.Sequence.Stream]; ok && p == string(m.Data()) {
-					found[md.Sequence.Stream] = true
-				}
-			}
-			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("read back stream %s: %w", c.opts.Stream, err)
-			}
-			if n == 0 {
-				break // nothing more in the stream: what is not found is lost
-			}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read back stream %s: %w (gave up: %v)", c.opts.Stream, err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	c.mu.Lock()
@@ -238,11 +223,52 @@ func (c *Client) verify(ctx context.Context) error {
 			continue
 		}
 		c.res.Lost++
-		if len(c.res.LostSeqs) < 10 {
-			c.res.LostSeqs = append(c.res.LostSeqs, seq)
-		}
+		c.res.LostSeqs = append(c.res.LostSeqs, seq)
+	}
+	slices.Sort(c.res.LostSeqs)
+	if len(c.res.LostSeqs) > 10 {
+		c.res.LostSeqs = c.res.LostSeqs[:10]
 	}
 	return nil
+}
+
+// readBack reads the stream up to sequence last and returns the wanted
+// sequences found with the payload sent.
+func (c *Client) readBack(ctx context.Context, want map[uint64]string, last uint64) (map[uint64]bool, error) {
+	found := map[uint64]bool{}
+	if last == 0 {
+		return found, nil
+	}
+	cons, err := c.js.OrderedConsumer(ctx, c.opts.Stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var seen uint64
+	for seen < last {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seen = max(seen, md.Sequence.Stream)
+			if p, ok := want[md.Sequence.Stream]; ok && p == string(m.Data()) {
+				found[md.Sequence.Stream] = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		if n == 0 {
+			break // nothing more in the stream: what is not found is lost
+		}
+	}
+	return found, nil
 }
 
 func (c *Client) close() {
