@@ -274,13 +274,31 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode rollout.Mo
 	}
 	switch {
 	case rerr != nil:
-		return fmt.Errorf("demo: the rolling restart stopped: %w", rerr)
+		return fmt.Errorf("demo: the rolling restart stopped: %w%s", rerr, o.deadNodes(c))
 	case verr != nil:
 		return fmt.Errorf("demo: %w", verr)
 	case res.Lost > 0:
 		return fmt.Errorf("demo: %d acknowledged messages could not be read back (sequences %v)", res.Lost, res.LostSeqs)
 	}
 	return nil
+}
+
+// deadNodes says which nodes' processes are gone (the rollout sees only
+// what the monitoring endpoints say; the demo knows its processes).
+func (o *demoOptions) deadNodes(c *demo.Cluster) string {
+	var b strings.Builder
+	dead := c.NotRunning()
+	for _, n := range c.Inventory.Nodes {
+		pid, ok := dead[n.Name]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s: its server process (pid %d) is not running: it exited or was killed. Its last log lines:\n", n.Name, pid)
+		for _, l := range strings.Split(c.Logs(n, 5), "\n") {
+			fmt.Fprintf(&b, "  | %s\n", l)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 func clientURLs(inv *cluster.Inventory) []string {

@@ -461,6 +461,20 @@ func (c *Cluster) Remove() error {
 	return os.RemoveAll(c.Dir)
 }
 
+// NotRunning names the nodes whose server process (from its pid file)
+// is not running, with the pid: exited, crashed or killed.
+func (c *Cluster) NotRunning() map[string]int {
+	out := map[string]int{}
+	for _, n := range c.Inventory.Nodes {
+		data, _ := os.ReadFile(*n.Server.PidFile)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		if pid <= 0 || !Ours(pid, c.Dir) {
+			out[n.Name] = pid
+		}
+	}
+	return out
+}
+
 // Logs returns the last lines of a node's log (for failures).
 func (c *Cluster) Logs(n *cluster.Node, lines int) string {
 	data, _ := os.ReadFile(*n.Server.Log.File)
