@@ -147,6 +147,11 @@ func (o *demoOptions) run(ctx context.Context) error {
 		_, statErr := os.Stat(c.Dir)
 		sum.Removed = errors.Is(statErr, os.ErrNotExist)
 	}
+	if err != nil && ctx.Err() != nil {
+		// The rollout's "rerun natsops restart to resume" does not apply:
+		// the cluster is gone.
+		err = withCode(ExitCancelled, fmt.Errorf("demo: interrupted; the demo cluster was stopped and %s removed", c.Dir))
+	}
 	sum.TotalMS = time.Since(begin).Milliseconds()
 	sum.OK = err == nil
 	if err != nil {
@@ -350,13 +355,13 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 					total += v
 				}
 			}
-			fmt.Fprintf(w, "    %-6s %s  (%s down to back)\n", n.Node, strings.Join(parts, ", "), ms(total))
+			fmt.Fprintf(w, "    %-6s %s  (%s from stop to back)\n", n.Node, strings.Join(parts, ", "), ms(total))
 		}
 	}
 	if m := s.Messages; m != nil {
-		fmt.Fprintf(w, "  messages: %d published, %d acknowledged, %d not acknowledged (publish error or timeout: the client's to retry)", m.Sent, m.Acked, m.Failed)
-		fmt.Fprintf(w, "; %d received by the core subscriber, longest gap %s\n", m.Received, ms(m.MaxGapMS))
-		fmt.Fprintf(w, "  acknowledged read back from the stream: %d of %d, %d lost\n", m.Verified, m.Acked, m.Lost)
+		fmt.Fprintf(w, "  messages: %d published with acks: %d acknowledged, %d not (publish error or timeout: the client's to retry)\n", m.Sent, m.Acked, m.Failed)
+		fmt.Fprintf(w, "            %d received by the core subscriber; longest gap between two: %s\n", m.Received, ms(m.MaxGapMS))
+		fmt.Fprintf(w, "            acknowledged and read back from the stream: %d of %d, %d lost\n", m.Verified, m.Acked, m.Lost)
 	}
 	fmt.Fprintf(w, "  total: %s (cluster healthy after %s)\n", ms(s.TotalMS), ms(s.HealthyMS))
 	if s.Kept {

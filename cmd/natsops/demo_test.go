@@ -192,6 +192,44 @@ func TestDemo(t *testing.T) {
 		assertCleanedUp(t, s)
 	})
 
+	// Ctrl-C during the rollout: exit 5, and still nothing left behind.
+	t.Run("interrupted demo cleans up", func(t *testing.T) {
+		cmd := exec.Command(bin, "demo", "-o", "json")
+		cmd.Dir = t.TempDir()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var last demoSummary
+		sent := false
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l demoLine
+			_ = json.Unmarshal(sc.Bytes(), &l)
+			if !sent && l.Step == rollout.StepStart && l.Result == rollout.ResultOK {
+				sent = cmd.Process.Signal(os.Interrupt) == nil
+			}
+			if l.Step == "summary" {
+				_ = json.Unmarshal(sc.Bytes(), &last)
+			}
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !sent || !errors.As(err, &ee) || ee.ExitCode() != ExitCancelled {
+			t.Fatalf("interrupt sent %v, exit %v (want %d)\nstderr:\n%s", sent, err, ExitCancelled, stderr.String())
+		}
+		if last.OK || !strings.Contains(last.Error, "interrupted") {
+			t.Errorf("summary: %+v", last)
+		}
+		assertCleanedUp(t, last)
+	})
+
 	// --keep: the cluster stays up and healthy for other commands; the
 	// printed stop command ends it.
 	t.Run("keep leaves a healthy cluster that demo --stop removes", func(t *testing.T) {
