@@ -9,12 +9,14 @@ import (
 
 // Reap makes this process the subreaper of the servers it starts and
 // reaps them as they exit, until stop is called. The start command
-// detaches them (setsid nohup ... &), so they outlive the shell that
-// started them; without this they would be adopted by PID 1, and a PID 1
-// that does not reap (a container's) leaves zombies that `kill -0` still
-// finds: a rollout would wait for a stopped server to exit until its
-// timeout. Only pids the wrapper recorded are waited for, never this
-// process's own exec'd children.
+// detaches them (setsid nohup sh -c ... &): where sh execs the command
+// (bash as sh) the server outlives every shell above it and is adopted
+// by PID 1, and a PID 1 slow to reap (a container's init) leaves a zombie
+// that the rollout's `kill -0` wait takes for a running server. Measured
+// here with bash as sh: each node's exit step took 1.5-2s without this,
+// 60-80ms with it (a PID 1 that never reaps would hit the exit bound).
+// Only pids the wrapper recorded are waited for, never this process's
+// own exec'd children.
 func (c *Cluster) Reap() (stop func()) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return func() {}
