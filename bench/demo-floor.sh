@@ -20,8 +20,8 @@
 #
 # Measured 2026-11-27 on a 2-core VM (Linux, dash as sh, JetStream on),
 # 5 runs: demo wall median 9.05s (6.9-14.4s), its rolling restart under
-# traffic median 5.08s (5.03-10.4s; two runs of 5 hit a node whose /healthz
-# took long, not reproduced in 6 more runs, all 5.0-6.1s); floor median
+# traffic median 5.08s (5.03-10.4s: two of the 5 took 8.8s and 10.4s, not
+# reproduced in 6 more runs, all 5.0-6.1s; cause not found); floor median
 # 4.17s (3.79-4.26s), natsops restart --mode fast on the same clusters, no
 # clients, median 3.93s (ratio 0.94). The demo's restart is ~1.2x the floor:
 # traffic, and ~1.4s of engine time between node cycles (lock, preflight,
