@@ -19,13 +19,17 @@
 # Prints every run and the medians. Needs curl, jq, bc.
 #
 # Measured 2026-11-27 on a 2-core VM (Linux, dash as sh, JetStream on),
-# 5 runs: demo wall median 9.05s (6.9-14.4s), its rolling restart under
-# traffic median 5.08s (5.03-10.4s: two of the 5 took 8.8s and 10.4s, not
-# reproduced in 6 more runs, all 5.0-6.1s; cause not found); floor median
-# 4.17s (3.79-4.26s), natsops restart --mode fast on the same clusters, no
-# clients, median 3.93s (ratio 0.94). The demo's restart is ~1.2x the floor:
-# traffic, and ~1.4s of engine time between node cycles (lock, preflight,
-# per-node snapshots, state) that the per-node floor does not have.
+# 5 runs each, final code (500ms ack timeout):
+#   demo wall time            median 8.70s (8.52-8.89s)
+#   its rolling restart       median 5.03s (4.99-5.14s), under traffic
+#   floor (no clients)        median 3.83s (3.73-4.13s)
+#   natsops restart --mode fast on the same clusters, no clients:
+#                             median 3.92s (3.70-3.95s), ratio 1.02
+# natsops adds nothing measurable to the floor; the demo's restart is 1.32x
+# the floor because it runs under traffic (its ready steps are longer; a
+# floor under traffic was not measured). An earlier series (2s ack timeout)
+# had two of 5 demo restarts at 8.8s and 10.4s, not reproduced since;
+# cause not found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
