@@ -1,5 +1,6 @@
 // Package inventory holds the example inventories, embedded so that
-// `natsops init` can write the commented example and tests can load them.
+// `natsops init` can write the commented example, `natsops demo` can start
+// the local cluster, and tests can load them.
 package inventory
 
 import (
@@ -13,3 +14,10 @@ var example []byte
 // Example returns example.toml: the seed's deployment as a 3-node cluster,
 // commented key by key.
 func Example() []byte { return bytes.Clone(example) }
+
+//go:embed local.toml
+var local []byte
+
+// Local returns local.toml: 3 nodes on 127.0.0.1 run as local processes
+// (pidfile mode), the cluster `natsops demo` starts (on free ports).
+func Local() []byte { return bytes.Clone(local) }

@@ -48,7 +48,8 @@ its peers have routes to each other and JetStream is current on the meta
 leader. Any failure stops the rollout there with the node's last log lines;
 later nodes are not touched.
 
-A lock (` + rollout.LockPath + `) on every node stops a second rollout;
+A lock (` + rollout.LockPath + `; a local node's sits next to its config,
+<config_path>` + rollout.LocalLockSuffix + `) on every node stops a second rollout;
 --break-lock removes a stale one. A rerun after a failure or Ctrl-C resumes:
 nodes already restarted by the stopped rollout are skipped.
 

@@ -88,6 +88,7 @@ proves it valid with nats-server's own code, tunes the hosts, deploys and
 rolling-restarts the nodes one at a time gated on the monitoring endpoint.
 
 Start with:
+  natsops demo                 a real local 3-node cluster, rolling-restarted under traffic
   natsops init                 write a commented natsops.toml
   natsops validate             check the inventory and every rendered config
   natsops render --out DIR     write each node's config`,
@@ -140,6 +141,8 @@ Start with:
 		newCheckCmd(g),
 		newHashPasswordCmd(g),
 		newVersionCmd(g),
+		newDemoCmd(g),
+		newServerCmd(g),
 	)
 	return root
 }

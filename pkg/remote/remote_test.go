@@ -2,8 +2,13 @@ package remote
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 func TestQuoteThroughRealShell(t *testing.T) {
@@ -49,5 +54,30 @@ func TestLocalRun(t *testing.T) {
 	res, err = h.Run(context.Background(), "cat", RunOptions{Stdin: []byte("in")})
 	if err != nil || string(res.Stdout) != "in" {
 		t.Errorf("stdin: %q %v", res.Stdout, err)
+	}
+}
+
+// TestConnectLocalNoSudo: a local node with ssh.sudo = false (the demo's)
+// runs privileged commands as this user, without sudo.
+func TestConnectLocalNoSudo(t *testing.T) {
+	inv, err := cluster.Parse("inv.toml", []byte("[ssh]\nsudo = false\n\n[[node]]\nname = \"n1\"\nhost = \"127.0.0.1\"\nconnection = \"local\"\nservice.config_path = \"n1.conf\"\n\n[[node]]\nname = \"n2\"\nhost = \"127.0.0.2\"\nconnection = \"local\"\nservice.config_path = \"n2.conf\"\nssh.sudo = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"n1": true, "n2": false}
+	for _, n := range inv.Nodes {
+		h, err := Connect(context.Background(), n, inv.Dir, Env{}, DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, ok := h.(*Local)
+		if !ok || l.NoSudo != want[n.Name] {
+			t.Fatalf("%s: got %#v, want a Local host with NoSudo %v", n.Name, h, want[n.Name])
+		}
+	}
+	h := &Local{NodeName: "n1", NoSudo: true}
+	res, err := h.Run(context.Background(), "id -u", RunOptions{Sudo: true})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != strconv.Itoa(os.Geteuid()) {
+		t.Fatalf("NoSudo ran as %q (%v), want uid %d", res.Stdout, err, os.Geteuid())
 	}
 }

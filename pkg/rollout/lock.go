@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
@@ -18,6 +21,28 @@ const (
 	LockPath  = StateDir + "/rollout.lock"
 	StatePath = StateDir + "/rollout.state"
 )
+
+// A local node (connection = "local") keeps its lock and state next to its
+// config file instead (config_path + these suffixes): several local nodes
+// share one machine, so one /var/lib/natsops lock would make a rollout
+// collide with itself, and their user (the demo's) may not be root.
+const (
+	LocalLockSuffix  = ".natsops-lock"
+	LocalStateSuffix = ".natsops-state"
+)
+
+// statePaths is where one node keeps the rollout lock and state.
+type statePaths struct{ dir, lock, state string }
+
+func pathsFor(n *cluster.Node) statePaths {
+	if n != nil && n.Connection == "local" {
+		return statePaths{dir: filepath.Dir(n.Service.ConfigPath), lock: n.Service.ConfigPath + LocalLockSuffix, state: n.Service.ConfigPath + LocalStateSuffix}
+	}
+	return statePaths{dir: StateDir, lock: LockPath, state: StatePath}
+}
+
+// LockPathFor is the lock file of node n.
+func LockPathFor(n *cluster.Node) string { return pathsFor(n).lock }
 
 // LockInfo is the content of a node's lock file: who holds it.
 type LockInfo struct {
@@ -49,6 +74,8 @@ type LockHeldError struct {
 	Node   string
 	Holder LockInfo
 	Raw    string
+	// Path is the lock file (LockPath unless the node is local).
+	Path string
 	// Stale: the holder's process is gone (same machine) or the lock is
 	// older than StaleAfter.
 	Stale bool
@@ -59,10 +86,14 @@ func (e *LockHeldError) Error() string {
 	if e.Holder.Owner == "" {
 		who = fmt.Sprintf("%q", strings.TrimSpace(e.Raw))
 	}
-	if e.Stale {
-		return fmt.Sprintf("%s: a stale rollout lock %s is held by %s; if that rollout is not running, rerun with --break-lock", e.Node, LockPath, who)
+	path := e.Path
+	if path == "" {
+		path = LockPath
 	}
-	return fmt.Sprintf("%s: another rollout holds the lock %s: %s; wait for it to finish, or if it is dead, rerun with --break-lock", e.Node, LockPath, who)
+	if e.Stale {
+		return fmt.Sprintf("%s: a stale rollout lock %s is held by %s; if that rollout is not running, rerun with --break-lock", e.Node, path, who)
+	}
+	return fmt.Sprintf("%s: another rollout holds the lock %s: %s; wait for it to finish, or if it is dead, rerun with --break-lock", e.Node, path, who)
 }
 
 // StaleAfter: a lock older than this is reported stale.
@@ -70,23 +101,24 @@ const StaleAfter = time.Hour
 
 // lockScript creates the lock atomically (noclobber: O_EXCL) or prints
 // the holder's lock.
-func lockScript(info []byte, breakLock bool) string {
+func lockScript(info []byte, breakLock bool, p statePaths) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "umask 022\nmkdir -p %s\n", StateDir)
+	fmt.Fprintf(&b, "umask 022\nmkdir -p %s\n", remote.Quote(p.dir))
 	if breakLock {
-		fmt.Fprintf(&b, "rm -f %s\n", LockPath)
+		fmt.Fprintf(&b, "rm -f %s\n", remote.Quote(p.lock))
 	}
 	fmt.Fprintf(&b, "if ( set -C; printf '%%s\\n' %s > %s ) 2>/dev/null; then echo natsops:locked; cat %s 2>/dev/null || true; else echo natsops:held; cat %s; fi\n",
-		remote.Quote(string(info)), LockPath, StatePath, LockPath)
+		remote.Quote(string(info)), remote.Quote(p.lock), remote.Quote(p.state), remote.Quote(p.lock))
 	return b.String()
 }
 
 // unlockScript removes the lock only if it is still ours; finished also
 // removes the recorded state (the rollout completed: nothing to resume).
-func unlockScript(id string, finished bool) string {
-	s := fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), LockPath, LockPath)
+func unlockScript(id string, finished bool, p statePaths) string {
+	lock := remote.Quote(p.lock)
+	s := fmt.Sprintf("if grep -q %s %s 2>/dev/null; then rm -f %s; fi", remote.Quote(`"id":"`+id+`"`), lock, lock)
 	if finished {
-		s = "rm -f " + StatePath + " " + StatePath + remote.BackupSuffix + "; " + s
+		s = "rm -f " + remote.Quote(p.state) + " " + remote.Quote(p.state+remote.BackupSuffix) + "; " + s
 	}
 	return s
 }
@@ -104,7 +136,7 @@ func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) erro
 	results := map[string]result{}
 	var mu sync.Mutex
 	eachHost(hosts, func(name string, h remote.Host) {
-		res, err := h.Run(ctx, lockScript(info, r.opts.BreakLock), remote.RunOptions{Sudo: true})
+		res, err := h.Run(ctx, lockScript(info, r.opts.BreakLock, pathsFor(r.byName[name])), remote.RunOptions{Sudo: true})
 		if err == nil {
 			err = res.Err(h, "take the rollout lock")
 		}
@@ -128,7 +160,7 @@ func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) erro
 		case strings.HasPrefix(res.out, "natsops:held"):
 			if _, already := fail.(*LockHeldError); fail == nil || !already {
 				raw := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:held"))
-				held := &LockHeldError{Node: name, Raw: raw}
+				held := &LockHeldError{Node: name, Raw: raw, Path: pathsFor(r.byName[name]).lock}
 				_ = json.Unmarshal([]byte(raw), &held.Holder)
 				held.Stale = r.stale(held.Holder)
 				fail = held
@@ -193,19 +225,30 @@ func (r *runner) release(hosts map[string]remote.Host, names []string) {
 			sel[n] = h
 		}
 	}
-	eachHost(sel, func(_ string, h remote.Host) {
-		_, _ = h.Run(ctx, unlockScript(r.lock.ID, r.finished), remote.RunOptions{Sudo: true})
+	eachHost(sel, func(name string, h remote.Host) {
+		_, _ = h.Run(ctx, unlockScript(r.lock.ID, r.finished, pathsFor(r.byName[name])), remote.RunOptions{Sudo: true})
 	})
 }
 
+// lockWhere names the lock files taken (one path on SSH hosts).
+func (r *runner) lockWhere() string {
+	var out []string
+	for _, name := range r.locked {
+		if p := pathsFor(r.byName[name]).lock; !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // writeState records s on every host.
-func writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
+func (r *runner) writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
 	data, _ := json.Marshal(s)
 	data = append(data, '\n')
 	errs := map[string]error{}
 	var mu sync.Mutex
 	eachHost(hosts, func(name string, h remote.Host) {
-		_, err := remote.Install(ctx, h, remote.File{Path: StatePath, Data: data, Mode: 0o644}, true)
+		_, err := remote.Install(ctx, h, remote.File{Path: pathsFor(r.byName[name]).state, Data: data, Mode: 0o644}, true)
 		mu.Lock()
 		errs[name] = err
 		mu.Unlock()

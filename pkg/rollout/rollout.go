@@ -280,7 +280,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			rep.NotDone = names(r.cfg.Nodes)
 			return rep, &Error{Kind: KindLock, Err: err}
 		}
-		r.event("", StepLock, ResultOK, t, "%s on %s as %s", LockPath, strings.Join(r.locked, ", "), r.lock.Owner)
+		r.event("", StepLock, ResultOK, t, "%s on %s as %s", r.lockWhere(), strings.Join(r.locked, ", "), r.lock.Owner)
 		defer func() {
 			t := r.clock.Now()
 			r.release(hosts, r.locked)
@@ -366,7 +366,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		todo = append(todo, name)
 	}
-	if err := writeState(ctx, hosts, st); err != nil {
+	if err := r.writeState(ctx, hosts, st); err != nil {
 		return rep, &Error{Kind: KindNode, Step: "record state", Err: err}
 	}
 

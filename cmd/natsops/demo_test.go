@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/natsops/natsops/pkg/demo"
+	"github.com/natsops/natsops/pkg/rollout"
+)
+
+// demoLine is any line of `natsops demo -o json`: setup, healthy, status,
+// the rollout's events, and the summary last (decoded into summary).
+type demoLine struct {
+	rollout.Event
+	Dir     string `json:"dir"`
+	summary *demoSummary
+}
+
+// runDemo runs the built binary; onLine sees every stdout line as it
+// comes. It returns the exit code, every line and stderr.
+func runDemo(t *testing.T, bin string, onLine func(demoLine), args ...string) (int, []demoLine, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = t.TempDir()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []demoLine
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l demoLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Errorf("not one JSON object per line: %q: %v", sc.Text(), err)
+			continue
+		}
+		if l.Step == "summary" {
+			l.summary = &demoSummary{}
+			if err := json.Unmarshal(sc.Bytes(), l.summary); err != nil {
+				t.Errorf("summary: %q: %v", sc.Text(), err)
+			}
+		}
+		lines = append(lines, l)
+		if onLine != nil {
+			onLine(l)
+		}
+	}
+	err = cmd.Wait()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, lines, stderr.String()
+}
+
+func summaryOf(t *testing.T, lines []demoLine, stderr string) demoSummary {
+	t.Helper()
+	if len(lines) == 0 || lines[len(lines)-1].summary == nil {
+		t.Fatalf("no summary line; stderr:\n%s", stderr)
+	}
+	return *lines[len(lines)-1].summary
+}
+
+// assertCleanedUp: the directory is gone and no process the demo started
+// runs (a zombie has exited).
+func assertCleanedUp(t *testing.T, s demoSummary) {
+	t.Helper()
+	if _, err := os.Stat(s.Dir); !os.IsNotExist(err) || !s.Removed {
+		t.Errorf("demo directory %s not removed (summary says removed=%v): %v", s.Dir, s.Removed, err)
+	}
+	if len(s.PIDs) < 3 {
+		t.Errorf("summary lists %d started processes, want at least the 3 first nodes: %v", len(s.PIDs), s.PIDs)
+	}
+	for _, pid := range s.PIDs {
+		if demo.Alive(pid) {
+			t.Errorf("process %d started by the demo is still running", pid)
+		}
+	}
+}
+
+// TestDemo builds natsops once (the demo's nodes are child processes of
+// the real binary) and runs the demo three ways.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real clusters as processes")
+	}
+	bin := filepath.Join(t.TempDir(), "natsops")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	// The whole demo: every node restarted (new start times, new
+	// processes), no acknowledged message lost, nothing left behind.
+	t.Run("restarts every node and loses no acknowledged message", func(t *testing.T) {
+		code, lines, stderr := runDemo(t, bin, nil, "demo", "-o", "json")
+		s := summaryOf(t, lines, stderr)
+		if code != 0 || !s.OK {
+			t.Fatalf("exit %d, summary %+v\nstderr:\n%s", code, s, stderr)
+		}
+		if len(s.Nodes) != 3 {
+			t.Fatalf("summary nodes: %+v", s.Nodes)
+		}
+		for _, n := range s.Nodes {
+			if !n.Restarted || n.StartBefore.IsZero() || !n.StartAfter.After(n.StartBefore) {
+				t.Errorf("%s not restarted: start %s -> %s", n.Node, n.StartBefore, n.StartAfter)
+			}
+			for _, step := range []string{rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady} {
+				if _, ok := n.Steps[step]; !ok {
+					t.Errorf("%s: no %s timing: %v", n.Node, step, n.Steps)
+				}
+			}
+		}
+		if len(s.PIDs) != 6 {
+			t.Errorf("want 6 server processes (3 started, 3 restarted), got %v", s.PIDs)
+		}
+		m := s.Messages
+		if m == nil || m.Acked == 0 || m.Lost != 0 || m.Verified != m.Acked || m.Received == 0 {
+			t.Errorf("messages: %+v", m)
+		}
+		assertCleanedUp(t, s)
+	})
+
+	// A node killed while another is being restarted: the rollout stops
+	// at that step naming the dead node, the demo exits non-zero and still
+	// cleans up.
+	t.Run("a node killed mid-run stops the rollout and the demo cleans up", func(t *testing.T) {
+		var dir, restarting, victim string
+		onLine := func(l demoLine) {
+			switch {
+			case l.Step == "setup":
+				dir = l.Dir
+			case victim == "" && l.Step == rollout.StepStart && l.Result == rollout.ResultOK:
+				restarting = l.Node
+				for _, n := range []string{"n1", "n2", "n3"} {
+					if n != restarting {
+						victim = n
+					}
+				}
+				data, err := os.ReadFile(filepath.Join(dir, victim+".pid"))
+				if err != nil {
+					t.Errorf("read %s's pid file: %v", victim, err)
+					return
+				}
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Errorf("kill %s (pid %d): %v", victim, pid, err)
+				}
+			}
+		}
+		code, lines, stderr := runDemo(t, bin, onLine, "demo", "-o", "json", "--timeout", "5s")
+		s := summaryOf(t, lines, stderr)
+		if victim == "" {
+			t.Fatalf("no node was restarted, nothing killed:\n%+v", lines)
+		}
+		if code != ExitUnhealthy || s.OK {
+			t.Errorf("exit %d (want %d), ok=%v", code, ExitUnhealthy, s.OK)
+		}
+		failed := false
+		for _, l := range lines {
+			if l.Node == restarting && l.Step == rollout.StepReady && l.Result == rollout.ResultFailed {
+				failed = true
+			}
+			if l.Step == rollout.StepStart && l.Result == rollout.ResultOK && l.Node != restarting {
+				t.Errorf("the rollout went on to %s after the failure", l.Node)
+			}
+		}
+		if !failed {
+			t.Errorf("no failed ready event for %s", restarting)
+		}
+		if !strings.Contains(s.Error, restarting+": ready failed") || !strings.Contains(s.Error, victim+": its server process") {
+			t.Errorf("error does not say %s did not become ready because %s is down:\n%s", restarting, victim, s.Error)
+		}
+		assertCleanedUp(t, s)
+	})
+
+	// Ctrl-C during the rollout: exit 5, and still nothing left behind.
+	t.Run("interrupted demo cleans up", func(t *testing.T) {
+		cmd := exec.Command(bin, "demo", "-o", "json")
+		cmd.Dir = t.TempDir()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var last demoSummary
+		sent := false
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l demoLine
+			_ = json.Unmarshal(sc.Bytes(), &l)
+			if !sent && l.Step == rollout.StepStart && l.Result == rollout.ResultOK {
+				sent = cmd.Process.Signal(os.Interrupt) == nil
+			}
+			if l.Step == "summary" {
+				_ = json.Unmarshal(sc.Bytes(), &last)
+			}
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !sent || !errors.As(err, &ee) || ee.ExitCode() != ExitCancelled {
+			t.Fatalf("interrupt sent %v, exit %v (want %d)\nstderr:\n%s", sent, err, ExitCancelled, stderr.String())
+		}
+		if last.OK || !strings.Contains(last.Error, "interrupted") {
+			t.Errorf("summary: %+v", last)
+		}
+		assertCleanedUp(t, last)
+	})
+
+	// --keep: the cluster stays up and healthy for other commands; the
+	// printed stop command ends it.
+	t.Run("keep leaves a healthy cluster that demo --stop removes", func(t *testing.T) {
+		code, lines, stderr := runDemo(t, bin, nil, "demo", "-o", "json", "--keep")
+		s := summaryOf(t, lines, stderr)
+		t.Cleanup(func() {
+			if _, err := os.Stat(s.Dir); err == nil {
+				_ = exec.Command(bin, "demo", "--stop", s.Dir).Run()
+			}
+		})
+		if code != 0 || !s.Kept || len(s.Running) != 3 {
+			t.Fatalf("exit %d, summary %+v\nstderr:\n%s", code, s, stderr)
+		}
+		for _, pid := range s.Running {
+			if !demo.Alive(pid) {
+				t.Errorf("kept node process %d is not running", pid)
+			}
+		}
+		for _, args := range [][]string{{"status"}, {"validate"}, {"check"}} {
+			out, err := exec.Command(bin, append(args, "-i", s.Inventory)...).CombinedOutput()
+			if err != nil {
+				t.Errorf("natsops %s -i %s: %v\n%s", args[0], s.Inventory, err, out)
+			}
+			if args[0] == "status" && !strings.Contains(string(out), "3 nodes healthy") {
+				t.Errorf("status:\n%s", out)
+			}
+		}
+		out, err := exec.Command(bin, "demo", "--stop", s.Dir).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "stopped 3 servers") {
+			t.Fatalf("demo --stop: %v\n%s", err, out)
+		}
+		s.Removed = true
+		assertCleanedUp(t, s)
+	})
+}

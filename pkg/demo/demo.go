@@ -1,0 +1,486 @@
+// Package demo creates, starts and removes the throwaway local cluster of
+// `natsops demo`: the nodes of inventory/local.toml on free loopback ports,
+// in a directory of their own, each node a separate process of the natsops
+// binary running `natsops server` (the embedded nats-server).
+//
+// It owns that directory and the processes started from it, and nothing
+// else: nodes are started with the rollout's own pidfile start command
+// through the local transport, restarts go through pkg/rollout, health is
+// judged by pkg/cluster. Stop and Remove touch only processes whose command
+// line names the directory, and only a directory carrying the demo's
+// marker file.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/natsops/natsops/inventory"
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/rollout"
+)
+
+// Files in a demo directory.
+const (
+	InventoryFile = "natsops.toml"
+	// Marker says the directory is a demo's: Open and Remove refuse others.
+	Marker = ".natsops-demo"
+	// Wrapper is the nodes' service.binary: a script that execs
+	// `natsops server` (service.binary is one word in every command).
+	Wrapper = "nats-server"
+	// PIDs lists every server process the wrapper started, one pid a
+	// line, so that Stop finds a node restarted by anyone.
+	PIDs = "started.pids"
+	// Binary is the demo's own copy of natsops: `go run` deletes its
+	// build when it exits, and a kept cluster must still restart.
+	Binary = "natsops"
+)
+
+// LameDuck is the demo nodes' lame_duck_duration (nats-server's minimum)
+// and LameDuckGrace their grace period: with a client connected, a
+// graceful stop takes a few seconds instead of the default minutes.
+const (
+	LameDuck      = 30 * time.Second
+	LameDuckGrace = time.Second
+)
+
+// Cluster is one demo directory and its inventory.
+type Cluster struct {
+	Dir       string
+	Inventory *cluster.Inventory
+}
+
+// Natsops is the demo's copy of the natsops binary (what the nodes run).
+func (c *Cluster) Natsops() string { return filepath.Join(c.Dir, Binary) }
+
+// InventoryPath is the inventory natsops commands take with -i.
+func (c *Cluster) InventoryPath() string { return filepath.Join(c.Dir, InventoryFile) }
+
+// Create makes a demo directory under parent (the system's temporary
+// directory when empty) for the nodes of inventory/local.toml, each on
+// free ports, run by exe (the natsops binary): the inventory, the
+// wrapper script and every node's rendered config, validated. On error
+// nothing is left behind.
+func Create(parent, exe string) (*Cluster, error) {
+	dir, err := os.MkdirTemp(parent, "natsops-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("create the demo directory: %w", err)
+	}
+	// Absolute: every path in the inventory must mean the same from any
+	// working directory (commands run with -i DIR/natsops.toml).
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+	c, err := create(dir, exe)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+func create(dir, exe string) (*Cluster, error) {
+	if err := os.WriteFile(filepath.Join(dir, Marker), []byte("natsops demo\n"), 0o600); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, Binary)
+	if err := copyFile(exe, bin); err != nil {
+		return nil, fmt.Errorf("copy natsops into the demo directory: %w", err)
+	}
+	exe = bin
+	wrapper := filepath.Join(dir, Wrapper)
+	// Only servers are recorded, not `-t` or `--signal` runs, whose pids
+	// are soon free for other processes to take.
+	script := fmt.Sprintf("#!/bin/sh\n# nats-server for this natsops demo: the natsops binary's embedded one.\ncase \" $* \" in\n*\" -t \"* | *\" --signal \"* | *\" -sl \"* | *\" --signal=\"* | *\" -v \"* | *\" --version \"* | *\" -h \"* | *\" --help \"*) ;;\n*) echo $$ >>%s ;;\nesac\nexec %s server \"$@\"\n",
+		remote.Quote(filepath.Join(dir, PIDs)), remote.Quote(exe))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		return nil, err
+	}
+	data, err := inventoryFor(dir, wrapper)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, InventoryFile)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, err
+	}
+	inv, err := cluster.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("the demo inventory is invalid (a natsops bug): %w", err)
+	}
+	ts, err := cluster.LoadTemplates(nil)
+	if err != nil {
+		return nil, err
+	}
+	res := inv.Build(ts, inv.Nodes, func(string) (string, bool) { return "", false })
+	if !res.OK(cluster.SevError) {
+		var msgs []string
+		for _, f := range res.Findings {
+			if f.Severity == cluster.SevError {
+				msgs = append(msgs, f.Node+": "+f.Message)
+			}
+		}
+		return nil, fmt.Errorf("the demo configs do not validate (a natsops bug): %s", strings.Join(msgs, "; "))
+	}
+	for _, r := range res.Configs {
+		if err := os.MkdirAll(*r.Node.JetStream.StoreDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(r.Node.Service.ConfigPath, r.Config, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return &Cluster{Dir: dir, Inventory: inv}, nil
+}
+
+// copyFile links src to dst, or copies it (another file system).
+func copyFile(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// inventoryFor is local.toml with every node's ports, files and binary
+// set for dir.
+func inventoryFor(dir, wrapper string) ([]byte, error) {
+	var doc map[string]any
+	if err := toml.Unmarshal(inventory.Local(), &doc); err != nil {
+		return nil, err
+	}
+	nodes, _ := doc["node"].([]any)
+	if len(nodes) == 0 {
+		return nil, errors.New("inventory/local.toml has no nodes")
+	}
+	ports, err := freePorts(3 * len(nodes))
+	if err != nil {
+		return nil, err
+	}
+	table(doc, "service")["binary"] = wrapper
+	table(doc, "ssh")["sudo"] = false
+	srv := table(doc, "server")
+	srv["lame_duck_duration"] = LameDuck.String()
+	srv["lame_duck_grace_period"] = LameDuckGrace.String()
+	for i, x := range nodes {
+		n, ok := x.(map[string]any)
+		name, _ := n["name"].(string)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("inventory/local.toml: node %d has no name", i+1)
+		}
+		base := filepath.Join(dir, name)
+		s := table(n, "server")
+		s["port"], s["http_port"], s["pid_file"] = ports[3*i], ports[3*i+1], base+".pid"
+		log := table(s, "log")
+		log["file"], log["size_limit"] = base+".log", "10MB"
+		table(n, "cluster")["port"] = ports[3*i+2]
+		table(n, "service")["config_path"] = base + ".conf"
+		table(n, "jetstream")["store_dir"] = filepath.Join(base, "jetstream")
+	}
+	// Tables in local.toml's order (a map would sort them), nodes last.
+	var body []byte
+	for _, key := range []string{"cluster", "service", "ssh", "server", "jetstream"} {
+		if v, ok := doc[key]; ok {
+			delete(doc, key)
+			part, err := toml.Marshal(map[string]any{key: v})
+			if err != nil {
+				return nil, err
+			}
+			body = append(append(body, part...), '\n')
+		}
+	}
+	rest, err := toml.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	body = append(body, rest...)
+	head := fmt.Sprintf(`# natsops demo cluster: inventory/local.toml on free ports, in %s.
+# Each node is the natsops binary running its embedded nats-server
+# (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
+# process (pidfile mode). Try:
+#   %[3]s status  -i %[2]s
+#   %[3]s restart -i %[2]s --yes
+#   %[3]s demo --stop %[1]s
+
+`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
+	return append([]byte(head), body...), nil
+}
+
+func table(m map[string]any, key string) map[string]any {
+	if t, ok := m[key].(map[string]any); ok {
+		return t
+	}
+	t := map[string]any{}
+	m[key] = t
+	return t
+}
+
+// freePorts returns n distinct loopback ports that were free a moment
+// ago (all held open together, so no two are the same).
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Open reads the demo cluster in dir (for --stop); dir must be a demo's.
+func Open(dir string) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, Marker)); err != nil {
+		return nil, fmt.Errorf("%s is not a natsops demo directory (no %s in it): pass the directory `natsops demo --keep` printed", dir, Marker)
+	}
+	inv, err := cluster.Load(filepath.Join(dir, InventoryFile))
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Dir: dir, Inventory: inv}, nil
+}
+
+// Start starts every node with the rollout's pidfile start command,
+// through the local transport, as `natsops restart` would.
+func (c *Cluster) Start(ctx context.Context) error {
+	for _, n := range c.Inventory.Nodes {
+		h, err := remote.Connect(ctx, n, c.Inventory.Dir, remote.Env{}, remote.DialOptions{})
+		if err != nil {
+			return err
+		}
+		start := rollout.CommandsFor(n, rollout.Fast).Start
+		res, err := h.Run(ctx, start, remote.RunOptions{Sudo: true})
+		if err == nil {
+			err = res.Err(h, "start")
+		}
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w (its log: %s)", n.Name, err, *n.Server.Log.File)
+		}
+	}
+	return nil
+}
+
+// Snapshots reads every node's monitoring endpoint, routes named.
+func (c *Cluster) Snapshots(ctx context.Context) map[string]*monitor.Snapshot {
+	mc := &monitor.Client{}
+	out := make(map[string]*monitor.Snapshot, len(c.Inventory.Nodes))
+	ch := make(chan func(), len(c.Inventory.Nodes))
+	for _, n := range c.Inventory.Nodes {
+		go func() {
+			s := mc.Snapshot(ctx, URL(n))
+			ch <- func() { out[n.Name] = s }
+		}()
+	}
+	for range c.Inventory.Nodes {
+		(<-ch)()
+	}
+	monitor.NameRoutes(out)
+	return out
+}
+
+// URL is a demo node's monitoring endpoint.
+func URL(n *cluster.Node) string {
+	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
+}
+
+// WaitHealthy polls until cluster.ClusterReady holds for every node, or
+// timeout (then the reasons are the error).
+func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		rs := cluster.ClusterReady(c.Inventory, c.Snapshots(ctx))
+		if len(rs) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			msgs := make([]string, len(rs))
+			for i, r := range rs {
+				msgs[i] = r.String()
+			}
+			return fmt.Errorf("the cluster is not healthy after %s: %s (node logs: %s)", timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// Started returns every server pid the wrapper recorded, in start order.
+func (c *Cluster) Started() []int {
+	data, _ := os.ReadFile(filepath.Join(c.Dir, PIDs))
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 && !slices.Contains(out, pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// candidates are the started pids and those in the pid files.
+func (c *Cluster) candidates() []int {
+	out := c.Started()
+	for _, n := range c.Inventory.Nodes {
+		data, _ := os.ReadFile(*n.Server.PidFile)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 && !slices.Contains(out, pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Running returns the pids of this demo's servers still running.
+func (c *Cluster) Running() []int {
+	var out []int
+	for _, pid := range c.candidates() {
+		if Ours(pid, c.Dir) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Ours reports whether pid is a running (not exited, not a zombie)
+// process whose command line names dir: a demo server, not another
+// process that took a recycled pid.
+func Ours(pid int, dir string) bool {
+	out, err := exec.Command("ps", "-o", "stat=", "-o", "args=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		return false
+	}
+	line := strings.TrimSpace(string(out))
+	return line != "" && !strings.HasPrefix(line, "Z") && strings.Contains(line, dir)
+}
+
+// Alive reports whether pid is a running process (a zombie has exited).
+func Alive(pid int) bool {
+	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
+	s := strings.TrimSpace(string(out))
+	return err == nil && s != "" && !strings.HasPrefix(s, "Z")
+}
+
+// Stop ends every server of this demo: SIGTERM (nats-server shuts down at
+// once), then SIGKILL for any still running after grace (one in lame
+// duck ignores SIGTERM). It returns the pids it signalled. A start in
+// flight records its pid before it execs, so Stop looks again until no
+// server of the demo runs.
+func (c *Cluster) Stop(grace time.Duration) ([]int, error) {
+	var signalled []int
+	for round := 0; round < 3; round++ {
+		pids := c.Running()
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			if !slices.Contains(signalled, pid) {
+				signalled = append(signalled, pid)
+			}
+		}
+		if left := waitGone(pids, c.Dir, grace); len(left) > 0 {
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			waitGone(left, c.Dir, 5*time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left := c.Running(); len(left) > 0 {
+		return signalled, fmt.Errorf("demo servers still running after SIGKILL: pids %v", left)
+	}
+	return signalled, nil
+}
+
+func waitGone(pids []int, dir string, d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		var left []int
+		for _, pid := range pids {
+			if Ours(pid, dir) {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Remove deletes the demo directory (only a demo's: it must hold Marker).
+func (c *Cluster) Remove() error {
+	if _, err := os.Stat(filepath.Join(c.Dir, Marker)); err != nil {
+		return fmt.Errorf("not removing %s: no %s in it", c.Dir, Marker)
+	}
+	return os.RemoveAll(c.Dir)
+}
+
+// NotRunning names the nodes whose server process (from its pid file)
+// is not running, with the pid: exited, crashed or killed.
+func (c *Cluster) NotRunning() map[string]int {
+	out := map[string]int{}
+	for _, n := range c.Inventory.Nodes {
+		data, _ := os.ReadFile(*n.Server.PidFile)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		if pid <= 0 || !Ours(pid, c.Dir) {
+			out[n.Name] = pid
+		}
+	}
+	return out
+}
+
+// Logs returns the last lines of a node's log (for failures).
+func (c *Cluster) Logs(n *cluster.Node, lines int) string {
+	data, _ := os.ReadFile(*n.Server.Log.File)
+	ls := strings.Split(strings.TrimRight(string(bytes.TrimSpace(data)), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
