@@ -110,11 +110,7 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 		c.close()
 		return nil, err
 	}
-	// Bounded: without a JetStream meta leader the request gets no answer.
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	_ = c.js.DeleteStream(sctx, opts.Stream)
-	if _, err := c.js.CreateStream(sctx, jetstream.StreamConfig{Name: opts.Stream, Subjects: []string{opts.Subject}, Replicas: opts.Replicas, Storage: jetstream.FileStorage}); err != nil {
+	if err := c.createStream(ctx, opts); err != nil {
 		c.close()
 		return nil, fmt.Errorf("create stream %s (R%d): %w", opts.Stream, opts.Replicas, err)
 	}
@@ -277,5 +273,31 @@ func (c *Client) close() {
 	}
 	if c.sub != nil {
 		c.sub.Close()
+	}
+}
+
+// createStream (re)creates the stream, retrying for up to 20s: a request
+// sent while a freshly formed cluster's JetStream API is not answering yet
+// gets no reply at all, so each attempt is bounded and repeated.
+func (c *Client) createStream(ctx context.Context, opts Options) error {
+	deadline := time.Now().Add(20 * time.Second)
+	cfg := jetstream.StreamConfig{Name: opts.Stream, Subjects: []string{opts.Subject}, Replicas: opts.Replicas, Storage: jetstream.FileStorage}
+	for {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := c.js.DeleteStream(actx, opts.Stream)
+		if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = c.js.CreateStream(actx, cfg)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
