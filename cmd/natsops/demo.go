@@ -285,6 +285,16 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode rollout.Mo
 	}
 	switch {
 	case rerr != nil:
+		// Not restart's advice (rerun to resume): the demo cluster is
+		// stopped and removed after this.
+		var re *rollout.Error
+		if errors.As(rerr, &re) && re.Kind == rollout.KindNode {
+			code := ExitError
+			if re.Step == rollout.StepReady {
+				code = ExitUnhealthy
+			}
+			return withCode(code, fmt.Errorf("demo: the rolling restart stopped: %s%s", re.Summary(), o.deadNodes(c)))
+		}
 		return fmt.Errorf("demo: the rolling restart stopped: %w%s", rerr, o.deadNodes(c))
 	case verr != nil:
 		return fmt.Errorf("demo: %w", verr)

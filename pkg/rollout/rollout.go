@@ -309,7 +309,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 	}
 	if len(reasons) == 0 {
-		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable over SSH and :8222, healthy, routes complete", len(inv.Nodes))
+		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete", len(inv.Nodes))
 	} else if r.opts.Force {
 		for _, rs := range reasons {
 			r.event(rs.Node, StepPreflight, ResultWarning, t, "--force: skipped preflight check: %s (%s)", rs.Msg, rs.Code)
