@@ -127,6 +127,8 @@ type nodeDeploy struct {
 	Binary   binaryVersions `json:"binary"`
 	rendered *cluster.Rendered
 	host     remote.Host
+	// restorable: the backup next to Path is what ran before this deploy.
+	restorable bool
 }
 
 type unitDropIn struct {
@@ -357,6 +359,15 @@ func (o *deployOptions) installUnit(ctx context.Context, d *nodeDeploy) error {
 	return o.daemonReload(ctx, d)
 }
 
+// restoreConfig puts the previous config back, when this deploy replaced
+// it; an unchanged file stays (its backup may be older than what runs).
+func (o *deployOptions) restoreConfig(ctx context.Context, d *nodeDeploy) error {
+	if !d.restorable {
+		return nil
+	}
+	return remote.RestoreBackup(ctx, d.host, d.Path, true)
+}
+
 // restoreUnit puts the previous drop-in back (or removes a new one).
 func (o *deployOptions) restoreUnit(ctx context.Context, d *nodeDeploy) error {
 	if d.Unit == nil {
@@ -399,11 +410,15 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	}
 	f := remote.File{Path: d.Path, Data: d.rendered.Config, Mode: 0o640, Owner: owner,
 		Validate: remote.Quote(n.Service.Binary) + " -t -c {} >/dev/null"}
-	if _, err := remote.Install(ctx, d.host, f, true); err != nil {
+	wrote, err := remote.Install(ctx, d.host, f, true)
+	if err != nil {
 		return fmt.Errorf("%w (the config on the node is unchanged)", err)
 	}
+	// The backup is this deploy's previous config only if it wrote the
+	// file (or, pending, the one the server was running).
+	d.restorable = wrote || d.Pending
 	if err := o.installUnit(ctx, d); err != nil {
-		if rerr := remote.RestoreBackup(ctx, d.host, d.Path, true); rerr != nil {
+		if rerr := o.restoreConfig(ctx, d); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
 		}
 		return fmt.Errorf("%w (the previous config was restored)", err)
@@ -424,7 +439,7 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	if err := o.reload(ctx, d, mc, before); err != nil {
 		// Put the previous config back and reload it: the node keeps
 		// serving what it had.
-		rerr := remote.RestoreBackup(ctx, d.host, d.Path, true)
+		rerr := o.restoreConfig(ctx, d)
 		if rerr == nil {
 			rerr = o.restoreUnit(ctx, d)
 		}
@@ -463,7 +478,7 @@ func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 		// Not a failure of the new config: keep it, say where it stands.
 		return fmt.Errorf("interrupted: %s was started with its new config but not confirmed back; check it with natsops status, then rerun natsops deploy", n.Name)
 	}
-	if rerr := remote.RestoreBackup(ctx, d.host, d.Path, true); rerr != nil {
+	if rerr := o.restoreConfig(ctx, d); rerr != nil {
 		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
 	}
 	if rerr := o.restoreUnit(ctx, d); rerr != nil {
