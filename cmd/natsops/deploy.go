@@ -417,6 +417,17 @@ func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
 	// The backup is this deploy's previous config only if it wrote the
 	// file (or, pending, the one the server was running).
 	d.restorable = wrote || d.Pending
+	if !wrote && d.Binary.upgrade() {
+		// Install validates only a file it replaces: the config as it
+		// stands must pass the new binary's -t before that binary starts.
+		res, err := d.host.Run(ctx, remote.Command(n.Service.Binary, "-t", "-c", d.Path)+" >/dev/null", remote.RunOptions{Sudo: true})
+		if err != nil {
+			return err
+		}
+		if err := res.Err(d.host, "validate "+d.Path+" with "+n.Service.Binary); err != nil {
+			return fmt.Errorf("%w (nothing changed on the node)", err)
+		}
+	}
 	if err := o.installUnit(ctx, d); err != nil {
 		if rerr := o.restoreConfig(ctx, d); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
