@@ -234,7 +234,7 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if restarts > 0 && !o.force {
 		// Restarts are gated on a healthy cluster: check before anything
 		// is installed, so a refusal leaves every node as it was.
-		if f := readFleet(ctx, b.inv, b.inv.Nodes, o.parallel); !f.Healthy {
+		if f := settledFleet(ctx, b.inv, o.parallel); !f.Healthy {
 			var rs []string
 			for _, r := range f.Reasons {
 				rs = append(rs, r.Node+": "+r.Msg)
@@ -506,6 +506,23 @@ func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 		what = re.Summary()
 	}
 	return fmt.Errorf("%s\nrolled back: %s runs its previous config again and serves; the nodes after it were not touched. Fix the inventory (the server's own error is in the log lines above), check it with natsops deploy --check, then rerun natsops deploy", what, n.Name)
+}
+
+// settledFleet reads the cluster until it is healthy, for at most
+// rollout.DefaultSettle: a replica a moment behind under traffic is no
+// reason to refuse, one that stays behind is.
+func settledFleet(ctx context.Context, inv *cluster.Inventory, parallel int) *fleet {
+	deadline := time.Now().Add(rollout.DefaultSettle)
+	f := readFleet(ctx, inv, inv.Nodes, parallel)
+	for !f.Healthy && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return f
+		case <-time.After(250 * time.Millisecond):
+		}
+		f = readFleet(ctx, inv, inv.Nodes, parallel)
+	}
+	return f
 }
 
 // leaderLast moves the node the cluster reports as JetStream meta leader to

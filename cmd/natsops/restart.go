@@ -37,8 +37,10 @@ func newRestartCmd(g *globals) *cobra.Command {
 
 Preflight: every node of the cluster reachable over SSH and on its
 monitoring port, full /healthz ok, routes to every peer, one JetStream meta
-leader. Otherwise natsops refuses and names each failing node and
-condition; --force skips that refusal (and says what it skipped).
+leader. An unhealthy cluster is reread for up to 10s (a replica a moment
+behind under traffic settles); if it stays unhealthy natsops refuses and
+names each failing node and condition; --force skips that refusal (and
+says what it skipped).
 
 Order: nodes already down first, then followers, the JetStream meta leader
 last. Per node: stop (graceful: lame duck via SIGUSR2 / --signal ldm;

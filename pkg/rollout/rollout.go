@@ -68,6 +68,9 @@ type Options struct {
 	Poll time.Duration
 	// Force skips the preflight refusal (reported as a warning event).
 	Force bool
+	// Settle is how long preflight waits for an unhealthy cluster to
+	// become healthy before it refuses (default 10s).
+	Settle time.Duration
 	// DryRun reads, plans and reports; it changes nothing on any node.
 	DryRun bool
 	// BreakLock removes another rollout's lock first.
@@ -114,6 +117,7 @@ const (
 	ResultWarning     = "warning"
 	ResultPlanned     = "planned"
 	ResultInterrupted = "interrupted"
+	ResultWaiting     = "waiting"
 )
 
 // Steps.
@@ -141,6 +145,9 @@ type Report struct {
 	NotDone []string      `json:"not_done,omitempty"`
 	Elapsed time.Duration `json:"-"`
 }
+
+// DefaultSettle is Options.Settle's default.
+const DefaultSettle = 10 * time.Second
 
 // ReasonSSH: preflight could not reach a node's host over SSH.
 const ReasonSSH = "ssh-unreachable"
@@ -240,6 +247,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if r.opts.Poll <= 0 {
 		r.opts.Poll = 50 * time.Millisecond
 	}
+	if r.opts.Settle <= 0 {
+		r.opts.Settle = DefaultSettle
+	}
 	for _, n := range cfg.Inventory.Nodes {
 		r.byName[n.Name] = n
 	}
@@ -288,15 +298,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}()
 	}
 	t = r.clock.Now()
-	snaps := r.snapshot(ctx, inv.Nodes)
-	monitor.NameRoutes(snaps)
 	var reasons []cluster.Reason
 	for _, n := range inv.Nodes {
 		if err := sshErrs[n.Name]; err != nil {
 			reasons = append(reasons, cluster.Reason{Node: n.Name, Code: ReasonSSH, Msg: oneLine(err.Error())})
 		}
 	}
-	reasons = append(reasons, cluster.ClusterReady(inv, snaps)...)
+	snaps, ready := r.settle(ctx, len(reasons) > 0 || r.opts.Force)
+	reasons = append(reasons, ready...)
 	r.upAtStart, r.baseline = map[string]bool{}, map[string]bool{}
 	for _, n := range inv.Nodes {
 		if up(snaps[n.Name]) {
@@ -403,6 +412,35 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.event("", StepDone, ResultOK, begin, "restarted %s; skipped %s", orNone(strings.Join(rep.Done, ", ")), orNone(strings.Join(rep.Skipped, ", ")))
 	return rep, nil
 }
+
+// settle reads the cluster until it is healthy or Settle has passed: under
+// traffic a replica can be a moment behind (/healthz "stream ... is not
+// current" right after a publish), which is no reason to refuse. A
+// refusal stands only if the cluster stays unhealthy. once reads it once
+// (--force, or a host already unreachable).
+func (r *runner) settle(ctx context.Context, once bool) (map[string]*monitor.Snapshot, []cluster.Reason) {
+	inv := r.cfg.Inventory
+	begin := r.clock.Now()
+	waited := false
+	for {
+		snaps := r.snapshot(ctx, inv.Nodes)
+		monitor.NameRoutes(snaps)
+		reasons := cluster.ClusterReady(inv, snaps)
+		if len(reasons) == 0 || once || ctx.Err() != nil || r.clock.Now().Sub(begin) >= r.opts.Settle {
+			return snaps, reasons
+		}
+		if !waited {
+			waited = true
+			r.event(reasons[0].Node, StepPreflight, ResultWaiting, begin, "not healthy yet (%s); waiting up to %s for it to settle", reasons[0].Msg, r.opts.Settle)
+		}
+		if err := r.clock.Sleep(ctx, settlePoll); err != nil {
+			return snaps, reasons
+		}
+	}
+}
+
+// settlePoll is how often preflight rereads an unhealthy cluster.
+const settlePoll = 250 * time.Millisecond
 
 // Order puts nodes already down first (starting them cannot make things
 // worse), then the followers in inventory order, the JetStream meta leader

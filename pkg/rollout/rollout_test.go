@@ -54,7 +54,10 @@ type world struct {
 	// killOnStart: when the key node is started, the value node dies.
 	killOnStart map[string]string
 	aliveChecks map[string]int
-	restarts    int
+	// lagging: this many more readings of the node say a stream replica
+	// is not current (as 2.9's /healthz does under traffic).
+	lagging  map[string]int
+	restarts int
 }
 
 func newWorld() *world {
@@ -62,7 +65,7 @@ func newWorld() *world {
 		now:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		running: map[string]bool{}, start: map[string]time.Time{}, ids: map[string]string{},
 		files: map[string]map[string]string{}, cmds: map[string][]string{}, failNext: map[string]string{},
-		killOnStart: map[string]string{}, aliveChecks: map[string]int{},
+		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{},
 		leader: "n1",
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -110,6 +113,10 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 	}
 	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node]}
 	s.Healthz = &monitor.Healthz{Status: "ok", HTTPStatus: 200}
+	if w.lagging[node] > 0 {
+		w.lagging[node]--
+		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream stream '$G > ROLL' is not current"}
+	}
 	s.Routez = &monitor.Routez{}
 	leader := w.leader
 	if !w.running[leader] {
@@ -431,6 +438,30 @@ func TestPeerDiesDuringWait(t *testing.T) {
 	}
 	if w.aliveChecks["n1"] != 0 {
 		t.Errorf("n1 (serving) checked %d times", w.aliveChecks["n1"])
+	}
+}
+
+// A replica a moment behind at preflight (under traffic) is waited for,
+// not refused; the wait is said.
+func TestPreflightSettles(t *testing.T) {
+	w := newWorld()
+	w.lagging["n2"] = 5
+	cfg, events := setup(t, w, Options{})
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Done) != 3 {
+		t.Errorf("done %v", rep.Done)
+	}
+	waited := false
+	for _, e := range *events {
+		if e.Step == StepPreflight && e.Result == ResultWaiting && strings.Contains(e.Detail, "is not current") && strings.Contains(e.Detail, "waiting up to 10s") {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Errorf("no waiting event: %+v", *events)
 	}
 }
 
