@@ -66,7 +66,7 @@ func TestDeploy(t *testing.T) {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		for _, n := range tb.Nodes {
-			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl restart nats-server"); err != nil {
+			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf*; systemctl daemon-reload; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl restart nats-server"); err != nil {
 				t.Error(err)
 			}
 		}

@@ -106,8 +106,8 @@ func TestDeployUpgrade(t *testing.T) {
 		if mid[n.Name].Varz.Start.After(before[n.Name].Varz.Start) {
 			restarted++
 		}
-		if got := nodeOut(c, t, n.Name, "ls /etc/systemd/system/nats-server.service.d/ 2>/dev/null | grep -c exec || true"); got != "0" {
-			t.Errorf("%s: the exec drop-in was left after the rollback", n.Name)
+		if got := nodeOut(c, t, n.Name, "systemctl show -p ExecStart --value nats-server | grep -o 'path=[^ ;]*'"); got != "path=/usr/sbin/nats-server" {
+			t.Errorf("%s: the unit runs %q after the rollback, want Debian's /usr/sbin/nats-server", n.Name, got)
 		}
 		if got := nodeOut(c, t, n.Name, "md5sum < /etc/nats-server.conf"); got != confBefore[n.Name] {
 			t.Fatalf("%s: config file changed by the rollback (an older backup put back?)", n.Name)
