@@ -26,8 +26,9 @@ type demoLine struct {
 }
 
 // runDemo runs the built binary; onLine sees every stdout line as it
-// comes. It returns the exit code, every line and stderr.
-func runDemo(t *testing.T, bin string, onLine func(demoLine), args ...string) (int, []demoLine, string) {
+// comes, with the process (to signal it). It returns the exit code, every
+// line and stderr.
+func runDemo(t *testing.T, bin string, onLine func(demoLine, *os.Process), args ...string) (int, []demoLine, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = t.TempDir()
@@ -57,7 +58,7 @@ func runDemo(t *testing.T, bin string, onLine func(demoLine), args ...string) (i
 		}
 		lines = append(lines, l)
 		if onLine != nil {
-			onLine(l)
+			onLine(l, cmd.Process)
 		}
 	}
 	err = cmd.Wait()
@@ -144,7 +145,7 @@ func TestDemo(t *testing.T) {
 	// cleans up.
 	t.Run("a node killed mid-run stops the rollout and the demo cleans up", func(t *testing.T) {
 		var dir, restarting, victim string
-		onLine := func(l demoLine) {
+		onLine := func(l demoLine, _ *os.Process) {
 			switch {
 			case l.Step == "setup":
 				dir = l.Dir
@@ -199,36 +200,16 @@ func TestDemo(t *testing.T) {
 
 	// Ctrl-C during the rollout: exit 5, and still nothing left behind.
 	t.Run("interrupted demo cleans up", func(t *testing.T) {
-		cmd := exec.Command(bin, "demo", "-o", "json")
-		cmd.Dir = t.TempDir()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var last demoSummary
 		sent := false
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var l demoLine
-			_ = json.Unmarshal(sc.Bytes(), &l)
+		code, lines, stderr := runDemo(t, bin, func(l demoLine, p *os.Process) {
 			if !sent && l.Step == rollout.StepStart && l.Result == rollout.ResultOK {
-				sent = cmd.Process.Signal(os.Interrupt) == nil
+				sent = p.Signal(os.Interrupt) == nil
 			}
-			if l.Step == "summary" {
-				_ = json.Unmarshal(sc.Bytes(), &last)
-			}
+		}, "demo", "-o", "json")
+		if !sent || code != ExitCancelled {
+			t.Fatalf("interrupt sent %v, exit %d (want %d)\nstderr:\n%s", sent, code, ExitCancelled, stderr)
 		}
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if !sent || !errors.As(err, &ee) || ee.ExitCode() != ExitCancelled {
-			t.Fatalf("interrupt sent %v, exit %v (want %d)\nstderr:\n%s", sent, err, ExitCancelled, stderr.String())
-		}
+		last := summaryOf(t, lines, stderr)
 		if last.OK || !strings.Contains(last.Error, "interrupted") {
 			t.Errorf("summary: %+v", last)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,17 +15,22 @@ import (
 	"github.com/natsops/natsops/pkg/remote"
 )
 
+// testSystem is an empty world for running natsops in-process: no input,
+// no environment, no SSH setup; tty says whether stdout is a terminal.
+func testSystem(stdout, stderr io.Writer, tty bool, args ...string) *system {
+	return &system{
+		stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, args: args,
+		getenv: func(string) (string, bool) { return "", false },
+		isTTY:  func(any) bool { return tty },
+		sshEnv: func() (remote.Env, error) { return remote.Env{}, nil },
+	}
+}
+
 // runCLI runs natsops in-process with args; returns exit code and output.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	sys := &system{
-		stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, args: args,
-		getenv: func(string) (string, bool) { return "", false },
-		isTTY:  func(any) bool { return false },
-		sshEnv: func() (remote.Env, error) { return remote.Env{}, nil },
-	}
-	code := run(sys)
+	code := run(testSystem(&stdout, &stderr, false, args...))
 	return code, stdout.String(), stderr.String()
 }
 
@@ -140,13 +146,8 @@ func TestStatusWatch(t *testing.T) {
 	defer cancel()
 	w := &watchWriter{want: 4, cancel: cancel, onFirst: func() { go servers[2].Shutdown() }}
 	var stderr bytes.Buffer
-	sys := &system{
-		ctx: ctx, stdin: strings.NewReader(""), stdout: w, stderr: &stderr,
-		args:   []string{"status", "-i", inv, "--watch", "--interval", "200ms"},
-		getenv: func(string) (string, bool) { return "", false },
-		isTTY:  func(any) bool { return true },
-		sshEnv: func() (remote.Env, error) { return remote.Env{}, nil },
-	}
+	sys := testSystem(w, &stderr, true, "status", "-i", inv, "--watch", "--interval", "200ms")
+	sys.ctx = ctx
 	if code := run(sys); code != ExitOK {
 		t.Fatalf("watch exit %d: %s", code, stderr.String())
 	}
