@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
@@ -62,12 +64,12 @@ func installRendered(c context.Context, t *testing.T, invPath string) *cluster.I
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := cluster.LoadTemplates(nil)
+	ts, err := config.LoadTemplates(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := inv.Build(ts, inv.Nodes, func(string) (string, bool) { return "", false })
-	if !res.OK(cluster.SevError) {
+	res := config.Build(inv, ts, inv.Nodes, func(string) (string, bool) { return "", false })
+	if !res.OK(config.SevError) {
 		t.Fatalf("render: %v", res.Findings)
 	}
 	type old struct {
@@ -136,7 +138,7 @@ func waitHealthy(c context.Context, t *testing.T, inv *cluster.Inventory) map[st
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		snaps := snapshots(c, inv)
-		rs := cluster.ClusterReady(inv, snaps)
+		rs := health.ClusterReady(inv, snaps)
 		if len(rs) == 0 {
 			return snaps
 		}
@@ -305,7 +307,7 @@ func TestRestartRolling(t *testing.T) {
 	invPath := restartInventory(t)
 	inv := installRendered(c, t, invPath)
 	before := waitHealthy(c, t, inv)
-	leader := cluster.MetaLeader(before)
+	leader := health.MetaLeader(before)
 	if leader == "" {
 		t.Fatal("no meta leader before the rollout")
 	}
@@ -535,7 +537,7 @@ func TestRestartStopsAtFailure(t *testing.T) {
 	inv := installRendered(c, t, invPath)
 	snaps := waitHealthy(c, t, inv)
 	before := starts(snaps)
-	leader := cluster.MetaLeader(snaps)
+	leader := health.MetaLeader(snaps)
 	var order []string
 	for _, n := range inv.Nodes {
 		if n.Name != leader {

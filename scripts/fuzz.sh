@@ -11,5 +11,5 @@ run() { # package target
 }
 run ./pkg/natsconf FuzzQuote
 run ./pkg/cluster FuzzLoad
-run ./pkg/cluster FuzzRoundTrip
+run ./pkg/config FuzzRoundTrip
 run ./pkg/remote FuzzQuote

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
 )
 
 // buildFlags are shared by the commands that render configs.
@@ -15,8 +16,8 @@ type buildFlags struct {
 // linted.
 type built struct {
 	inv *cluster.Inventory
-	ts  *cluster.Templates
-	res *cluster.Result
+	ts  *config.Templates
+	res *config.Result
 }
 
 // build loads the inventory, selects --limit nodes and builds their configs.
@@ -29,17 +30,17 @@ func (g *globals) build(bf buildFlags) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &built{inv: inv, ts: ts, res: inv.Build(ts, nodes, g.sys.getenv)}, nil
+	return &built{inv: inv, ts: ts, res: config.Build(inv, ts, nodes, g.sys.getenv)}, nil
 }
 
-func loadTemplates(dir string) (*cluster.Templates, error) {
+func loadTemplates(dir string) (*config.Templates, error) {
 	if dir == "" {
-		return cluster.LoadTemplates(nil)
+		return config.LoadTemplates(nil)
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, usageError("--templates %s: not a directory", dir)
 	}
-	ts, err := cluster.LoadTemplates(os.DirFS(dir))
+	ts, err := config.LoadTemplates(os.DirFS(dir))
 	if err != nil {
 		return nil, withCode(ExitInvalid, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/natsops/natsops/pkg/demo"
 	"github.com/natsops/natsops/pkg/loadgen"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // demoAckTimeout bounds each of the demo client's publishes.
@@ -95,7 +96,7 @@ type demoSummary struct {
 	Inventory string          `json:"inventory"`
 	Kept      bool            `json:"kept"`
 	Removed   bool            `json:"removed"`
-	Mode      rollout.Mode    `json:"mode"`
+	Mode      service.Mode    `json:"mode"`
 	Nodes     []*demoNode     `json:"nodes"`
 	Order     []string        `json:"order"`
 	PIDs      []int           `json:"pids"`
@@ -114,9 +115,9 @@ func (o *demoOptions) run(ctx context.Context) error {
 	if o.timeout <= 0 {
 		return usageError("--timeout must be positive")
 	}
-	mode := rollout.Fast
+	mode := service.Fast
 	if o.graceful {
-		mode = rollout.Graceful
+		mode = service.Graceful
 	}
 	// Ctrl-C cancels; the cleanup below still runs.
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -186,7 +187,7 @@ func (o *demoOptions) run(ctx context.Context) error {
 
 // demo starts the cluster, shows it, restarts it under traffic and fills
 // in sum. The caller stops and removes it.
-func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode rollout.Mode, sum *demoSummary, begin time.Time) error {
+func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mode, sum *demoSummary, begin time.Time) error {
 	inv := c.Inventory
 	w := o.sys.stdout
 	if o.json() {

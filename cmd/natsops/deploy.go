@@ -15,9 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 type deployOptions struct {
@@ -115,17 +118,17 @@ type nodeDeploy struct {
 	Diff    string `json:"diff,omitempty"`
 	// Pending: the file is current but the running server has not loaded
 	// it (installed after its last load).
-	Pending bool           `json:"pending,omitempty"`
-	Change  cluster.Change `json:"change"`
-	Applied string         `json:"applied,omitempty"` // installed, reloaded
-	Error   string         `json:"error,omitempty"`
+	Pending bool          `json:"pending,omitempty"`
+	Change  config.Change `json:"change"`
+	Applied string        `json:"applied,omitempty"` // installed, reloaded
+	Error   string        `json:"error,omitempty"`
 	// Unit is the systemd drop-in that sets the unit's ExecStart
 	// (service.binary set to an absolute path), when it differs.
 	Unit *unitDropIn `json:"unit,omitempty"`
 	// Binary: the version service.binary reports on the node, and the
 	// one running (/varz); a difference needs a restart (an upgrade).
 	Binary   binaryVersions `json:"binary"`
-	rendered *cluster.Rendered
+	rendered *config.Rendered
 	host     remote.Host
 	// restorable: the backup next to Path is what ran before this deploy.
 	restorable bool
@@ -154,16 +157,16 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if o.restart != "auto" && o.restart != "never" && o.restart != "always" {
 		return usageError("--restart must be auto, never or always")
 	}
-	if _, err := rollout.ParseMode(o.mode); err != nil {
+	if _, err := service.ParseMode(o.mode); err != nil {
 		return usageError("%v", err)
 	}
 	b, err := o.globals.build(o.build)
 	if err != nil {
 		return err
 	}
-	if !b.res.OK(cluster.SevError) {
+	if !b.res.OK(config.SevError) {
 		printFindings(o.sys.stderr, style{on: o.color()}, b.res.Findings)
-		return withCode(ExitInvalid, fmt.Errorf("nothing deployed: %s in %s", plural(cluster.Count(b.res.Findings, cluster.SevError), "error"), b.inv.Path))
+		return withCode(ExitInvalid, fmt.Errorf("nothing deployed: %s in %s", plural(config.Count(b.res.Findings, config.SevError), "error"), b.inv.Path))
 	}
 	conn, err := o.connector(b.inv)
 	if err != nil {
@@ -191,10 +194,10 @@ func (o *deployOptions) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.Diff = cluster.Diff(d.Node, d.Path, deployed, exists, d.rendered.Config)
+		d.Diff = config.Diff(d.Node, d.Path, deployed, exists, d.rendered.Config)
 		d.Changed = d.Diff != ""
 		if d.Changed {
-			d.Change = cluster.Classify(deployed, d.rendered.Config)
+			d.Change = config.Classify(deployed, d.rendered.Config)
 		}
 		return o.readService(ctx, d)
 	})
@@ -285,7 +288,7 @@ func (o *deployOptions) readService(ctx context.Context, d *nodeDeploy) error {
 	if err != nil {
 		return err
 	}
-	d.Binary = binaryVersions{Path: n.Service.Binary, Installed: cluster.ParseServerVersion(string(res.Stdout))}
+	d.Binary = binaryVersions{Path: n.Service.Binary, Installed: service.ParseServerVersion(string(res.Stdout))}
 	if !res.OK() || d.Binary.Installed == "" {
 		return fmt.Errorf("service.binary %s does not run on the node (%s --version: exit %d: %s): set service.binary to the nats-server installed there", n.Service.Binary, n.Service.Binary, res.ExitCode, strings.TrimSpace(string(res.Stdout)))
 	}
@@ -304,7 +307,7 @@ func (o *deployOptions) readService(ctx context.Context, d *nodeDeploy) error {
 		d.Change.NeedsRestart = true
 		d.Change.RestartReason = append(d.Change.RestartReason, fmt.Sprintf("nats-server %s runs, %s is %s", d.Binary.Running, n.Service.Binary, d.Binary.Installed))
 	}
-	file, data, ok := cluster.ExecDropIn(n)
+	file, data, ok := service.ExecDropIn(n)
 	if !ok {
 		return nil
 	}
@@ -315,7 +318,7 @@ func (o *deployOptions) readService(ctx context.Context, d *nodeDeploy) error {
 	if exists && bytes.Equal(old, data) {
 		return nil
 	}
-	d.Unit = &unitDropIn{Path: file, Diff: cluster.Diff(d.Node, file, old, exists, data), existed: exists, data: data}
+	d.Unit = &unitDropIn{Path: file, Diff: config.Diff(d.Node, file, old, exists, data), existed: exists, data: data}
 	d.Changed = true
 	d.Change.Keys = append(d.Change.Keys, "ExecStart")
 	return nil
@@ -339,10 +342,10 @@ func (o *deployOptions) readPending(ctx context.Context, d *nodeDeploy, v *monit
 		return err
 	}
 	if exists {
-		d.Change = cluster.Classify(prev, d.rendered.Config)
+		d.Change = config.Classify(prev, d.rendered.Config)
 	}
 	if !exists || len(d.Change.Keys) == 0 {
-		d.Change = cluster.Change{Keys: []string{"(whole file)"}, NeedsRestart: true, RestartReason: []string{"the running server never loaded this config"}}
+		d.Change = config.Change{Keys: []string{"(whole file)"}, NeedsRestart: true, RestartReason: []string{"the running server never loaded this config"}}
 	}
 	d.Changed, d.Pending = true, true
 	return nil
@@ -474,7 +477,7 @@ func (o *deployOptions) needsRestart(d *nodeDeploy) bool {
 // restarted with that, so the cluster keeps what it had.
 func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 	n := d.rendered.Node
-	mode, _ := rollout.ParseMode(o.mode)
+	mode, _ := service.ParseMode(o.mode)
 	events := (&restartOptions{globals: o.globals}).printEvent(time.Now())
 	_, err := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout}, events))
 	if err == nil {
@@ -495,7 +498,7 @@ func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
 	if rerr := o.restoreUnit(ctx, d); rerr != nil {
 		return fmt.Errorf("%w; restoring the previous unit drop-in failed: %v", err, rerr)
 	}
-	if _, rerr := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: rollout.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
+	if _, rerr := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: service.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
 		return fmt.Errorf("%w; the previous config was restored but the node did not come back with it either: %v", err, rerr)
 	}
 	d.Applied = "rolled back"
@@ -528,7 +531,7 @@ func settledFleet(ctx context.Context, inv *cluster.Inventory, parallel int) *fl
 // leaderLast moves the node the cluster reports as JetStream meta leader to
 // the end, so it is restarted last.
 func leaderLast(ctx context.Context, inv *cluster.Inventory, ds []*nodeDeploy, parallel int) []*nodeDeploy {
-	leader := cluster.MetaLeader(readFleet(ctx, inv, inv.Nodes, parallel).snaps)
+	leader := health.MetaLeader(readFleet(ctx, inv, inv.Nodes, parallel).snaps)
 	out := make([]*nodeDeploy, 0, len(ds))
 	var last *nodeDeploy
 	for _, d := range ds {
@@ -574,7 +577,7 @@ func (o *deployOptions) reload(ctx context.Context, d *nodeDeploy, mc *monitor.C
 		case s.Varz.Start != before.Start:
 			return errors.New("the server restarted instead of reloading")
 		default:
-			rs := cluster.NodeReady(n.Name, s, cluster.Expect{})
+			rs := health.NodeReady(n.Name, s, health.Expect{})
 			if len(rs) == 0 {
 				return nil
 			}
@@ -593,7 +596,7 @@ func (o *deployOptions) reload(ctx context.Context, d *nodeDeploy, mc *monitor.C
 // read the way the rollout reads them (journal, or the log file in pidfile
 // mode).
 func lastLog(ctx context.Context, h remote.Host, n *cluster.Node) string {
-	res, err := h.Run(ctx, rollout.CommandsFor(n, rollout.Fast).Logs, remote.RunOptions{Sudo: true})
+	res, err := h.Run(ctx, service.CommandsFor(n, service.Fast).Logs, remote.RunOptions{Sudo: true})
 	if err != nil || !res.OK() {
 		return ""
 	}

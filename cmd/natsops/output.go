@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
 )
 
 // writeJSON is the one path for -o json: indented, stable key order.
@@ -34,11 +34,11 @@ func (s style) paint(code, text string) string {
 	return code + text + ansiReset
 }
 
-func (s style) severity(sev cluster.Severity) string {
+func (s style) severity(sev config.Severity) string {
 	switch sev {
-	case cluster.SevError:
+	case config.SevError:
 		return s.paint(ansiRed, string(sev))
-	case cluster.SevWarning:
+	case config.SevWarning:
 		return s.paint(ansiYellow, string(sev))
 	}
 	return s.paint(ansiCyan, string(sev))
@@ -46,7 +46,7 @@ func (s style) severity(sev cluster.Severity) string {
 
 // printFindings writes findings for people: location, severity, rule, what
 // and the fix on its own line.
-func printFindings(w io.Writer, st style, fs []cluster.Finding) {
+func printFindings(w io.Writer, st style, fs []config.Finding) {
 	for _, f := range fs {
 		loc := f.File
 		if f.Line > 0 {
@@ -70,11 +70,11 @@ func printFindings(w io.Writer, st style, fs []cluster.Finding) {
 	}
 }
 
-func summary(fs []cluster.Finding) map[string]int {
+func summary(fs []config.Finding) map[string]int {
 	return map[string]int{
-		"errors":   cluster.Count(fs, cluster.SevError),
-		"warnings": cluster.Count(fs, cluster.SevWarning),
-		"info":     cluster.Count(fs, cluster.SevInfo),
+		"errors":   config.Count(fs, config.SevError),
+		"warnings": config.Count(fs, config.SevWarning),
+		"info":     config.Count(fs, config.SevInfo),
 	}
 }
 

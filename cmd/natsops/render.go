@@ -6,9 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/natsops/natsops/pkg/config"
 	"github.com/spf13/cobra"
-
-	"github.com/natsops/natsops/pkg/cluster"
 )
 
 type renderOptions struct {
@@ -51,13 +50,13 @@ func (o *renderOptions) run() error {
 	}
 	inv, res := b.inv, b.res
 	st := style{on: o.color()}
-	if !res.OK(cluster.SevError) {
+	if !res.OK(config.SevError) {
 		if o.json() {
 			writeJSON(o.sys.stdout, map[string]any{"ok": false, "files": []string{}, "findings": res.Findings})
 			return reported(ExitInvalid)
 		}
 		printFindings(o.sys.stderr, st, res.Findings)
-		fmt.Fprintf(o.sys.stderr, "natsops: nothing written: %s in %s\n", plural(cluster.Count(res.Findings, cluster.SevError), "error"), inv.Path)
+		fmt.Fprintf(o.sys.stderr, "natsops: nothing written: %s in %s\n", plural(config.Count(res.Findings, config.SevError), "error"), inv.Path)
 		return reported(ExitInvalid)
 	}
 	if o.verbose > 0 {
@@ -86,7 +85,7 @@ func (o *renderOptions) print(b *built) error {
 		cfg := c.Config
 		if !o.showSecrets {
 			// Re-render with placeholders: the real config was validated.
-			m, err := b.inv.Render(b.ts, c.Node, cluster.RenderOptions{Env: o.sys.getenv, Mask: true})
+			m, err := config.Render(b.inv, b.ts, c.Node, config.RenderOptions{Env: o.sys.getenv, Mask: true})
 			if err != nil {
 				return err
 			}
@@ -107,7 +106,7 @@ func (o *renderOptions) print(b *built) error {
 
 // writeAll writes every config into dir, all or nothing: each goes to a
 // temp file first; only when all are written are they renamed into place.
-func writeAll(dir string, configs []*cluster.Rendered) ([]string, error) {
+func writeAll(dir string, configs []*config.Rendered) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 type restartOptions struct {
@@ -91,7 +92,7 @@ type restartResult struct {
 }
 
 func (o *restartOptions) run(ctx context.Context) error {
-	mode, err := rollout.ParseMode(o.mode)
+	mode, err := service.ParseMode(o.mode)
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 )
@@ -71,7 +72,7 @@ type fleet struct {
 	Inventory string                       `json:"inventory"`
 	Healthy   bool                         `json:"healthy"`
 	Nodes     []nodeStatus                 `json:"nodes"`
-	Reasons   []cluster.Reason             `json:"reasons"`
+	Reasons   []health.Reason              `json:"reasons"`
 	snaps     map[string]*monitor.Snapshot `json:"-"`
 }
 
@@ -100,14 +101,14 @@ func readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Nod
 	monitor.NameRoutes(snaps)
 	f := &fleet{Inventory: inv.Path, snaps: snaps}
 	if len(nodes) == len(inv.Nodes) {
-		f.Reasons = cluster.ClusterReady(inv, snaps)
+		f.Reasons = health.ClusterReady(inv, snaps)
 	} else {
 		for _, n := range nodes {
-			f.Reasons = append(f.Reasons, cluster.NodeReady(n.Name, snaps[n.Name], expectFor(inv, n))...)
+			f.Reasons = append(f.Reasons, health.NodeReady(n.Name, snaps[n.Name], expectFor(inv, n))...)
 		}
 	}
 	f.Healthy = len(f.Reasons) == 0
-	leader := cluster.MetaLeader(snaps)
+	leader := health.MetaLeader(snaps)
 	for _, n := range nodes {
 		s := snaps[n.Name]
 		row := nodeStatus{Node: n.Name, URL: s.URL, RoutesWant: len(inv.Nodes) - 1, JetStream: "off"}
@@ -140,8 +141,8 @@ func readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Nod
 	return f
 }
 
-func expectFor(inv *cluster.Inventory, n *cluster.Node) cluster.Expect {
-	e := cluster.Expect{JetStream: n.JetStreamEnabled()}
+func expectFor(inv *cluster.Inventory, n *cluster.Node) health.Expect {
+	e := health.Expect{JetStream: n.JetStreamEnabled()}
 	for _, p := range inv.Nodes {
 		if p != n {
 			e.Peers = append(e.Peers, p.Name)

@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/natsops/natsops/pkg/config"
 	"github.com/spf13/cobra"
-
-	"github.com/natsops/natsops/pkg/cluster"
 )
 
 type validateOptions struct {
@@ -50,10 +49,10 @@ func (o *validateOptions) run() error {
 	out := o.sys.stdout
 	if o.rules {
 		if o.json() {
-			writeJSON(out, cluster.Rules())
+			writeJSON(out, config.Rules())
 			return nil
 		}
-		for _, r := range cluster.Rules() {
+		for _, r := range config.Rules() {
 			fmt.Fprintf(out, "%s  %-28s %-7s  %s\n", r.ID, r.Name, r.Severity, r.Why)
 		}
 		return nil
@@ -63,9 +62,9 @@ func (o *validateOptions) run() error {
 		return err
 	}
 	inv, res := b.inv, b.res
-	failAt := cluster.SevError
+	failAt := config.SevError
 	if o.strict {
-		failAt = cluster.SevWarning
+		failAt = config.SevWarning
 	}
 	ok := res.OK(failAt)
 	nodes := make([]nodeSummary, 0, len(res.Configs))

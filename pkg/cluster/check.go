@@ -96,7 +96,7 @@ func (c *checker) checkNodes() {
 			c.add(n.Name, "service.config_path", nodeKey(i, "service.config_path"), fmt.Sprintf("config path %q is not absolute", n.Service.ConfigPath), "use an absolute path on the node, e.g. /etc/nats-server.conf")
 		}
 		if v := n.Service.NATSVersion; v != "" {
-			if _, ok := parseVersion(v); !ok {
+			if _, ok := ParseVersion(v); !ok {
 				c.add(n.Name, "service.nats_version", nodeKey(i, "service.nats_version"), fmt.Sprintf("%q is not a version", v), "write it like \"2.9.10\" (see `nats-server --version` on the node)")
 			}
 		}

@@ -1,10 +1,13 @@
-// Package cluster owns the inventory model (one TOML file describing a NATS
-// cluster and its hosts), rendering each node's nats-server config from it,
-// and proving those configs valid with nats-server's own code.
+// Package cluster is the inventory: one TOML file describing a NATS cluster
+// and its hosts, loaded strictly (unknown keys, wrong types and bad values
+// refused with file:line:col and the fix), checked as a whole (duplicates,
+// port clashes, contradictions), and resolved into nodes whose per-node
+// overrides are merged over the cluster-wide settings.
 //
-// It does no I/O beyond reading the inventory, its secret files and
-// templates: it never talks to a host. Later commands (tune, deploy,
-// restart) take the resolved nodes from here.
+// It owns the model and nothing else: it reads the inventory and its
+// secret files, never a template, a host or a monitoring endpoint.
+// Rendering and validating configs is pkg/config, judging health is
+// pkg/health; both take their nodes from here.
 package cluster
 
 import (

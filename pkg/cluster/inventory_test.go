@@ -166,19 +166,3 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
-
-func TestExamplesValidate(t *testing.T) {
-	for _, name := range []string{"example.toml", "local.toml"} {
-		inv, err := Load("../../inventory/" + name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		res := buildAll(t, inv, nil)
-		if !res.OK(SevWarning) {
-			t.Errorf("%s has errors or warnings:\n%s", name, findingsText(res.Findings))
-		}
-		if len(res.Configs) != 3 {
-			t.Errorf("%s rendered %d configs, want 3", name, len(res.Configs))
-		}
-	}
-}

@@ -155,3 +155,17 @@ func (l *locator) bareDurations(file string) []Problem {
 	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
 }
+
+// Line is the inventory line where the first of the key paths that was
+// written is ("server.max_payload", "node[1].server.port"), or the nearest
+// enclosing table written; 0 when nothing is known.
+func (inv *Inventory) Line(paths ...string) int {
+	line, _ := inv.loc.find(paths...)
+	return line
+}
+
+// NodeLine is the line that sets key for node n: its own [node.*]
+// override, or the cluster-wide setting.
+func (inv *Inventory) NodeLine(n *Node, key string) int {
+	return inv.Line(nodeKey(n.Index, key)...)
+}

@@ -93,3 +93,9 @@ func unwrapPathErr(err error) error {
 	}
 	return err
 }
+
+// MapEnv is an Env that reads m (tests, and callers that collect the
+// variables themselves).
+func MapEnv(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}

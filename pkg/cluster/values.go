@@ -106,3 +106,33 @@ func (z Size) String() string {
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }
+
+// Version is a nats-server release number: major, minor, patch.
+type Version [3]int
+
+// ParseVersion reads "2.9.10" or "v2.10.1".
+func ParseVersion(v string) (Version, bool) {
+	var out Version
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	if v == "" || len(parts) > 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// Less reports whether v is an older release than w.
+func (v Version) Less(w Version) bool {
+	for i := range v {
+		if v[i] != w[i] {
+			return v[i] < w[i]
+		}
+	}
+	return false
+}

@@ -52,7 +52,7 @@ func TestSecretResolve(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir+"/pw", "from-file\n")
 	writeFile(t, dir+"/empty", "\n")
-	env := mapEnv(map[string]string{"PW": "from-env"})
+	env := MapEnv(map[string]string{"PW": "from-env"})
 	for _, tc := range []struct {
 		s    Secret
 		want string

@@ -31,9 +31,11 @@ import (
 
 	"github.com/natsops/natsops/inventory"
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
-	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Files in a demo directory.
@@ -124,15 +126,15 @@ func create(dir, exe string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the demo inventory is invalid (a natsops bug): %w", err)
 	}
-	ts, err := cluster.LoadTemplates(nil)
+	ts, err := config.LoadTemplates(nil)
 	if err != nil {
 		return nil, err
 	}
-	res := inv.Build(ts, inv.Nodes, func(string) (string, bool) { return "", false })
-	if !res.OK(cluster.SevError) {
+	res := config.Build(inv, ts, inv.Nodes, func(string) (string, bool) { return "", false })
+	if !res.OK(config.SevError) {
 		var msgs []string
 		for _, f := range res.Findings {
-			if f.Severity == cluster.SevError {
+			if f.Severity == config.SevError {
 				msgs = append(msgs, f.Node+": "+f.Message)
 			}
 		}
@@ -288,7 +290,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		start := rollout.CommandsFor(n, rollout.Fast).Start
+		start := service.CommandsFor(n, service.Fast).Start
 		res, err := h.Run(ctx, start, remote.RunOptions{Sudo: true})
 		if err == nil {
 			err = res.Err(h, "start")
@@ -324,12 +326,12 @@ func URL(n *cluster.Node) string {
 	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
 }
 
-// WaitHealthy polls until cluster.ClusterReady holds for every node, or
+// WaitHealthy polls until health.ClusterReady holds for every node, or
 // timeout (then the reasons are the error).
 func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		rs := cluster.ClusterReady(c.Inventory, c.Snapshots(ctx))
+		rs := health.ClusterReady(c.Inventory, c.Snapshots(ctx))
 		if len(rs) == 0 {
 			return nil
 		}

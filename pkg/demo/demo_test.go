@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/natsops/natsops/pkg/cluster"
-	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // TestCreate: two demos get their own directories and distinct free ports;
@@ -58,7 +58,7 @@ func TestCreate(t *testing.T) {
 			if _, err := os.Stat(n.Service.ConfigPath); err != nil {
 				t.Errorf("%s: config not written: %v", n.Name, err)
 			}
-			if cmds := rollout.CommandsFor(n, rollout.Graceful); cmds.ExitBound != LameDuck+15e9 {
+			if cmds := service.CommandsFor(n, service.Graceful); cmds.ExitBound != LameDuck+15e9 {
 				t.Errorf("%s: graceful exit bound %s", n.Name, cmds.ExitBound)
 			}
 		}

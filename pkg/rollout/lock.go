@@ -13,6 +13,7 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Lock and state live on every node, so any operator's natsops sees them.
@@ -64,7 +65,7 @@ type State struct {
 	ID      string               `json:"id"`
 	Owner   string               `json:"owner"`
 	Started time.Time            `json:"started"`
-	Mode    Mode                 `json:"mode"`
+	Mode    service.Mode         `json:"mode"`
 	Before  map[string]time.Time `json:"before"`
 	Done    []string             `json:"done,omitempty"`
 }

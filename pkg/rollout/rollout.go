@@ -25,8 +25,10 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Monitor reads one node's monitoring endpoint (*monitor.Client).
@@ -61,7 +63,7 @@ func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
 
 // Options tune one rollout.
 type Options struct {
-	Mode Mode
+	Mode service.Mode
 	// NodeTimeout bounds start -> ready for each node (default 2m).
 	NodeTimeout time.Duration
 	// Poll is the health poll interval (default 50ms).
@@ -166,7 +168,7 @@ type Error struct {
 	Kind    string
 	Node    string
 	Step    string
-	Reasons []cluster.Reason
+	Reasons []health.Reason
 	Logs    string
 	Err     error
 }
@@ -239,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.emit = func(Event) {}
 	}
 	if r.opts.Mode == "" {
-		r.opts.Mode = Graceful
+		r.opts.Mode = service.Graceful
 	}
 	if r.opts.NodeTimeout <= 0 {
 		r.opts.NodeTimeout = 2 * time.Minute
@@ -298,10 +300,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}()
 	}
 	t = r.clock.Now()
-	var reasons []cluster.Reason
+	var reasons []health.Reason
 	for _, n := range inv.Nodes {
 		if err := sshErrs[n.Name]; err != nil {
-			reasons = append(reasons, cluster.Reason{Node: n.Name, Code: ReasonSSH, Msg: oneLine(err.Error())})
+			reasons = append(reasons, health.Reason{Node: n.Name, Code: ReasonSSH, Msg: oneLine(err.Error())})
 		}
 	}
 	snaps, ready := r.settle(ctx, len(reasons) > 0 || r.opts.Force)
@@ -338,12 +340,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 
 	rep.Order = Order(r.cfg.Nodes, snaps)
-	r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(cluster.MetaLeader(snaps)))
+	r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(snaps)))
 
 	if r.opts.DryRun {
 		for _, name := range rep.Order {
 			n := r.byName[name]
-			c := CommandsFor(n, r.opts.Mode)
+			c := service.CommandsFor(n, r.opts.Mode)
 			r.event(name, StepStop, ResultPlanned, t, "%s", c.Stop)
 			r.event(name, StepExit, ResultPlanned, t, "wait up to %s for the process to exit", c.ExitBound)
 			r.event(name, StepStart, ResultPlanned, t, "%s", c.Start)
@@ -396,7 +398,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		rep.Done = append(rep.Done, name)
 		// The leader may have moved: keep it last among the rest.
-		if leader := cluster.MetaLeader(snaps); leader != "" {
+		if leader := health.MetaLeader(snaps); leader != "" {
 			rest := todo[i+1:]
 			for k, n := range rest {
 				if n == leader && k != len(rest)-1 {
@@ -418,14 +420,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 // current" right after a publish), which is no reason to refuse. A
 // refusal stands only if the cluster stays unhealthy. once reads it once
 // (--force, or a host already unreachable).
-func (r *runner) settle(ctx context.Context, once bool) (map[string]*monitor.Snapshot, []cluster.Reason) {
+func (r *runner) settle(ctx context.Context, once bool) (map[string]*monitor.Snapshot, []health.Reason) {
 	inv := r.cfg.Inventory
 	begin := r.clock.Now()
 	waited := false
 	for {
 		snaps := r.snapshot(ctx, inv.Nodes)
 		monitor.NameRoutes(snaps)
-		reasons := cluster.ClusterReady(inv, snaps)
+		reasons := health.ClusterReady(inv, snaps)
 		if len(reasons) == 0 || once || ctx.Err() != nil || r.clock.Now().Sub(begin) >= r.opts.Settle {
 			return snaps, reasons
 		}
@@ -446,7 +448,7 @@ const settlePoll = 250 * time.Millisecond
 // worse), then the followers in inventory order, the JetStream meta leader
 // last.
 func Order(nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) []string {
-	leader := cluster.MetaLeader(snaps)
+	leader := health.MetaLeader(snaps)
 	var down, up []string
 	last := ""
 	for _, n := range nodes {
@@ -534,8 +536,8 @@ func up(s *monitor.Snapshot) bool { return s != nil && s.Varz != nil }
 // updated with the latest reading of the cluster.
 func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[string]remote.Host, snaps map[string]*monitor.Snapshot) error {
 	h := hosts[n.Name]
-	c := CommandsFor(n, r.opts.Mode)
-	fail := func(step string, err error, reasons []cluster.Reason, t time.Time) error {
+	c := service.CommandsFor(n, r.opts.Mode)
+	fail := func(step string, err error, reasons []health.Reason, t time.Time) error {
 		r.event(n.Name, step, ResultFailed, t, "%s", oneLine(err.Error()))
 		logs := r.logs(h, c)
 		return &Error{Kind: KindNode, Node: n.Name, Step: step, Err: err, Reasons: reasons, Logs: logs}
@@ -583,7 +585,7 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 	if res != nil {
 		out = string(res.Stdout)
 	}
-	begin, steps := parseCycle(out)
+	begin, steps := service.ParseCycle(out)
 	// missing: the script stopped answering before step (transport).
 	missing := func(step string) error {
 		if runErr != nil {
@@ -592,11 +594,11 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 		msg := strings.TrimSpace(string(res.Stderr))
 		return fmt.Errorf("no result for the %s step (exit %d): %s", step, res.ExitCode, oneLine(msg))
 	}
-	stepErr := func(cmd string, s *cycleStep) error {
+	stepErr := func(cmd string, s *service.CycleStep) error {
 		return fmt.Errorf("%s: exit %d: %s", firstLine(cmd), s.Exit, oneLine(s.Out))
 	}
 	at := begin
-	emit := func(step, result string, s *cycleStep, detail string) {
+	emit := func(step, result string, s *service.CycleStep, detail string) {
 		r.emit(Event{Node: n.Name, Step: step, Result: result, ElapsedMS: max(s.MS-at, 0), Detail: detail})
 		at = s.MS
 	}
@@ -606,7 +608,7 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 		return fail(StepStop, missing("stop"), nil, t)
 	case stop.Exit != 0:
 		return fail(StepStop, stepErr(c.Stop, stop), nil, t)
-	case strings.Contains(stop.Out, markNotRunning):
+	case strings.Contains(stop.Out, service.MarkNotRunning):
 		emit(StepStop, ResultSkipped, stop, "not running")
 	default:
 		emit(StepStop, ResultOK, stop, string(r.opts.Mode)+" stop sent")
@@ -616,7 +618,7 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 			return fail(StepExit, missing("exit"), nil, t)
 		case ex.Exit != 0:
 			return fail(StepExit, stepErr(c.WaitExit, ex), nil, t)
-		case !strings.Contains(ex.Out, markExited):
+		case !strings.Contains(ex.Out, service.MarkExited):
 			return fail(StepExit, fmt.Errorf("the server did not exit within %s of the %s stop; it is still running (lame duck?): nothing was started", c.ExitBound, r.opts.Mode), nil, t)
 		}
 		emit(StepExit, ResultOK, ex, "process exited")
@@ -632,13 +634,13 @@ func (r *runner) restartNode(ctx context.Context, n *cluster.Node, hosts map[str
 
 	// Wait until it is back, on itself and on its peers.
 	t = r.clock.Now()
-	e := cluster.Expect{}
+	e := health.Expect{}
 	if up(prev) {
 		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
 	}
 	alive := c.Alive
 	if n.Service.Manager == "pidfile" {
-		alive = AliveCommand(n, startPID(start.Out))
+		alive = service.AliveCommand(n, service.StartPID(start.Out))
 	}
 	reasons, err := r.waitReady(ctx, n, e, snaps, hosts, alive)
 	if err != nil {
@@ -667,7 +669,7 @@ func firstLine(s string) string {
 }
 
 // logs returns the node's last log lines (best effort).
-func (r *runner) logs(h remote.Host, c Commands) string {
+func (r *runner) logs(h remote.Host, c service.Commands) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res, err := h.Run(ctx, c.Logs, remote.RunOptions{Sudo: true})
@@ -685,7 +687,7 @@ func (r *runner) logs(h remote.Host, c Commands) string {
 // checked on its host every aliveEvery: a server that died at start, or a
 // peer that went down meanwhile, stops the wait at once instead of at the
 // timeout.
-func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expect, snaps map[string]*monitor.Snapshot, hosts map[string]remote.Host, alive string) ([]cluster.Reason, error) {
+func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect, snaps map[string]*monitor.Snapshot, hosts map[string]remote.Host, alive string) ([]health.Reason, error) {
 	deadline := r.clock.Now().Add(r.opts.NodeTimeout)
 	var peers []*cluster.Node
 	for _, p := range r.cfg.Inventory.Nodes {
@@ -703,7 +705,7 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expec
 		s := r.cfg.Monitor.Snapshot(ctx, r.cfg.URL(n))
 		snaps[n.Name] = s
 		monitor.NameRoutes(snaps)
-		reasons := cluster.NodeReady(n.Name, s, e)
+		reasons := health.NodeReady(n.Name, s, e)
 		peersRead := false
 		if len(reasons) == 0 {
 			for k, v := range r.snapshot(ctx, peers) {
@@ -730,7 +732,7 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e cluster.Expec
 			}
 			for _, p := range peers {
 				if r.upAtStart[p.Name] && !up(snaps[p.Name]) {
-					if why := r.gone(ctx, p, hosts[p.Name], CommandsFor(p, r.opts.Mode).Alive, lv); why != "" {
+					if why := r.gone(ctx, p, hosts[p.Name], service.CommandsFor(p, r.opts.Mode).Alive, lv); why != "" {
 						return reasons, fmt.Errorf("%s went down while %s was coming back: %s; the rollout stopped so that no second node is taken down", p.Name, n.Name, why)
 					}
 				}
@@ -781,7 +783,7 @@ func (r *runner) gone(ctx context.Context, n *cluster.Node, h remote.Host, cmd s
 		return "" // the host did not answer: the timeout decides
 	}
 	out := strings.TrimSpace(string(res.Stdout))
-	i := strings.Index(out, markDead)
+	i := strings.Index(out, service.MarkDead)
 	if i < 0 {
 		lv.dead[n.Name] = 0
 		return ""
@@ -790,13 +792,13 @@ func (r *runner) gone(ctx context.Context, n *cluster.Node, h remote.Host, cmd s
 	if lv.dead[n.Name] < deadReadings {
 		return ""
 	}
-	return strings.TrimSpace(strings.TrimPrefix(out[i:], markDead))
+	return strings.TrimSpace(strings.TrimPrefix(out[i:], service.MarkDead))
 }
 
 // unlessBaseline drops, under --force, problems of other nodes that were
 // already there at preflight.
-func (r *runner) unlessBaseline(node string, rs []cluster.Reason) []cluster.Reason {
-	var out []cluster.Reason
+func (r *runner) unlessBaseline(node string, rs []health.Reason) []health.Reason {
+	var out []health.Reason
 	for _, x := range rs {
 		if x.Node != node && r.baseline[x.Node+"/"+x.Code] {
 			continue
@@ -808,19 +810,19 @@ func (r *runner) unlessBaseline(node string, rs []cluster.Reason) []cluster.Reas
 
 // peersSee requires every node serving at preflight to list a route to
 // node again (also under --force, where other problems may be excused).
-func (r *runner) peersSee(node string, snaps map[string]*monitor.Snapshot) []cluster.Reason {
-	var out []cluster.Reason
+func (r *runner) peersSee(node string, snaps map[string]*monitor.Snapshot) []health.Reason {
+	var out []health.Reason
 	for _, p := range r.cfg.Inventory.Nodes {
 		if p.Name == node || !r.upAtStart[p.Name] {
 			continue
 		}
 		s := snaps[p.Name]
 		if s == nil || s.Routez == nil {
-			out = append(out, cluster.Reason{Node: p.Name, Code: cluster.ReasonUnreachable, Msg: "no /routez reading"})
+			out = append(out, health.Reason{Node: p.Name, Code: health.ReasonUnreachable, Msg: "no /routez reading"})
 			continue
 		}
 		if !slices.Contains(s.Routez.Peers(), node) {
-			out = append(out, cluster.Reason{Node: p.Name, Code: cluster.ReasonRoutes, Msg: "no route back to " + node + " yet"})
+			out = append(out, health.Reason{Node: p.Name, Code: health.ReasonRoutes, Msg: "no route back to " + node + " yet"})
 		}
 	}
 	return out
@@ -831,8 +833,8 @@ func (r *runner) peersSee(node string, snaps map[string]*monitor.Snapshot) []clu
 // see node again), one JetStream meta leader, and node current on it. The
 // node's own restart (new start) is checked by NodeReady with Expect
 // before. Pure.
-func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapshot) []cluster.Reason {
-	out := cluster.ClusterReady(inv, snaps)
+func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapshot) []health.Reason {
+	out := health.ClusterReady(inv, snaps)
 	var js bool
 	for _, n := range inv.Nodes {
 		if n.Name == node {
@@ -842,13 +844,13 @@ func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapsho
 	if !js || len(out) > 0 {
 		return out
 	}
-	leader := cluster.MetaLeader(snaps)
+	leader := health.MetaLeader(snaps)
 	if leader == "" || leader == node {
 		return out
 	}
 	s := snaps[leader]
 	if s == nil || s.Jsz == nil || s.Jsz.Meta == nil {
-		return append(out, cluster.Reason{Node: node, Code: cluster.ReasonJSNotCurrent, Msg: "meta leader " + leader + " does not report its replicas"})
+		return append(out, health.Reason{Node: node, Code: health.ReasonJSNotCurrent, Msg: "meta leader " + leader + " does not report its replicas"})
 	}
 	for _, rp := range s.Jsz.Meta.Replicas {
 		if rp.Name == node {
@@ -860,5 +862,5 @@ func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapsho
 		names = append(names, rp.Name)
 	}
 	sort.Strings(names)
-	return append(out, cluster.Reason{Node: node, Code: cluster.ReasonJSNotCurrent, Msg: fmt.Sprintf("meta leader %s does not list %s among its replicas (%s)", leader, node, strings.Join(names, ", "))})
+	return append(out, health.Reason{Node: node, Code: health.ReasonJSNotCurrent, Msg: fmt.Sprintf("meta leader %s does not list %s among its replicas (%s)", leader, node, strings.Join(names, ", "))})
 }

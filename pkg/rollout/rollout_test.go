@@ -12,6 +12,7 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 const testInventory = `[cluster]
@@ -158,18 +159,18 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 	files := w.files[h.name]
 	ok := func(s string) (*remote.Result, error) { return &remote.Result{Stdout: []byte(s)}, nil }
 	switch {
-	case strings.Contains(cmd, markAlive):
+	case strings.Contains(cmd, service.MarkAlive):
 		w.aliveChecks[h.name]++
 		if w.running[h.name] {
-			return ok(markAlive + "\n")
+			return ok(service.MarkAlive + "\n")
 		}
-		return ok(markDead + " systemd reports the unit failed\n")
+		return ok(service.MarkDead + " systemd reports the unit failed\n")
 	case strings.Contains(cmd, "natsops:begin"):
 		// A Cycle: stop, wait for exit, start.
 		var b strings.Builder
 		fmt.Fprintf(&b, "natsops:begin %d\n", w.now.UnixMilli())
 		if !w.running[h.name] {
-			fmt.Fprintf(&b, "natsops:step stop 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), markNotRunning)
+			fmt.Fprintf(&b, "natsops:step stop 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), service.MarkNotRunning)
 		} else {
 			w.running[h.name] = false
 			w.steps = append(w.steps, h.name+":stop")
@@ -177,7 +178,7 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 			w.now = w.now.Add(5 * time.Millisecond)
 			fmt.Fprintf(&b, "natsops:step stop 0 %d\nnatsops:out \n", w.now.UnixMilli())
 			w.now = w.now.Add(5 * time.Millisecond)
-			fmt.Fprintf(&b, "natsops:step exit 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), markExited)
+			fmt.Fprintf(&b, "natsops:step exit 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), service.MarkExited)
 		}
 		w.steps = append(w.steps, h.name+":start")
 		switch w.failNext[h.name] {
@@ -237,14 +238,14 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		return ok("")
 	case strings.Contains(cmd, "SIGUSR2") || strings.Contains(cmd, "systemctl stop"):
 		if !w.running[h.name] {
-			return ok(markNotRunning + "\n")
+			return ok(service.MarkNotRunning + "\n")
 		}
 		w.running[h.name] = false
 		w.steps = append(w.steps, h.name+":stop")
 		w.maxDown = max(w.maxDown, w.down())
 		return ok("")
 	case strings.Contains(cmd, "MainPID"):
-		return ok(markExited + "\n")
+		return ok(service.MarkExited + "\n")
 	case strings.HasPrefix(cmd, "systemctl start"):
 		w.steps = append(w.steps, h.name+":start")
 		switch w.failNext[h.name] {
@@ -725,96 +726,5 @@ func TestInterruptDuringNextNodeReadings(t *testing.T) {
 	}
 	if got := w.touched("n3"); len(got) > 0 {
 		t.Errorf("n3 touched: %v", got)
-	}
-}
-
-func TestCommandsQuoteAndPidfile(t *testing.T) {
-	inv, err := cluster.Parse("inv.toml", []byte(`[service]
-manager = "pidfile"
-binary = "/opt/nats/nats-server"
-config_path = "/opt/nats/nats.conf"
-
-[server]
-pid_file = "/opt/nats/it's.pid"
-
-[[node]]
-name = "a"
-host = "h"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := CommandsFor(inv.Nodes[0], Graceful)
-	if !strings.Contains(g.Stop, `/opt/nats/nats-server --signal 'ldm=/opt/nats/it'\''s.pid'`) {
-		t.Errorf("stop %q", g.Stop)
-	}
-	if !strings.HasPrefix(g.Start, "setsid nohup sh -c ") || !strings.HasSuffix(g.Start, "&\necho \"natsops:pid $!\"") {
-		t.Errorf("start %q", g.Start)
-	}
-	if a := AliveCommand(inv.Nodes[0], "42"); !strings.Contains(a, `cat '/opt/nats/it'\''s.pid'`) || !strings.Contains(a, "natsops_runs 42;") {
-		t.Errorf("alive %q", a)
-	}
-	if f := CommandsFor(inv.Nodes[0], Fast); !strings.Contains(f.Stop, "quit=") || f.ExitBound != exitMargin {
-		t.Errorf("fast %q %s", f.Stop, f.ExitBound)
-	}
-	if g.ExitBound != defaultLameDuck+exitMargin {
-		t.Errorf("bound %s", g.ExitBound)
-	}
-}
-
-// The pidfile start prints the pid it launched, and the liveness check
-// follows that process through a real shell: alive while it runs, gone
-// once it was killed (with the pid file naming no live process either).
-func TestPidfileStartAndAliveRealShell(t *testing.T) {
-	dir := t.TempDir()
-	inv, err := cluster.Parse("inv.toml", []byte(fmt.Sprintf(`[service]
-manager = "pidfile"
-start_command = "sleep 30"
-
-[server]
-pid_file = %[1]q
-log.file = %[2]q
-
-[[node]]
-name = "a"
-host = "127.0.0.1"
-connection = "local"
-`, dir+"/a.pid", dir+"/a.log")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := inv.Nodes[0]
-	h := &remote.Local{NodeName: "a"}
-	ctx := context.Background()
-	res, err := h.Run(ctx, CommandsFor(n, Fast).Start, remote.RunOptions{})
-	if err != nil || !res.OK() {
-		t.Fatalf("start: %v %s", err, res.Stderr)
-	}
-	pid := startPID(string(res.Stdout))
-	if pid == "" {
-		t.Fatalf("no pid in %q", res.Stdout)
-	}
-	t.Cleanup(func() { _, _ = h.Run(ctx, "kill "+pid+" 2>/dev/null", remote.RunOptions{}) })
-	check := func() string {
-		res, err := h.Run(ctx, AliveCommand(n, pid), remote.RunOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(res.Stdout))
-	}
-	if got := check(); got != markAlive {
-		t.Fatalf("while running: %q", got)
-	}
-	if _, err := h.Run(ctx, "kill "+pid, remote.RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// The signal is delivered asynchronously: give the process a moment.
-	got := check()
-	for i := 0; i < 100 && got == markAlive; i++ {
-		time.Sleep(50 * time.Millisecond)
-		got = check()
-	}
-	if !strings.HasPrefix(got, markDead+" no nats-server process runs") {
-		t.Fatalf("after kill: %q", got)
 	}
 }

@@ -1,9 +1,11 @@
-package cluster
+package service
 
 import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // ExecDropInName is the systemd drop-in natsops writes so that the unit
@@ -17,7 +19,7 @@ const ExecDropInName = "91-natsops-exec.conf"
 // the unit's ExecStart alone: pidfile mode (natsops starts the server
 // itself), or a service.binary that is not an absolute path (the packaged
 // default).
-func ExecDropIn(n *Node) (file string, data []byte, ok bool) {
+func ExecDropIn(n *cluster.Node) (file string, data []byte, ok bool) {
 	if n.Service.Manager != "systemd" || !path.IsAbs(n.Service.Binary) {
 		return "", nil, false
 	}

@@ -1,4 +1,4 @@
-package cluster
+package health
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsops/natsops/internal/testinv"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -91,7 +92,7 @@ func TestNodeReady(t *testing.T) {
 }
 
 func TestClusterReady(t *testing.T) {
-	inv := mustParse(t, strings.NewReplacer(`name = "a"`, `name = "n1"`, `name = "b"`, `name = "n2"`, `name = "c"`, `name = "n3"`).Replace(base)+"\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats\"\n")
+	inv := testinv.MustParse(t, testinv.ThreeJS())
 	all := func() map[string]*monitor.Snapshot {
 		return map[string]*monitor.Snapshot{"n1": snap("n1"), "n2": snap("n2"), "n3": snap("n3")}
 	}

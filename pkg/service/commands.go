@@ -1,4 +1,15 @@
-package rollout
+// Package service knows how nats-server runs on one host under its service
+// manager (systemd, or pidfile: started by a command, stopped through its
+// pid file) and writes the shell for it: stop (lame duck or fast), wait
+// for exit, start, reload, liveness, the last log lines, and the systemd
+// ExecStart drop-in that makes a unit run service.binary. It also reads
+// what those scripts print.
+//
+// It builds commands and parses their output; it runs nothing. Every
+// inventory value reaches a command through remote.Quote (or, in a unit
+// file, systemd's own quoting). Sequencing the commands across a cluster
+// is pkg/rollout.
+package service
 
 import (
 	"fmt"
@@ -32,12 +43,12 @@ func ParseMode(s string) (Mode, error) {
 
 // Markers printed by the remote scripts.
 const (
-	markNotRunning = "natsops:not-running"
-	markExited     = "natsops:exited"
-	markTimeout    = "natsops:still-running"
-	markAlive      = "natsops:alive"
-	markDead       = "natsops:dead"
-	markPID        = "natsops:pid"
+	MarkNotRunning = "natsops:not-running"
+	MarkExited     = "natsops:exited"
+	MarkTimeout    = "natsops:still-running"
+	MarkAlive      = "natsops:alive"
+	MarkDead       = "natsops:dead"
+	MarkPID        = "natsops:pid"
 )
 
 // exitMargin is added to lame_duck_duration when waiting for a graceful
@@ -54,7 +65,7 @@ type Commands struct {
 	WaitExit string `json:"wait_exit"`
 	Start    string `json:"start"`
 	Logs     string `json:"logs"`
-	// Alive prints markAlive while the service's process runs, markDead
+	// Alive prints MarkAlive while the service's process runs, MarkDead
 	// and why when it is gone (pidfile mode: see AliveCommand).
 	Alive string `json:"-"`
 	// ExitBound is how long the process may take to exit after Stop.
@@ -86,9 +97,9 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 		}
 		// Remember the pid before signalling: the wait watches that pid.
 		c.Stop = fmt.Sprintf("pid=$(cat %[1]s 2>/dev/null || true)\nif [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo %[2]s; exit 0; fi\necho \"$pid\" > %[1]s.natsops-stopping\n%[3]s",
-			remote.Quote(pf), markNotRunning, remote.Command(n.Service.Binary, "--signal", sig+"="+pf))
+			remote.Quote(pf), MarkNotRunning, remote.Command(n.Service.Binary, "--signal", sig+"="+pf))
 		c.WaitExit = fmt.Sprintf("pid=$(cat %[1]s.natsops-stopping 2>/dev/null || true)\nrm -f %[1]s.natsops-stopping\nif [ -z \"$pid\" ]; then echo %[2]s; exit 0; fi\nend=$(($(date +%%s) + %[3]d))\nwhile kill -0 \"$pid\" 2>/dev/null; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[4]s; exit 0; fi\n  sleep 0.05\ndone\necho %[2]s",
-			remote.Quote(pf), markExited, secs, markTimeout)
+			remote.Quote(pf), MarkExited, secs, MarkTimeout)
 		start := n.Service.StartCommand
 		if start == "" {
 			start = remote.Command(n.Service.Binary, "-c", n.Service.ConfigPath)
@@ -102,7 +113,7 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 		}
 		// Detached: the process must outlive the SSH session. Its pid is
 		// printed for the liveness check while it comes up.
-		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &\necho \"%s $!\"", remote.Quote(start), logTo, markPID)
+		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &\necho \"%s $!\"", remote.Quote(start), logTo, MarkPID)
 		c.Alive = AliveCommand(n, "")
 		return c
 	}
@@ -110,22 +121,22 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	if mode == Graceful {
 		// Debian's unit stops with SIGINT (no lame duck): send USR2 to
 		// the main process ourselves, then wait for it to exit.
-		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\nsystemctl kill -s SIGUSR2 --kill-who=main %[1]s", unit, markNotRunning)
+		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\nsystemctl kill -s SIGUSR2 --kill-who=main %[1]s", unit, MarkNotRunning)
 	} else {
-		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\ntimeout %[3]d systemctl stop %[1]s", unit, markNotRunning, secs)
+		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\ntimeout %[3]d systemctl stop %[1]s", unit, MarkNotRunning, secs)
 	}
-	c.WaitExit = fmt.Sprintf("end=$(($(date +%%s) + %[2]d))\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs, markTimeout, markExited)
+	c.WaitExit = fmt.Sprintf("end=$(($(date +%%s) + %[2]d))\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs, MarkTimeout, MarkExited)
 	c.Start = "systemctl start " + unit
 	// activating covers Restart= retries: systemd is still trying.
-	c.Alive = fmt.Sprintf("s=$(systemctl is-active %[1]s)\ncase $s in active|activating|reloading|deactivating) echo %[2]s;; *) echo \"%[3]s systemd reports the unit $s\";; esac", unit, markAlive, markDead)
+	c.Alive = fmt.Sprintf("s=$(systemctl is-active %[1]s)\ncase $s in active|activating|reloading|deactivating) echo %[2]s;; *) echo \"%[3]s systemd reports the unit $s\";; esac", unit, MarkAlive, MarkDead)
 	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
 	return c
 }
 
 // AliveCommand is the pidfile-mode liveness check: the process the start
-// command launched (startPID, when known) or the pid in the pid file runs.
+// command launched (StartPID, when known) or the pid in the pid file runs.
 // Either is enough: a start command that forks leaves only the pid file.
-func AliveCommand(n *cluster.Node, startPID string) string {
+func AliveCommand(n *cluster.Node, StartPID string) string {
 	pf := ""
 	if n.Server.PidFile != nil {
 		pf = *n.Server.PidFile
@@ -133,17 +144,17 @@ func AliveCommand(n *cluster.Node, startPID string) string {
 	var b strings.Builder
 	// A zombie (nobody reaped it yet) counts as gone.
 	b.WriteString("natsops_runs() { kill -0 \"$1\" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$1\"/status; }\n")
-	if startPID != "" {
-		fmt.Fprintf(&b, "if natsops_runs %s; then echo %s; exit 0; fi\n", remote.Quote(startPID), markAlive)
+	if StartPID != "" {
+		fmt.Fprintf(&b, "if natsops_runs %s; then echo %s; exit 0; fi\n", remote.Quote(StartPID), MarkAlive)
 	}
-	fmt.Fprintf(&b, "pid=$(cat %[1]s 2>/dev/null || true)\nif [ -n \"$pid\" ] && natsops_runs \"$pid\"; then echo %[2]s; else echo \"%[3]s no nats-server process runs (the pid file holds ${pid:-nothing})\"; fi", remote.Quote(pf), markAlive, markDead)
+	fmt.Fprintf(&b, "pid=$(cat %[1]s 2>/dev/null || true)\nif [ -n \"$pid\" ] && natsops_runs \"$pid\"; then echo %[2]s; else echo \"%[3]s no nats-server process runs (the pid file holds ${pid:-nothing})\"; fi", remote.Quote(pf), MarkAlive, MarkDead)
 	return b.String()
 }
 
-// startPID is the pid a pidfile-mode start printed, or "".
-func startPID(out string) string {
+// StartPID is the pid a pidfile-mode start printed, or "".
+func StartPID(out string) string {
 	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, markPID+" "); ok {
+		if rest, ok := strings.CutPrefix(line, MarkPID+" "); ok {
 			if _, err := strconv.Atoi(strings.TrimSpace(rest)); err == nil {
 				return strings.TrimSpace(rest)
 			}
@@ -169,23 +180,23 @@ natsops_step() {
 echo "natsops:begin $(natsops_ms)"
 `)
 	fmt.Fprintf(&b, "natsops_step stop %s || exit 0\n", remote.Quote(c.Stop))
-	fmt.Fprintf(&b, "case \"$natsops_out\" in *%s*) ;; *)\n  natsops_step exit %s || exit 0\n  case \"$natsops_out\" in *%s*) ;; *) exit 0;; esac;;\nesac\n", markNotRunning, remote.Quote(c.WaitExit), markExited)
+	fmt.Fprintf(&b, "case \"$natsops_out\" in *%s*) ;; *)\n  natsops_step exit %s || exit 0\n  case \"$natsops_out\" in *%s*) ;; *) exit 0;; esac;;\nesac\n", MarkNotRunning, remote.Quote(c.WaitExit), MarkExited)
 	fmt.Fprintf(&b, "natsops_step start %s\n", remote.Quote(c.Start))
 	return b.String()
 }
 
-// cycleStep is one step of a Cycle's output.
-type cycleStep struct {
+// CycleStep is one step of a Cycle's output.
+type CycleStep struct {
 	Name string
 	Exit int
 	MS   int64 // node clock when it finished
 	Out  string
 }
 
-// parseCycle reads a Cycle's output: the begin time and each step run.
-func parseCycle(out string) (begin int64, steps map[string]*cycleStep) {
-	steps = map[string]*cycleStep{}
-	var last *cycleStep
+// ParseCycle reads a Cycle's output: the begin time and each step run.
+func ParseCycle(out string) (begin int64, steps map[string]*CycleStep) {
+	steps = map[string]*CycleStep{}
+	var last *CycleStep
 	for _, line := range strings.Split(out, "\n") {
 		switch {
 		case strings.HasPrefix(line, "natsops:begin "):
@@ -195,7 +206,7 @@ func parseCycle(out string) (begin int64, steps map[string]*cycleStep) {
 			if len(f) != 4 {
 				continue
 			}
-			s := &cycleStep{Name: f[1]}
+			s := &CycleStep{Name: f[1]}
 			s.Exit, _ = strconv.Atoi(f[2])
 			s.MS, _ = strconv.ParseInt(f[3], 10, 64)
 			steps[s.Name] = s

@@ -1,9 +1,11 @@
-package cluster
+package config
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // inventoryOf returns an inventory of n nodes shaped like the example:
@@ -44,18 +46,18 @@ store_dir = "/var/lib/nats/jetstream"
 // a 200-node inventory. Target: well under 1s per op on 2 cores.
 func BenchmarkBuild200(b *testing.B) {
 	data := inventoryOf(200)
-	env := mapEnv(map[string]string{"ROUTE_PW": "route-password-0123456789"})
+	env := cluster.MapEnv(map[string]string{"ROUTE_PW": "route-password-0123456789"})
 	ts, err := LoadTemplates(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		inv, err := Parse("bench.toml", data)
+		inv, err := cluster.Parse("bench.toml", data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		res := inv.Build(ts, inv.Nodes, env)
+		res := Build(inv, ts, inv.Nodes, env)
 		if !res.OK(SevError) || len(res.Configs) != 200 {
 			b.Fatalf("build failed:\n%s", findingsText(res.Findings))
 		}
@@ -67,7 +69,7 @@ func BenchmarkLoad200(b *testing.B) {
 	data := inventoryOf(200)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse("bench.toml", data); err != nil {
+		if _, err := cluster.Parse("bench.toml", data); err != nil {
 			b.Fatal(err)
 		}
 	}

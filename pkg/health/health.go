@@ -1,4 +1,13 @@
-package cluster
+// Package health decides, from monitoring snapshots (pkg/monitor), whether
+// a node is ready and whether the cluster is healthy: reachable, the right
+// server, restarted when a restart is expected, full /healthz ok, routes to
+// every inventory peer (distinct peers, never pooled connections), one
+// JetStream meta leader with every replica current. Each verdict is a list
+// of reasons with a stable code.
+//
+// It is pure: no I/O, no clock. Reading the endpoints is pkg/monitor;
+// polling until a verdict holds is the caller's (pkg/rollout).
+package health
 
 import (
 	"fmt"
@@ -6,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -102,7 +112,7 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 // inventory peers (snapshots named with monitor.NameRoutes), and the JetStream nodes agree on one meta leader whose
 // replicas are all current (only the leader's view of them counts). Nodes
 // missing from snaps are unreachable.
-func ClusterReady(inv *Inventory, snaps map[string]*monitor.Snapshot) []Reason {
+func ClusterReady(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) []Reason {
 	var out []Reason
 	leaders := map[string][]string{} // leader -> nodes that say so
 	for _, n := range inv.Nodes {
@@ -176,4 +186,13 @@ func orNone(s []string) string {
 	sorted := append([]string(nil), s...)
 	sort.Strings(sorted)
 	return strings.Join(sorted, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

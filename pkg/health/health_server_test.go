@@ -1,4 +1,4 @@
-package cluster
+package health
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/natsops/natsops/internal/natstest"
+	"github.com/natsops/natsops/internal/testinv"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -27,7 +28,7 @@ func snapshots(c *monitor.Client, servers []*server.Server) map[string]*monitor.
 // shut down is reported unreachable and missing from its peers' routes.
 func TestHealthAgainstRealServers(t *testing.T) {
 	servers := natstest.StartCluster(t, 3)
-	inv := mustParse(t, strings.NewReplacer(`name = "a"`, `name = "n1"`, `name = "b"`, `name = "n2"`, `name = "c"`, `name = "n3"`).Replace(base)+"\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats\"\n")
+	inv := testinv.MustParse(t, testinv.ThreeJS())
 	c := &monitor.Client{}
 	var snaps map[string]*monitor.Snapshot
 	natstest.WaitFor(t, "cluster ready", func() (bool, string) {

@@ -1,12 +1,12 @@
-package cluster
+package config
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // Rule describes one lint rule. IDs are stable: scripts may filter on them.
@@ -76,10 +76,10 @@ func ruleSeverity(id string) Severity {
 }
 
 // lintNode checks one node's effective settings.
-func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
+func lintNode(inv *cluster.Inventory, n *cluster.Node, secrets map[string]string) []Finding {
 	var out []Finding
 	add := func(rule, key, msg, fix string) {
-		line, _ := inv.loc.find(nodeKey(n.Index, key)...)
+		line, _ := inv.NodeLine(n, key), 0
 		out = append(out, Finding{Rule: rule, Severity: ruleSeverity(rule), Node: n.Name, Key: key, File: inv.Path, Line: line, Message: msg, Fix: fix})
 	}
 	s := n.Server
@@ -93,16 +93,16 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 	if s.MaxConnections != nil && *s.MaxConnections == 0 {
 		add(LMaxConnZero, "server.max_connections", "max_connections = 0 rejects every client", "remove it (default 65536) or set the expected connections plus headroom")
 	}
-	if budget, src := inv.nofileBudget(n); budget > 0 && int64(maxConn)+nofileReserve > budget {
+	if budget, src := nofileBudget(inv, n); budget > 0 && int64(maxConn)+nofileReserve > budget {
 		add(LMaxConnNofile, "server.max_connections", fmt.Sprintf("max_connections %d plus %d descriptors for routes, JetStream and logs exceeds the nofile limit %d (%s)", maxConn, nofileReserve, budget, src), fmt.Sprintf("raise tune.nofile to at least %d, or lower max_connections", int64(maxConn)+nofileReserve))
 	}
-	payload := int64(deref(s.MaxPayload, Size(server.MAX_PAYLOAD_SIZE)))
-	pending := int64(deref(s.MaxPending, Size(server.MAX_PENDING_SIZE)))
+	payload := int64(deref(s.MaxPayload, cluster.Size(server.MAX_PAYLOAD_SIZE)))
+	pending := int64(deref(s.MaxPending, cluster.Size(server.MAX_PENDING_SIZE)))
 	if payload > server.MAX_PAYLOAD_MAX_SIZE {
-		add(LPayloadLarge, "server.max_payload", fmt.Sprintf("max_payload %s is above 8MB", Size(payload)), "keep messages at or below \"8MB\"; use the JetStream object store for large data")
+		add(LPayloadLarge, "server.max_payload", fmt.Sprintf("max_payload %s is above 8MB", cluster.Size(payload)), "keep messages at or below \"8MB\"; use the JetStream object store for large data")
 	}
 	if payload > pending {
-		add(LPayloadPending, "server.max_payload", fmt.Sprintf("max_payload %s is above max_pending %s; nats-server will not start", Size(payload), Size(pending)), "raise server.max_pending or lower server.max_payload")
+		add(LPayloadPending, "server.max_payload", fmt.Sprintf("max_payload %s is above max_pending %s; nats-server will not start", cluster.Size(payload), cluster.Size(pending)), "raise server.max_pending or lower server.max_payload")
 	}
 	if wd := s.WriteDeadline; wd != nil && (wd.Duration < time.Second || wd.Duration > time.Minute) {
 		add(LWriteDeadline, "server.write_deadline", fmt.Sprintf("write_deadline %s is outside 1s..1m", wd.Duration), "use a few seconds (the seed used \"3s\"; nats-server's default is \"10s\")")
@@ -110,7 +110,7 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 	if ld := s.LameDuckDuration; ld != nil && ld.Duration < 30*time.Second {
 		add(LLameDuck, "server.lame_duck_duration", fmt.Sprintf("lame_duck_duration %s is below nats-server's 30s minimum", ld.Duration), "use \"30s\" or more")
 	}
-	ldd := deref(s.LameDuckDuration, Duration{server.DEFAULT_LAME_DUCK_DURATION})
+	ldd := deref(s.LameDuckDuration, cluster.Duration{Duration: server.DEFAULT_LAME_DUCK_DURATION})
 	if gp := s.LameDuckGracePeriod; gp != nil && gp.Duration >= ldd.Duration {
 		add(LLameDuck, "server.lame_duck_grace_period", fmt.Sprintf("lame_duck_grace_period %s is not below lame_duck_duration %s", gp.Duration, ldd.Duration), "make the grace period shorter than the duration (defaults: 10s and 2m)")
 	}
@@ -120,13 +120,13 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 	}
 	secretsToCheck := []struct {
 		key string
-		s   *Secret
+		s   *cluster.Secret
 	}{{"server.auth.password", a.Password}, {"server.auth.token", a.Token}}
 	for i := range a.Users {
 		if a.Users[i].NKey == "" {
 			secretsToCheck = append(secretsToCheck, struct {
 				key string
-				s   *Secret
+				s   *cluster.Secret
 			}{fmt.Sprintf("server.auth.users[%d].password", i), &a.Users[i].Password})
 		}
 	}
@@ -134,10 +134,10 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 		if sc.s == nil {
 			continue
 		}
-		if sc.s.Kind() == SecretLiteral && !IsBcrypt(string(*sc.s)) {
+		if sc.s.Kind() == cluster.SecretLiteral && !cluster.IsBcrypt(string(*sc.s)) {
 			add(LPlaintextSecret, sc.key, "plaintext secret in the inventory", "use env:NAME or file:PATH, or store a bcrypt hash (`natsops hash-password`)")
 		}
-		if v, ok := secrets[sc.key]; ok && !IsBcrypt(v) && len(v) < 12 {
+		if v, ok := secrets[sc.key]; ok && !cluster.IsBcrypt(v) && len(v) < 12 {
 			add(LShortSecret, sc.key, fmt.Sprintf("secret is only %d characters", len(v)), "use at least 12 random characters")
 		}
 	}
@@ -152,10 +152,10 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 	if cl := s.MaxControlLine; cl != nil && *cl < 1024 {
 		add(LControlLineSmall, "server.max_control_line", fmt.Sprintf("max_control_line %d is small", int64(*cl)), "remove it (default 4KB); the seed's 512 breaks long subjects and request inboxes")
 	}
-	if have, ok := parseVersion(n.Service.NATSVersion); ok {
+	if have, ok := cluster.ParseVersion(n.Service.NATSVersion); ok {
 		for _, o := range versionedOptions {
-			need, _ := parseVersion(o.since)
-			if o.set(n, inv) && versionLess(have, need) {
+			need, _ := cluster.ParseVersion(o.since)
+			if o.set(n, inv) && have.Less(need) {
 				add(LServerTooOld, o.key, fmt.Sprintf("%s needs nats-server %s or newer; the node runs %s", o.key, o.since, n.Service.NATSVersion), "remove "+o.key+" or upgrade nats-server on the node")
 			}
 		}
@@ -167,10 +167,10 @@ func (inv *Inventory) lintNode(n *Node, secrets map[string]string) []Finding {
 }
 
 // lintInventory checks what concerns the cluster as a whole.
-func (inv *Inventory) lintInventory(secrets map[string]string) []Finding {
+func lintInventory(inv *cluster.Inventory, secrets map[string]string) []Finding {
 	var out []Finding
 	add := func(rule, key, msg, fix string, also ...string) {
-		line, _ := inv.loc.find(append([]string{key}, also...)...)
+		line, _ := inv.Line(append([]string{key}, also...)...), 0
 		out = append(out, Finding{Rule: rule, Severity: ruleSeverity(rule), Key: key, File: inv.Path, Line: line, Message: msg, Fix: fix})
 	}
 	cl := inv.File.Cluster
@@ -194,7 +194,7 @@ func (inv *Inventory) lintInventory(secrets map[string]string) []Finding {
 			add(LRouteNoAuth, "cluster", "routes are not authenticated", "set cluster.user and cluster.password = \"env:NATS_ROUTE_PASSWORD\" (or use cluster TLS with verify)")
 		}
 	} else {
-		if cl.Password.Kind() == SecretLiteral {
+		if cl.Password.Kind() == cluster.SecretLiteral {
 			add(LPlaintextSecret, "cluster.password", "plaintext secret in the inventory", "use env:NAME or file:PATH")
 		}
 		if v, ok := secrets["cluster.password"]; ok && len(v) < 12 {
@@ -212,7 +212,7 @@ const nofileReserve = 1024
 // soft limit to the hard one at start.
 const systemdDefaultNofile = 524288
 
-func (inv *Inventory) nofileBudget(n *Node) (int64, string) {
+func nofileBudget(inv *cluster.Inventory, n *cluster.Node) (int64, string) {
 	if nf := inv.File.Tune.NoFile; nf != nil {
 		return *nf, "tune.nofile"
 	}
@@ -226,7 +226,7 @@ func isLoopback(host string) bool {
 	return host == "127.0.0.1" || host == "::1" || host == "localhost"
 }
 
-func allLoopback(nodes []*Node) bool {
+func allLoopback(nodes []*cluster.Node) bool {
 	for _, n := range nodes {
 		if !isLoopback(*n.Cluster.ListenHost) {
 			return false
@@ -239,34 +239,10 @@ func allLoopback(nodes []*Node) bool {
 // reject as unknown fields.
 var versionedOptions = []struct {
 	key, since string
-	set        func(*Node, *Inventory) bool
+	set        func(*cluster.Node, *cluster.Inventory) bool
 }{
-	{"server.log.max_files", "2.10.0", func(n *Node, _ *Inventory) bool { return n.Server.Log.MaxFiles != nil }},
-	{"cluster.pool_size", "2.10.0", func(_ *Node, inv *Inventory) bool { return inv.Clustered() && inv.File.Cluster.PoolSize != nil }},
-}
-
-// parseVersion reads "2.9.10" or "v2.10.1" into its numbers.
-func parseVersion(v string) ([3]int, bool) {
-	var out [3]int
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if v == "" || len(parts) > 3 {
-		return out, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return out, false
-		}
-		out[i] = n
-	}
-	return out, true
-}
-
-func versionLess(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
+	{"server.log.max_files", "2.10.0", func(n *cluster.Node, _ *cluster.Inventory) bool { return n.Server.Log.MaxFiles != nil }},
+	{"cluster.pool_size", "2.10.0", func(_ *cluster.Node, inv *cluster.Inventory) bool {
+		return inv.Clustered() && inv.File.Cluster.PoolSize != nil
+	}},
 }

@@ -1,4 +1,4 @@
-package cluster
+package config
 
 import (
 	"os"
@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // TestRealServerAcceptsRenderedConfigs runs the real `nats-server -t -c`
@@ -27,21 +29,21 @@ func TestRealServerAcceptsRenderedConfigs(t *testing.T) {
 		if ver == nil {
 			t.Fatalf("%s: no version in %q", bin, out)
 		}
-		v, _ := parseVersion(ver[1])
-		old := versionLess(v, [3]int{2, 10, 0})
+		v, _ := cluster.ParseVersion(ver[1])
+		old := v.Less(cluster.Version{2, 10, 0})
 		inventories := []string{"../../inventory/example.toml", "../../inventory/local.toml", "testdata/single.toml"}
 		if !old {
 			inventories = append(inventories, "testdata/full.toml")
 		}
 		for _, src := range inventories {
-			inv, err := Load(src)
+			inv, err := cluster.Load(src)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ts, _ := LoadTemplates(nil)
 			tls := &tlsStandIns{}
 			for _, n := range inv.Nodes {
-				r, err := inv.Render(ts, n, RenderOptions{Env: mapEnv(testEnv), TLSPath: tls.path})
+				r, err := Render(inv, ts, n, RenderOptions{Env: cluster.MapEnv(testEnv), TLSPath: tls.path})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,7 @@
-package rollout
+package service
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/remote"
 )
 
 // The wait scripts are valid sh and report a process that is gone.
@@ -24,12 +26,12 @@ func TestWaitScriptsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("sh", "-c", c.WaitExit).CombinedOutput()
-	if err != nil || string(out) != markExited+"\n" {
+	if err != nil || string(out) != MarkExited+"\n" {
 		t.Fatalf("wait: %v %q", err, out)
 	}
 	// Stop on a missing pid file: not running.
 	out, err = exec.Command("sh", "-c", c.Stop).CombinedOutput()
-	if err != nil || string(out) != markNotRunning+"\n" {
+	if err != nil || string(out) != MarkNotRunning+"\n" {
 		t.Fatalf("stop: %v %q", err, out)
 	}
 	for _, m := range []Mode{Graceful, Fast} {
@@ -79,11 +81,11 @@ func TestCycleScriptPidfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cycle: %v\n%s", err, out)
 	}
-	begin, steps := parseCycle(string(out))
+	begin, steps := ParseCycle(string(out))
 	if begin == 0 || steps["stop"] == nil || steps["exit"] == nil || steps["start"] == nil {
 		t.Fatalf("cycle output:\n%s", out)
 	}
-	if !strings.Contains(steps["exit"].Out, markExited) || steps["start"].Exit != 0 || steps["start"].MS < begin {
+	if !strings.Contains(steps["exit"].Out, MarkExited) || steps["start"].Exit != 0 || steps["start"].MS < begin {
 		t.Fatalf("steps %+v %+v", steps["exit"], steps["start"])
 	}
 	var now string
@@ -101,5 +103,96 @@ func TestCycleScriptPidfile(t *testing.T) {
 	}
 	if err := exec.Command("kill", now).Run(); err != nil {
 		t.Errorf("the new process does not run: %v", err)
+	}
+}
+
+func TestCommandsQuoteAndPidfile(t *testing.T) {
+	inv, err := cluster.Parse("inv.toml", []byte(`[service]
+manager = "pidfile"
+binary = "/opt/nats/nats-server"
+config_path = "/opt/nats/nats.conf"
+
+[server]
+pid_file = "/opt/nats/it's.pid"
+
+[[node]]
+name = "a"
+host = "h"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := CommandsFor(inv.Nodes[0], Graceful)
+	if !strings.Contains(g.Stop, `/opt/nats/nats-server --signal 'ldm=/opt/nats/it'\''s.pid'`) {
+		t.Errorf("stop %q", g.Stop)
+	}
+	if !strings.HasPrefix(g.Start, "setsid nohup sh -c ") || !strings.HasSuffix(g.Start, "&\necho \"natsops:pid $!\"") {
+		t.Errorf("start %q", g.Start)
+	}
+	if a := AliveCommand(inv.Nodes[0], "42"); !strings.Contains(a, `cat '/opt/nats/it'\''s.pid'`) || !strings.Contains(a, "natsops_runs 42;") {
+		t.Errorf("alive %q", a)
+	}
+	if f := CommandsFor(inv.Nodes[0], Fast); !strings.Contains(f.Stop, "quit=") || f.ExitBound != exitMargin {
+		t.Errorf("fast %q %s", f.Stop, f.ExitBound)
+	}
+	if g.ExitBound != defaultLameDuck+exitMargin {
+		t.Errorf("bound %s", g.ExitBound)
+	}
+}
+
+// The pidfile start prints the pid it launched, and the liveness check
+// follows that process through a real shell: alive while it runs, gone
+// once it was killed (with the pid file naming no live process either).
+func TestPidfileStartAndAliveRealShell(t *testing.T) {
+	dir := t.TempDir()
+	inv, err := cluster.Parse("inv.toml", []byte(fmt.Sprintf(`[service]
+manager = "pidfile"
+start_command = "sleep 30"
+
+[server]
+pid_file = %[1]q
+log.file = %[2]q
+
+[[node]]
+name = "a"
+host = "127.0.0.1"
+connection = "local"
+`, dir+"/a.pid", dir+"/a.log")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := inv.Nodes[0]
+	h := &remote.Local{NodeName: "a"}
+	ctx := context.Background()
+	res, err := h.Run(ctx, CommandsFor(n, Fast).Start, remote.RunOptions{})
+	if err != nil || !res.OK() {
+		t.Fatalf("start: %v %s", err, res.Stderr)
+	}
+	pid := StartPID(string(res.Stdout))
+	if pid == "" {
+		t.Fatalf("no pid in %q", res.Stdout)
+	}
+	t.Cleanup(func() { _, _ = h.Run(ctx, "kill "+pid+" 2>/dev/null", remote.RunOptions{}) })
+	check := func() string {
+		res, err := h.Run(ctx, AliveCommand(n, pid), remote.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(res.Stdout))
+	}
+	if got := check(); got != MarkAlive {
+		t.Fatalf("while running: %q", got)
+	}
+	if _, err := h.Run(ctx, "kill "+pid, remote.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The signal is delivered asynchronously: give the process a moment.
+	got := check()
+	for i := 0; i < 100 && got == MarkAlive; i++ {
+		time.Sleep(50 * time.Millisecond)
+		got = check()
+	}
+	if !strings.HasPrefix(got, MarkDead+" no nats-server process runs") {
+		t.Fatalf("after kill: %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package config
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/templates"
 )
 
@@ -22,7 +23,7 @@ var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOK
 // node's config with testdata/golden. Run with -update to rewrite them.
 func TestGolden(t *testing.T) {
 	for _, src := range []string{"testdata/full.toml", "testdata/single.toml", "../../inventory/example.toml", "../../inventory/local.toml"} {
-		inv, err := Load(src)
+		inv, err := cluster.Load(src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestRenderIsDeterministic(t *testing.T) {
-	inv, err := Load("testdata/full.toml")
+	inv, err := cluster.Load("testdata/full.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +69,14 @@ func TestRenderIsDeterministic(t *testing.T) {
 // TestRenderedValuesReachServer parses the rendered configs with
 // nats-server and checks what it got, not what we wrote.
 func TestRenderedValuesReachServer(t *testing.T) {
-	inv, err := Load("testdata/full.toml")
+	inv, err := cluster.Load("testdata/full.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts, _ := LoadTemplates(nil)
 	tls := &tlsStandIns{}
 	defer tls.cleanup()
-	r, err := inv.Render(ts, inv.Nodes[2], RenderOptions{Env: mapEnv(testEnv), TLSPath: tls.path})
+	r, err := Render(inv, ts, inv.Nodes[2], RenderOptions{Env: cluster.MapEnv(testEnv), TLSPath: tls.path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,14 +123,14 @@ func TestRenderedValuesReachServer(t *testing.T) {
 func TestNewServerValidationIsRun(t *testing.T) {
 	inv := mustParse(t, base+"\n[server]\nmax_payload = \"1MB\"\nmax_pending = \"512KB\"\n")
 	ts, _ := LoadTemplates(nil)
-	r, err := inv.Render(ts, inv.Nodes[0], RenderOptions{})
+	r, err := Render(inv, ts, inv.Nodes[0], RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := (&server.Options{}).ProcessConfigString(string(r.Config)); err != nil {
 		t.Fatalf("the parser alone should accept this config: %v", err)
 	}
-	fs := inv.validateConfig(r)
+	fs := validateConfig(inv, r)
 	if len(fs) != 1 {
 		t.Fatalf("want one finding, got:\n%s", findingsText(fs))
 	}
@@ -137,7 +138,7 @@ func TestNewServerValidationIsRun(t *testing.T) {
 	if f.Rule != RuleOptions || f.Key != "server.max_payload" || f.Line != 21 || !strings.Contains(f.Message, "cannot be higher than max_pending") {
 		t.Errorf("finding = %+v", f)
 	}
-	res := inv.Build(ts, inv.Nodes, nil)
+	res := Build(inv, ts, inv.Nodes, nil)
 	if res.OK(SevError) || !hasRule(res.Findings, LPayloadPending) || hasRule(res.Findings, RuleOptions) {
 		t.Errorf("Build should report L007 once, not NATS002 again:\n%s", findingsText(res.Findings))
 	}
@@ -153,7 +154,7 @@ func TestParserErrorsMapToInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := mustParse(t, base+"\n[server]\nmax_payload = \"1MB\"\n")
-	res := inv.Build(ts, inv.Nodes[:1], nil)
+	res := Build(inv, ts, inv.Nodes[:1], nil)
 	if len(res.Findings) == 0 || res.OK(SevError) {
 		t.Fatalf("broken template accepted:\n%s", findingsText(res.Findings))
 	}
@@ -174,7 +175,7 @@ func TestSecretsNeverInFindings(t *testing.T) {
 	}
 	const pw = "Sup3r-Secret-Value"
 	inv := mustParse(t, strings.Replace(base, "password = '$2a$11$GHOkBphzRKiRCrs1LR9i3u83loD17PqHBW9gLgPlD48ENuWSY7n2.'", `password = "env:PW"`, 1))
-	res := inv.Build(ts, inv.Nodes, mapEnv(map[string]string{"PW": pw}))
+	res := Build(inv, ts, inv.Nodes, cluster.MapEnv(map[string]string{"PW": pw}))
 	text := findingsText(res.Findings)
 	if res.OK(SevError) {
 		t.Fatalf("leaky template accepted:\n%s", text)
@@ -185,12 +186,12 @@ func TestSecretsNeverInFindings(t *testing.T) {
 }
 
 func TestMaskedRenderHidesSecrets(t *testing.T) {
-	inv, err := Load("testdata/full.toml")
+	inv, err := cluster.Load("testdata/full.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts, _ := LoadTemplates(nil)
-	r, err := inv.Render(ts, inv.Nodes[0], RenderOptions{Env: mapEnv(testEnv), Mask: true})
+	r, err := Render(inv, ts, inv.Nodes[0], RenderOptions{Env: cluster.MapEnv(testEnv), Mask: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestMaskedRenderHidesSecrets(t *testing.T) {
 }
 
 func TestUnresolvedSecretIsAFinding(t *testing.T) {
-	inv, err := Load("testdata/full.toml")
+	inv, err := cluster.Load("testdata/full.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestUnresolvedSecretIsAFinding(t *testing.T) {
 }
 
 func TestTLSStandInsReported(t *testing.T) {
-	inv, err := Load("testdata/full.toml")
+	inv, err := cluster.Load("testdata/full.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,5 +231,21 @@ func TestTLSStandInsReported(t *testing.T) {
 	// The written config keeps the node's real paths.
 	if !bytes.Contains(res.Configs[0].Config, []byte(`"/etc/nats/tls/server.pem"`)) {
 		t.Errorf("rendered config lost the real TLS path:\n%s", res.Configs[0].Config)
+	}
+}
+
+func TestExamplesValidate(t *testing.T) {
+	for _, name := range []string{"example.toml", "local.toml"} {
+		inv, err := cluster.Load("../../inventory/" + name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res := buildAll(t, inv, nil)
+		if !res.OK(SevWarning) {
+			t.Errorf("%s has errors or warnings:\n%s", name, findingsText(res.Findings))
+		}
+		if len(res.Configs) != 3 {
+			t.Errorf("%s rendered %d configs, want 3", name, len(res.Configs))
+		}
 	}
 }

@@ -1,11 +1,11 @@
-package cluster
+package config
 
 import (
 	"errors"
 	"fmt"
-	"path"
-	"sort"
 	"strings"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // Result is the outcome of building configs for a set of nodes.
@@ -27,16 +27,16 @@ func (r *Result) OK(failAt Severity) bool {
 
 // Build renders, validates and lints the given nodes. It never touches a
 // host. The configs are only usable when r.OK(SevError).
-func (inv *Inventory) Build(ts *Templates, nodes []*Node, env Env) *Result {
+func Build(inv *cluster.Inventory, ts *Templates, nodes []*cluster.Node, env cluster.Env) *Result {
 	res := &Result{}
 	tls := &tlsStandIns{}
 	defer tls.cleanup()
 	allSecrets := map[string]string{}
 	for _, n := range nodes {
 		before := len(tls.missing)
-		check, err := inv.Render(ts, n, RenderOptions{Env: env, TLSPath: tls.path})
+		check, err := Render(inv, ts, n, RenderOptions{Env: env, TLSPath: tls.path})
 		if err != nil {
-			res.Findings = append(res.Findings, inv.renderFinding(n, err))
+			res.Findings = append(res.Findings, renderFinding(inv, n, err))
 			continue
 		}
 		real := check
@@ -48,21 +48,21 @@ func (inv *Inventory) Build(ts *Templates, nodes []*Node, env Env) *Result {
 			}
 			res.Findings = append(res.Findings, Finding{Rule: RuleTLSLocal, Severity: SevInfo, Node: n.Name, File: inv.Path,
 				Message: fmt.Sprintf("TLS files %s are not on this machine; validated with stand-ins, checked on the node at deploy", strings.Join(dedupe(tls.missing[before:]), ", "))})
-			if real, err = inv.Render(ts, n, RenderOptions{Env: env}); err != nil {
-				res.Findings = append(res.Findings, inv.renderFinding(n, err))
+			if real, err = Render(inv, ts, n, RenderOptions{Env: env}); err != nil {
+				res.Findings = append(res.Findings, renderFinding(inv, n, err))
 				continue
 			}
 		}
-		secrets := inv.nodeSecrets(n, env)
+		secrets := nodeSecrets(inv, n, env)
 		for k, v := range secrets {
 			allSecrets[k] = v
 		}
-		lint := inv.lintNode(n, secrets)
+		lint := lintNode(inv, n, secrets)
 		res.Findings = append(res.Findings, lint...)
-		res.Findings = append(res.Findings, withoutLinted(inv.validateConfig(check), lint)...)
+		res.Findings = append(res.Findings, withoutLinted(validateConfig(inv, check), lint)...)
 		res.Configs = append(res.Configs, real)
 	}
-	res.Findings = append(res.Findings, inv.lintInventory(allSecrets)...)
+	res.Findings = append(res.Findings, lintInventory(inv, allSecrets)...)
 	res.Findings = dedupeFindings(res.Findings)
 	sortFindings(res.Findings)
 	return res
@@ -87,9 +87,9 @@ func withoutLinted(natsFindings, lint []Finding) []Finding {
 }
 
 // nodeSecrets resolves the node's secrets by key, for lint (length checks).
-func (inv *Inventory) nodeSecrets(n *Node, env Env) map[string]string {
+func nodeSecrets(inv *cluster.Inventory, n *cluster.Node, env cluster.Env) map[string]string {
 	out := map[string]string{}
-	try := func(key string, s *Secret) {
+	try := func(key string, s *cluster.Secret) {
 		if s == nil {
 			return
 		}
@@ -109,10 +109,10 @@ func (inv *Inventory) nodeSecrets(n *Node, env Env) map[string]string {
 	return out
 }
 
-func (inv *Inventory) renderFinding(n *Node, err error) Finding {
+func renderFinding(inv *cluster.Inventory, n *cluster.Node, err error) Finding {
 	var se *SecretError
 	if errors.As(err, &se) {
-		line, _ := inv.loc.find(nodeKey(n.Index, se.Key)...)
+		line, _ := inv.NodeLine(n, se.Key), 0
 		return Finding{Rule: RuleSecret, Severity: SevError, Node: n.Name, Key: se.Key, File: inv.Path, Line: line, Message: se.Err.Error()}
 	}
 	return Finding{Rule: RuleParse, Severity: SevError, Node: n.Name, File: inv.Path, Message: err.Error(), Fix: "check the template (--templates)"}
@@ -146,56 +146,4 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
-}
-
-// Select returns the nodes matching --limit patterns (names or globs), in
-// inventory order; no patterns selects all. A pattern that matches nothing
-// is an error: a typo must not silently act on zero nodes.
-func (inv *Inventory) Select(patterns []string) ([]*Node, error) {
-	if len(patterns) == 0 {
-		return inv.Nodes, nil
-	}
-	var out []*Node
-	matched := map[string]bool{}
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("--limit %q is not a valid pattern: %v", p, err)
-		}
-		hit := false
-		for _, n := range inv.Nodes {
-			ok, _ := path.Match(p, n.Name)
-			if ok {
-				hit = true
-				matched[n.Name] = true
-			}
-		}
-		if !hit {
-			return nil, fmt.Errorf("--limit %q matches no node in %s (nodes: %s)", p, inv.Path, strings.Join(inv.NodeNames(), ", "))
-		}
-	}
-	for _, n := range inv.Nodes {
-		if matched[n.Name] {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
-// NodeNames lists the node names in inventory order.
-func (inv *Inventory) NodeNames() []string {
-	names := make([]string, len(inv.Nodes))
-	for i, n := range inv.Nodes {
-		names[i] = n.Name
-	}
-	return names
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

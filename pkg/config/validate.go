@@ -1,4 +1,4 @@
-package cluster
+package config
 
 import (
 	"crypto/ecdsa"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // Rule IDs for findings that come from nats-server itself.
@@ -32,7 +33,7 @@ const (
 // rendered config, the same code `nats-server -t` runs plus the checks that
 // only happen in server.NewServer (max_payload over max_pending, lame duck
 // grace period, websocket without TLS, ...).
-func (inv *Inventory) validateConfig(r *Rendered) []Finding {
+func validateConfig(inv *cluster.Inventory, r *Rendered) []Finding {
 	var out []Finding
 	opts := &server.Options{}
 	err := opts.ProcessConfigString(string(r.Config))
@@ -47,10 +48,10 @@ func (inv *Inventory) validateConfig(r *Rendered) []Finding {
 			errs = []error{err}
 		}
 		for _, e := range warns {
-			out = append(out, inv.natsFinding(r, RuleNatsWarn, SevWarning, e))
+			out = append(out, natsFinding(inv, r, RuleNatsWarn, SevWarning, e))
 		}
 		for _, e := range errs {
-			out = append(out, inv.natsFinding(r, RuleParse, SevError, e))
+			out = append(out, natsFinding(inv, r, RuleParse, SevError, e))
 		}
 		if len(errs) > 0 {
 			return out
@@ -58,7 +59,7 @@ func (inv *Inventory) validateConfig(r *Rendered) []Finding {
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
-		return append(out, inv.natsFinding(r, RuleOptions, SevError, err))
+		return append(out, natsFinding(inv, r, RuleOptions, SevError, err))
 	}
 	s.Shutdown()
 	return out
@@ -68,7 +69,7 @@ var natsPosRE = regexp.MustCompile(`^[^:]*:(\d+):(\d+): (.*)$`)
 
 // natsFinding maps a nats-server error back to the node, the inventory key
 // and, where possible, the line of the inventory that set it.
-func (inv *Inventory) natsFinding(r *Rendered, rule string, sev Severity, err error) Finding {
+func natsFinding(inv *cluster.Inventory, r *Rendered, rule string, sev Severity, err error) Finding {
 	msg := Scrub(strings.TrimSpace(err.Error()), r.secrets)
 	f := Finding{Rule: rule, Severity: sev, Node: r.Node.Name, File: inv.Path}
 	confKey := ""
@@ -83,7 +84,7 @@ func (inv *Inventory) natsFinding(r *Rendered, rule string, sev Severity, err er
 	}
 	if key := inventoryKey(confKey); key != "" {
 		f.Key = key
-		f.Line, _ = inv.loc.find(nodeKey(r.Node.Index, key)...)
+		f.Line, _ = inv.NodeLine(r.Node, key), 0
 		f.Fix = "change " + key + " in the inventory"
 	}
 	return f

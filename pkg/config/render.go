@@ -1,4 +1,13 @@
-package cluster
+// Package config turns inventory nodes into nats-server config files and
+// proves them: render (the embedded or given templates, every value through
+// pkg/natsconf), validate with nats-server's own parser and NewServer,
+// lint (rules L001.., with a fix each), and compare a deployed config with
+// a rendered one (a diff with secrets masked on both sides; whether a
+// reload applies it or a restart is needed).
+//
+// It is pure apart from reading templates and secret files: it never
+// talks to a host. Callers bring the deployed bytes.
+package config
 
 import (
 	"bytes"
@@ -12,6 +21,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/natsconf"
 	"github.com/natsops/natsops/templates"
 )
@@ -43,7 +53,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 // RenderOptions changes how configs are rendered.
 type RenderOptions struct {
 	// Env resolves env: secrets; nil means the process environment.
-	Env Env
+	Env cluster.Env
 	// Mask replaces every secret with a placeholder, for showing a config.
 	Mask bool
 	// TLSPath maps certificate paths; kind is "cert", "key" or "ca".
@@ -54,7 +64,7 @@ type RenderOptions struct {
 
 // Rendered is one node's config.
 type Rendered struct {
-	Node   *Node
+	Node   *cluster.Node
 	Config []byte
 	// secrets holds every secret value in the config, to scrub them from
 	// any message that might quote the file.
@@ -68,15 +78,15 @@ type secretValue struct{ v string }
 // view is what the templates see.
 type view struct {
 	Source    string
-	Node      *Node
-	Server    ServerSpec
+	Node      *cluster.Node
+	Server    cluster.ServerSpec
 	Auth      *authView
 	Cluster   *clusterView
-	JetStream *JetStreamSpec
+	JetStream *cluster.JetStreamSpec
 }
 
 type authView struct {
-	Timeout  *Duration
+	Timeout  *cluster.Duration
 	User     *string
 	Password *secretValue
 	Token    *secretValue
@@ -87,7 +97,7 @@ type userView struct {
 	User        string
 	Password    secretValue
 	NKey        string
-	Permissions *PermissionsSpec
+	Permissions *cluster.PermissionsSpec
 }
 
 type clusterView struct {
@@ -97,7 +107,7 @@ type clusterView struct {
 	PoolSize   *int
 	User       string
 	Password   secretValue
-	TLS        *TLSSpec
+	TLS        *cluster.TLSSpec
 	Routes     []routeURL
 }
 
@@ -109,9 +119,9 @@ type routeURL struct {
 }
 
 // Render renders node n's config.
-func (inv *Inventory) Render(ts *Templates, n *Node, opts RenderOptions) (*Rendered, error) {
+func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderOptions) (*Rendered, error) {
 	r := &Rendered{Node: n}
-	resolve := func(key string, s Secret) (secretValue, error) {
+	resolve := func(key string, s cluster.Secret) (secretValue, error) {
 		v, err := s.Resolve(inv.Dir, opts.Env)
 		if err != nil {
 			return secretValue{}, &SecretError{Node: n, Key: key, Err: err}
@@ -210,7 +220,7 @@ func (inv *Inventory) Render(ts *Templates, n *Node, opts RenderOptions) (*Rende
 
 // SecretError is a secret that could not be resolved while rendering.
 type SecretError struct {
-	Node *Node
+	Node *cluster.Node
 	Key  string
 	Err  error
 }
@@ -257,17 +267,17 @@ func funcs(mask bool, tlsPath func(kind, path string) string) template.FuncMap {
 			return natsconf.Quote(p)
 		},
 		"dur": func(v any) string {
-			return natsconf.Duration(deref(indirect[Duration](v), Duration{}).Duration)
+			return natsconf.Duration(deref(indirect[cluster.Duration](v), cluster.Duration{}).Duration)
 		},
 		"seconds": func(v any) string {
-			return natsconf.Seconds(deref(indirect[Duration](v), Duration{}).Duration)
+			return natsconf.Seconds(deref(indirect[cluster.Duration](v), cluster.Duration{}).Duration)
 		},
 		// include and indent let a block template serve at any depth.
 		"include": func(string, any) (string, error) { return "", nil },
 		"indent": func(n int, s string) string {
 			return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
 		},
-		"size": func(v any) string { return natsconf.Size(int64(deref(indirect[Size](v), 0))) },
+		"size": func(v any) string { return natsconf.Size(int64(deref(indirect[cluster.Size](v), 0))) },
 		"int":  func(v any) string { return natsconf.Int(int64(deref(indirect[int](v), 0))) },
 		"bool": func(v any) string { return natsconf.Bool(deref(indirect[bool](v), false)) },
 	}
@@ -290,4 +300,11 @@ func indirect[T any](v any) *T {
 		}
 	}
 	return nil
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }

@@ -1,8 +1,10 @@
-package cluster
+package service
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 func TestExecDropIn(t *testing.T) {
@@ -23,7 +25,7 @@ config_path = "/etc/nats/100%$HOME\".conf"`, true, "/etc/systemd/system/nats@a.s
 binary = "/opt/nats/nats-server"`, false, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inv, err := Parse("inv.toml", []byte("[service]\n"+tc.service+"\n\n[server]\npid_file = \"/run/n.pid\"\n\n[[node]]\nname = \"a\"\nhost = \"h\"\n"))
+			inv, err := cluster.Parse("inv.toml", []byte("[service]\n"+tc.service+"\n\n[server]\npid_file = \"/run/n.pid\"\n\n[[node]]\nname = \"a\"\nhost = \"h\"\n"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Select returns the nodes matching --limit patterns (names or globs), in
+// inventory order; no patterns selects all. A pattern that matches nothing
+// is an error: a typo must not silently act on zero nodes.
+func (inv *Inventory) Select(patterns []string) ([]*Node, error) {
+	if len(patterns) == 0 {
+		return inv.Nodes, nil
+	}
+	var out []*Node
+	matched := map[string]bool{}
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("--limit %q is not a valid pattern: %v", p, err)
+		}
+		hit := false
+		for _, n := range inv.Nodes {
+			ok, _ := path.Match(p, n.Name)
+			if ok {
+				hit = true
+				matched[n.Name] = true
+			}
+		}
+		if !hit {
+			return nil, fmt.Errorf("--limit %q matches no node in %s (nodes: %s)", p, inv.Path, strings.Join(inv.NodeNames(), ", "))
+		}
+	}
+	for _, n := range inv.Nodes {
+		if matched[n.Name] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// NodeNames lists the node names in inventory order.
+func (inv *Inventory) NodeNames() []string {
+	names := make([]string, len(inv.Nodes))
+	for i, n := range inv.Nodes {
+		names[i] = n.Name
+	}
+	return names
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
