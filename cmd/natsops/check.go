@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/spf13/cobra"
 )
 
@@ -59,7 +59,7 @@ itself could not run, e.g. a broken inventory).`,
 		Example: `  natsops check
   natsops check --format nagios
   natsops check -o json --warn-connections 70`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
@@ -72,20 +72,10 @@ itself could not run, e.g. a broken inventory).`,
 	return cmd
 }
 
-// problem is one finding of check.
-type problem struct {
-	Severity string `json:"severity"`
-	Node     string `json:"node"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-}
-
 type checkResult struct {
-	Status   string    `json:"status"`
-	Code     int       `json:"code"`
-	Problems []problem `json:"problems"`
-	Nodes    int       `json:"nodes"`
-	MaxConnP float64   `json:"max_connections_used_percent"`
+	Status string `json:"status"`
+	Code   int    `json:"code"`
+	health.Verdict
 }
 
 func (o *checkOptions) run(ctx context.Context) error {
@@ -106,8 +96,18 @@ func (o *checkOptions) run(ctx context.Context) error {
 	if err != nil {
 		return o.unknown(err)
 	}
-	f := readFleet(ctx, inv, nodes, o.parallel)
-	res := o.judge(f)
+	v := health.Check(o.readFleet(ctx, inv, nodes), health.Thresholds{
+		WarnConnPct: o.warnConnPct, CritConnPct: o.critConnPct,
+		WarnSlow: o.warnSlow, CritSlow: o.critSlow, AllowVersionSkew: o.allowVersions,
+	})
+	res := checkResult{Verdict: v, Code: checkOK}
+	switch v.Worst() {
+	case health.Critical:
+		res.Code = checkCritical
+	case health.Warning:
+		res.Code = checkWarning
+	}
+	res.Status = verdictName(res.Code)
 	switch o.format {
 	case "json":
 		writeJSON(o.sys.stdout, res)
@@ -133,68 +133,11 @@ func (o *checkOptions) run(ctx context.Context) error {
 	return reported(res.Code)
 }
 
-// judge applies the thresholds to a fleet reading.
-func (o *checkOptions) judge(f *fleet) checkResult {
-	res := checkResult{Nodes: len(f.Nodes)}
-	for _, r := range f.Reasons {
-		res.Problems = append(res.Problems, problem{Severity: "critical", Node: r.Node, Code: r.Code, Message: r.Msg})
-	}
-	versions := map[string][]string{}
-	for _, n := range f.Nodes {
-		if !n.Reachable {
-			continue
-		}
-		versions[n.Version] = append(versions[n.Version], n.Node)
-		if n.MaxConns > 0 {
-			pct := 100 * float64(n.Connections) / float64(n.MaxConns)
-			res.MaxConnP = max(res.MaxConnP, pct)
-			msg := fmt.Sprintf("%d of %d connections (%.0f%%)", n.Connections, n.MaxConns, pct)
-			switch {
-			case pct >= o.critConnPct:
-				res.Problems = append(res.Problems, problem{"critical", n.Node, "connections", msg})
-			case pct >= o.warnConnPct:
-				res.Problems = append(res.Problems, problem{"warning", n.Node, "connections", msg})
-			}
-		}
-		msg := fmt.Sprintf("%d slow consumers since start", n.SlowConsumers)
-		switch {
-		case n.SlowConsumers >= o.critSlow:
-			res.Problems = append(res.Problems, problem{"critical", n.Node, "slow-consumers", msg})
-		case n.SlowConsumers >= o.warnSlow:
-			res.Problems = append(res.Problems, problem{"warning", n.Node, "slow-consumers", msg})
-		}
-	}
-	if len(versions) > 1 && !o.allowVersions {
-		var parts []string
-		keys := make([]string, 0, len(versions))
-		for v := range versions {
-			keys = append(keys, v)
-		}
-		sort.Strings(keys)
-		for _, v := range keys {
-			parts = append(parts, v+" on "+strings.Join(versions[v], ","))
-		}
-		res.Problems = append(res.Problems, problem{"warning", "cluster", "version-skew", "nodes run different versions: " + strings.Join(parts, "; ")})
-	}
-	res.Code = checkOK
-	for _, p := range res.Problems {
-		if p.Severity == "critical" {
-			res.Code = checkCritical
-		} else if res.Code == checkOK {
-			res.Code = checkWarning
-		}
-	}
-	res.Status = verdictName(res.Code)
-	res.Problems = nonNil(res.Problems)
-	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Severity < res.Problems[j].Severity })
-	return res
-}
-
 // unknown reports that the check itself could not run.
 func (o *checkOptions) unknown(err error) error {
 	switch o.format {
 	case "json":
-		writeJSON(o.sys.stdout, checkResult{Status: "UNKNOWN", Code: checkUnknown, Problems: []problem{{Severity: "unknown", Node: "natsops", Code: "check-failed", Message: err.Error()}}})
+		writeJSON(o.sys.stdout, checkResult{Status: "UNKNOWN", Code: checkUnknown, Verdict: health.Verdict{Problems: []health.Problem{{Severity: "unknown", Node: "natsops", Code: "check-failed", Message: err.Error()}}}})
 	case "nagios":
 		fmt.Fprintf(o.sys.stdout, "NATS UNKNOWN: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 	default:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/demo"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/loadgen"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
@@ -67,7 +68,7 @@ acknowledged message that could not be read back).`,
   natsops demo --graceful
   natsops demo --keep
   natsops demo --stop /tmp/natsops-demo-123456`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
@@ -216,9 +217,9 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 	}
 
 	// natsops status, as the status command prints it.
-	f := readFleet(ctx, inv, inv.Nodes, o.parallel)
+	snaps := o.fleetReader().Read(ctx, inv.Nodes, nil)
+	f := health.Status(inv, inv.Nodes, snaps)
 	if o.json() {
-		f.Reasons = nonNil(f.Reasons)
 		writeJSONLine(w, map[string]any{"step": "status", "status": f})
 	} else {
 		fmt.Fprintf(w, "$ natsops status -i %s\n", c.InventoryPath())
@@ -227,7 +228,7 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 	}
 	for _, n := range inv.Nodes {
 		dn := &demoNode{Node: n.Name, Steps: map[string]int64{}}
-		if s := f.snaps[n.Name]; s != nil && s.Varz != nil {
+		if s := snaps[n.Name]; s != nil && s.Varz != nil {
 			dn.StartBefore = s.Varz.Start
 		}
 		sum.Nodes = append(sum.Nodes, dn)
@@ -251,7 +252,7 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 		return fmt.Errorf("demo: %w", err)
 	}
 	t = time.Now()
-	print := (&restartOptions{globals: o.globals}).printEvent(t)
+	print := o.printEvent(t)
 	byNode := map[string]*demoNode{}
 	for _, dn := range sum.Nodes {
 		byNode[dn.Node] = dn

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,9 +14,7 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
-	"github.com/natsops/natsops/pkg/health"
-	"github.com/natsops/natsops/pkg/monitor"
-	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/deploy"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -31,36 +27,39 @@ type deployOptions struct {
 	mode      string
 	force     bool
 	timeout   time.Duration
-	diffOnly  bool
 	reloadTTL time.Duration
-	// interrupted: Ctrl-C stopped the deploy (exit 5).
-	interrupted bool
-
-	inv  *cluster.Inventory
-	conn *connector
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
 	o := &deployOptions{globals: g}
 	cmd := &cobra.Command{
 		Use:   "deploy",
-		Short: "Install every node's rendered config and reload it, one node at a time",
-		Long: `Render and validate every selected node's config, fetch the deployed one,
-and show a unified diff (secrets masked). Then, one node at a time: upload
-next to the target, validate with the node's own nats-server -t, swap
-atomically keeping a backup, and reload (SIGHUP) when every changed option
-is reloadable. A reload is confirmed by /varz config_load_time moving and
-the node healthy; if not, the backup is restored and reloaded, and deploy
-stops there.
+		Short: "Install every node's rendered config and reload or restart it, one node at a time",
+		Long: `Render and validate every selected node's config, read the deployed one,
+and show a unified diff (secrets masked) and what applying it takes. Then,
+under one lock on every node of the cluster (the rollout lock natsops
+restart takes, so two deploys or a deploy and a restart never interleave),
+one node at a time: upload next to the target, validate with the node's
+own nats-server -t, swap atomically keeping a backup, and reload or
+restart.
 
---restart auto (default) reloads what can be reloaded and restarts the
-nodes whose change a reload cannot apply (ports, cluster listen, lame duck,
-JetStream store, websocket, log rotation), one at a time through the same
-health-gated rollout as natsops restart (the JetStream meta leader last).
-A node that does not come back with its new config gets its previous one
-back and is restarted with it, and the deploy stops there. --restart never
-only installs; always restarts every changed node. --check prints the diffs
-and exits 2 when anything would change.
+--restart auto (default) reloads (SIGHUP) when every changed option is
+reloadable, confirmed by /varz config_load_time moving in the same process
+and the node serving; changes a reload cannot apply (ports, cluster
+listen, lame duck, JetStream store, websocket, log rotation, a new
+nats-server version) restart the node through the same health-gated
+rollout as natsops restart (preflight, the JetStream meta leader last,
+never two nodes down). Restarts need a healthy cluster first (else nothing
+is touched; --force overrides); reloads do not. A node whose reload or
+restart does not take is rolled back: its previous files are put back and
+reloaded or restarted again, and deploy says "rolled back" only once the
+node was confirmed to run them. --restart never only installs; always
+restarts every changed node. --check prints the diffs and exits 2 when
+anything would change.
+
+Under the lock, before any node is touched, every node's files are checked
+against what was read for the diff: a deploy or an edit in between stops
+this one with nothing installed.
 
 A config installed but never loaded (--restart never, or an interrupted
 deploy: the file is newer than /varz config_load_time) is still pending.
@@ -69,604 +68,304 @@ Upgrades: service.binary names the nats-server to run. When the version it
 reports (--version) differs from the running one (/varz), the node needs
 a restart; configs are validated with that binary. With systemd and an
 absolute service.binary, natsops owns the unit's ExecStart through the
-drop-in /etc/systemd/system/<unit>.d/91-natsops-exec.conf
+drop-in /etc/systemd/system/<unit>.d/` + service.ExecDropInName + `
 (ExecStart=<binary> -c <config_path>), installed before the restart and
 restored on rollback. Changing service.binary and running deploy is a
 rolling upgrade, one node at a time, the meta leader last.
 
-Ctrl-C stops between nodes (exit 5); a node being restarted is brought back
-first.`,
+Ctrl-C stops between nodes (exit 5); a node being restarted is started
+first, and a rollback under way finishes.
+
+Exit codes: 0 deployed (or nothing to do), 2 --check: changes pending,
+3 the cluster is not healthy (restarts refused, or a node did not come
+back and could not be rolled back), 5 cancelled or interrupted, 1 any
+other failure (a node rolled back, the node's nats-server refused the
+config, a node not readable, the lock held by another run).`,
 		Example: `  natsops deploy --check
   natsops deploy --yes
   natsops deploy --restart never --limit nats-1`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.check, "check", false, "show the diffs and exit 2 if anything would change; change nothing")
-	f.StringVar(&o.restart, "restart", "auto", "auto (reload when possible, else restart), never (install only), always (restart)")
-	f.StringVar(&o.mode, "mode", "graceful", "how restarts stop a node: graceful (lame duck) or fast")
+	f.StringVar(&o.restart, "restart", deploy.RestartAuto, "auto (reload when possible, else restart), never (install only), always (restart)")
+	f.StringVar(&o.mode, "mode", string(service.Graceful), "how restarts stop a node: graceful (lame duck) or fast")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long a restarted node may take to be back")
 	f.BoolVar(&o.force, "force", false, "restart even when the cluster is not healthy before a node (says what it skipped)")
 	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
-	f.DurationVar(&o.reloadTTL, "reload-timeout", 15*time.Second, "how long a reload may take to show in /varz")
+	f.DurationVar(&o.reloadTTL, "reload-timeout", rollout.DefaultReloadTimeout, "how long a reload may take to show in /varz")
+	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{deploy.RestartAuto, deploy.RestartNever, deploy.RestartAlways}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{string(service.Graceful), string(service.Fast)}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
+type diffOptions struct {
+	*globals
+	build buildFlags
+}
+
 func newDiffCmd(g *globals) *cobra.Command {
-	o := &deployOptions{globals: g, diffOnly: true, restart: "never"}
+	o := &diffOptions{globals: g}
 	cmd := &cobra.Command{
 		Use:   "diff",
 		Short: "Show rendered vs deployed configs, secrets masked",
 		Long: `Render every selected node's config and show a unified diff against the
 config deployed on the node (secrets masked on both sides; a changed secret
 is said to differ without its value), and whether applying it would need a
-reload or a restart. Changes nothing; deploy --check is the same with exit
-code 2 when anything differs.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+reload or a restart. Changes nothing and takes no lock; deploy --check is
+the same with exit code 2 when anything differs.
+
+Exit codes: 0 shown (whatever differs), 1 a node could not be read (each
+is named; the others are shown), 65 the inventory or a rendered config is
+invalid.`,
+		Example: `  natsops diff
+  natsops diff --limit nats-1
+  natsops diff -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, plan, err := o.globals.deployPlan(cmd.Context(), o.build, deploy.Options{Restart: deploy.RestartAuto})
+			if err != nil {
+				return err
+			}
+			o.printPlan(plan)
+			return o.planErrors(plan, "")
+		},
 	}
 	cmd.Flags().StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
 	return cmd
 }
 
-// nodeDeploy is one node's deploy, as reported (-o json: one per line).
-type nodeDeploy struct {
-	Node    string `json:"node"`
-	Path    string `json:"path"`
-	Changed bool   `json:"changed"`
-	Diff    string `json:"diff,omitempty"`
-	// Pending: the file is current but the running server has not loaded
-	// it (installed after its last load).
-	Pending bool          `json:"pending,omitempty"`
-	Change  config.Change `json:"change"`
-	Applied string        `json:"applied,omitempty"` // installed, reloaded
-	Error   string        `json:"error,omitempty"`
-	// Unit is the systemd drop-in that sets the unit's ExecStart
-	// (service.binary set to an absolute path), when it differs.
-	Unit *unitDropIn `json:"unit,omitempty"`
-	// Binary: the version service.binary reports on the node, and the
-	// one running (/varz); a difference needs a restart (an upgrade).
-	Binary   binaryVersions `json:"binary"`
-	rendered *config.Rendered
-	host     remote.Host
-	// restorable: the backup next to Path is what ran before this deploy.
-	restorable bool
+// deployed is a plan being applied: the connector its rollout reuses.
+type deployed struct {
+	inv  *cluster.Inventory
+	conn *connector
 }
 
-type unitDropIn struct {
-	Path    string `json:"path"`
-	Diff    string `json:"diff"`
-	existed bool
-	data    []byte
-}
-
-type binaryVersions struct {
-	Path      string `json:"path"`
-	Installed string `json:"installed"`
-	Running   string `json:"running,omitempty"`
-}
-
-// upgrade reports whether the running server is another version than the
-// one service.binary would start.
-func (b binaryVersions) upgrade() bool {
-	return b.Running != "" && b.Installed != b.Running
+// deployPlan renders and validates the selected nodes and reads each
+// deployed config: the plan of a deploy, a deploy --check and a diff. The
+// caller closes the returned connector.
+func (g *globals) deployPlan(ctx context.Context, bf buildFlags, opts deploy.Options) (*deployed, *deploy.Plan, error) {
+	b, err := g.build(bf)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !b.res.OK(config.SevError) {
+		printFindings(g.sys.stderr, style{on: g.color()}, b.res.Findings)
+		return nil, nil, withCode(ExitInvalid, fmt.Errorf("nothing deployed: %s in %s", plural(config.Count(b.res.Findings, config.SevError), "error"), b.inv.Path))
+	}
+	conn, err := g.connector(b.inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds := make([]deploy.Desired, len(b.res.Configs))
+	for i, r := range b.res.Configs {
+		ds[i] = deploy.DesiredFor(r)
+	}
+	plan := deploy.Read(ctx, deploy.Env{Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
+	return &deployed{inv: b.inv, conn: conn}, plan, nil
 }
 
 func (o *deployOptions) run(ctx context.Context) error {
-	if o.restart != "auto" && o.restart != "never" && o.restart != "always" {
-		return usageError("--restart must be auto, never or always")
+	if o.restart != deploy.RestartAuto && o.restart != deploy.RestartNever && o.restart != deploy.RestartAlways {
+		return usageError("--restart must be auto, never or always, not %q", o.restart)
 	}
-	if _, err := service.ParseMode(o.mode); err != nil {
+	mode, err := service.ParseMode(o.mode)
+	if err != nil {
 		return usageError("%v", err)
 	}
-	b, err := o.globals.build(o.build)
+	if o.timeout <= 0 || o.reloadTTL <= 0 {
+		return usageError("--timeout and --reload-timeout must be positive")
+	}
+	d, plan, err := o.deployPlan(ctx, o.build, deploy.Options{Restart: o.restart})
 	if err != nil {
 		return err
 	}
-	if !b.res.OK(config.SevError) {
-		printFindings(o.sys.stderr, style{on: o.color()}, b.res.Findings)
-		return withCode(ExitInvalid, fmt.Errorf("nothing deployed: %s in %s", plural(config.Count(b.res.Findings, config.SevError), "error"), b.inv.Path))
-	}
-	conn, err := o.connector(b.inv)
-	if err != nil {
-		return err
-	}
-	o.inv, o.conn = b.inv, conn
-	ds := make([]*nodeDeploy, len(b.res.Configs))
-	for i, r := range b.res.Configs {
-		ds[i] = &nodeDeploy{Node: r.Node.Name, Path: r.Node.Service.ConfigPath, rendered: r}
-	}
-	defer func() {
-		for _, d := range ds {
-			if d.host != nil {
-				d.host.Close()
-			}
-		}
-	}()
-	rs := remote.Each(ctx, ds, o.parallel, func(d *nodeDeploy) string { return d.Node }, func(ctx context.Context, d *nodeDeploy) error {
-		h, err := conn.connect(ctx, d.rendered.Node)
-		if err != nil {
-			return err
-		}
-		d.host = h
-		deployed, exists, err := remote.ReadFile(ctx, h, d.Path, true)
-		if err != nil {
-			return err
-		}
-		d.Diff = config.Diff(d.Node, d.Path, deployed, exists, d.rendered.Config)
-		d.Changed = d.Diff != ""
-		if d.Changed {
-			d.Change = config.Classify(deployed, d.rendered.Config)
-		}
-		return o.readService(ctx, d)
-	})
-	for i, r := range rs {
-		if r.Err != nil {
-			ds[i].Error = oneLine(r.Name, r.Err)
-		}
-	}
-	o.printPlan(ds)
-	if failedDeploys(ds) > 0 {
-		return o.finish(ds)
-	}
-	pending, restarts := 0, 0
-	for _, d := range ds {
-		if d.Changed {
-			pending++
-			if o.needsRestart(d) {
-				restarts++
-			}
-		}
-	}
-	if o.diffOnly {
-		return o.finish(ds)
+	defer d.conn.close()
+	o.printPlan(plan)
+	changed := plan.Changed()
+	if len(plan.Failed()) > 0 {
+		return o.planErrors(plan, "nothing deployed: ")
 	}
 	if o.check {
-		if err := o.finish(ds); err != nil {
+		if err := o.planErrors(plan, ""); err != nil {
 			return err
 		}
-		if pending > 0 {
+		if len(changed) > 0 {
 			return reported(ExitPending)
 		}
 		return nil
 	}
-	if pending == 0 {
-		return o.finish(ds)
+	if len(changed) == 0 {
+		return o.planErrors(plan, "")
 	}
-	if restarts > 0 && !o.force {
-		// Restarts are gated on a healthy cluster: check before anything
-		// is installed, so a refusal leaves every node as it was.
-		if f := settledFleet(ctx, b.inv, o.parallel); !f.Healthy {
-			var rs []string
-			for _, r := range f.Reasons {
-				rs = append(rs, r.Node+": "+r.Msg)
-			}
-			return withCode(ExitUnhealthy, fmt.Errorf("nothing deployed: %s need a restart, and the cluster is not healthy:\n  %s\nfix the cluster first (natsops status), or pass --force", plural(restarts, "node"), strings.Join(rs, "\n  ")))
-		}
-	}
-	what := fmt.Sprintf("deploy to %s", plural(pending, "node"))
-	if restarts > 0 {
-		what += fmt.Sprintf(" (%s restarted one at a time)", plural(restarts, "node"))
-		// The JetStream meta leader goes last, as in natsops restart.
-		ds = leaderLast(ctx, b.inv, ds, o.parallel)
+	what := fmt.Sprintf("deploy to %s", plural(len(changed), "node"))
+	if k := plan.Restarts(); k > 0 {
+		what += fmt.Sprintf(" (%s restarted one at a time)", plural(k, "node"))
 	}
 	if err := o.confirm(what); err != nil {
 		return err
 	}
 	// Ctrl-C stops between nodes; a node being restarted is still
-	// started (the rollout finishes its stop -> start).
+	// started, and a rollback under way finishes.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// One node at a time: a bad config stops the rollout at that node.
-	for _, d := range ds {
-		if !d.Changed {
-			continue
-		}
-		if ctx.Err() != nil {
-			d.Error = d.Node + ": interrupted before this node: nothing changed on it; rerun natsops deploy to continue"
-			o.interrupted = true
-			break
-		}
-		if err := o.apply(ctx, d); err != nil {
-			d.Error = oneLine(d.Node, err)
-			o.interrupted = ctx.Err() != nil
-			break
-		}
-	}
-	return o.finish(ds)
-}
-
-// readService reads what runs the server on the node: the version
-// service.binary reports (and the running one from /varz), and the
-// ExecStart drop-in when natsops manages it. A binary or drop-in change
-// joins the node's change: a new version needs a restart, a drop-in alone
-// a daemon-reload.
-func (o *deployOptions) readService(ctx context.Context, d *nodeDeploy) error {
-	n := d.rendered.Node
-	res, err := d.host.Run(ctx, remote.Command(n.Service.Binary, "--version")+" 2>&1", remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	d.Binary = binaryVersions{Path: n.Service.Binary, Installed: service.ParseServerVersion(string(res.Stdout))}
-	if !res.OK() || d.Binary.Installed == "" {
-		return fmt.Errorf("service.binary %s does not run on the node (%s --version: exit %d: %s): set service.binary to the nats-server installed there", n.Service.Binary, n.Service.Binary, res.ExitCode, strings.TrimSpace(string(res.Stdout)))
-	}
-	v, err := (&monitor.Client{}).Varz(ctx, monitorURL(n))
-	if err == nil {
-		d.Binary.Running = v.Version
-		if !d.Changed {
-			if err := o.readPending(ctx, d, v); err != nil {
-				return err
+	nodes := make([]*cluster.Node, 0, len(changed))
+	for _, p := range changed {
+		for _, n := range d.inv.Nodes {
+			if n.Name == p.Node {
+				nodes = append(nodes, n)
 			}
 		}
 	}
-	if d.Binary.upgrade() {
-		d.Changed = true
-		d.Change.Keys = append(d.Change.Keys, "service.binary")
-		d.Change.NeedsRestart = true
-		d.Change.RestartReason = append(d.Change.RestartReason, fmt.Sprintf("nats-server %s runs, %s is %s", d.Binary.Running, n.Service.Binary, d.Binary.Installed))
-	}
-	file, data, ok := service.ExecDropIn(n)
-	if !ok {
-		return nil
-	}
-	old, exists, err := remote.ReadFile(ctx, d.host, file, true)
-	if err != nil {
-		return err
-	}
-	if exists && bytes.Equal(old, data) {
-		return nil
-	}
-	d.Unit = &unitDropIn{Path: file, Diff: config.Diff(d.Node, file, old, exists, data), existed: exists, data: data}
-	d.Changed = true
-	d.Change.Keys = append(d.Change.Keys, "ExecStart")
-	return nil
+	cfg := o.rolloutConfig(d.inv, nodes, d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
+	cfg.Actions, cfg.Operation, cfg.Command = plan.Actions(), plan.Operation(), "deploy"
+	rep, err := rollout.Run(ctx, cfg)
+	return o.finish(plan, rep, err)
 }
 
-// readPending finds a config that is installed but not loaded: written
-// (by deploy --restart never, or a deploy interrupted before its restart)
-// after the running server last loaded its config. Both times are the
-// node's clock. The change is what differs from the backup deploy kept.
-func (o *deployOptions) readPending(ctx context.Context, d *nodeDeploy, v *monitor.Varz) error {
-	res, err := d.host.Run(ctx, remote.Command("stat", "-c", "%Y", d.Path), remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	secs, perr := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
-	if !res.OK() || perr != nil || !time.Unix(secs, 0).After(v.ConfigLoadTime.Add(time.Second)) {
-		return nil
-	}
-	prev, exists, err := remote.ReadFile(ctx, d.host, d.Path+remote.BackupSuffix, true)
-	if err != nil {
-		return err
-	}
-	if exists {
-		d.Change = config.Classify(prev, d.rendered.Config)
-	}
-	if !exists || len(d.Change.Keys) == 0 {
-		d.Change = config.Change{Keys: []string{"(whole file)"}, NeedsRestart: true, RestartReason: []string{"the running server never loaded this config"}}
-	}
-	d.Changed, d.Pending = true, true
-	return nil
-}
-
-// installUnit writes the ExecStart drop-in and reloads systemd's units.
-func (o *deployOptions) installUnit(ctx context.Context, d *nodeDeploy) error {
-	if d.Unit == nil {
-		return nil
-	}
-	if _, err := remote.Install(ctx, d.host, remote.File{Path: d.Unit.Path, Data: d.Unit.data, Mode: 0o644}, true); err != nil {
-		return err
-	}
-	return o.daemonReload(ctx, d)
-}
-
-// restoreConfig puts the previous config back, when this deploy replaced
-// it; an unchanged file stays (its backup may be older than what runs).
-func (o *deployOptions) restoreConfig(ctx context.Context, d *nodeDeploy) error {
-	if !d.restorable {
-		return nil
-	}
-	return remote.RestoreBackup(ctx, d.host, d.Path, true)
-}
-
-// restoreUnit puts the previous drop-in back (or removes a new one).
-func (o *deployOptions) restoreUnit(ctx context.Context, d *nodeDeploy) error {
-	if d.Unit == nil {
-		return nil
-	}
-	if d.Unit.existed {
-		if err := remote.RestoreBackup(ctx, d.host, d.Unit.Path, true); err != nil {
-			return err
-		}
-	} else if res, err := d.host.Run(ctx, remote.Command("rm", "-f", d.Unit.Path), remote.RunOptions{Sudo: true}); err != nil {
-		return err
-	} else if err := res.Err(d.host, "remove "+d.Unit.Path); err != nil {
-		return err
-	}
-	return o.daemonReload(ctx, d)
-}
-
-func (o *deployOptions) daemonReload(ctx context.Context, d *nodeDeploy) error {
-	res, err := d.host.Run(ctx, "systemctl daemon-reload", remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	return res.Err(d.host, "systemctl daemon-reload")
-}
-
-// apply installs one node's config (validated by the node's own binary)
-// and reloads it when asked; a reload that does not take is rolled back.
-func (o *deployOptions) apply(ctx context.Context, d *nodeDeploy) error {
-	n := d.rendered.Node
-	mc := &monitor.Client{}
-	before, err := mc.Varz(ctx, monitorURL(n))
-	if err != nil && o.restart != "never" {
-		// Without a reading before, a reload cannot be confirmed: touch
-		// nothing.
-		return fmt.Errorf("monitoring endpoint does not answer (%v); nothing installed: check the node with natsops status, or install only with --restart never", err)
-	}
-	owner := ""
-	if n.Connection == "ssh" {
-		owner = "root:" + n.Service.User
-	}
-	f := remote.File{Path: d.Path, Data: d.rendered.Config, Mode: 0o640, Owner: owner,
-		Validate: remote.Quote(n.Service.Binary) + " -t -c {} >/dev/null"}
-	wrote, err := remote.Install(ctx, d.host, f, true)
-	if err != nil {
-		return fmt.Errorf("%w (the config on the node is unchanged)", err)
-	}
-	// The backup is this deploy's previous config only if it wrote the
-	// file (or, pending, the one the server was running).
-	d.restorable = wrote || d.Pending
-	if !wrote && d.Binary.upgrade() {
-		// Install validates only a file it replaces: the config as it
-		// stands must pass the new binary's -t before that binary starts.
-		res, err := d.host.Run(ctx, remote.Command(n.Service.Binary, "-t", "-c", d.Path)+" >/dev/null", remote.RunOptions{Sudo: true})
-		if err != nil {
-			return err
-		}
-		if err := res.Err(d.host, "validate "+d.Path+" with "+n.Service.Binary); err != nil {
-			return fmt.Errorf("%w (nothing changed on the node)", err)
-		}
-	}
-	if err := o.installUnit(ctx, d); err != nil {
-		if rerr := o.restoreConfig(ctx, d); rerr != nil {
-			return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
-		}
-		return fmt.Errorf("%w (the previous config was restored)", err)
-	}
-	d.Applied = "installed"
-	if o.restart == "never" {
-		return nil
-	}
-	if d.Diff == "" && !d.Pending && !o.needsRestart(d) {
-		// Only the drop-in changed, to what the running server already
-		// is: systemd's units were reloaded, nothing else to apply.
-		d.Applied = "unit updated"
-		return nil
-	}
-	if o.needsRestart(d) {
-		return o.restartNode(ctx, d)
-	}
-	if err := o.reload(ctx, d, mc, before); err != nil {
-		// Put the previous config back and reload it: the node keeps
-		// serving what it had.
-		rerr := o.restoreConfig(ctx, d)
-		if rerr == nil {
-			rerr = o.restoreUnit(ctx, d)
-		}
-		if rerr == nil {
-			_, _ = d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
-			return fmt.Errorf("%w; the previous config was restored%s", err, lastLog(ctx, d.host, n))
-		}
-		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
-	}
-	d.Applied = "reloaded"
-	return nil
-}
-
-func (o *deployOptions) needsRestart(d *nodeDeploy) bool {
-	return o.restart == "always" || (o.restart == "auto" && d.Change.NeedsRestart)
-}
-
-// restartNode restarts one node through the rollout engine (lock,
-// preflight, stop, start, wait until it is back and its peers see it). If
-// it does not come back, its previous config is restored and it is
-// restarted with that, so the cluster keeps what it had.
-func (o *deployOptions) restartNode(ctx context.Context, d *nodeDeploy) error {
-	n := d.rendered.Node
-	mode, _ := service.ParseMode(o.mode)
-	events := (&restartOptions{globals: o.globals}).printEvent(time.Now())
-	_, err := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout}, events))
-	if err == nil {
-		d.Applied = "restarted"
-		return nil
-	}
-	var re *rollout.Error
-	if errors.As(err, &re) && re.Kind == rollout.KindPreflight {
-		return fmt.Errorf("%w; the new config is installed but not running: fix the cluster and rerun, or deploy --force", err)
-	}
-	if re != nil && re.Kind == rollout.KindInterrupted {
-		// Not a failure of the new config: keep it, say where it stands.
-		return fmt.Errorf("interrupted: %s was started with its new config but not confirmed back; check it with natsops status, then rerun natsops deploy", n.Name)
-	}
-	if rerr := o.restoreConfig(ctx, d); rerr != nil {
-		return fmt.Errorf("%w; restoring the previous config failed too: %v", err, rerr)
-	}
-	if rerr := o.restoreUnit(ctx, d); rerr != nil {
-		return fmt.Errorf("%w; restoring the previous unit drop-in failed: %v", err, rerr)
-	}
-	if _, rerr := rollout.Run(ctx, o.rolloutConfig(o.inv, []*cluster.Node{n}, o.conn, rollout.Options{Mode: service.Fast, Force: true, NodeTimeout: o.timeout}, events)); rerr != nil {
-		return fmt.Errorf("%w; the previous config was restored but the node did not come back with it either: %v", err, rerr)
-	}
-	d.Applied = "rolled back"
-	// The rollout's own advice (rerun natsops restart) does not apply: the
-	// node runs its previous config and the fix is in the inventory.
-	what := err.Error()
-	if re != nil && re.Kind == rollout.KindNode {
-		what = re.Summary()
-	}
-	return fmt.Errorf("%s\nrolled back: %s runs its previous config again and serves; the nodes after it were not touched. Fix the inventory (the server's own error is in the log lines above), check it with natsops deploy --check, then rerun natsops deploy", what, n.Name)
-}
-
-// settledFleet reads the cluster until it is healthy, for at most
-// rollout.DefaultSettle: a replica a moment behind under traffic is no
-// reason to refuse, one that stays behind is.
-func settledFleet(ctx context.Context, inv *cluster.Inventory, parallel int) *fleet {
-	deadline := time.Now().Add(rollout.DefaultSettle)
-	f := readFleet(ctx, inv, inv.Nodes, parallel)
-	for !f.Healthy && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return f
-		case <-time.After(250 * time.Millisecond):
-		}
-		f = readFleet(ctx, inv, inv.Nodes, parallel)
-	}
-	return f
-}
-
-// leaderLast moves the node the cluster reports as JetStream meta leader to
-// the end, so it is restarted last.
-func leaderLast(ctx context.Context, inv *cluster.Inventory, ds []*nodeDeploy, parallel int) []*nodeDeploy {
-	leader := health.MetaLeader(readFleet(ctx, inv, inv.Nodes, parallel).snaps)
-	out := make([]*nodeDeploy, 0, len(ds))
-	var last *nodeDeploy
-	for _, d := range ds {
-		if d.Node == leader {
-			last = d
-			continue
-		}
-		out = append(out, d)
-	}
-	if last != nil {
-		out = append(out, last)
-	}
-	return out
-}
-
-func reloadCommand(n *cluster.Node) string {
-	if n.Service.Manager == "systemd" {
-		return remote.Command("systemctl", "kill", "-s", "HUP", "--kill-whom=main", n.Service.Unit)
-	}
-	return remote.Command(n.Service.Binary, "--signal", "reload="+*n.Server.PidFile)
-}
-
-// reload signals the node and waits until /varz shows the new config load
-// time and the node is healthy again.
-func (o *deployOptions) reload(ctx context.Context, d *nodeDeploy, mc *monitor.Client, before *monitor.Varz) error {
-	n := d.rendered.Node
-	res, err := d.host.Run(ctx, reloadCommand(n), remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	if err := res.Err(d.host, "reload"); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(o.reloadTTL)
-	last := "no answer"
-	for time.Now().Before(deadline) {
-		s := mc.Snapshot(ctx, monitorURL(n))
-		switch {
-		case s.Varz == nil:
-			last = fmt.Sprint(s.Err())
-		case !s.Varz.ConfigLoadTime.After(before.ConfigLoadTime):
-			last = "config_load_time did not move: nats-server refused the new config (\"Failed to reload server configuration\")"
-		case s.Varz.Start != before.Start:
-			return errors.New("the server restarted instead of reloading")
-		default:
-			rs := health.NodeReady(n.Name, s, health.Expect{})
-			if len(rs) == 0 {
-				return nil
-			}
-			last = rs[0].Msg
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("reload not confirmed within %s: %s", o.reloadTTL, last)
-}
-
-// lastLog returns the node's last server log lines, for failure messages,
-// read the way the rollout reads them (journal, or the log file in pidfile
-// mode).
-func lastLog(ctx context.Context, h remote.Host, n *cluster.Node) string {
-	res, err := h.Run(ctx, service.CommandsFor(n, service.Fast).Logs, remote.RunOptions{Sudo: true})
-	if err != nil || !res.OK() {
-		return ""
-	}
-	return "\n  last log lines on " + n.Name + ":\n    " + strings.ReplaceAll(strings.TrimSpace(string(res.Stdout)), "\n", "\n    ")
-}
-
-func failedDeploys(ds []*nodeDeploy) int {
-	n := 0
-	for _, d := range ds {
-		if d.Error != "" {
-			n++
-		}
-	}
-	return n
-}
-
-func (o *deployOptions) printPlan(ds []*nodeDeploy) {
-	if o.json() {
+// printPlan shows each node's diff and what applying it takes (text), or
+// nothing (-o json: the plan comes with the result).
+func (g *globals) printPlan(plan *deploy.Plan) {
+	if g.json() {
 		return
 	}
-	w := o.sys.stdout
-	for _, d := range ds {
+	w := g.sys.stdout
+	for _, p := range plan.Nodes {
 		switch {
-		case d.Error != "":
-		case !d.Changed:
-			fmt.Fprintf(w, "%s: %s up to date\n", d.Node, d.Path)
-		case d.Pending:
-			fmt.Fprintf(w, "%s: %s is installed but not loaded by the running server: %s\n", d.Node, d.Path, d.Change)
+		case p.Error != "":
+		case !p.Changed && p.Unknown != "":
+			fmt.Fprintf(w, "%s: %s matches the inventory, but %s\n", p.Node, p.Path, p.Unknown)
+		case !p.Changed:
+			fmt.Fprintf(w, "%s: %s up to date\n", p.Node, p.Path)
+		case p.Pending:
+			fmt.Fprintf(w, "%s: %s is installed but not loaded by the running server: %s\n", p.Node, p.Path, p)
 		default:
-			fmt.Fprintf(w, "%s: %s: %s\n", d.Node, d.Path, d.Change)
-			prefixLines(w, "  ", d.Diff)
-			if d.Unit != nil {
-				prefixLines(w, "  ", d.Unit.Diff)
+			fmt.Fprintf(w, "%s: %s: %s\n", p.Node, p.Path, p)
+			prefixLines(w, "  ", p.Diff)
+			if p.Unit != nil {
+				prefixLines(w, "  ", p.Unit.Diff)
 			}
 		}
 	}
 }
 
-func (o *deployOptions) finish(ds []*nodeDeploy) error {
-	if o.json() {
-		for _, d := range ds {
-			writeJSONLine(o.sys.stdout, d)
-		}
-	} else {
-		for _, d := range ds {
-			switch {
-			case d.Error != "":
-				fmt.Fprintf(o.sys.stderr, "natsops: %s\n", d.Error)
-			case d.Applied != "":
-				fmt.Fprintf(o.sys.stdout, "%s: %s\n", d.Node, d.Applied)
-			}
+// planErrors reports the nodes that could not be read (exit 1) and, when
+// nothing else failed, the nodes whose running state is unknown (exit 1:
+// the plan cannot promise they are current).
+func (g *globals) planErrors(plan *deploy.Plan, prefix string) error {
+	if g.json() {
+		for _, p := range plan.Nodes {
+			writeJSONLine(g.sys.stdout, p)
 		}
 	}
-	if n := failedDeploys(ds); n > 0 {
-		var names []string
-		for _, d := range ds {
-			if d.Error != "" {
-				names = append(names, d.Node)
+	var failed, unknown []string
+	for _, p := range plan.Nodes {
+		switch {
+		case p.Error != "":
+			failed = append(failed, p.Node)
+			if !g.json() {
+				fmt.Fprintf(g.sys.stderr, "natsops: %s\n", oneLine(p.Node, errors.New(p.Error)))
 			}
+		case p.Unknown != "" && !p.Changed:
+			unknown = append(unknown, p.Node)
 		}
-		what := "nothing deployed"
-		for _, d := range ds {
-			if d.Applied != "" || (d.Error != "" && d.Changed) {
-				what = "nodes after it were not touched"
-			}
-		}
-		if o.interrupted {
-			return &exitError{code: ExitCancelled, err: fmt.Errorf("interrupted at %s; %s", strings.Join(names, ", "), what), silent: o.json()}
-		}
-		return &exitError{code: ExitError, err: fmt.Errorf("%s failed: %s; %s", plural(n, "node"), strings.Join(names, ", "), what), silent: o.json()}
+	}
+	switch {
+	case len(failed) > 0:
+		return &exitError{code: ExitError, err: fmt.Errorf("%scould not read %s", prefix, strings.Join(failed, ", ")), silent: g.json()}
+	case len(unknown) > 0:
+		return &exitError{code: ExitError, err: fmt.Errorf("cannot tell whether the server on %s runs its config: natsops status shows why; natsops restart --node NAME --force starts a node that is down", strings.Join(unknown, ", ")), silent: g.json()}
 	}
 	return nil
+}
+
+// deployResult is the last line of -o json.
+type deployResult struct {
+	Step    string                  `json:"step"`
+	OK      bool                    `json:"ok"`
+	Rollout string                  `json:"rollout"`
+	Applied map[string]rollout.Kind `json:"applied"`
+	NotDone []string                `json:"not_done"`
+	Error   string                  `json:"error,omitempty"`
+	Logs    string                  `json:"logs,omitempty"`
+}
+
+// finish reports what the rollout applied to each node and picks the exit
+// code.
+func (o *deployOptions) finish(plan *deploy.Plan, rep *rollout.Report, err error) error {
+	byNode := map[string]*deploy.NodePlan{}
+	for _, p := range plan.Nodes {
+		byNode[p.Node] = p
+	}
+	if o.json() {
+		for _, p := range plan.Nodes {
+			writeJSONLine(o.sys.stdout, p)
+		}
+		res := deployResult{Step: "result", OK: err == nil, Rollout: rep.ID, Applied: rep.Applied, NotDone: nonNil(rep.NotDone)}
+		var re *rollout.Error
+		if errors.As(err, &re) {
+			res.Logs = re.Logs
+		}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		writeJSONLine(o.sys.stdout, res)
+	} else {
+		for _, name := range rep.Done {
+			fmt.Fprintf(o.sys.stdout, "%s: %s\n", name, applied(byNode[name], rep.Applied[name]))
+		}
+	}
+	if err == nil {
+		return o.planErrors(&deploy.Plan{}, "")
+	}
+	code := exitCode(err)
+	if o.json() {
+		return reported(code)
+	}
+	var re *rollout.Error
+	if errors.As(err, &re) && re.Node != "" {
+		return withCode(code, fmt.Errorf("%w\ndeploy stopped at %s; deployed: %s; nodes after it were not touched: %s", err, re.Node, orNone(rep.Done), orNone(without(rep.NotDone, re.Node))))
+	}
+	return withCode(code, deployError(err, plan.Restarts()))
+}
+
+// deployError words a refused rollout in deploy's terms.
+func deployError(err error, restarts int) error {
+	var re *rollout.Error
+	if errors.As(err, &re) && re.Kind == rollout.KindPreflight {
+		var rs []string
+		for _, r := range re.Reasons {
+			rs = append(rs, r.Node+": "+r.Msg)
+		}
+		need := "need"
+		if restarts == 1 {
+			need = "needs"
+		}
+		return fmt.Errorf("nothing deployed: %s %s a restart, and the cluster is not healthy:\n  %s\nfix the cluster first (natsops status), or pass --force", plural(restarts, "node"), need, strings.Join(rs, "\n  "))
+	}
+	return err
+}
+
+// applied is how a node took its change, in words.
+func applied(p *deploy.NodePlan, k rollout.Kind) string {
+	switch {
+	case p != nil && p.Note == "unit updated":
+		return "unit updated"
+	case k == rollout.Reload:
+		return "reloaded"
+	case k == rollout.Restart:
+		return "restarted"
+	}
+	return "installed"
+}
+
+func without(s []string, x string) []string {
+	var out []string
+	for _, v := range s {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
 }

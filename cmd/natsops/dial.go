@@ -9,12 +9,14 @@ import (
 )
 
 // connector reaches inventory nodes for one run: the operator's SSH
-// environment (~/.ssh/config, home, SSH_AUTH_SOCK) is read once, and
-// prompts (key passphrases, --ask-become-pass) go to the terminal.
+// environment (~/.ssh/config, home, SSH_AUTH_SOCK) is read once, prompts
+// (key passphrases, --ask-become-pass) go to the terminal, and each host
+// is dialled once (the pool); close closes them.
 type connector struct {
 	inv  *cluster.Inventory
 	env  remote.Env
 	opts remote.DialOptions
+	pool *remote.Pool
 }
 
 // connector builds the run's connector, asking for the sudo password first
@@ -40,9 +42,15 @@ func (g *globals) connector(inv *cluster.Inventory) (*connector, error) {
 		}
 		opts.BecomePassword = pw
 	}
-	return &connector{inv: inv, env: env, opts: opts}, nil
+	c := &connector{inv: inv, env: env, opts: opts}
+	c.pool = remote.NewPool(func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
+		return remote.Connect(ctx, n, c.inv.Dir, c.env, c.opts)
+	})
+	return c, nil
 }
 
 func (c *connector) connect(ctx context.Context, n *cluster.Node) (remote.Host, error) {
-	return remote.Connect(ctx, n, c.inv.Dir, c.env, c.opts)
+	return c.pool.Connect(ctx, n)
 }
+
+func (c *connector) close() { c.pool.Close() }

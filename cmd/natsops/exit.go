@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // Exit codes. Documented in the README; scripts depend on them.
@@ -44,6 +46,11 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// exitCode is the one mapping from an error to the exit code: an
+// exitError's own code; a rollout that stopped: 3 when the cluster is
+// not healthy (preflight refused, or a node did not come back and was not
+// rolled back), 5 when interrupted, 1 otherwise (a held lock, a failed
+// install, a node rolled back); anything else 1.
 func exitCode(err error) int {
 	if err == nil {
 		return ExitOK
@@ -51,6 +58,17 @@ func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	var re *rollout.Error
+	if errors.As(err, &re) {
+		switch {
+		case re.Kind == rollout.KindPreflight:
+			return ExitUnhealthy
+		case re.Kind == rollout.KindNode && re.Step == rollout.StepReady && re.RolledBack == "":
+			return ExitUnhealthy
+		case re.Kind == rollout.KindInterrupted:
+			return ExitCancelled
+		}
 	}
 	return ExitError
 }

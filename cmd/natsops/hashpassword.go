@@ -24,7 +24,7 @@ of the password: it is safe to commit.
 The password is never taken as an argument, so it stays out of shell history.`,
 		Example: `  natsops hash-password
   printf '%s' "$APP_PASSWORD" | natsops hash-password`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 				return usageError("--cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)

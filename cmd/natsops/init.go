@@ -21,7 +21,7 @@ a 3-node cluster with every commonly used setting explained. Edit the hosts,
 then run 'natsops validate'.
 
 An existing file is never overwritten without --force.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if force {

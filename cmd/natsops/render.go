@@ -31,7 +31,7 @@ files are all written or none are. Files are created with mode 0600 since
 they may hold passwords.`,
 		Example: `  natsops render --out build/
   natsops render --limit nats-1 --out -`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run() },
 	}
 	cmd.Flags().StringVar(&o.out, "out", "", "directory to write <node>.conf into, or - for stdout (required)")

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
@@ -27,6 +28,7 @@ type restartOptions struct {
 	timeout   time.Duration
 	poll      time.Duration
 	breakLock bool
+	noResume  bool
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
@@ -53,8 +55,11 @@ later nodes are not touched.
 
 A lock (` + rollout.LockPath + `; a local node's sits next to its config,
 <config_path>` + rollout.LocalLockSuffix + `) on every node stops a second rollout;
---break-lock removes a stale one. A rerun after a failure or Ctrl-C resumes:
-nodes already restarted by the stopped rollout are skipped.
+--break-lock removes a stale one. A rerun of the same restart (same nodes
+and mode) within an hour of a failure or Ctrl-C resumes it, and says so
+before touching a node: the nodes that rollout confirmed back are skipped.
+--no-resume restarts every node again; any other operation, or older
+state, starts afresh.
 
 Exit codes: 0 done, 3 the cluster is not healthy (preflight refused, or a
 node did not come back), 1 any other failure (lock held, SSH, a command),
@@ -63,7 +68,7 @@ node did not come back), 1 any other failure (lock held, SSH, a command),
   natsops restart --yes
   natsops restart --node nats-2 --force --yes
   natsops restart --mode fast -o json --yes`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
@@ -74,6 +79,7 @@ node did not come back), 1 any other failure (lock held, SSH, a command),
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "per node: how long a started node may take to be back")
 	f.DurationVar(&o.poll, "poll", 50*time.Millisecond, "health poll interval")
 	f.BoolVar(&o.breakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead)")
+	f.BoolVar(&o.noResume, "no-resume", false, "restart every selected node, even those a stopped rollout of the same restart already did")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"graceful", "fast"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -115,11 +121,7 @@ func (o *restartOptions) run(ctx context.Context) error {
 		return err
 	}
 	if !o.dryRun {
-		names := make([]string, len(nodes))
-		for i, n := range nodes {
-			names[i] = n.Name
-		}
-		if err := o.confirm(fmt.Sprintf("restart %s (%s) one at a time", strings.Join(names, ", "), mode)); err != nil {
+		if err := o.confirm(fmt.Sprintf("restart %s (%s) one at a time", strings.Join(nodeNames(nodes), ", "), mode)); err != nil {
 			return err
 		}
 	}
@@ -131,8 +133,10 @@ func (o *restartOptions) run(ctx context.Context) error {
 	start := time.Now()
 	cfg := o.rolloutConfig(inv, nodes, conn, rollout.Options{
 		Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,
-		Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock,
+		Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock, NoResume: o.noResume,
 	}, o.printEvent(start))
+	cfg.Command = "restart"
+	cfg.Operation = fmt.Sprintf("restart %s %s", mode, strings.Join(nodeNames(nodes), ","))
 	rep, err := rollout.Run(ctx, cfg)
 	return o.finish(rep, err, time.Since(start))
 }
@@ -147,8 +151,7 @@ func (g *globals) rolloutConfig(inv *cluster.Inventory, nodes []*cluster.Node, c
 		Nodes:     nodes,
 		Connect:   conn.connect,
 		Monitor:   &monitor.Client{},
-		URL:       monitorURL,
-		Clock:     rollout.RealClock{},
+		Clock:     fleet.RealClock{},
 		Events:    events,
 		Options:   opts,
 	}
@@ -161,18 +164,18 @@ func processAlive(pid int) bool {
 
 // printEvent writes one line per node and step: text with the elapsed
 // time, or one JSON object per line.
-func (o *restartOptions) printEvent(start time.Time) func(rollout.Event) {
+func (g *globals) printEvent(start time.Time) func(rollout.Event) {
 	return func(e rollout.Event) {
-		if o.json() {
-			writeJSONLine(o.sys.stdout, e)
+		if g.json() {
+			writeJSONLine(g.sys.stdout, e)
 			return
 		}
 		if e.Step == rollout.StepLogs {
-			fmt.Fprintf(o.sys.stderr, "%s: last log lines:\n", e.Node)
-			prefixLines(o.sys.stderr, "  | ", e.Detail)
+			fmt.Fprintf(g.sys.stderr, "%s: last log lines:\n", e.Node)
+			prefixLines(g.sys.stderr, "  | ", e.Detail)
 			return
 		}
-		st := style{on: o.color()}
+		st := style{on: g.color()}
 		res := e.Result
 		switch res {
 		case rollout.ResultOK:
@@ -190,26 +193,16 @@ func (o *restartOptions) printEvent(start time.Time) func(rollout.Event) {
 		if e.Result == rollout.ResultPlanned {
 			detail = strings.ReplaceAll(detail, "\n", "; ")
 		}
-		fmt.Fprintf(o.sys.stdout, "%7.2fs  %-6s %-9s %-7s %6dms  %s\n", time.Since(start).Seconds(), node, e.Step, res, e.ElapsedMS, detail)
+		fmt.Fprintf(g.sys.stdout, "%7.2fs  %-6s %-9s %-7s %6dms  %s\n", time.Since(start).Seconds(), node, e.Step, res, e.ElapsedMS, detail)
 	}
 }
 
 func (o *restartOptions) finish(rep *rollout.Report, err error, took time.Duration) error {
 	res := restartResult{Step: "result", OK: err == nil, Rollout: rep.ID, Order: nonNil(rep.Order), Done: nonNil(rep.Done), Skipped: nonNil(rep.Skipped), NotDone: nonNil(rep.NotDone)}
-	code := ExitOK
+	code := exitCode(err)
 	var re *rollout.Error
 	if errors.As(err, &re) {
 		res.Logs = re.Logs
-		switch {
-		case re.Kind == rollout.KindPreflight || (re.Kind == rollout.KindNode && re.Step == rollout.StepReady):
-			code = ExitUnhealthy
-		case re.Kind == rollout.KindInterrupted:
-			code = ExitCancelled
-		default:
-			code = ExitError
-		}
-	} else if err != nil {
-		code = ExitError
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -243,4 +236,12 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+func nodeNames(nodes []*cluster.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Name
+	}
+	return out
 }

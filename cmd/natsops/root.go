@@ -76,7 +76,7 @@ func (g *globals) inventoryError(err error) error {
 	return withCode(ExitInvalid, err)
 }
 
-func newRootCmd(sys *system) *cobra.Command {
+func newRootCmd(sys *system) (*cobra.Command, *globals) {
 	g := &globals{sys: sys}
 	root := &cobra.Command{
 		Use:   "natsops",
@@ -94,6 +94,19 @@ Start with:
   natsops render --out DIR     write each node's config`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// An unknown command is a usage error (exit 64), with cobra's
+		// suggestions; no command prints the help.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "\n\ndid you mean this?\n\t" + strings.Join(s, "\n\t")
+			}
+			return usageError("%s\nrun '%s --help' for usage", msg, cmd.CommandPath())
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if g.output != "text" && g.output != "json" {
 				return usageError("--output must be text or json, not %q", g.output)
@@ -144,12 +157,23 @@ Start with:
 		newDemoCmd(g),
 		newServerCmd(g),
 	)
-	return root
+	return root, g
 }
 
-// run executes the command line and returns the process exit code.
+// noArgs is cobra.NoArgs as a usage error (exit 64).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usageError("%v\nrun '%s --help' for usage", err, cmd.CommandPath())
+	}
+	return nil
+}
+
+// run executes the command line and returns the process exit code. An
+// error goes to stderr; with -o json it is also the JSON document on
+// stdout ({"ok": false, "error": ..., "exit_code": N}), unless the command
+// already reported it there.
 func run(sys *system) int {
-	root := newRootCmd(sys)
+	root, g := newRootCmd(sys)
 	root.SetArgs(sys.args)
 	root.SetIn(sys.stdin)
 	root.SetOut(sys.stdout)
@@ -162,24 +186,36 @@ func run(sys *system) int {
 	if err == nil {
 		return ExitOK
 	}
+	code := exitCode(err)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.silent {
-		return ee.code
-	}
-	code := exitCode(err)
-	if code == ExitError && isCobraUsageError(err) {
-		code = ExitUsage
+		return code
 	}
 	fmt.Fprintf(sys.stderr, "natsops: %s\n", err)
+	if g.json() || jsonRequested(sys.args) {
+		writeJSON(sys.stdout, errorResult{OK: false, Error: err.Error(), ExitCode: code})
+	}
 	return code
 }
 
-// isCobraUsageError recognises cobra's own argument errors, which it returns
-// as plain errors.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument"} {
-		if strings.Contains(msg, p) {
+// errorResult is -o json's document for a command that failed before it
+// could report.
+type errorResult struct {
+	OK       bool   `json:"ok"`
+	Error    string `json:"error"`
+	ExitCode int    `json:"exit_code"`
+}
+
+// jsonRequested finds -o json in a command line whose flags did not parse
+// (a usage error stops cobra before it sets --output).
+func jsonRequested(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-ojson", a == "-o=json", a == "--output=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
 			return true
 		}
 	}

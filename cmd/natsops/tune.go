@@ -41,7 +41,7 @@ restart (natsops restart), 1 a host failed (the others are still done).`,
 		Example: `  natsops tune --check
   natsops tune --yes --limit 'nats-*'
   natsops tune -o json --check`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	cmd.Flags().BoolVar(&o.check, "check", false, "show the plan and exit 2 if changes are pending; change nothing")

@@ -29,7 +29,7 @@ Exit codes: 0 valid, 65 errors found (or warnings with --strict).`,
 		Example: `  natsops validate -i inventory/example.toml
   natsops validate --strict -o json
   natsops validate --rules`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run() },
 	}
 	cmd.Flags().BoolVar(&o.strict, "strict", false, "fail on warnings too")

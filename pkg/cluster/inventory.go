@@ -14,10 +14,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -365,4 +367,25 @@ func orDefault[T any](p *T, def T) *T {
 		return &def
 	}
 	return p
+}
+
+// Peers are the names of the other nodes of n's cluster: the routes n
+// must have.
+func (inv *Inventory) Peers(n *Node) []string {
+	out := make([]string, 0, len(inv.Nodes)-1)
+	for _, p := range inv.Nodes {
+		if p != n {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// MonitorURL is where a node's monitoring endpoint is read: its route
+// address (the host its peers reach) and http(s) port.
+func (n *Node) MonitorURL() string {
+	if p := n.Server.HTTPSPort; p != nil {
+		return "https://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*p))
+	}
+	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
 }

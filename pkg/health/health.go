@@ -54,6 +54,13 @@ type Expect struct {
 	PrevServerID   string
 }
 
+// ExpectFor is what node n of inv must show to be ready in its cluster:
+// routes to every inventory peer, and a meta leader when it runs
+// JetStream.
+func ExpectFor(inv *cluster.Inventory, n *cluster.Node) Expect {
+	return Expect{Peers: inv.Peers(n), JetStream: n.JetStreamEnabled()}
+}
+
 // NodeReady decides from one snapshot whether node is ready: reachable,
 // the right server, restarted if expected, full /healthz ok (JetStream
 // included), routes to every expected peer (distinct names, never
@@ -116,12 +123,7 @@ func ClusterReady(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) []
 	var out []Reason
 	leaders := map[string][]string{} // leader -> nodes that say so
 	for _, n := range inv.Nodes {
-		e := Expect{JetStream: n.JetStreamEnabled()}
-		for _, p := range inv.Nodes {
-			if p != n {
-				e.Peers = append(e.Peers, p.Name)
-			}
-		}
+		e := ExpectFor(inv, n)
 		rs := NodeReady(n.Name, snaps[n.Name], e)
 		out = append(out, rs...)
 		if s := snaps[n.Name]; len(rs) == 0 && e.JetStream && s.Jsz.Meta != nil {
@@ -195,4 +197,41 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Gate decides, after node was restarted, whether the cluster has it back:
+// every node ready with routes to all its inventory peers (so the peers
+// see node again), one JetStream meta leader, and node current on it. The
+// node's own restart (new start) is checked by NodeReady with Expect
+// before. Pure.
+func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapshot) []Reason {
+	out := ClusterReady(inv, snaps)
+	var js bool
+	for _, n := range inv.Nodes {
+		if n.Name == node {
+			js = n.JetStreamEnabled()
+		}
+	}
+	if !js || len(out) > 0 {
+		return out
+	}
+	leader := MetaLeader(snaps)
+	if leader == "" || leader == node {
+		return out
+	}
+	s := snaps[leader]
+	if s == nil || s.Jsz == nil || s.Jsz.Meta == nil {
+		return append(out, Reason{Node: node, Code: ReasonJSNotCurrent, Msg: "meta leader " + leader + " does not report its replicas"})
+	}
+	for _, rp := range s.Jsz.Meta.Replicas {
+		if rp.Name == node {
+			return out // ClusterReady checked current/offline
+		}
+	}
+	names := make([]string, 0, len(s.Jsz.Meta.Replicas))
+	for _, rp := range s.Jsz.Meta.Replicas {
+		names = append(names, rp.Name)
+	}
+	sort.Strings(names)
+	return append(out, Reason{Node: node, Code: ReasonJSNotCurrent, Msg: fmt.Sprintf("meta leader %s does not list %s among its replicas (%s)", leader, node, strings.Join(names, ", "))})
 }

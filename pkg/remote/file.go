@@ -59,7 +59,9 @@ func InstallSteps(f File, src, result string) string {
 		fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(f.Validate, "{}", "\"$tmp\""))
 	}
 	b.WriteString("  sync \"$tmp\" 2>/dev/null || sync\n")
-	fmt.Fprintf(&b, "  if [ -f \"$p\" ]; then cp -p \"$p\" \"$p%s\"; fi\n", BackupSuffix)
+	// The backup keeps the old content (and its secrets) readable by root
+	// only, whatever the old file's mode was.
+	fmt.Fprintf(&b, "  if [ -f \"$p\" ]; then (umask 077; cp \"$p\" \"$p%[1]s.tmp\") && chmod 600 \"$p%[1]s.tmp\" && mv -f \"$p%[1]s.tmp\" \"$p%[1]s\"; fi\n", BackupSuffix)
 	b.WriteString("  mv -f \"$tmp\" \"$p\"\n  sync \"$d\" 2>/dev/null || true\n")
 	fmt.Fprintf(&b, "  %s=1\nfi\n", result)
 	return b.String()
@@ -98,9 +100,23 @@ func Install(ctx context.Context, h Host, f File, sudo bool) (bool, error) {
 	return false, fmt.Errorf("%s: install %s: unexpected output %q", h.Name(), f.Path, res.Stdout)
 }
 
-// RestoreBackup puts back the previous version Install kept of path.
+// RestoreBackup puts back the previous version Install kept of path,
+// atomically (a temp file in the same directory renamed over it) and with
+// the mode and owner path has now (the backup itself is root's, 0600).
 func RestoreBackup(ctx context.Context, h Host, path string, sudo bool) error {
-	res, err := h.Run(ctx, Command("cp", "-p", path+BackupSuffix, path), RunOptions{Sudo: sudo})
+	script := ScriptHeader + fmt.Sprintf(`p=%s
+b="$p%s"
+[ -f "$b" ] || { echo "no backup $b to restore" >&2; exit 1; }
+d=$(dirname "$p")
+tmp=$(mktemp "$d/.natsops.XXXXXX")
+natsops_tmps="$natsops_tmps $tmp"
+cat "$b" > "$tmp"
+if [ -e "$p" ]; then chmod --reference="$p" "$tmp"; chown --reference="$p" "$tmp" 2>/dev/null || true; fi
+sync "$tmp" 2>/dev/null || sync
+mv -f "$tmp" "$p"
+sync "$d" 2>/dev/null || true
+`, Quote(path), BackupSuffix)
+	res, err := h.Run(ctx, script, RunOptions{Sudo: sudo})
 	if err != nil {
 		return err
 	}

@@ -33,18 +33,39 @@ func TestInstallAtomicIdempotentWithBackup(t *testing.T) {
 	if _, err := os.Stat(p + BackupSuffix); !os.IsNotExist(err) {
 		t.Error("an unchanged install made a backup")
 	}
-	changed, err = Install(ctx, h, File{Path: p, Data: []byte("two\n"), Mode: 0o600}, false)
+	// The old file was readable by its group: its backup (the previous
+	// secrets, after a rotation) is not.
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err = Install(ctx, h, File{Path: p, Data: []byte("two\n"), Mode: 0o640}, false)
 	if err != nil || !changed {
 		t.Fatalf("new content: changed=%v err=%v", changed, err)
 	}
 	if b, _ := os.ReadFile(p + BackupSuffix); string(b) != "one\n" {
 		t.Errorf("backup holds %q", b)
 	}
+	if st, _ := os.Stat(p + BackupSuffix); st.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode %v, want 0600", st.Mode().Perm())
+	}
+	// Restored by rename (a new inode: a reader never sees a half-copied
+	// file), with the mode the file has now, not the backup's.
+	before, _ := os.Stat(p)
 	if err := RestoreBackup(ctx, h, p, false); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "one\n" {
 		t.Errorf("after RestoreBackup the file holds %q", b)
+	}
+	after, _ := os.Stat(p)
+	if os.SameFile(before, after) {
+		t.Error("RestoreBackup wrote over the file in place instead of renaming a temp file")
+	}
+	if after.Mode().Perm() != 0o640 {
+		t.Errorf("restored file mode %v, want the 0640 it had", after.Mode().Perm())
+	}
+	if err := RestoreBackup(ctx, h, filepath.Join(dir, "never-installed.conf"), false); err == nil || !strings.Contains(err.Error(), "no backup") {
+		t.Errorf("restoring without a backup: %v", err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	for _, e := range entries {

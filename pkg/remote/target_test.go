@@ -167,7 +167,9 @@ func TestTargetBadInput(t *testing.T) {
 	}
 }
 
-func TestConnectAll(t *testing.T) {
+// Connect reaches a local node as a local shell and an SSH node over SSH;
+// a bad SSH setting is an error naming the node.
+func TestConnect(t *testing.T) {
 	s := newTestServer(t)
 	id, _ := clientKey(t, "", s)
 	kh := knownHostsFile(t, s.knownLine())
@@ -176,10 +178,17 @@ func TestConnectAll(t *testing.T) {
 		{Name: "sshd", Host: "127.0.0.1", Connection: "ssh", SSH: cluster.SSHSpec{User: ptr("u"), Port: ptr(s.port), IdentityFile: ptr(id), KnownHosts: ptr(kh)}},
 		{Name: "bad", Host: "127.0.0.1", Connection: "ssh", SSH: cluster.SSHSpec{HostKeyChecking: ptr("off")}},
 	}
-	hosts, rs := ConnectAll(testCtx(t), nodes, "/inv", Env{Home: t.TempDir(), User: "u"}, quiet(), 2)
-	defer CloseAll(hosts)
-	if got := rs.Failed(); len(got) != 1 || got[0] != "bad" || hosts[2] != nil {
-		t.Fatalf("failed %v: %v", got, rs.Err())
+	env := Env{Home: t.TempDir(), User: "u"}
+	hosts := make([]Host, len(nodes))
+	for i, n := range nodes {
+		h, err := Connect(testCtx(t), n, "/inv", env, quiet())
+		if (err != nil) != (n.Name == "bad") || (err != nil && !strings.HasPrefix(err.Error(), "bad: ")) {
+			t.Fatalf("%s: %v", n.Name, err)
+		}
+		if h != nil {
+			defer h.Close()
+		}
+		hosts[i] = h
 	}
 	if _, ok := hosts[0].(*Local); !ok {
 		t.Errorf("local node: %T", hosts[0])

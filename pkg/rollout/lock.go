@@ -57,17 +57,18 @@ func (l LockInfo) String() string {
 	return fmt.Sprintf("%s (pid %d, since %s, rollout %s)", l.Owner, l.PID, l.Started.UTC().Format(time.RFC3339), l.ID)
 }
 
-// State is what a rollout records on the nodes so a rerun can resume: the
-// server start time each selected node had before the rollout touched it.
-// A node whose start time differs from it now was restarted by this
-// rollout (node clocks are never compared with this machine's).
+// State is what a rollout records on the nodes so that a rerun of the
+// same operation can resume it: the operation (command and plan), when it
+// started, and the nodes it confirmed done (with the server start each had
+// then). It is rewritten after every node and removed when the rollout
+// completes.
 type State struct {
-	ID      string               `json:"id"`
-	Owner   string               `json:"owner"`
-	Started time.Time            `json:"started"`
-	Mode    service.Mode         `json:"mode"`
-	Before  map[string]time.Time `json:"before"`
-	Done    []string             `json:"done,omitempty"`
+	ID        string               `json:"id"`
+	Operation string               `json:"operation"`
+	Owner     string               `json:"owner"`
+	Started   time.Time            `json:"started"`
+	Mode      service.Mode         `json:"mode"`
+	Done      map[string]time.Time `json:"done"`
 }
 
 // LockHeldError: another rollout holds the lock.
@@ -128,7 +129,8 @@ func unlockScript(id string, finished bool, p statePaths) string {
 // state of a stopped rollout with it (one round trip per host). If any
 // host's lock is held, the ones taken are released and the holder (first
 // by node name) is the error.
-func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) error {
+func (r *runner) acquire(ctx context.Context) error {
+	hosts := r.hosts
 	info, _ := json.Marshal(r.lock)
 	type result struct {
 		out string
@@ -168,10 +170,10 @@ func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) erro
 			}
 		case strings.HasPrefix(res.out, "natsops:locked"):
 			taken = append(taken, name)
-			if st := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:locked")); st != "" && r.state == nil {
+			if st := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:locked")); st != "" && r.found == nil {
 				var s State
 				if json.Unmarshal([]byte(st), &s) == nil && s.ID != "" {
-					r.state, r.stateFrom = &s, name
+					r.found, r.foundFrom = &s, name
 				}
 			}
 		default:
@@ -181,8 +183,8 @@ func (r *runner) acquire(ctx context.Context, hosts map[string]remote.Host) erro
 		}
 	}
 	if fail != nil {
-		r.release(hosts, taken)
-		r.state = nil
+		r.release(taken)
+		r.found = nil
 		return fail
 	}
 	r.locked = taken
@@ -217,7 +219,8 @@ func (r *runner) stale(l LockInfo) bool {
 
 // release drops our lock on the named hosts, whatever ctx says (also
 // after Ctrl-C).
-func (r *runner) release(hosts map[string]remote.Host, names []string) {
+func (r *runner) release(names []string) {
+	hosts := r.hosts
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sel := map[string]remote.Host{}
@@ -242,9 +245,10 @@ func (r *runner) lockWhere() string {
 	return strings.Join(out, ", ")
 }
 
-// writeState records s on every host.
-func (r *runner) writeState(ctx context.Context, hosts map[string]remote.Host, s *State) error {
-	data, _ := json.Marshal(s)
+// writeState records the rollout's state on every host.
+func (r *runner) writeState(ctx context.Context) error {
+	hosts := r.hosts
+	data, _ := json.Marshal(r.state)
 	data = append(data, '\n')
 	errs := map[string]error{}
 	var mu sync.Mutex

@@ -59,6 +59,14 @@ type world struct {
 	// is not current (as 2.9's /healthz does under traffic).
 	lagging  map[string]int
 	restarts int
+	// conf is each node's config file and loaded the config its running
+	// server loaded (at loadedAt). A config containing "cannot-start"
+	// makes the server die at start, "refused" makes a reload fail,
+	// "unhealthy" keeps /healthz at 503.
+	conf     map[string]string
+	loaded   map[string]string
+	loadedAt map[string]time.Time
+	reloads  map[string]int
 }
 
 func newWorld() *world {
@@ -67,6 +75,7 @@ func newWorld() *world {
 		running: map[string]bool{}, start: map[string]time.Time{}, ids: map[string]string{},
 		files: map[string]map[string]string{}, cmds: map[string][]string{}, failNext: map[string]string{},
 		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{},
+		conf: map[string]string{}, loaded: map[string]string{}, loadedAt: map[string]time.Time{}, reloads: map[string]int{},
 		leader: "n1",
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -74,6 +83,7 @@ func newWorld() *world {
 		w.start[n] = w.now.Add(-time.Hour)
 		w.ids[n] = "ID-" + n + "-0"
 		w.files[n] = map[string]string{}
+		w.conf[n], w.loaded[n], w.loadedAt[n] = "v1", "v1", w.start[n]
 	}
 	return w
 }
@@ -112,8 +122,11 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 		}
 		return s
 	}
-	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node]}
+	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node]}
 	s.Healthz = &monitor.Healthz{Status: "ok", HTTPStatus: 200}
+	if strings.Contains(w.loaded[node], "unhealthy") {
+		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
+	}
 	if w.lagging[node] > 0 {
 		w.lagging[node]--
 		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream stream '$G > ROLL' is not current"}
@@ -181,7 +194,11 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 			fmt.Fprintf(&b, "natsops:step exit 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), service.MarkExited)
 		}
 		w.steps = append(w.steps, h.name+":start")
-		switch w.failNext[h.name] {
+		fail := w.failNext[h.name]
+		if strings.Contains(w.conf[h.name], "cannot-start") {
+			fail = "start-crash"
+		}
+		switch fail {
 		case "start-crash":
 			fmt.Fprintf(&b, "natsops:step start 0 %d\nnatsops:out \n", w.now.UnixMilli())
 			return ok(b.String()) // starts, then dies: never back
@@ -196,9 +213,18 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		}
 		w.now = w.now.Add(10 * time.Millisecond)
 		w.start[h.name] = w.now
+		w.loaded[h.name], w.loadedAt[h.name] = w.conf[h.name], w.now
 		w.ids[h.name] = fmt.Sprintf("ID-%s-%d", h.name, w.restarts)
 		fmt.Fprintf(&b, "natsops:step start 0 %d\nnatsops:out \n", w.now.UnixMilli())
 		return ok(b.String())
+	case strings.Contains(cmd, "-s HUP"):
+		w.reloads[h.name]++
+		w.steps = append(w.steps, h.name+":reload")
+		if w.running[h.name] && !strings.Contains(w.conf[h.name], "refused") {
+			w.now = w.now.Add(time.Millisecond)
+			w.loaded[h.name], w.loadedAt[h.name] = w.conf[h.name], w.now
+		}
+		return ok("")
 	case strings.Contains(cmd, "natsops:locked"):
 		if strings.Contains(cmd, "rm -f "+LockPath) {
 			delete(files, LockPath)
@@ -225,41 +251,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 			}
 		}
 		return ok("")
-	case strings.HasPrefix(cmd, "if [ -e "+StatePath):
-		if s, has := files[StatePath]; has {
-			return ok(s)
-		}
-		return &remote.Result{ExitCode: 44}, nil
 	case strings.Contains(cmd, "natsops:changed") && strings.Contains(cmd, StatePath):
 		files[StatePath] = string(opts.Stdin)
 		return ok("natsops:changed\n")
-	case strings.HasPrefix(cmd, "rm -f "+StatePath):
-		delete(files, StatePath)
-		return ok("")
-	case strings.Contains(cmd, "SIGUSR2") || strings.Contains(cmd, "systemctl stop"):
-		if !w.running[h.name] {
-			return ok(service.MarkNotRunning + "\n")
-		}
-		w.running[h.name] = false
-		w.steps = append(w.steps, h.name+":stop")
-		w.maxDown = max(w.maxDown, w.down())
-		return ok("")
-	case strings.Contains(cmd, "MainPID"):
-		return ok(service.MarkExited + "\n")
-	case strings.HasPrefix(cmd, "systemctl start"):
-		w.steps = append(w.steps, h.name+":start")
-		switch w.failNext[h.name] {
-		case "start-crash":
-			return ok("") // starts, then dies: never back
-		case "start-error":
-			return &remote.Result{ExitCode: 1, Stderr: []byte("Job for nats-server.service failed")}, nil
-		}
-		w.restarts++
-		w.running[h.name] = true
-		w.now = w.now.Add(10 * time.Millisecond)
-		w.start[h.name] = w.now
-		w.ids[h.name] = fmt.Sprintf("ID-%s-%d", h.name, w.restarts)
-		return ok("")
 	case strings.HasPrefix(cmd, "journalctl"):
 		return ok("[ERR] nats-server: bad config line 3\n")
 	}

@@ -105,12 +105,10 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 			start = remote.Command(n.Service.Binary, "-c", n.Service.ConfigPath)
 		}
 		logTo := "/dev/null"
-		if f := n.Server.Log.File; f != nil && *f != "" {
-			c.Logs = "tail -n 20 " + remote.Quote(*f)
-		} else {
-			logTo = "/var/log/natsops-nats-server.out"
-			c.Logs = "tail -n 20 " + logTo
+		if f := n.Server.Log.File; f == nil || *f == "" {
+			logTo = PidfileOutput
 		}
+		c.Logs = LogsCommand(n)
 		// Detached: the process must outlive the SSH session. Its pid is
 		// printed for the liveness check while it comes up.
 		c.Start = fmt.Sprintf("setsid nohup sh -c %s >>%s 2>&1 </dev/null &\necho \"%s $!\"", remote.Quote(start), logTo, MarkPID)
@@ -129,8 +127,58 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	c.Start = "systemctl start " + unit
 	// activating covers Restart= retries: systemd is still trying.
 	c.Alive = fmt.Sprintf("s=$(systemctl is-active %[1]s)\ncase $s in active|activating|reloading|deactivating) echo %[2]s;; *) echo \"%[3]s systemd reports the unit $s\";; esac", unit, MarkAlive, MarkDead)
-	c.Logs = "journalctl -u " + unit + " -n 20 --no-pager"
+	c.Logs = LogsCommand(n)
 	return c
+}
+
+// PidfileOutput is where a pidfile-mode server started by natsops writes
+// its output when the inventory names no log file.
+const PidfileOutput = "/var/log/natsops-nats-server.out"
+
+// logWindow is how many of the server's last log lines LogsCommand reads:
+// wide enough that the line saying why a node is not back survives the
+// server's echoes of natsops's own health polling (ExplainLog collapses
+// them).
+const logWindow = 400
+
+// LogsCommand prints the node's last server log lines: its journal, or in
+// pidfile mode its log file (or PidfileOutput).
+func LogsCommand(n *cluster.Node) string {
+	if n.Service.Manager == "pidfile" {
+		f := PidfileOutput
+		if l := n.Server.Log.File; l != nil && *l != "" {
+			f = *l
+		}
+		return fmt.Sprintf("tail -n %d %s", logWindow, remote.Quote(f))
+	}
+	return fmt.Sprintf("journalctl -u %s -n %d --no-pager", remote.Quote(n.Service.Unit), logWindow)
+}
+
+// ReloadCommand makes the node's server reload its config (SIGHUP).
+func ReloadCommand(n *cluster.Node) string {
+	if n.Service.Manager == "systemd" {
+		return remote.Command("systemctl", "kill", "-s", "HUP", "--kill-whom=main", n.Service.Unit)
+	}
+	pf := ""
+	if n.Server.PidFile != nil {
+		pf = *n.Server.PidFile
+	}
+	return remote.Command(n.Service.Binary, "--signal", "reload="+pf)
+}
+
+// DaemonReload makes systemd reread its unit files (after a drop-in
+// changed).
+const DaemonReload = "systemctl daemon-reload"
+
+// ParseAlive reads an Alive command's output: dead, and why, once the
+// process is gone.
+func ParseAlive(out string) (dead bool, why string) {
+	out = strings.TrimSpace(out)
+	i := strings.Index(out, MarkDead)
+	if i < 0 {
+		return false, ""
+	}
+	return true, strings.TrimSpace(strings.TrimPrefix(out[i:], MarkDead))
 }
 
 // AliveCommand is the pidfile-mode liveness check: the process the start

@@ -1,0 +1,191 @@
+// Package deploy decides and carries out a config deploy, built like
+// pkg/tune: what each node should run (Desired: its rendered config, the
+// unit drop-in for service.binary), what it has (Observe: the deployed
+// files, the binary's version, the running server's /varz), a pure Plan
+// of the difference (a diff with secrets masked, and whether a reload, a
+// restart or only an install applies it), and the per-node rollout.Action
+// that installs, and restores, the files inside one rollout run.
+//
+// It decides and provides the node's steps; sequencing them across the
+// cluster under one lock (preflight, order, never two down, rollback) is
+// pkg/rollout's. It never prints: cmd/natsops shows the plan.
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/fleet"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
+)
+
+// Desired is what one node should run.
+type Desired struct {
+	Node *cluster.Node
+	// Config is the rendered config (with its secrets: it is what gets
+	// installed; the plan only ever shows it masked).
+	Config []byte
+	// Unit is the systemd drop-in that sets the unit's ExecStart, when
+	// natsops manages it (service.binary absolute), else nil.
+	Unit *File
+}
+
+// File is a file natsops writes on a node.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// DesiredFor is the desired state of a rendered node.
+func DesiredFor(r *config.Rendered) Desired {
+	d := Desired{Node: r.Node, Config: r.Config}
+	if path, data, ok := service.ExecDropIn(r.Node); ok {
+		d.Unit = &File{Path: path, Data: data}
+	}
+	return d
+}
+
+// FileState is a file as found on a node.
+type FileState struct {
+	Exists bool
+	Data   []byte
+	// MTime is its modification time by the node's clock.
+	MTime time.Time
+}
+
+// Observed is what one node has now.
+type Observed struct {
+	Config FileState
+	// Backup is the config's .natsops-bak: what the server ran before
+	// the last deploy (read to classify a config installed but not
+	// loaded).
+	Backup FileState
+	Unit   FileState
+	// Installed is the version service.binary reports on the node.
+	Installed string
+	// Varz is the running server's /varz; VarzErr why there is none.
+	Varz    *monitor.Varz
+	VarzErr error
+}
+
+// Observe reads what h has for d in one round trip, and the node's /varz.
+func Observe(ctx context.Context, h remote.Host, m fleet.Monitor, url string, d Desired) (Observed, error) {
+	var o Observed
+	varz := make(chan struct{})
+	go func() {
+		defer close(varz)
+		s := m.Snapshot(ctx, url)
+		o.Varz = s.Varz
+		if o.Varz == nil {
+			o.VarzErr = s.Errs["varz"]
+			if o.VarzErr == nil {
+				o.VarzErr = s.Err()
+			}
+		}
+	}()
+	res, err := h.Run(ctx, observeScript(d), remote.RunOptions{Sudo: true})
+	<-varz
+	if err != nil {
+		return o, err
+	}
+	if err := res.Err(h, "read the deployed config"); err != nil {
+		return o, err
+	}
+	n := d.Node
+	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var version []string
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		switch {
+		case f[0] == "file" && len(f) == 5:
+			data, err := base64.StdEncoding.DecodeString(f[4])
+			if err != nil {
+				return o, fmt.Errorf("%s: read %s: %v", h.Name(), f[1], err)
+			}
+			secs, _ := strconv.ParseInt(f[3], 10, 64)
+			fs := FileState{Exists: f[2] == "1", Data: data, MTime: time.Unix(secs, 0)}
+			switch f[1] {
+			case "config":
+				o.Config = fs
+			case "backup":
+				o.Backup = fs
+			case "unit":
+				o.Unit = fs
+			}
+		case f[0] == "version":
+			version = append(version, strings.Join(f[1:], " "))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return o, fmt.Errorf("%s: read the deployed config: %v", h.Name(), err)
+	}
+	out := strings.Join(version, "\n")
+	o.Installed = service.ParseServerVersion(out)
+	if o.Installed == "" {
+		return o, fmt.Errorf("service.binary %s does not run on the node (%s --version: %s): set service.binary to the nats-server installed there", n.Service.Binary, n.Service.Binary, strings.TrimSpace(out))
+	}
+	return o, nil
+}
+
+// observeScript prints tagged lines: "file <TAB> what <TAB> 1|0 <TAB>
+// mtime <TAB> base64", and "version <TAB> line" for each line of
+// `service.binary --version`.
+func observeScript(d Desired) string {
+	var b strings.Builder
+	b.WriteString("natsops_file() { if [ -e \"$2\" ]; then printf 'file\\t%s\\t1\\t%s\\t%s\\n' \"$1\" \"$(stat -c %Y \"$2\")\" \"$(base64 -w0 < \"$2\")\"; else printf 'file\\t%s\\t0\\t0\\t\\n' \"$1\"; fi; }\n")
+	p := d.Node.Service.ConfigPath
+	fmt.Fprintf(&b, "natsops_file config %s\nnatsops_file backup %s\n", remote.Quote(p), remote.Quote(p+remote.BackupSuffix))
+	if d.Unit != nil {
+		fmt.Fprintf(&b, "natsops_file unit %s\n", remote.Quote(d.Unit.Path))
+	}
+	fmt.Fprintf(&b, "%s 2>&1 | sed 's/^/version\\t/' || true\n", remote.Command(d.Node.Service.Binary, "--version"))
+	return b.String()
+}
+
+// Env is what reading the nodes needs: their hosts and monitoring.
+type Env struct {
+	Connect func(ctx context.Context, n *cluster.Node) (remote.Host, error)
+	Reader  fleet.Reader
+	// Parallel bounds the nodes read at once.
+	Parallel int
+}
+
+// Read observes every desired node at once (at most env.Parallel) and
+// plans each. A node that cannot be read carries its error in the plan.
+func Read(ctx context.Context, env Env, ds []Desired, opts Options) *Plan {
+	plan := &Plan{Nodes: make([]*NodePlan, len(ds))}
+	idx := make([]int, len(ds))
+	for i := range ds {
+		idx[i] = i
+	}
+	rs := remote.Each(ctx, idx, env.Parallel, func(i int) string { return ds[i].Node.Name }, func(ctx context.Context, i int) error {
+		d := ds[i]
+		h, err := env.Connect(ctx, d.Node)
+		if err != nil {
+			return err
+		}
+		o, err := Observe(ctx, h, env.Reader.Monitor, env.Reader.URLOf(d.Node), d)
+		if err != nil {
+			return err
+		}
+		plan.Nodes[i] = MakePlan(d, o, opts)
+		return nil
+	})
+	for i, r := range rs {
+		if r.Err != nil {
+			plan.Nodes[i] = &NodePlan{Node: ds[i].Node.Name, Path: ds[i].Node.Service.ConfigPath, Error: r.Err.Error(), desired: ds[i]}
+		}
+	}
+	return plan
+}

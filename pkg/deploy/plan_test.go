@@ -1,0 +1,93 @@
+package deploy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natsops/natsops/internal/testinv"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/rollout"
+)
+
+func TestMakePlan(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.Base)
+	n := inv.Nodes[0]
+	loaded := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	conf := func(extra string) []byte { return []byte("port: 4222\nmax_connections: 100\n" + extra) }
+	file := func(data []byte, mtime time.Time) FileState { return FileState{Exists: true, Data: data, MTime: mtime} }
+	running := &monitor.Varz{Version: "2.15.2", ConfigLoadTime: loaded}
+	unit := &File{Path: "/etc/systemd/system/nats-server.service.d/91-natsops-exec.conf", Data: []byte("[Service]\nExecStart=\nExecStart=/usr/local/bin/nats-server-2.15 -c /etc/nats-server.conf\n")}
+	for _, tc := range []struct {
+		name     string
+		want     Desired
+		have     Observed
+		restart  string
+		changed  bool
+		how      rollout.Kind
+		keys     string
+		pending  bool
+		unknown  bool
+		contains string // in the diff, the note or the change
+	}{
+		{name: "up to date", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running}},
+		{name: "reloadable keys reload", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Reload, keys: "max_connections", contains: "+max_connections: 200"},
+		{name: "a port change restarts", want: Desired{Config: []byte("port: 4333\nmax_connections: 100\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Restart, keys: "port"},
+		{name: "no config deployed yet", want: Desired{Config: conf("")}, have: Observed{Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Restart, keys: "(new file)", contains: "--- /dev/null"},
+		{name: "installed but not loaded, backup says what differs", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Minute)), Backup: file([]byte("port: 4222\nmax_connections: 50\n"), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, pending: true, how: rollout.Reload, keys: "max_connections"},
+		{name: "installed but not loaded, no backup", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Minute)), Installed: "2.15.2", Varz: running},
+			changed: true, pending: true, how: rollout.Restart, keys: "(whole file)", contains: "never loaded"},
+		{name: "within the mtime's second of the load is loaded", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Second)), Installed: "2.15.2", Varz: running}},
+		{name: "another binary version is an upgrade: restart", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
+			changed: true, how: rollout.Restart, keys: "service.binary", contains: "nats-server 2.15.2 runs, nats-server is 2.15.3"},
+		{name: "drop-in only, same version: install", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Install, keys: "ExecStart", contains: "unit updated"},
+		{name: "drop-in and upgrade: restart", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
+			changed: true, how: rollout.Restart, keys: "service.binary,ExecStart"},
+		{name: "drop-in already in place", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Unit: file(unit.Data, loaded), Installed: "2.15.2", Varz: running}},
+		{name: "server down, reloadable diff: started with it", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", VarzErr: errors.New("connection refused")},
+			changed: true, how: rollout.Restart, keys: "max_connections", unknown: true, contains: "it is started with the new config"},
+		{name: "server down, no diff: cannot tell", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", VarzErr: errors.New("connection refused")},
+			unknown: true},
+		{name: "--restart never installs", want: Desired{Config: []byte("port: 4333\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running}, restart: RestartNever,
+			changed: true, how: rollout.Install},
+		{name: "--restart always restarts a reloadable change", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running}, restart: RestartAlways,
+			changed: true, how: rollout.Restart},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.want.Node = n
+			if tc.restart == "" {
+				tc.restart = RestartAuto
+			}
+			p := MakePlan(tc.want, tc.have, Options{Restart: tc.restart})
+			if p.Changed != tc.changed || p.How != tc.how || p.Pending != tc.pending || (p.Unknown != "") != tc.unknown {
+				t.Fatalf("changed %v how %q pending %v unknown %q; want %v %q %v %v", p.Changed, p.How, p.Pending, p.Unknown, tc.changed, tc.how, tc.pending, tc.unknown)
+			}
+			if tc.keys != "" && strings.Join(p.Change.Keys, ",") != tc.keys {
+				t.Errorf("keys %v, want %s", p.Change.Keys, tc.keys)
+			}
+			if all := p.Diff + p.Note + p.String() + strings.Join(p.Change.RestartReason, ";"); tc.contains != "" && !strings.Contains(all, tc.contains) {
+				t.Errorf("want %q in:\n%s", tc.contains, all)
+			}
+		})
+	}
+}
+
+// The operation names what the deploy does, so a rollout's resume state
+// is only picked up by the same deploy.
+func TestOperationDigest(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.Base)
+	have := Observed{Config: FileState{Exists: true, Data: []byte("port: 4222\n")}, Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2"}}
+	plan := func(conf string) *Plan {
+		return &Plan{Nodes: []*NodePlan{MakePlan(Desired{Node: inv.Nodes[0], Config: []byte(conf)}, have, Options{Restart: RestartAuto})}}
+	}
+	a, b := plan("port: 4333\n").Operation(), plan("port: 4334\n").Operation()
+	if a == b || a != plan("port: 4333\n").Operation() || !strings.HasPrefix(a, "deploy a:restart:") {
+		t.Errorf("operations %q and %q", a, b)
+	}
+}

@@ -1,0 +1,134 @@
+// Package fleet observes a cluster over time: it reads every node's
+// monitoring endpoint at once (the one fleet reader status, check, restart
+// and deploy share), and polls until a condition holds, bounded, on an
+// injected clock.
+//
+// It reads and waits; it does not judge (pkg/health decides what a
+// reading means) and it never touches a host.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/monitor"
+)
+
+// Monitor reads one node's monitoring endpoint (*monitor.Client).
+type Monitor interface {
+	Snapshot(ctx context.Context, baseURL string) *monitor.Snapshot
+}
+
+// Clock is time for the callers that wait; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done (then it returns ctx's error).
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now implements Clock.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Sleep implements Clock.
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Snapshots are readings by node name.
+type Snapshots map[string]*monitor.Snapshot
+
+// Reader reads the monitoring endpoints of an inventory's nodes.
+type Reader struct {
+	Monitor Monitor
+	// URL is a node's monitoring base URL (nil: Node.MonitorURL).
+	URL func(*cluster.Node) string
+	// Parallel bounds the nodes read at once (0: all at once).
+	Parallel int
+}
+
+// URLOf is node n's monitoring base URL.
+func (r Reader) URLOf(n *cluster.Node) string {
+	if r.URL != nil {
+		return r.URL(n)
+	}
+	return n.MonitorURL()
+}
+
+// Node reads one node.
+func (r Reader) Node(ctx context.Context, n *cluster.Node) *monitor.Snapshot {
+	return r.Monitor.Snapshot(ctx, r.URLOf(n))
+}
+
+// Read reads nodes at once, at most Parallel at a time (each read is
+// bounded by the monitor's own timeout) into into, which may hold earlier readings of other nodes, and
+// names the routes of servers older than 2.10 from every reading in it.
+// It returns into (a new map when into is nil).
+func (r Reader) Read(ctx context.Context, nodes []*cluster.Node, into Snapshots) Snapshots {
+	if into == nil {
+		into = Snapshots{}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	limit := r.Parallel
+	if limit <= 0 {
+		limit = len(nodes)
+	}
+	sem := make(chan struct{}, max(limit, 1))
+	for _, n := range nodes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s := r.Node(ctx, n)
+			mu.Lock()
+			into[n.Name] = s
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	monitor.NameRoutes(into)
+	return into
+}
+
+// Until calls check every interval until it reports done, returns an
+// error, ctx is done, or within has passed since the first call (check
+// runs at least once). It returns check's error, ctx's error, or
+// ErrTimeout.
+func Until(ctx context.Context, c Clock, every, within time.Duration, check func() (done bool, err error)) error {
+	deadline := c.Now().Add(within)
+	for {
+		done, err := check()
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !c.Now().Before(deadline) {
+			return ErrTimeout
+		}
+		if err := c.Sleep(ctx, every); err != nil {
+			return err
+		}
+	}
+}
+
+// ErrTimeout: Until's condition did not hold in time.
+var ErrTimeout = errors.New("timed out")

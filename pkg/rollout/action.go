@@ -1,0 +1,46 @@
+package rollout
+
+import (
+	"context"
+
+	"github.com/natsops/natsops/pkg/remote"
+)
+
+// Kind is how a node's change reaches its running server.
+type Kind string
+
+// Kinds of change.
+const (
+	// Restart stops the node (lame duck or fast), starts it and waits
+	// until it is back on itself and on its peers.
+	Restart Kind = "restart"
+	// Reload signals the running server (SIGHUP) and waits until /varz
+	// shows it loaded the new config and the node serves.
+	Reload Kind = "reload"
+	// Install only puts files in place; the running server is not
+	// touched.
+	Install Kind = "install"
+)
+
+// Action is one node's change (a deploy), run by the engine with the
+// cluster's lock held: before touching any node the engine calls Check on
+// every node with an action; then, one node at a time, Install, the
+// reload or restart its Kind asks for, and the wait until the node is
+// back. When the node does not come back, the engine calls Restore and
+// reloads or restarts it again, and says what that rollback really did.
+// A node without an action is restarted (natsops restart).
+type Action interface {
+	// Kind says how the running server takes the change.
+	Kind() Kind
+	// Check confirms, under the lock, that the node is still as the plan
+	// saw it (another run may have changed it since it was read). It
+	// changes nothing.
+	Check(ctx context.Context, h remote.Host) error
+	// Install puts the new files in place, each atomically. An error
+	// means the node is as it was (the action undoes its own partial
+	// install).
+	Install(ctx context.Context, h remote.Host) error
+	// Restore puts back what Install replaced. The engine passes a
+	// context that Ctrl-C does not cancel.
+	Restore(ctx context.Context, h remote.Host) error
+}

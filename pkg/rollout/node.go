@@ -1,0 +1,457 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/fleet"
+	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
+)
+
+// rollbackTimeout bounds a rollback's own steps (restore, reload or
+// restart, confirm) on top of the node timeout; it runs on a context
+// Ctrl-C does not cancel, so a node being rolled back is not left half
+// done.
+const rollbackTimeout = 30 * time.Second
+
+// node changes one node the way its action (or, without one, a restart)
+// asks.
+func (r *runner) node(ctx context.Context, n *cluster.Node) error {
+	a := r.cfg.Actions[n.Name]
+	switch r.kind(n.Name) {
+	case Install:
+		return r.install(ctx, n, a)
+	case Reload:
+		return r.reload(ctx, n, a)
+	}
+	return r.restart(ctx, n, a)
+}
+
+// fail reports a node's failed step with its last log lines.
+func (r *runner) fail(n *cluster.Node, step string, err error, reasons []health.Reason, t time.Time) *Error {
+	r.event(n.Name, step, ResultFailed, t, "%s", oneLine(err.Error()))
+	return r.errorf(&Error{Kind: KindNode, Node: n.Name, Step: step, Err: err, Reasons: reasons, Logs: r.logs(n)})
+}
+
+// installFiles runs the action's Install; an error leaves the node as it
+// was.
+func (r *runner) installFiles(ctx context.Context, n *cluster.Node, a Action) error {
+	t := r.clock.Now()
+	if err := a.Install(ctx, r.hosts[n.Name]); err != nil {
+		r.event(n.Name, StepInstall, ResultFailed, t, "%s", oneLine(err.Error()))
+		return r.errorf(&Error{Kind: KindNode, Node: n.Name, Step: StepInstall, Err: fmt.Errorf("%w (nothing changed on %s)", err, n.Name)})
+	}
+	r.event(n.Name, StepInstall, ResultOK, t, "new files in place")
+	return nil
+}
+
+func (r *runner) install(ctx context.Context, n *cluster.Node, a Action) error {
+	return r.installFiles(ctx, n, a)
+}
+
+// reload installs the node's files, signals the running server and waits
+// until /varz shows the new config loaded by the same process and the node
+// serves. A reload that does not take is rolled back: the previous files
+// are restored and reloaded, and that reload is confirmed the same way.
+func (r *runner) reload(ctx context.Context, n *cluster.Node, a Action) error {
+	h := r.hosts[n.Name]
+	t := r.clock.Now()
+	before := r.read.Node(ctx, n)
+	if before == nil || before.Varz == nil {
+		err := fmt.Errorf("the monitoring endpoint does not answer (%v), so a reload could not be confirmed; nothing changed on %s: check it with natsops status", errOf(before), n.Name)
+		r.event(n.Name, StepReload, ResultFailed, t, "%v", err)
+		return r.errorf(&Error{Kind: KindNode, Node: n.Name, Step: StepReload, Err: err})
+	}
+	if err := r.installFiles(ctx, n, a); err != nil {
+		return err
+	}
+	t = r.clock.Now()
+	err := r.signalReload(ctx, n, h)
+	if err == nil {
+		err = r.waitReloaded(ctx, n, before.Varz)
+	}
+	if err == nil {
+		r.event(n.Name, StepReload, ResultOK, t, "reloaded: /varz config_load_time moved, same process, node serves")
+		return nil
+	}
+	if ctx.Err() != nil {
+		r.event(n.Name, StepReload, ResultInterrupted, t, "interrupted while confirming the reload: the new config is installed; natsops deploy --check shows whether %s loaded it", n.Name)
+		return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming the reload of", Err: ctx.Err()})
+	}
+	e := r.fail(n, StepReload, err, nil, t)
+	r.rollback(ctx, n, a, e, func(ctx context.Context) (string, error) {
+		last := r.read.Node(ctx, n)
+		if last == nil || last.Varz == nil {
+			return "", fmt.Errorf("the monitoring endpoint does not answer (%v)", errOf(last))
+		}
+		if err := r.signalReload(ctx, n, h); err != nil {
+			return "", err
+		}
+		if err := r.waitReloaded(ctx, n, last.Varz); err != nil {
+			return "", err
+		}
+		return n.Name + " runs its previous config again and serves (reloaded with it: confirmed by /varz config_load_time)", nil
+	})
+	return e
+}
+
+// rollback restores the node's previous files and brings the running
+// server back to them with again (a reload or a restart), on a context
+// Ctrl-C does not cancel, and records on e what really happened.
+func (r *runner) rollback(ctx context.Context, n *cluster.Node, a Action, e *Error, again func(context.Context) (string, error)) {
+	t := r.clock.Now()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.NodeTimeout+rollbackTimeout)
+	defer cancel()
+	if err := a.Restore(rctx, r.hosts[n.Name]); err != nil {
+		e.RollbackErr = fmt.Errorf("restoring the previous files: %w", err)
+	} else if done, err := again(rctx); err != nil {
+		e.RollbackErr = fmt.Errorf("the previous files are back, but %w", err)
+	} else {
+		e.RolledBack = done
+	}
+	if e.RollbackErr != nil {
+		r.event(n.Name, StepRollback, ResultFailed, t, "%s", oneLine(e.RollbackErr.Error()))
+		return
+	}
+	r.event(n.Name, StepRollback, ResultOK, t, "%s", e.RolledBack)
+}
+
+func errOf(s *monitor.Snapshot) error {
+	if s == nil {
+		return errors.New("no reading")
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return errors.New("no /varz")
+}
+
+// signalReload sends the node's server SIGHUP.
+func (r *runner) signalReload(ctx context.Context, n *cluster.Node, h remote.Host) error {
+	res, err := h.Run(ctx, service.ReloadCommand(n), remote.RunOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	return res.Err(h, "reload")
+}
+
+// waitReloaded polls the node until its /varz shows a config loaded after
+// before's by the same process (same start), and it serves.
+func (r *runner) waitReloaded(ctx context.Context, n *cluster.Node, before *monitor.Varz) error {
+	last := "no answer"
+	err := fleet.Until(ctx, r.clock, max(r.opts.Poll, 100*time.Millisecond), r.opts.ReloadTimeout, func() (bool, error) {
+		s := r.read.Node(ctx, n)
+		r.snaps[n.Name] = s
+		switch {
+		case s.Varz == nil:
+			last = fmt.Sprint(errOf(s))
+		case !s.Varz.Start.Equal(before.Start):
+			return false, errors.New("the server restarted instead of reloading")
+		case !s.Varz.ConfigLoadTime.After(before.ConfigLoadTime):
+			last = "config_load_time did not move: nats-server refused the new config (\"Failed to reload server configuration\" in its log)"
+		default:
+			rs := health.NodeReady(n.Name, s, health.Expect{})
+			if len(rs) == 0 {
+				return true, nil
+			}
+			last = rs[0].Msg
+		}
+		return false, nil
+	})
+	if errors.Is(err, fleet.ErrTimeout) {
+		return fmt.Errorf("reload not confirmed within %s: %s", r.opts.ReloadTimeout, last)
+	}
+	return err
+}
+
+// restart stops the node, starts it (with the action's new files
+// installed in between, for a deploy) and waits until it is back. A
+// deployed node that does not come back is rolled back: its previous
+// files restored, and restarted and confirmed back with them.
+func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
+	t := r.clock.Now()
+	prev := r.snaps[n.Name]
+	// Never two down: every other node must be serving before this one
+	// stops (unless this one is already down: starting it only helps).
+	fresh := r.read.Read(ctx, r.cfg.Inventory.Nodes, r.snaps)
+	if ctx.Err() != nil {
+		// Interrupted while reading: the readings are errors, not nodes
+		// down. Nothing was touched.
+		r.event(n.Name, StepStop, ResultInterrupted, t, "interrupted: %s not touched", n.Name)
+		return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "stopping", Err: ctx.Err()})
+	}
+	r.snaps = fresh
+	if up(r.snaps[n.Name]) {
+		prev = r.snaps[n.Name]
+	}
+	if up(prev) {
+		var down []string
+		for _, p := range r.cfg.Inventory.Nodes {
+			if p.Name != n.Name && !up(r.snaps[p.Name]) {
+				down = append(down, p.Name)
+			}
+		}
+		if len(down) > 0 {
+			return r.fail(n, StepStop, fmt.Errorf("refusing to stop %s while %s %s down: that would take two nodes down", n.Name, strings.Join(down, ", "), isAre(len(down))), nil, t)
+		}
+	}
+	if a != nil {
+		if err := r.installFiles(ctx, n, a); err != nil {
+			return err
+		}
+	}
+	err := r.cycle(ctx, n, r.opts.Mode, prev)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindNode || a == nil {
+		return err
+	}
+	r.rollback(ctx, n, a, e, func(ctx context.Context) (string, error) {
+		before := r.read.Node(ctx, n)
+		if err := r.cycle(ctx, n, service.Fast, before); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				return "", fmt.Errorf("%s did not come back with them either: %s", n.Name, ce.Summary())
+			}
+			return "", err
+		}
+		return n.Name + " runs its previous config again and serves (restarted with it: a new process, confirmed back)", nil
+	})
+	return e
+}
+
+// cycle runs one node's stop, exit and start in one round trip, then
+// waits until the node is back. prev is the node's reading before (nil or
+// down: any start counts). r.snaps is updated with the latest reading.
+func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, prev *monitor.Snapshot) error {
+	h := r.hosts[n.Name]
+	c := service.CommandsFor(n, mode)
+	t := r.clock.Now()
+	// From here on the node is going down: finish stop -> start even if
+	// interrupted, so the cluster is left serving.
+	dctx := context.WithoutCancel(ctx)
+	cctx, cancel := context.WithTimeout(dctx, 30*time.Second+c.ExitBound+15*time.Second+60*time.Second)
+	res, runErr := h.Run(cctx, c.Cycle(), remote.RunOptions{Sudo: true})
+	cancel()
+	out := ""
+	if res != nil {
+		out = string(res.Stdout)
+	}
+	begin, steps := service.ParseCycle(out)
+	// missing: the script stopped answering before step (transport).
+	missing := func(step string) error {
+		if runErr != nil {
+			return runErr
+		}
+		msg := strings.TrimSpace(string(res.Stderr))
+		return fmt.Errorf("no result for the %s step (exit %d): %s", step, res.ExitCode, oneLine(msg))
+	}
+	stepErr := func(cmd string, s *service.CycleStep) error {
+		return fmt.Errorf("%s: exit %d: %s", firstLine(cmd), s.Exit, oneLine(s.Out))
+	}
+	at := begin
+	emit := func(step, result string, s *service.CycleStep, detail string) {
+		r.emit(Event{Node: n.Name, Step: step, Result: result, ElapsedMS: max(s.MS-at, 0), Detail: detail})
+		at = s.MS
+	}
+	stop := steps["stop"]
+	switch {
+	case stop == nil:
+		return r.fail(n, StepStop, missing("stop"), nil, t)
+	case stop.Exit != 0:
+		return r.fail(n, StepStop, stepErr(c.Stop, stop), nil, t)
+	case strings.Contains(stop.Out, service.MarkNotRunning):
+		emit(StepStop, ResultSkipped, stop, "not running")
+	default:
+		emit(StepStop, ResultOK, stop, string(mode)+" stop sent")
+		ex := steps["exit"]
+		switch {
+		case ex == nil:
+			return r.fail(n, StepExit, missing("exit"), nil, t)
+		case ex.Exit != 0:
+			return r.fail(n, StepExit, stepErr(c.WaitExit, ex), nil, t)
+		case !strings.Contains(ex.Out, service.MarkExited):
+			return r.fail(n, StepExit, fmt.Errorf("the server did not exit within %s of the %s stop; it is still running (lame duck?): nothing was started", c.ExitBound, mode), nil, t)
+		}
+		emit(StepExit, ResultOK, ex, "process exited")
+	}
+	start := steps["start"]
+	switch {
+	case start == nil:
+		return r.fail(n, StepStart, missing("start"), nil, t)
+	case start.Exit != 0:
+		return r.fail(n, StepStart, stepErr(c.Start, start), nil, t)
+	}
+	emit(StepStart, ResultOK, start, firstLine(c.Start))
+
+	// Wait until it is back, on itself and on its peers.
+	t = r.clock.Now()
+	e := health.Expect{}
+	if up(prev) {
+		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
+	}
+	alive := c.Alive
+	if n.Service.Manager == "pidfile" {
+		alive = service.AliveCommand(n, service.StartPID(start.Out))
+	}
+	reasons, err := r.waitReady(ctx, n, e, alive)
+	if err != nil {
+		if ctx.Err() != nil {
+			r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while waiting: %s was started but is not confirmed back", n.Name)
+			return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming", Err: ctx.Err()})
+		}
+		return r.fail(n, StepReady, err, reasons, t)
+	}
+	r.event(n.Name, StepReady, ResultOK, t, "back: new start, /healthz ok, routes on it and its peers, JetStream current")
+	return nil
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+// logLines is how many explaining log lines a failure shows.
+const logLines = 20
+
+// logs returns the node's last log lines that explain a failure (best
+// effort): the server's echoes of natsops's own health polling are
+// collapsed, so the line that says why is not pushed out of the window.
+func (r *runner) logs(n *cluster.Node) string {
+	h := r.hosts[n.Name]
+	if h == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := h.Run(ctx, service.LogsCommand(n), remote.RunOptions{Sudo: true})
+	if err != nil {
+		return fmt.Sprintf("(cannot read logs: %v)", err)
+	}
+	out := service.ExplainLog(string(res.Stdout), logLines)
+	r.emit(Event{Node: n.Name, Step: StepLogs, Result: ResultOK, Detail: out})
+	return out
+}
+
+// waitReady polls until the gate holds, at most NodeTimeout. The node
+// alone is read until it answers ready (cheap); then the whole cluster.
+// While the node's (or a peer's) monitoring endpoint does not answer, its
+// process is checked on its host every aliveEvery: a server that died at
+// start, or a peer that went down meanwhile, stops the wait at once
+// instead of at the timeout.
+func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect, alive string) ([]health.Reason, error) {
+	var peers []*cluster.Node
+	for _, p := range r.cfg.Inventory.Nodes {
+		if p != n {
+			peers = append(peers, p)
+			if r.upAtStart[p.Name] || !r.opts.Force {
+				e.Peers = append(e.Peers, p.Name)
+			}
+		}
+	}
+	e.JetStream = n.JetStreamEnabled()
+	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
+	var swept time.Time
+	var reasons []health.Reason
+	err := fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
+		s := r.read.Node(ctx, n)
+		r.snaps[n.Name] = s
+		monitor.NameRoutes(r.snaps)
+		reasons = health.NodeReady(n.Name, s, e)
+		peersRead := false
+		if len(reasons) == 0 {
+			r.read.Read(ctx, peers, r.snaps)
+			peersRead = true
+			reasons = append(r.unlessBaseline(n.Name, health.Gate(r.cfg.Inventory, n.Name, r.snaps)), r.peersSee(n.Name)...)
+			if len(reasons) == 0 {
+				return true, nil
+			}
+		}
+		if !up(s) {
+			if why := r.gone(ctx, n, alive, lv); why != "" {
+				return false, fmt.Errorf("nats-server on %s exited after it was started: %s", n.Name, why)
+			}
+		} else if now := r.clock.Now(); peersRead || now.Sub(swept) >= aliveEvery {
+			// The node serves but is not back: is a peer gone?
+			if !peersRead {
+				swept = now
+				r.read.Read(ctx, peers, r.snaps)
+			}
+			for _, p := range peers {
+				if r.upAtStart[p.Name] && !up(r.snaps[p.Name]) {
+					if why := r.gone(ctx, p, service.CommandsFor(p, r.opts.Mode).Alive, lv); why != "" {
+						return false, fmt.Errorf("%s went down while %s was coming back: %s; the rollout stopped so that no second node is taken down", p.Name, n.Name, why)
+					}
+				}
+			}
+		}
+		return false, nil
+	})
+	if errors.Is(err, fleet.ErrTimeout) {
+		return reasons, fmt.Errorf("not back within %s", r.opts.NodeTimeout)
+	}
+	return reasons, err
+}
+
+// aliveEvery is how often, at most, a silent node's process is checked on
+// its host; deadReadings consecutive "gone" answers make it gone (one could
+// be a start command that forks, between its exit and the pid file).
+const (
+	aliveEvery   = time.Second
+	deadReadings = 2
+)
+
+// liveness is the process checks of one wait.
+type liveness struct {
+	last map[string]time.Time
+	dead map[string]int
+}
+
+// gone checks node's process on its host (at most every aliveEvery) and
+// returns why it is gone once deadReadings checks in a row found no
+// process; "" while it runs, is unknown or was checked too recently.
+func (r *runner) gone(ctx context.Context, n *cluster.Node, cmd string, lv *liveness) string {
+	h := r.hosts[n.Name]
+	if h == nil || cmd == "" {
+		return ""
+	}
+	now := r.clock.Now()
+	if t, ok := lv.last[n.Name]; ok && now.Sub(t) < aliveEvery {
+		return ""
+	}
+	lv.last[n.Name] = now
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := h.Run(cctx, cmd, remote.RunOptions{Sudo: true})
+	if err != nil || res == nil {
+		return "" // the host did not answer: the timeout decides
+	}
+	dead, why := service.ParseAlive(string(res.Stdout))
+	if !dead {
+		lv.dead[n.Name] = 0
+		return ""
+	}
+	lv.dead[n.Name]++
+	if lv.dead[n.Name] < deadReadings {
+		return ""
+	}
+	return why
+}
