@@ -25,4 +25,4 @@ if [ ! -x "$deb_bin" ]; then
 fi
 [ -x "$deb_bin" ] && servers="$servers:$PWD/$deb_bin"
 echo "realserver: checking rendered configs with: ${servers//:/ }"
-NATSOPS_NATS_SERVERS="$servers" go test -count=1 -run TestRealServerAcceptsRenderedConfigs -v ./pkg/cluster/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|refused|valid$' 
+NATSOPS_NATS_SERVERS="$servers" go test -count=1 -run TestRealServerAcceptsRenderedConfigs -v ./pkg/config/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|refused|valid$' 

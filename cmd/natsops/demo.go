@@ -223,7 +223,7 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 		writeJSONLine(w, map[string]any{"step": "status", "status": f})
 	} else {
 		fmt.Fprintf(w, "$ natsops status -i %s\n", c.InventoryPath())
-		(&statusOptions{globals: o.globals}).print(f)
+		o.printStatus(f)
 		fmt.Fprintln(w)
 	}
 	for _, n := range inv.Nodes {

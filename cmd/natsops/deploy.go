@@ -15,6 +15,7 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/deploy"
+	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -129,7 +130,7 @@ invalid.`,
 				return err
 			}
 			o.printPlan(plan)
-			return o.planErrors(plan, "")
+			return o.reportPlan(plan, o.planErrors(plan, ""))
 		},
 	}
 	cmd.Flags().StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
@@ -185,19 +186,17 @@ func (o *deployOptions) run(ctx context.Context) error {
 	o.printPlan(plan)
 	changed := plan.Changed()
 	if len(plan.Failed()) > 0 {
-		return o.planErrors(plan, "nothing deployed: ")
+		return o.reportPlan(plan, o.planErrors(plan, "nothing deployed: "))
 	}
 	if o.check {
-		if err := o.planErrors(plan, ""); err != nil {
-			return err
+		err := o.planErrors(plan, "")
+		if err == nil && len(changed) > 0 {
+			err = reported(ExitPending)
 		}
-		if len(changed) > 0 {
-			return reported(ExitPending)
-		}
-		return nil
+		return o.reportPlan(plan, err)
 	}
 	if len(changed) == 0 {
-		return o.planErrors(plan, "")
+		return o.reportPlan(plan, o.planErrors(plan, ""))
 	}
 	what := fmt.Sprintf("deploy to %s", plural(len(changed), "node"))
 	if k := plan.Restarts(); k > 0 {
@@ -254,18 +253,13 @@ func (g *globals) printPlan(plan *deploy.Plan) {
 // nothing else failed, the nodes whose running state is unknown (exit 1:
 // the plan cannot promise they are current).
 func (g *globals) planErrors(plan *deploy.Plan, prefix string) error {
-	if g.json() {
-		for _, p := range plan.Nodes {
-			writeJSONLine(g.sys.stdout, p)
-		}
-	}
 	var failed, unknown []string
 	for _, p := range plan.Nodes {
 		switch {
 		case p.Error != "":
 			failed = append(failed, p.Node)
 			if !g.json() {
-				fmt.Fprintf(g.sys.stderr, "natsops: %s\n", oneLine(p.Node, errors.New(p.Error)))
+				fmt.Fprintf(g.sys.stderr, "natsops: %s\n", remote.OneLine(p.Node, errors.New(p.Error)))
 			}
 		case p.Unknown != "" && !p.Changed:
 			unknown = append(unknown, p.Node)
@@ -273,9 +267,41 @@ func (g *globals) planErrors(plan *deploy.Plan, prefix string) error {
 	}
 	switch {
 	case len(failed) > 0:
-		return &exitError{code: ExitError, err: fmt.Errorf("%scould not read %s", prefix, strings.Join(failed, ", ")), silent: g.json()}
+		return withCode(ExitError, fmt.Errorf("%scould not read %s", prefix, strings.Join(failed, ", ")))
 	case len(unknown) > 0:
-		return &exitError{code: ExitError, err: fmt.Errorf("cannot tell whether the server on %s runs its config: natsops status shows why; natsops restart --node NAME --force starts a node that is down", strings.Join(unknown, ", ")), silent: g.json()}
+		return withCode(ExitError, fmt.Errorf("cannot tell whether the server on %s runs its config: natsops status shows why; natsops restart --node NAME --force starts a node that is down", strings.Join(unknown, ", ")))
+	}
+	return nil
+}
+
+// planResult is the last line of diff and deploy --check with -o json.
+type planResult struct {
+	Step    string   `json:"step"`
+	OK      bool     `json:"ok"`
+	Changed []string `json:"changed"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// reportPlan ends a diff or deploy --check: with -o json, one line per
+// node and a result line (err included, so nothing else is printed).
+func (g *globals) reportPlan(plan *deploy.Plan, err error) error {
+	if !g.json() {
+		return err
+	}
+	res := planResult{Step: "result", OK: exitCode(err) == ExitOK || exitCode(err) == ExitPending, Changed: []string{}}
+	for _, p := range plan.Nodes {
+		writeJSONLine(g.sys.stdout, p)
+		if p.Changed {
+			res.Changed = append(res.Changed, p.Node)
+		}
+	}
+	var ee *exitError
+	if err != nil && !(errors.As(err, &ee) && ee.silent) {
+		res.Error = err.Error()
+	}
+	writeJSONLine(g.sys.stdout, res)
+	if err != nil {
+		return reported(exitCode(err))
 	}
 	return nil
 }
@@ -317,7 +343,7 @@ func (o *deployOptions) finish(plan *deploy.Plan, rep *rollout.Report, err error
 		}
 	}
 	if err == nil {
-		return o.planErrors(&deploy.Plan{}, "")
+		return nil
 	}
 	code := exitCode(err)
 	if o.json() {

@@ -231,13 +231,6 @@ func (o *restartOptions) finish(rep *rollout.Report, err error, took time.Durati
 	return withCode(code, err)
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
-}
-
 func nodeNames(nodes []*cluster.Node) []string {
 	out := make([]string, len(nodes))
 	for i, n := range nodes {

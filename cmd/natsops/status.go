@@ -79,7 +79,7 @@ func (o *statusOptions) run(ctx context.Context) error {
 			fmt.Fprint(o.sys.stdout, "\x1b[H\x1b[2J")
 			fmt.Fprintf(o.sys.stdout, "natsops status — %s — every %s (Ctrl-C to stop)\n\n", time.Now().Format("15:04:05"), o.interval)
 		}
-		o.print(f)
+		o.printStatus(f)
 		if !o.watch {
 			if !f.Healthy {
 				return reported(ExitUnhealthy)
@@ -94,13 +94,13 @@ func (o *statusOptions) run(ctx context.Context) error {
 	}
 }
 
-func (o *statusOptions) print(f *health.Fleet) {
-	if o.json() {
-		writeJSON(o.sys.stdout, f)
+func (g *globals) printStatus(f *health.Fleet) {
+	if g.json() {
+		writeJSON(g.sys.stdout, f)
 		return
 	}
-	st := style{on: o.color()}
-	tw := tabwriter.NewWriter(o.sys.stdout, 0, 0, 2, ' ', 0)
+	st := style{on: g.color()}
+	tw := tabwriter.NewWriter(g.sys.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHEALTH\tVERSION\tUPTIME\tCONNS\tSLOW\tROUTES\tJETSTREAM\tMEM\tCPU")
 	for _, r := range f.Nodes {
 		health := r.Healthz
@@ -121,12 +121,12 @@ func (o *statusOptions) print(f *health.Fleet) {
 	}
 	tw.Flush()
 	if f.Healthy {
-		fmt.Fprintf(o.sys.stdout, "\n%s: %s healthy\n", f.Inventory, plural(len(f.Nodes), "node"))
+		fmt.Fprintf(g.sys.stdout, "\n%s: %s healthy\n", f.Inventory, plural(len(f.Nodes), "node"))
 		return
 	}
-	fmt.Fprintf(o.sys.stdout, "\nnot healthy:\n")
+	fmt.Fprintf(g.sys.stdout, "\nnot healthy:\n")
 	for _, r := range f.Reasons {
-		fmt.Fprintf(o.sys.stdout, "  %s: %s [%s]\n", r.Node, r.Msg, r.Code)
+		fmt.Fprintf(g.sys.stdout, "  %s: %s [%s]\n", r.Node, r.Msg, r.Code)
 	}
 }
 

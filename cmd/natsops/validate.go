@@ -93,10 +93,3 @@ func (o *validateOptions) run() error {
 	}
 	return nil
 }
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}

@@ -99,3 +99,33 @@ func unwrapPathErr(err error) error {
 func MapEnv(m map[string]string) Env {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
+
+// SecretField is one secret setting of a node: its inventory key and
+// value (a literal, env: or file:).
+type SecretField struct {
+	Key    string
+	Secret Secret
+}
+
+// Secrets lists every secret a node's config carries, by inventory key:
+// the one place that knows which settings are secret (render resolves
+// them, lint checks them, messages are scrubbed of them).
+func (inv *Inventory) Secrets(n *Node) []SecretField {
+	var out []SecretField
+	a := n.Server.Auth
+	if a.Password != nil {
+		out = append(out, SecretField{"server.auth.password", *a.Password})
+	}
+	if a.Token != nil {
+		out = append(out, SecretField{"server.auth.token", *a.Token})
+	}
+	for i, u := range a.Users {
+		if u.NKey == "" {
+			out = append(out, SecretField{fmt.Sprintf("server.auth.users[%d].password", i), u.Password})
+		}
+	}
+	if inv.Clustered() && inv.File.Cluster.Password != nil {
+		out = append(out, SecretField{"cluster.password", *inv.File.Cluster.Password})
+	}
+	return out
+}

@@ -89,23 +89,11 @@ func withoutLinted(natsFindings, lint []Finding) []Finding {
 // nodeSecrets resolves the node's secrets by key, for lint (length checks).
 func nodeSecrets(inv *cluster.Inventory, n *cluster.Node, env cluster.Env) map[string]string {
 	out := map[string]string{}
-	try := func(key string, s *cluster.Secret) {
-		if s == nil {
-			return
-		}
-		if v, err := s.Resolve(inv.Dir, env); err == nil {
-			out[key] = v
+	for _, f := range inv.Secrets(n) {
+		if v, err := f.Secret.Resolve(inv.Dir, env); err == nil {
+			out[f.Key] = v
 		}
 	}
-	a := n.Server.Auth
-	try("server.auth.password", a.Password)
-	try("server.auth.token", a.Token)
-	for i := range a.Users {
-		if a.Users[i].NKey == "" {
-			try(fmt.Sprintf("server.auth.users[%d].password", i), &a.Users[i].Password)
-		}
-	}
-	try("cluster.password", inv.File.Cluster.Password)
 	return out
 }
 

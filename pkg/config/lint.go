@@ -118,29 +118,18 @@ func lintNode(inv *cluster.Inventory, n *cluster.Node, secrets map[string]string
 	if a.User == nil && a.Token == nil && len(a.Users) == 0 && !isLoopback(*s.ListenHost) {
 		add(LNoAuth, "server.auth", fmt.Sprintf("clients on %s:%d need no credentials", *s.ListenHost, *s.Port), "add [server.auth] users (bcrypt password hashes or env: secrets), or listen on 127.0.0.1")
 	}
-	secretsToCheck := []struct {
-		key string
-		s   *cluster.Secret
-	}{{"server.auth.password", a.Password}, {"server.auth.token", a.Token}}
-	for i := range a.Users {
-		if a.Users[i].NKey == "" {
-			secretsToCheck = append(secretsToCheck, struct {
-				key string
-				s   *cluster.Secret
-			}{fmt.Sprintf("server.auth.users[%d].password", i), &a.Users[i].Password})
+	for _, f := range inv.Secrets(n) {
+		if f.Key == "cluster.password" {
+			continue // lintInventory: one finding for the cluster
+		}
+		if f.Secret.Kind() == cluster.SecretLiteral && !cluster.IsBcrypt(string(f.Secret)) {
+			add(LPlaintextSecret, f.Key, "plaintext secret in the inventory", "use env:NAME or file:PATH, or store a bcrypt hash (`natsops hash-password`)")
+		}
+		if v, ok := secrets[f.Key]; ok && !cluster.IsBcrypt(v) && len(v) < 12 {
+			add(LShortSecret, f.Key, fmt.Sprintf("secret is only %d characters", len(v)), "use at least 12 random characters")
 		}
 	}
-	for _, sc := range secretsToCheck {
-		if sc.s == nil {
-			continue
-		}
-		if sc.s.Kind() == cluster.SecretLiteral && !cluster.IsBcrypt(string(*sc.s)) {
-			add(LPlaintextSecret, sc.key, "plaintext secret in the inventory", "use env:NAME or file:PATH, or store a bcrypt hash (`natsops hash-password`)")
-		}
-		if v, ok := secrets[sc.key]; ok && !cluster.IsBcrypt(v) && len(v) < 12 {
-			add(LShortSecret, sc.key, fmt.Sprintf("secret is only %d characters", len(v)), "use at least 12 random characters")
-		}
-	}
+
 	if n.JetStreamEnabled() {
 		if sd := n.JetStream.StoreDir; sd == nil || *sd == "" || strings.HasPrefix(*sd, "/tmp") {
 			add(LStoreDir, "jetstream.store_dir", "JetStream data would live under /tmp", "set jetstream.store_dir, e.g. \"/var/lib/nats/jetstream\"")

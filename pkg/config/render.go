@@ -121,41 +121,30 @@ type routeURL struct {
 // Render renders node n's config.
 func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderOptions) (*Rendered, error) {
 	r := &Rendered{Node: n}
-	resolve := func(key string, s cluster.Secret) (secretValue, error) {
-		v, err := s.Resolve(inv.Dir, opts.Env)
+	vals := map[string]secretValue{}
+	for _, f := range inv.Secrets(n) {
+		v, err := f.Secret.Resolve(inv.Dir, opts.Env)
 		if err != nil {
-			return secretValue{}, &SecretError{Node: n, Key: key, Err: err}
+			return nil, &SecretError{Node: n, Key: f.Key, Err: err}
 		}
 		r.secrets = append(r.secrets, v)
-		return secretValue{v}, nil
+		vals[f.Key] = secretValue{v}
+	}
+	secret := func(key string) *secretValue {
+		if v, ok := vals[key]; ok {
+			return &v
+		}
+		return nil
 	}
 	v := view{Source: filepath.Base(inv.Path), Node: n, Server: n.Server}
 
 	a := n.Server.Auth
 	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 {
-		av := &authView{Timeout: a.Timeout, User: a.User}
-		if a.Password != nil {
-			s, err := resolve("server.auth.password", *a.Password)
-			if err != nil {
-				return nil, err
-			}
-			av.Password = &s
-		}
-		if a.Token != nil {
-			s, err := resolve("server.auth.token", *a.Token)
-			if err != nil {
-				return nil, err
-			}
-			av.Token = &s
-		}
+		av := &authView{Timeout: a.Timeout, User: a.User, Password: secret("server.auth.password"), Token: secret("server.auth.token")}
 		for i, u := range a.Users {
 			uv := userView{User: u.User, NKey: u.NKey, Permissions: u.Permissions}
-			if u.NKey == "" {
-				s, err := resolve(fmt.Sprintf("server.auth.users[%d].password", i), u.Password)
-				if err != nil {
-					return nil, err
-				}
-				uv.Password = s
+			if p := secret(fmt.Sprintf("server.auth.users[%d].password", i)); p != nil {
+				uv.Password = *p
 			}
 			av.Users = append(av.Users, uv)
 		}
@@ -173,13 +162,9 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 			TLS:        cl.TLS,
 		}
 		var user *url.Userinfo
-		if cl.Password != nil {
-			s, err := resolve("cluster.password", *cl.Password)
-			if err != nil {
-				return nil, err
-			}
-			cv.Password = s
-			user = url.UserPassword(cv.User, s.v)
+		if p := secret("cluster.password"); p != nil {
+			cv.Password = *p
+			user = url.UserPassword(cv.User, p.v)
 		}
 		for _, peer := range inv.Nodes {
 			if peer == n {

@@ -6,7 +6,7 @@
 // It owns that directory and the processes started from it, and nothing
 // else: nodes are started with the rollout's own pidfile start command
 // through the local transport, restarts go through pkg/rollout, health is
-// judged by pkg/cluster. Stop and Remove touch only processes whose command
+// judged by pkg/health. Stop and Remove touch only processes whose command
 // line names the directory, and only a directory carrying the demo's
 // marker file.
 package demo
@@ -32,6 +32,7 @@ import (
 	"github.com/natsops/natsops/inventory"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
@@ -304,53 +305,26 @@ func (c *Cluster) Start(ctx context.Context) error {
 }
 
 // Snapshots reads every node's monitoring endpoint, routes named.
-func (c *Cluster) Snapshots(ctx context.Context) map[string]*monitor.Snapshot {
-	mc := &monitor.Client{}
-	out := make(map[string]*monitor.Snapshot, len(c.Inventory.Nodes))
-	ch := make(chan func(), len(c.Inventory.Nodes))
-	for _, n := range c.Inventory.Nodes {
-		go func() {
-			s := mc.Snapshot(ctx, URL(n))
-			ch <- func() { out[n.Name] = s }
-		}()
-	}
-	for range c.Inventory.Nodes {
-		(<-ch)()
-	}
-	monitor.NameRoutes(out)
-	return out
-}
-
-// URL is a demo node's monitoring endpoint.
-func URL(n *cluster.Node) string {
-	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
+func (c *Cluster) Snapshots(ctx context.Context) fleet.Snapshots {
+	return fleet.Reader{Monitor: &monitor.Client{}}.Read(ctx, c.Inventory.Nodes, nil)
 }
 
 // WaitHealthy polls until health.ClusterReady holds for every node, or
 // timeout (then the reasons are the error).
 func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		rs := health.ClusterReady(c.Inventory, c.Snapshots(ctx))
-		if len(rs) == 0 {
-			return nil
+	var rs []health.Reason
+	err := fleet.Until(ctx, fleet.RealClock{}, poll, timeout, func() (bool, error) {
+		rs = health.ClusterReady(c.Inventory, c.Snapshots(ctx))
+		return len(rs) == 0, nil
+	})
+	if errors.Is(err, fleet.ErrTimeout) {
+		msgs := make([]string, len(rs))
+		for i, r := range rs {
+			msgs[i] = r.String()
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			msgs := make([]string, len(rs))
-			for i, r := range rs {
-				msgs[i] = r.String()
-			}
-			return fmt.Errorf("the cluster is not healthy after %s: %s (node logs: %s)", timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(poll):
-		}
+		return fmt.Errorf("the cluster is not healthy after %s: %s (node logs: %s)", timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
 	}
+	return err
 }
 
 // Started returns every server pid the wrapper recorded, in start order.

@@ -7,7 +7,7 @@
 // It exists so `natsops demo` (and anyone without a nats-server install)
 // can run real nodes as separate processes from the natsops binary alone.
 // It owns nothing but that entry point: rendering configs and managing the
-// processes belong to pkg/cluster and pkg/rollout.
+// processes belong to pkg/config and pkg/rollout.
 //
 // As in nats-server itself, some paths end the process from inside the
 // module (a successful --signal, SIGINT/SIGTERM): Main is only for a

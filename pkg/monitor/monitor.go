@@ -4,7 +4,7 @@
 // run (Debian's 2.9 as well as 2.15).
 //
 // It fetches and decodes; it does not judge. Whether a node is back or a
-// cluster healthy is decided by pure functions in pkg/cluster.
+// cluster healthy is decided by pure functions in pkg/health.
 package monitor
 
 import (

@@ -71,6 +71,17 @@ func (rs Results) Summary(w io.Writer) {
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
+// OneLine is a host's error on one line, starting with the host's name
+// (added when the error does not already say it).
+func OneLine(host string, err error) string {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ; ")), " ")
+	msg = strings.ReplaceAll(msg, " ; ", "; ")
+	if !strings.HasPrefix(msg, host) {
+		msg = host + ": " + msg
+	}
+	return msg
+}
+
 // Each runs fn for every item with at most parallel running at once
 // (parallel <= 0 means DefaultParallel). A failing item does not stop the
 // others; a panic in fn becomes that item's error. name labels results.

@@ -4,7 +4,7 @@
 // what the running server really got (/proc/<pid>/limits).
 //
 // It must not decide how hosts are reached (pkg/remote) nor touch the
-// nats-server config (pkg/cluster renders it).
+// nats-server config (pkg/config renders it).
 package tune
 
 import (

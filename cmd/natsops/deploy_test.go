@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natsops/natsops/pkg/demo"
+	"github.com/natsops/natsops/pkg/monitor"
+)
+
+// buildNatsops builds the binary (local nodes run `natsops server`).
+func buildNatsops(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "natsops")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// localCluster starts the demo's 3-node cluster (pidfile mode, local
+// connections) without the demo's rollout, for other commands to drive.
+func localCluster(t *testing.T, bin string) *demo.Cluster {
+	t.Helper()
+	c, err := demo.Create(t.TempDir(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := c.Stop(5 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(ctx, time.Minute, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// natsopsExec runs the binary and returns its exit code and output.
+func natsopsExec(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, stdout.String(), stderr.String()
+}
+
+// withServer returns a copy of the cluster's inventory (same file name, in
+// a new directory: the rendered header names it) with extra settings under
+// [server], and edit applied.
+func withServer(t *testing.T, c *demo.Cluster, extra string, edit ...func(string) string) string {
+	t.Helper()
+	b, err := os.ReadFile(c.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "[server]\n", "[server]\n"+extra, 1)
+	for _, e := range edit {
+		src = e(src)
+	}
+	path := filepath.Join(t.TempDir(), "natsops.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func varzOf(t *testing.T, c *demo.Cluster, node string) *monitor.Varz {
+	t.Helper()
+	for _, n := range c.Inventory.Nodes {
+		if n.Name == node {
+			v, err := (&monitor.Client{}).Varz(context.Background(), n.MonitorURL())
+			if err != nil {
+				t.Fatalf("%s /varz: %v", node, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no node %s", node)
+	return nil
+}
+
+// TestDeployAndDiffOnALocalCluster drives diff and deploy through the CLI
+// against a real running cluster: an unchanged inventory is up to date,
+// a reloadable change is shown (diff, deploy --check exit 2) and reloaded
+// without a restart, a second deploy started while one runs is refused by
+// the lock with nothing installed, and a config that cannot start is
+// rolled back with the node serving its previous config.
+func TestDeployAndDiffOnALocalCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster as processes")
+	}
+	bin := buildNatsops(t)
+	c := localCluster(t, bin)
+	inv := c.InventoryPath()
+
+	code, out, stderr := natsopsExec(t, bin, "diff", "-i", inv)
+	if code != ExitOK || strings.Count(out, "up to date") != 3 {
+		t.Fatalf("diff of the deployed inventory: exit %d\n%s%s", code, out, stderr)
+	}
+
+	reload := withServer(t, c, "max_connections = 1234\n")
+	code, out, stderr = natsopsExec(t, bin, "diff", "-i", reload)
+	if code != ExitOK || strings.Count(out, "reload (max_connections)") != 3 || !strings.Contains(out, "+max_connections: 1234") {
+		t.Fatalf("diff of a reloadable change: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-i", reload); code != ExitPending {
+		t.Fatalf("deploy --check: exit %d, want %d\n%s", code, ExitPending, out)
+	}
+	code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-o", "json", "-i", reload)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last struct {
+		Step    string   `json:"step"`
+		OK      bool     `json:"ok"`
+		Changed []string `json:"changed"`
+	}
+	if code != ExitPending || len(lines) != 4 || json.Unmarshal([]byte(lines[3]), &last) != nil || last.Step != "result" || len(last.Changed) != 3 {
+		t.Fatalf("deploy --check -o json: exit %d\n%s", code, out)
+	}
+	before := varzOf(t, c, "n1")
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", reload)
+	if code != ExitOK || strings.Count(out, ": reloaded") != 3 {
+		t.Fatalf("deploy of a reloadable change: exit %d\n%s%s", code, out, stderr)
+	}
+	if v := varzOf(t, c, "n1"); v.MaxConnections != 1234 || !v.Start.Equal(before.Start) || !v.ConfigLoadTime.After(before.ConfigLoadTime) {
+		t.Errorf("n1 after the reload: max_connections %d, start %s (was %s)", v.MaxConnections, v.Start, before.Start)
+	}
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-i", reload); code != ExitOK {
+		t.Fatalf("deploy --check after deploying: exit %d\n%s", code, out)
+	}
+
+	// Two deploys at once: the second is refused by the first's lock,
+	// naming it, and installs nothing.
+	restart := withServer(t, c, "max_connections = 1234\nmax_pending = \"96MB\"\n")
+	other := withServer(t, c, "max_connections = 999\n")
+	first := exec.Command(bin, "deploy", "--yes", "--mode", "fast", "-i", restart)
+	pipe, err := first.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(pipe)
+	var firstOut strings.Builder
+	for sc.Scan() {
+		firstOut.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), " lock ") && strings.Contains(sc.Text(), " ok ") {
+			break
+		}
+	}
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", other)
+	for sc.Scan() {
+		firstOut.WriteString(sc.Text() + "\n")
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("the first deploy: %v\n%s%s", err, firstOut.String(), firstErr.String())
+	}
+	if code != ExitError || !strings.Contains(stderr, "another rollout holds the lock") || !strings.Contains(stderr, "(pid "+strconv.Itoa(first.Process.Pid)) {
+		t.Fatalf("the second deploy: exit %d, want %d and the first's lock named\n%s%s", code, ExitError, out, stderr)
+	}
+	for _, n := range c.Inventory.Nodes {
+		b, _ := os.ReadFile(n.Service.ConfigPath)
+		if strings.Contains(string(b), "max_connections: 999") || !strings.Contains(string(b), "max_pending: 100663296") {
+			t.Errorf("%s: %s after the two deploys:\n%s", n.Name, n.Service.ConfigPath, b)
+		}
+	}
+
+	// n2's new client port is taken: n2 cannot start with it, is rolled
+	// back and serves its previous config; the deploy says so.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	n2 := c.Inventory.Nodes[1]
+	prevConf, _ := os.ReadFile(n2.Service.ConfigPath)
+	prevStart := varzOf(t, c, "n2").Start
+	bad := withServer(t, c, "max_connections = 1234\nmax_pending = \"96MB\"\n", func(s string) string {
+		return strings.Replace(s, "port = "+strconv.Itoa(*n2.Server.Port)+"\n", "port = "+strconv.Itoa(taken)+"\n", 1)
+	})
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", bad)
+	if code != ExitError || !strings.Contains(stderr, "rolled back: n2 runs its previous config again and serves") || !strings.Contains(out+stderr, "address already in use") {
+		t.Fatalf("deploy of a config n2 cannot start with: exit %d\n%s%s", code, out, stderr)
+	}
+	if b, _ := os.ReadFile(n2.Service.ConfigPath); !bytes.Equal(b, prevConf) {
+		t.Errorf("n2's config after the rollback:\n%s\nwant the previous:\n%s", b, prevConf)
+	}
+	if v := varzOf(t, c, "n2"); !v.Start.After(prevStart) {
+		t.Errorf("n2 was not restarted with its previous config (start %s, was %s)", v.Start, prevStart)
+	}
+	if code, out, _ = natsopsExec(t, bin, "status", "-i", restart); code != ExitOK {
+		t.Errorf("status after the rollback: exit %d\n%s", code, out)
+	}
+}
