@@ -3,13 +3,18 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // deployInventory writes an inventory for deploying to the testbed, with
@@ -227,5 +232,75 @@ func natsopsStatusHealthy(c context.Context, t *testing.T, inv string) {
 			t.Fatalf("cluster not healthy after a minute:\n%s", out)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestDeployTwoAtOnce: two `deploy --yes` started together on the
+// testbed: the one that takes the lock deploys, the other is refused
+// naming it, and installs no config anywhere.
+func TestDeployTwoAtOnce(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 5*time.Minute)
+	invPath := restartInventory(t)
+	inv := installRendered(c, t, invPath)
+	base, err := os.ReadFile(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, extra string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p = filepath.Join(p, filepath.Base(invPath))
+		src := strings.Replace(string(base), "[server]\n", "[server]\n"+extra, 1)
+		src = strings.ReplaceAll(src, `"id_ed25519"`, `"`+filepath.Join(tb.Dir, "id_ed25519")+`"`)
+		src = strings.ReplaceAll(src, `"known_hosts"`, `"`+filepath.Join(tb.Dir, "known_hosts")+`"`)
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a", "max_pending = \"96MB\"\n") // a restart: the slow one
+	b := write("b", "max_connections = 777\n")  // a reload
+	bin, err := natsopsBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := exec.CommandContext(c, bin, "-i", a, "deploy", "--yes", "--mode", "fast")
+	first.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	pipe, err := first.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstErr strings.Builder
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(pipe)
+	var firstOut strings.Builder
+	for sc.Scan() {
+		firstOut.WriteString(sc.Text() + "\n")
+		if f := strings.Fields(sc.Text()); len(f) > 3 && f[2] == "lock" && f[3] == "ok" {
+			break
+		}
+	}
+	out, stderr, code := natsops(c, t, "-i", b, "deploy", "--yes")
+	for sc.Scan() {
+		firstOut.WriteString(sc.Text() + "\n")
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("the first deploy: %v\n%s%s", err, firstOut.String(), firstErr.String())
+	}
+	t.Logf("first deploy:\n%s", firstOut.String())
+	if code != 1 || !strings.Contains(stderr, "another rollout holds the lock "+rollout.LockPath) || !strings.Contains(stderr, fmt.Sprintf("(pid %d,", first.Process.Pid)) {
+		t.Fatalf("the second deploy: exit %d, want 1 and the first's lock named\n%s%s", code, out, stderr)
+	}
+	for _, n := range inv.Nodes {
+		got := nodeOut(c, t, n.Name, "grep -c 'max_connections: 777' "+n.Service.ConfigPath+" || true; grep -c 'max_pending: 100663296' "+n.Service.ConfigPath+" || true")
+		if got != "0\n1" {
+			t.Errorf("%s: the refused deploy's config reached the node, or the first's did not (%q)", n.Name, got)
+		}
 	}
 }

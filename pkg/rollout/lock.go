@@ -245,8 +245,12 @@ func (r *runner) lockWhere() string {
 	return strings.Join(out, ", ")
 }
 
-// writeState records the rollout's state on every host.
+// writeState records the rollout's state on every host, also after
+// Ctrl-C (a node confirmed done must be recorded, or a rerun does it
+// again).
 func (r *runner) writeState(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	hosts := r.hosts
 	data, _ := json.Marshal(r.state)
 	data = append(data, '\n')

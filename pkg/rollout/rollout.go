@@ -421,8 +421,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 	}
 
-	rep.Order = Order(r.cfg.Nodes, r.snaps)
-	r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(r.snaps)))
+	if gate {
+		rep.Order = Order(r.cfg.Nodes, r.snaps)
+		r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(r.snaps)))
+	} else {
+		// No node goes down: inventory order.
+		rep.Order = names(r.cfg.Nodes)
+		r.event("", StepOrder, ResultOK, t, "%s (inventory order: no node is restarted)", strings.Join(rep.Order, ", "))
+	}
 
 	if r.opts.DryRun {
 		r.planned(rep.Order, t)
@@ -463,7 +469,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			return rep, r.errorf(&Error{Kind: KindNode, Node: name, Step: "record state", Err: err})
 		}
 		// The leader may have moved: keep it last among the rest.
-		keepLeaderLast(todo[i+1:], health.MetaLeader(r.snaps))
+		if gate {
+			keepLeaderLast(todo[i+1:], health.MetaLeader(r.snaps))
+		}
 	}
 	r.finished = true // the unlock removes the state
 	rep.Elapsed = r.clock.Now().Sub(begin)

@@ -165,6 +165,10 @@ func (h *fakeHost) Name() string { return h.name }
 func (h *fakeHost) Close() error { return nil }
 
 func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) (*remote.Result, error) {
+	if err := ctx.Err(); err != nil {
+		// As over SSH: a cancelled context runs nothing.
+		return nil, err
+	}
 	w := h.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
