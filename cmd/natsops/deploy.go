@@ -29,6 +29,7 @@ type deployOptions struct {
 	force     bool
 	timeout   time.Duration
 	reloadTTL time.Duration
+	bootstrap bool
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -96,6 +97,7 @@ config, a node not readable, the lock held by another run).`,
 	f.BoolVar(&o.force, "force", false, "restart even when the cluster is not healthy before a node (says what it skipped)")
 	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
 	f.DurationVar(&o.reloadTTL, "reload-timeout", rollout.DefaultReloadTimeout, "how long a reload may take to show in /varz")
+	f.BoolVar(&o.bootstrap, "bootstrap", false, "form the cluster: every node installed, then all started together (automatic when no node is a member yet; refused on a formed cluster unless --force)")
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{deploy.RestartAuto, deploy.RestartNever, deploy.RestartAlways}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{string(service.Graceful), string(service.Fast)}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -163,7 +165,7 @@ func (g *globals) deployPlan(ctx context.Context, bf buildFlags, opts deploy.Opt
 	for i, r := range b.res.Configs {
 		ds[i] = deploy.DesiredFor(r)
 	}
-	plan := deploy.Read(ctx, deploy.Env{Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
+	plan := deploy.Read(ctx, deploy.Env{Inventory: b.inv, Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
 	return &deployed{inv: b.inv, conn: conn}, plan, nil
 }
 
@@ -178,7 +180,10 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if o.timeout <= 0 || o.reloadTTL <= 0 {
 		return usageError("--timeout and --reload-timeout must be positive")
 	}
-	d, plan, err := o.deployPlan(ctx, o.build, deploy.Options{Restart: o.restart})
+	if o.bootstrap && o.restart == deploy.RestartNever {
+		return usageError("--bootstrap starts every node: it cannot go with --restart never")
+	}
+	d, plan, err := o.deployPlan(ctx, o.build, deploy.Options{Restart: o.restart, Bootstrap: o.bootstrap, Force: o.force})
 	if err != nil {
 		return err
 	}
@@ -195,11 +200,17 @@ func (o *deployOptions) run(ctx context.Context) error {
 		}
 		return o.reportPlan(plan, err)
 	}
+	if plan.Refusal != "" {
+		return o.reportPlan(plan, withCode(ExitError, fmt.Errorf("nothing deployed: %s", plan.Refusal)))
+	}
 	if len(changed) == 0 {
 		return o.reportPlan(plan, o.planErrors(plan, ""))
 	}
 	what := fmt.Sprintf("deploy to %s", plural(len(changed), "node"))
-	if k := plan.Restarts(); k > 0 {
+	switch k := plan.Restarts(); {
+	case plan.Bootstrap:
+		what = fmt.Sprintf("bootstrap the cluster (%s start together)", plural(len(changed), "node"))
+	case k > 0:
 		what += fmt.Sprintf(" (%s restarted one at a time)", plural(k, "node"))
 	}
 	if err := o.confirm(what); err != nil {
@@ -219,6 +230,7 @@ func (o *deployOptions) run(ctx context.Context) error {
 	}
 	cfg := o.rolloutConfig(d.inv, nodes, d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
 	cfg.Actions, cfg.Operation, cfg.Command = plan.Actions(), plan.Operation(), "deploy"
+	cfg.Bootstrap, cfg.Joining = plan.Bootstrap, plan.Joining
 	rep, err := rollout.Run(ctx, cfg)
 	return o.finish(plan, rep, err)
 }
@@ -230,6 +242,19 @@ func (g *globals) printPlan(plan *deploy.Plan) {
 		return
 	}
 	w := g.sys.stdout
+	defer func() {
+		names := make([]string, 0, len(plan.Nodes))
+		for _, p := range plan.Nodes {
+			names = append(names, p.Node)
+		}
+		switch {
+		case len(plan.Failed()) > 0:
+		case plan.Bootstrap:
+			fmt.Fprintf(w, "%s do not form a cluster yet (%s): bootstrapping, all %d nodes restart together\n", strings.Join(names, ", "), plan.Formation.Why(), len(names))
+		case len(plan.Joining) > 0:
+			fmt.Fprintf(w, "%s %s the cluster of %s: the members take the new routes first, then the new nodes start\n", strings.Join(plan.Joining, ", "), joinVerb(len(plan.Joining)), strings.Join(plan.Formation.Members, ", "))
+		}
+	}()
 	for _, p := range plan.Nodes {
 		switch {
 		case p.Error != "":
@@ -394,4 +419,11 @@ func without(s []string, x string) []string {
 		}
 	}
 	return out
+}
+
+func joinVerb(n int) string {
+	if n == 1 {
+		return "joins"
+	}
+	return "join"
 }

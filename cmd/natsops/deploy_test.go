@@ -221,3 +221,56 @@ func TestDeployAndDiffOnALocalCluster(t *testing.T) {
 		t.Errorf("status after the rollback: exit %d\n%s", code, out)
 	}
 }
+
+// TestDeployBootstrapsALocalCluster: nodes that have never run (configs
+// in place, nothing started) are a cluster that has never formed: deploy
+// says so, starts them all together and waits for the cluster; a node
+// that cannot start makes the bootstrap put every node back as it was
+// (stopped); a second bootstrap of the formed cluster is refused.
+func TestDeployBootstrapsALocalCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster as processes")
+	}
+	bin := buildNatsops(t)
+	c, err := demo.Create(t.TempDir(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := c.Stop(5 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	inv := c.InventoryPath()
+
+	// n3's client port is taken: the first bootstrap cannot form.
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*c.Inventory.Nodes[2].Server.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "--timeout", "30s", "-i", inv)
+	l.Close()
+	if code != ExitError || !strings.Contains(out, "n1, n2, n3 do not form a cluster yet") || !strings.Contains(stderr, "nats-server on n3 exited after it was started") || !strings.Contains(stderr, "n1, n2, n3 stopped, as before") {
+		t.Fatalf("bootstrap with n3's port taken: exit %d\n%s%s", code, out, stderr)
+	}
+	if running := c.Running(); len(running) != 0 {
+		t.Fatalf("servers left running after the failed bootstrap: %v", running)
+	}
+
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-i", inv); code != ExitPending || !strings.Contains(out, "bootstrapping, all 3 nodes restart together") {
+		t.Fatalf("deploy --check on nodes never started: exit %d\n%s", code, out)
+	}
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", inv)
+	if code != ExitOK || strings.Count(out, ": restarted") != 3 || !strings.Contains(out, "the cluster formed") {
+		t.Fatalf("bootstrap: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ = natsopsExec(t, bin, "status", "-i", inv); code != ExitOK {
+		t.Fatalf("status after the bootstrap: exit %d\n%s", code, out)
+	}
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-i", inv); code != ExitOK {
+		t.Fatalf("deploy --check after the bootstrap: exit %d\n%s", code, out)
+	}
+	if code, _, stderr = natsopsExec(t, bin, "deploy", "--yes", "--bootstrap", "-i", inv); code != ExitError || !strings.Contains(stderr, "n1, n2, n3 form the cluster") {
+		t.Fatalf("--bootstrap on the formed cluster: exit %d, want %d\n%s", code, ExitError, stderr)
+	}
+}

@@ -389,3 +389,20 @@ func (n *Node) MonitorURL() string {
 	}
 	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
 }
+
+// Without is inv without the named nodes (the cluster as it stands while
+// new nodes have not joined yet): a shallow copy, the nodes kept as they
+// are.
+func (inv *Inventory) Without(names map[string]bool) *Inventory {
+	if len(names) == 0 {
+		return inv
+	}
+	out := *inv
+	out.Nodes = nil
+	for _, n := range inv.Nodes {
+		if !names[n.Name] {
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return &out
+}

@@ -73,6 +73,11 @@ type Observed struct {
 	Unit   FileState
 	// Installed is the version service.binary reports on the node.
 	Installed string
+	// Streams are the JetStream streams ("account/stream") found under
+	// the node's store_dir (the first 20), and StoreKB how much the
+	// directory holds: data a new cluster would not know.
+	Streams []string
+	StoreKB int64
 	// Varz is the running server's /varz; VarzErr why there is none.
 	Varz    *monitor.Varz
 	VarzErr error
@@ -125,6 +130,10 @@ func Observe(ctx context.Context, h remote.Host, m fleet.Monitor, url string, d 
 			}
 		case f[0] == "version":
 			version = append(version, strings.Join(f[1:], " "))
+		case f[0] == "stream" && len(f) == 2:
+			o.Streams = append(o.Streams, f[1])
+		case f[0] == "storekb" && len(f) == 2:
+			o.StoreKB, _ = strconv.ParseInt(f[1], 10, 64)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -150,13 +159,18 @@ func observeScript(d Desired) string {
 		fmt.Fprintf(&b, "natsops_file unit %s\n", remote.Quote(d.Unit.Path))
 	}
 	fmt.Fprintf(&b, "%s 2>&1 | sed 's/^/version\\t/' || true\n", remote.Command(d.Node.Service.Binary, "--version"))
+	if js := d.Node.JetStream; d.Node.JetStreamEnabled() && js.StoreDir != nil && *js.StoreDir != "" {
+		// Streams live in <store_dir>/jetstream/<account>/streams/<name>.
+		fmt.Fprintf(&b, "d=%s/jetstream\nif [ -d \"$d\" ]; then\n  find \"$d\" -mindepth 3 -maxdepth 3 -type d -path '*/streams/*' 2>/dev/null | head -n 20 | while read -r p; do printf 'stream\\t%%s/%%s\\n' \"$(basename \"$(dirname \"$(dirname \"$p\")\")\")\" \"$(basename \"$p\")\"; done\n  printf 'storekb\\t%%s\\n' \"$(du -sk \"$d\" 2>/dev/null | cut -f1)\"\nfi\n", remote.Quote(*js.StoreDir))
+	}
 	return b.String()
 }
 
 // Env is what reading the nodes needs: their hosts and monitoring.
 type Env struct {
-	Connect func(ctx context.Context, n *cluster.Node) (remote.Host, error)
-	Reader  fleet.Reader
+	Inventory *cluster.Inventory
+	Connect   func(ctx context.Context, n *cluster.Node) (remote.Host, error)
+	Reader    fleet.Reader
 	// Parallel bounds the nodes read at once.
 	Parallel int
 }
@@ -186,6 +200,9 @@ func Read(ctx context.Context, env Env, ds []Desired, opts Options) *Plan {
 		if r.Err != nil {
 			plan.Nodes[i] = &NodePlan{Node: ds[i].Node.Name, Path: ds[i].Node.Service.ConfigPath, Error: r.Err.Error(), desired: ds[i]}
 		}
+	}
+	if len(plan.Failed()) == 0 {
+		plan.Decide(env.Inventory, env.Reader.Read(ctx, env.Inventory.Nodes, nil), opts)
 	}
 	return plan
 }

@@ -5,10 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
+	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
@@ -23,6 +27,12 @@ const (
 type Options struct {
 	// Restart is RestartAuto, RestartNever or RestartAlways.
 	Restart string
+	// Bootstrap forms the cluster even when nodes already run it
+	// (refused then, unless Force).
+	Bootstrap bool
+	// Force goes on where the plan would refuse: a bootstrap of a formed
+	// cluster, JetStream data a new member would orphan.
+	Force bool
 }
 
 // NodePlan is what a deploy does to one node (-o json: one per line).
@@ -141,6 +151,68 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 // Plan is a whole deploy.
 type Plan struct {
 	Nodes []*NodePlan
+	// Formation is how the running servers stand to the cluster.
+	Formation health.Formation `json:"formation"`
+	// Bootstrap: the cluster has never formed (or --bootstrap): every
+	// node is installed, then all start together.
+	Bootstrap bool `json:"bootstrap,omitempty"`
+	// Joining are nodes new to a formed cluster (scale-out).
+	Joining []string `json:"joining,omitempty"`
+	// Refusal says why this deploy must not go on, with the fix; nothing
+	// is changed.
+	Refusal string `json:"refusal,omitempty"`
+}
+
+// Decide sets how the plan meets the cluster, from a reading of every
+// inventory node: a cluster with no member is bootstrapped, nodes outside
+// a formed one join it; a bootstrap of a formed cluster, a bootstrap of
+// part of the nodes, or a non-member holding JetStream streams that the
+// cluster would orphan is refused (the last two unless Force). Pure.
+func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot, opts Options) {
+	p.Formation = health.Form(inv, snaps)
+	if opts.Restart == RestartNever {
+		return
+	}
+	var refusals []string
+	start := func(n *NodePlan, note string) {
+		if !n.Changed {
+			n.Changed, n.Note = true, note
+		}
+		n.How = rollout.Restart
+	}
+	switch {
+	case !p.Formation.Formed() || opts.Bootstrap:
+		if p.Formation.Formed() && !opts.Force {
+			refusals = append(refusals, fmt.Sprintf("--bootstrap restarts every node at once, but %s: without --bootstrap, deploy changes the cluster one node at a time (--force bootstraps anyway)", p.Formation.Why()))
+		}
+		if len(p.Nodes) != len(inv.Nodes) {
+			refusals = append(refusals, "the cluster has not formed and a bootstrap starts every node together: deploy without --limit")
+		}
+		p.Bootstrap = true
+		for _, n := range p.Nodes {
+			start(n, "started with the new cluster")
+		}
+	default:
+		for _, n := range p.Nodes {
+			if !p.Formation.IsMember(n.Node) {
+				p.Joining = append(p.Joining, n.Node)
+				start(n, "joins the cluster")
+			}
+		}
+	}
+	for _, n := range p.Nodes {
+		if o := n.observed; len(o.Streams) > 0 && (p.Bootstrap || slices.Contains(p.Joining, n.Node)) && !opts.Force {
+			refusals = append(refusals, fmt.Sprintf("%s holds JetStream data in %s (%s; %d KB) that the cluster it starts into does not know: nats-server deletes such streams (\"Detected orphaned stream\"); back them up (nats stream backup) and empty the directory, or pass --force to lose them", n.Node, *n.desired.Node.JetStream.StoreDir, streamList(o.Streams), o.StoreKB))
+		}
+	}
+	p.Refusal = strings.Join(refusals, "\n")
+}
+
+func streamList(s []string) string {
+	if len(s) >= 20 {
+		return "streams " + strings.Join(s, ", ") + " and more"
+	}
+	return "streams " + strings.Join(s, ", ")
 }
 
 // Failed are the nodes that could not be read.
@@ -191,7 +263,11 @@ func (p *Plan) Operation() string {
 		parts = append(parts, fmt.Sprintf("%s:%s:%s", n.Node, n.How, hex.EncodeToString(h.Sum(nil))[:16]))
 	}
 	sort.Strings(parts)
-	return "deploy " + strings.Join(parts, " ")
+	kind := "deploy "
+	if p.Bootstrap {
+		kind = "bootstrap "
+	}
+	return kind + strings.Join(parts, " ")
 }
 
 // Actions are the rollout actions of the changed nodes.

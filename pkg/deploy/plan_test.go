@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,70 @@ func TestOperationDigest(t *testing.T) {
 	a, b := plan("port: 4333\n").Operation(), plan("port: 4334\n").Operation()
 	if a == b || a != plan("port: 4333\n").Operation() || !strings.HasPrefix(a, "deploy a:restart:") {
 		t.Errorf("operations %q and %q", a, b)
+	}
+}
+
+// TestDecide: how a deploy meets the cluster, one row per case.
+func TestDecide(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.ThreeJS())
+	member := func(name string) *monitor.Snapshot {
+		s := &monitor.Snapshot{Varz: &monitor.Varz{ServerName: name, ServerID: "ID" + name}, Routez: &monitor.Routez{}, Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1"}}, Errs: map[string]error{}}
+		return s
+	}
+	standalone := func(name string) *monitor.Snapshot {
+		return &monitor.Snapshot{Varz: &monitor.Varz{ServerName: "ID" + name, ServerID: "ID" + name}, Errs: map[string]error{}}
+	}
+	plan := func(streams map[string][]string, nodes ...string) *Plan {
+		p := &Plan{}
+		for _, n := range inv.Nodes {
+			if len(nodes) > 0 && !slices.Contains(nodes, n.Name) {
+				continue
+			}
+			o := Observed{Config: FileState{Exists: true, Data: []byte("x\n")}, Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2"}, Streams: streams[n.Name], StoreKB: 42}
+			p.Nodes = append(p.Nodes, MakePlan(Desired{Node: n, Config: []byte("x\n")}, o, Options{Restart: RestartAuto}))
+		}
+		return p
+	}
+	all := func(f func(string) *monitor.Snapshot) map[string]*monitor.Snapshot {
+		return map[string]*monitor.Snapshot{"n1": f("n1"), "n2": f("n2"), "n3": f("n3")}
+	}
+	for _, tc := range []struct {
+		name      string
+		plan      *Plan
+		snaps     map[string]*monitor.Snapshot
+		opts      Options
+		bootstrap bool
+		joining   string
+		refusal   string
+	}{
+		{"a formed cluster, nothing changed: nothing", plan(nil), all(member), Options{Restart: RestartAuto}, false, "", ""},
+		{"Debian's standalone servers: bootstrap every node", plan(nil), all(standalone), Options{Restart: RestartAuto}, true, "", ""},
+		{"nothing answers (bare hosts): bootstrap", plan(nil), nil, Options{Restart: RestartAuto}, true, "", ""},
+		{"--restart never never bootstraps", plan(nil), all(standalone), Options{Restart: RestartNever}, false, "", ""},
+		{"--bootstrap on a formed cluster: refused", plan(nil), all(member), Options{Restart: RestartAuto, Bootstrap: true}, true, "", "--bootstrap restarts every node at once"},
+		{"--bootstrap --force on a formed cluster", plan(nil), all(member), Options{Restart: RestartAuto, Bootstrap: true, Force: true}, true, "", ""},
+		{"a bootstrap of part of the nodes: refused", plan(nil, "n1", "n2"), all(standalone), Options{Restart: RestartAuto}, true, "", "deploy without --limit"},
+		{"a new node of a formed cluster joins", plan(nil), map[string]*monitor.Snapshot{"n1": member("n1"), "n2": member("n2")}, Options{Restart: RestartAuto}, false, "n3", ""},
+		{"standalone streams a bootstrap would orphan: refused", plan(map[string][]string{"n2": {"$G/ORDERS"}}), all(standalone), Options{Restart: RestartAuto}, true, "", "n2 holds JetStream data in /var/lib/nats (streams $G/ORDERS; 42 KB)"},
+		{"... unless --force", plan(map[string][]string{"n2": {"$G/ORDERS"}}), all(standalone), Options{Restart: RestartAuto, Force: true}, true, "", ""},
+		{"a member's own streams are no reason", plan(map[string][]string{"n1": {"$G/ORDERS"}}), all(member), Options{Restart: RestartAuto}, false, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.plan
+			p.Decide(inv, tc.snaps, tc.opts)
+			if p.Bootstrap != tc.bootstrap || strings.Join(p.Joining, ",") != tc.joining {
+				t.Errorf("bootstrap %v joining %v, want %v %q", p.Bootstrap, p.Joining, tc.bootstrap, tc.joining)
+			}
+			if (tc.refusal == "") != (p.Refusal == "") || !strings.Contains(p.Refusal, tc.refusal) {
+				t.Errorf("refusal %q, want %q", p.Refusal, tc.refusal)
+			}
+			if p.Bootstrap || tc.joining != "" {
+				for _, n := range p.Nodes {
+					if (p.Bootstrap || n.Node == tc.joining) && n.How != rollout.Restart {
+						t.Errorf("%s: how %q, want a restart", n.Node, n.How)
+					}
+				}
+			}
+		})
 	}
 }

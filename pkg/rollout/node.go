@@ -193,7 +193,7 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 	}
 	if up(prev) {
 		var down []string
-		for _, p := range r.cfg.Inventory.Nodes {
+		for _, p := range r.current().Nodes {
 			if p.Name != n.Name && !up(r.snaps[p.Name]) {
 				down = append(down, p.Name)
 			}
@@ -233,14 +233,52 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 // waits until the node is back. prev is the node's reading before (nil or
 // down: any start counts). r.snaps is updated with the latest reading.
 func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, prev *monitor.Snapshot) error {
+	start, err := r.steps(ctx, n, mode, true)
+	if err != nil {
+		return err
+	}
+	// Wait until it is back, on itself and on its peers.
+	t := r.clock.Now()
+	e := health.Expect{}
+	if up(prev) {
+		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
+	}
+	reasons, err := r.waitReady(ctx, n, e, r.aliveCommand(n, start))
+	if err != nil {
+		if ctx.Err() != nil {
+			r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while waiting: %s was started but is not confirmed back", n.Name)
+			return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming", Err: ctx.Err()})
+		}
+		return r.fail(n, StepReady, err, reasons, t)
+	}
+	r.event(n.Name, StepReady, ResultOK, t, "back: new start, /healthz ok, routes on it and its peers, JetStream current")
+	return nil
+}
+
+// aliveCommand checks node n's process: the unit's state, or in pidfile
+// mode the pid its start printed (startOut) or the pid file.
+func (r *runner) aliveCommand(n *cluster.Node, startOut string) string {
+	if n.Service.Manager == "pidfile" {
+		return service.AliveCommand(n, service.StartPID(startOut))
+	}
+	return service.CommandsFor(n, r.opts.Mode).Alive
+}
+
+// steps stops the node, waits for its process to exit and (with start)
+// starts it, in one round trip, reporting each step; it returns the start
+// step's output. Once the node is going down the script runs to its end
+// even if interrupted, so the node is not left half done.
+func (r *runner) steps(ctx context.Context, n *cluster.Node, mode service.Mode, start bool) (string, error) {
 	h := r.hosts[n.Name]
 	c := service.CommandsFor(n, mode)
 	t := r.clock.Now()
-	// From here on the node is going down: finish stop -> start even if
-	// interrupted, so the cluster is left serving.
 	dctx := context.WithoutCancel(ctx)
 	cctx, cancel := context.WithTimeout(dctx, 30*time.Second+c.ExitBound+15*time.Second+60*time.Second)
-	res, runErr := h.Run(cctx, c.Cycle(), remote.RunOptions{Sudo: true})
+	script := c.Halt()
+	if start {
+		script = c.Cycle()
+	}
+	res, runErr := h.Run(cctx, script, remote.RunOptions{Sudo: true})
 	cancel()
 	out := ""
 	if res != nil {
@@ -266,9 +304,9 @@ func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, 
 	stop := steps["stop"]
 	switch {
 	case stop == nil:
-		return r.fail(n, StepStop, missing("stop"), nil, t)
+		return "", r.fail(n, StepStop, missing("stop"), nil, t)
 	case stop.Exit != 0:
-		return r.fail(n, StepStop, stepErr(c.Stop, stop), nil, t)
+		return "", r.fail(n, StepStop, stepErr(c.Stop, stop), nil, t)
 	case strings.Contains(stop.Out, service.MarkNotRunning):
 		emit(StepStop, ResultSkipped, stop, "not running")
 	default:
@@ -276,43 +314,26 @@ func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, 
 		ex := steps["exit"]
 		switch {
 		case ex == nil:
-			return r.fail(n, StepExit, missing("exit"), nil, t)
+			return "", r.fail(n, StepExit, missing("exit"), nil, t)
 		case ex.Exit != 0:
-			return r.fail(n, StepExit, stepErr(c.WaitExit, ex), nil, t)
+			return "", r.fail(n, StepExit, stepErr(c.WaitExit, ex), nil, t)
 		case !strings.Contains(ex.Out, service.MarkExited):
-			return r.fail(n, StepExit, fmt.Errorf("the server did not exit within %s of the %s stop; it is still running (lame duck?): nothing was started", c.ExitBound, mode), nil, t)
+			return "", r.fail(n, StepExit, fmt.Errorf("the server did not exit within %s of the %s stop; it is still running (lame duck?): nothing was started", c.ExitBound, mode), nil, t)
 		}
 		emit(StepExit, ResultOK, ex, "process exited")
 	}
-	start := steps["start"]
+	if !start {
+		return "", nil
+	}
+	st := steps["start"]
 	switch {
-	case start == nil:
-		return r.fail(n, StepStart, missing("start"), nil, t)
-	case start.Exit != 0:
-		return r.fail(n, StepStart, stepErr(c.Start, start), nil, t)
+	case st == nil:
+		return "", r.fail(n, StepStart, missing("start"), nil, t)
+	case st.Exit != 0:
+		return "", r.fail(n, StepStart, stepErr(c.Start, st), nil, t)
 	}
-	emit(StepStart, ResultOK, start, firstLine(c.Start))
-
-	// Wait until it is back, on itself and on its peers.
-	t = r.clock.Now()
-	e := health.Expect{}
-	if up(prev) {
-		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
-	}
-	alive := c.Alive
-	if n.Service.Manager == "pidfile" {
-		alive = service.AliveCommand(n, service.StartPID(start.Out))
-	}
-	reasons, err := r.waitReady(ctx, n, e, alive)
-	if err != nil {
-		if ctx.Err() != nil {
-			r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while waiting: %s was started but is not confirmed back", n.Name)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming", Err: ctx.Err()})
-		}
-		return r.fail(n, StepReady, err, reasons, t)
-	}
-	r.event(n.Name, StepReady, ResultOK, t, "back: new start, /healthz ok, routes on it and its peers, JetStream current")
-	return nil
+	emit(StepStart, ResultOK, st, firstLine(c.Start))
+	return st.Out, nil
 }
 
 func isAre(n int) string {
@@ -359,7 +380,7 @@ func (r *runner) logs(n *cluster.Node) string {
 // instead of at the timeout.
 func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect, alive string) ([]health.Reason, error) {
 	var peers []*cluster.Node
-	for _, p := range r.cfg.Inventory.Nodes {
+	for _, p := range r.current().Nodes {
 		if p != n {
 			peers = append(peers, p)
 			if r.upAtStart[p.Name] || !r.opts.Force {
@@ -380,7 +401,7 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 		if len(reasons) == 0 {
 			r.read.Read(ctx, peers, r.snaps)
 			peersRead = true
-			reasons = append(r.unlessBaseline(n.Name, health.Gate(r.cfg.Inventory, n.Name, r.snaps)), r.peersSee(n.Name)...)
+			reasons = append(r.unlessBaseline(n.Name, health.Gate(r.current(), n.Name, r.snaps)), r.peersSee(n.Name)...)
 			if len(reasons) == 0 {
 				return true, nil
 			}

@@ -53,6 +53,11 @@ type Options struct {
 	// NoResume starts afresh even when a stopped rollout of the same
 	// operation could be resumed.
 	NoResume bool
+	// Bootstrap forms a cluster that has never formed: every node's
+	// action installed first, then every node started at once, then one
+	// wait for the whole cluster (a JetStream meta group cannot come up
+	// one node at a time). Every inventory node needs an action.
+	Bootstrap bool
 	// Owner is user@host, PID this process: written into the lock.
 	Owner string
 	PID   int
@@ -69,6 +74,11 @@ type Config struct {
 	// Actions are the nodes' changes by name (a deploy); a node without
 	// one is restarted.
 	Actions map[string]Action
+	// Joining are nodes that are not members of the (formed) cluster yet
+	// (scale-out): preflight judges the cluster without them, they are
+	// never counted as down, they are started after every other node, and
+	// each is waited for until its peers and the meta leader have it.
+	Joining []string
 	// Operation names what this run does (the command and its plan): a
 	// stopped rollout is resumed only by a run of the same operation.
 	Operation string
@@ -256,7 +266,14 @@ type runner struct {
 	found     *State
 	foundFrom string
 	finished  bool
+	// absent are the joining nodes not started yet: the cluster is judged
+	// without them.
+	absent map[string]bool
 }
+
+// current is the cluster as it stands: the inventory without the joining
+// nodes not started yet.
+func (r *runner) current() *cluster.Inventory { return r.cfg.Inventory.Without(r.absent) }
 
 // Run changes cfg.Nodes one at a time. On failure it returns *Error (a
 // held lock: KindLock wrapping *LockHeldError) and a report of what was
@@ -285,6 +302,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.opts.Settle = DefaultSettle
 	}
 	r.read = fleet.Reader{Monitor: cfg.Monitor, URL: cfg.URL}
+	r.absent = map[string]bool{}
+	for _, n := range cfg.Joining {
+		r.absent[n] = true
+	}
 	for _, n := range cfg.Inventory.Nodes {
 		r.byName[n.Name] = n
 	}
@@ -372,6 +393,15 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		rep.NotDone = names(r.cfg.Nodes)
 		return rep, err
 	}
+	if r.opts.Bootstrap && !r.opts.DryRun {
+		err := r.bootstrap(ctx, rep)
+		if err == nil {
+			r.finished = true
+			rep.Elapsed = r.clock.Now().Sub(begin)
+			r.event("", StepDone, ResultOK, begin, "bootstrapped %s", strings.Join(rep.Done, ", "))
+		}
+		return rep, err
+	}
 
 	t = r.clock.Now()
 	var reasons []health.Reason
@@ -422,7 +452,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 
 	if gate {
-		rep.Order = Order(r.cfg.Nodes, r.snaps)
+		rep.Order = joinersLast(Order(r.cfg.Nodes, r.snaps), r.absent)
 		r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(r.snaps)))
 	} else {
 		// No node goes down: inventory order.
@@ -449,6 +479,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted: %s not touched", name)
 			return rep, r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: ctx.Err()})
 		}
+		// A joining node is part of the cluster from its start on: its
+		// own gate, and every later one, expects it.
+		delete(r.absent, name)
 		if err := r.node(ctx, r.byName[name]); err != nil {
 			rep.NotDone = todo[i+1:]
 			var re *Error
@@ -471,12 +504,27 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		// The leader may have moved: keep it last among the rest.
 		if gate {
 			keepLeaderLast(todo[i+1:], health.MetaLeader(r.snaps))
+			copy(todo[i+1:], joinersLast(todo[i+1:], r.absent))
 		}
 	}
 	r.finished = true // the unlock removes the state
 	rep.Elapsed = r.clock.Now().Sub(begin)
 	r.event("", StepDone, ResultOK, begin, "changed %s; skipped %s", orNone(strings.Join(rep.Done, ", ")), orNone(strings.Join(rep.Skipped, ", ")))
 	return rep, nil
+}
+
+// joinersLast moves the joining nodes after the members: the members take
+// the new routes first, then the new nodes start.
+func joinersLast(order []string, joining map[string]bool) []string {
+	var members, joiners []string
+	for _, n := range order {
+		if joining[n] {
+			joiners = append(joiners, n)
+		} else {
+			members = append(members, n)
+		}
+	}
+	return append(members, joiners...)
 }
 
 // keepLeaderLast moves leader to the end of rest, in place.
@@ -607,12 +655,12 @@ func (r *runner) checkAll(ctx context.Context) error {
 // refusal stands only if the cluster stays unhealthy. once reads it once
 // (--force, a host already unreachable, or no restart to gate).
 func (r *runner) settle(ctx context.Context, once bool) []health.Reason {
-	inv := r.cfg.Inventory
+	inv := r.current()
 	begin := r.clock.Now()
 	waited := false
 	var reasons []health.Reason
 	_ = fleet.Until(ctx, r.clock, settlePoll, r.opts.Settle, func() (bool, error) {
-		r.snaps = r.read.Read(ctx, inv.Nodes, nil)
+		r.snaps = r.read.Read(ctx, r.cfg.Inventory.Nodes, nil)
 		reasons = health.ClusterReady(inv, r.snaps)
 		if len(reasons) == 0 || once {
 			return true, nil
@@ -715,7 +763,7 @@ func (r *runner) unlessBaseline(node string, rs []health.Reason) []health.Reason
 // node again (also under --force, where other problems may be excused).
 func (r *runner) peersSee(node string) []health.Reason {
 	var out []health.Reason
-	for _, p := range r.cfg.Inventory.Nodes {
+	for _, p := range r.current().Nodes {
 		if p.Name == node || !r.upAtStart[p.Name] {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,8 @@ type world struct {
 	loaded   map[string]string
 	loadedAt map[string]time.Time
 	reloads  map[string]int
+	// names are the nodes the world has (n1..n3, and n4 when it joins).
+	names []string
 }
 
 func newWorld() *world {
@@ -76,16 +79,25 @@ func newWorld() *world {
 		files: map[string]map[string]string{}, cmds: map[string][]string{}, failNext: map[string]string{},
 		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{},
 		conf: map[string]string{}, loaded: map[string]string{}, loadedAt: map[string]time.Time{}, reloads: map[string]int{},
-		leader: "n1",
+		leader: "n1", names: []string{"n1", "n2", "n3"},
 	}
-	for _, n := range []string{"n1", "n2", "n3"} {
-		w.running[n] = true
-		w.start[n] = w.now.Add(-time.Hour)
-		w.ids[n] = "ID-" + n + "-0"
-		w.files[n] = map[string]string{}
-		w.conf[n], w.loaded[n], w.loadedAt[n] = "v1", "v1", w.start[n]
+	for _, n := range w.names {
+		w.add(n)
 	}
 	return w
+}
+
+// add gives the world a running node n (a node that joins: not running
+// until the test says so).
+func (w *world) add(n string) {
+	if !slices.Contains(w.names, n) {
+		w.names = append(w.names, n)
+	}
+	w.running[n] = true
+	w.start[n] = w.now.Add(-time.Hour)
+	w.ids[n] = "ID-" + n + "-0"
+	w.files[n] = map[string]string{}
+	w.conf[n], w.loaded[n], w.loadedAt[n] = "v1", "v1", w.start[n]
 }
 
 func (w *world) Now() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now }
@@ -135,7 +147,7 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 	leader := w.leader
 	if !w.running[leader] {
 		leader = ""
-		for _, p := range []string{"n1", "n2", "n3"} {
+		for _, p := range w.names {
 			if w.running[p] {
 				leader = p
 				break
@@ -143,7 +155,7 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 		}
 	}
 	meta := &monitor.MetaCluster{Leader: leader, Size: 3}
-	for _, p := range []string{"n1", "n2", "n3"} {
+	for _, p := range w.names {
 		if p != node && w.running[p] {
 			// Like 2.9.10: /routez names peers by server ID only.
 			s.Routez.Routes = append(s.Routez.Routes, monitor.Route{RemoteID: w.ids[p]})
@@ -197,6 +209,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 			w.now = w.now.Add(5 * time.Millisecond)
 			fmt.Fprintf(&b, "natsops:step exit 0 %d\nnatsops:out %s\n", w.now.UnixMilli(), service.MarkExited)
 		}
+		if !strings.Contains(cmd, "natsops_step start") {
+			return ok(b.String()) // a Halt: stop only
+		}
 		w.steps = append(w.steps, h.name+":start")
 		fail := w.failNext[h.name]
 		if strings.Contains(w.conf[h.name], "cannot-start") {
@@ -211,6 +226,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 			return &remote.Result{ExitCode: 1, Stdout: []byte(b.String())}, nil
 		}
 		w.restarts++
+		if !slices.Contains(w.names, h.name) {
+			w.names = append(w.names, h.name) // a node joining the cluster
+		}
 		w.running[h.name] = true
 		if victim := w.killOnStart[h.name]; victim != "" {
 			w.running[victim] = false
@@ -277,7 +295,12 @@ func (w *world) touched(node string) []string {
 
 func setup(t *testing.T, w *world, opts Options, only ...string) (Config, *[]Event) {
 	t.Helper()
-	inv, err := cluster.Parse("inv.toml", []byte(testInventory))
+	return setupInventory(t, w, testInventory, opts, only...)
+}
+
+func setupInventory(t *testing.T, w *world, src string, opts Options, only ...string) (Config, *[]Event) {
+	t.Helper()
+	inv, err := cluster.Parse("inv.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

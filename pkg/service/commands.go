@@ -216,7 +216,13 @@ func StartPID(out string) string {
 // step prints "natsops:step NAME EXIT MS" (MS: the node's clock, in
 // milliseconds) followed by its output as "natsops:out " lines. A failing
 // step ends the script; a server that does not exit is never started.
-func (c Commands) Cycle() string {
+func (c Commands) Cycle() string { return c.script(true) }
+
+// Halt is Cycle without the start: stop, and wait for the process to exit
+// (a node put back to "not running", or taken out of a cluster).
+func (c Commands) Halt() string { return c.script(false) }
+
+func (c Commands) script(start bool) string {
 	var b strings.Builder
 	b.WriteString(`natsops_ms() { d=$(date +%s%N); case $d in *N) echo $(( ${d%N} * 1000 ));; *) echo $(( d / 1000000 ));; esac; }
 natsops_step() {
@@ -229,7 +235,9 @@ echo "natsops:begin $(natsops_ms)"
 `)
 	fmt.Fprintf(&b, "natsops_step stop %s || exit 0\n", remote.Quote(c.Stop))
 	fmt.Fprintf(&b, "case \"$natsops_out\" in *%s*) ;; *)\n  natsops_step exit %s || exit 0\n  case \"$natsops_out\" in *%s*) ;; *) exit 0;; esac;;\nesac\n", MarkNotRunning, remote.Quote(c.WaitExit), MarkExited)
-	fmt.Fprintf(&b, "natsops_step start %s\n", remote.Quote(c.Start))
+	if start {
+		fmt.Fprintf(&b, "natsops_step start %s\n", remote.Quote(c.Start))
+	}
 	return b.String()
 }
 
