@@ -158,19 +158,20 @@ func run(sys *system) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) && ee.silent {
-		return ee.code
-	}
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(err)
-	if code == ExitError && isCobraUsageError(err) {
-		code = ExitUsage
+	var ee *exitError
+	if err != nil && (!errors.As(err, &ee) || !ee.silent) {
+		if code == ExitError && isCobraUsageError(err) {
+			code = ExitUsage
+		}
+		fmt.Fprintf(sys.stderr, "natsops: %s\n", err)
 	}
-	fmt.Fprintf(sys.stderr, "natsops: %s\n", err)
+	if cmd.Name() == "check" && code > checkUnknown {
+		// check exits the Nagios way whatever went wrong (README): a
+		// usage error is UNKNOWN to a monitoring system, not 64.
+		code = checkUnknown
+	}
 	return code
 }
 
