@@ -12,8 +12,9 @@ build:
 # Docker testbed.
 test: lint unit realserver fuzz e2e
 
+# Under the race detector, also the natsops binary the demo tests build.
 unit:
-	$(GO) test ./...
+	$(GO) test -race ./...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)

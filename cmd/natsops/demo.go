@@ -27,6 +27,12 @@ import (
 // demoAckTimeout bounds each of the demo client's publishes.
 const demoAckTimeout = 500 * time.Millisecond
 
+// demoReadBackTimeout bounds the demo client's Stop: reading every
+// acknowledged message back (one attempt takes well under a second on a
+// healthy cluster; each JetStream request in it is bounded to 5s and
+// retried), also after Ctrl-C or a failed rollout.
+const demoReadBackTimeout = 20 * time.Second
+
 type demoOptions struct {
 	*globals
 	graceful bool
@@ -248,7 +254,9 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 
 	conn, err := o.connector(inv)
 	if err != nil {
-		_, _ = load.Stop(ctx)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), demoReadBackTimeout)
+		_, _ = load.Stop(sctx)
+		cancel()
 		return fmt.Errorf("demo: %w", err)
 	}
 	t = time.Now()
@@ -274,7 +282,7 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 
 	// Read back what was acknowledged even after a failure: the cluster
 	// is still up (or was left serving by the rollout).
-	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), demoReadBackTimeout)
 	res, verr := load.Stop(vctx)
 	cancel()
 	sum.Messages = &res

@@ -182,11 +182,16 @@ func run(sys *system) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(err)
+	if cmd != nil && cmd.Name() == "check" && code > checkUnknown {
+		// check exits the Nagios way whatever went wrong (README): a
+		// usage error is UNKNOWN to a monitoring system, not 64.
+		code = checkUnknown
+	}
+	if err == nil {
+		return code
+	}
 	var ee *exitError
 	if errors.As(err, &ee) && ee.silent {
 		return code

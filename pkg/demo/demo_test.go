@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,10 +12,10 @@ import (
 	"github.com/natsops/natsops/pkg/service"
 )
 
-// TestCreate: two demos get their own directories and distinct free ports;
-// the inventory is local.toml's nodes with absolute paths, the wrapper as
-// binary, no sudo, and a lame duck natsops accepts; Remove deletes only a
-// demo's directory.
+// TestCreate: two demos get their own directories, and the second none of
+// the first's ports while those are in use; the inventory is local.toml's
+// nodes with absolute paths, the wrapper as binary, no sudo, and a lame
+// duck natsops accepts; Remove deletes only a demo's directory.
 func TestCreate(t *testing.T) {
 	exe := filepath.Join(t.TempDir(), "natsops")
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -23,6 +25,15 @@ func TestCreate(t *testing.T) {
 	a, err := Create(parent, exe)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// a's nodes would be listening on its ports: hold them, as a running
+	// demo does, so b cannot be given them (released ports may come back).
+	for _, p := range portsOf(t, a) {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("hold demo a's port %d: %v", p, err)
+		}
+		defer l.Close()
 	}
 	b, err := Create(parent, exe)
 	if err != nil {
@@ -83,4 +94,18 @@ func TestCreate(t *testing.T) {
 			t.Errorf("%s still there: %v", c.Dir, err)
 		}
 	}
+}
+
+// portsOf is every port in c's inventory.
+func portsOf(t *testing.T, c *Cluster) []int {
+	t.Helper()
+	inv, err := cluster.Load(c.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []int
+	for _, n := range inv.Nodes {
+		ports = append(ports, *n.Server.Port, *n.Server.HTTPPort, *n.Cluster.Port)
+	}
+	return ports
 }

@@ -63,6 +63,19 @@ type Result struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
+// requestTimeout bounds one JetStream API request and one fetch of the
+// read-back. A request that reaches a server whose JetStream cannot answer
+// (just restarted, no quorum, a peer just died) may get no reply at all:
+// each attempt is bounded and retried within the caller's context instead
+// of spending all of it on one request.
+const requestTimeout = 5 * time.Second
+
+// drainTimeout bounds Stop's wait for the subscriber to catch up.
+const drainTimeout = 2 * time.Second
+
+// markerHeader marks Stop's end-of-run message to the subscriber.
+const markerHeader = "Natsops-Loadgen-Marker"
+
 // Client is one run in progress.
 type Client struct {
 	opts  Options
@@ -75,6 +88,8 @@ type Client struct {
 	res   Result
 	acked map[uint64]string // seq -> payload
 	last  time.Time
+	// marker gets Stop's end-of-run message when the subscriber sees it.
+	marker chan struct{}
 }
 
 // Start connects, creates the stream and starts publishing.
@@ -97,7 +112,7 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 		}
 		return nc, nil
 	}
-	c := &Client{opts: opts, stop: make(chan struct{}), done: make(chan struct{}), acked: map[uint64]string{}}
+	c := &Client{opts: opts, stop: make(chan struct{}), done: make(chan struct{}), acked: map[uint64]string{}, marker: make(chan struct{}, 1)}
 	var err error
 	if c.pub, err = connect("natsops-loadgen-publisher"); err != nil {
 		return nil, err
@@ -118,15 +133,25 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 		c.close()
 		return nil, err
 	}
-	if err := c.sub.Flush(); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	err = c.sub.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
 		c.close()
-		return nil, err
+		return nil, fmt.Errorf("subscribe to %s: %w", opts.Subject, err)
 	}
 	go c.publish(ctx)
 	return c, nil
 }
 
-func (c *Client) received(*nats.Msg) {
+func (c *Client) received(m *nats.Msg) {
+	if m.Header.Get(markerHeader) != "" {
+		select {
+		case c.marker <- struct{}{}:
+		default:
+		}
+		return
+	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -168,14 +193,14 @@ func (c *Client) publish(ctx context.Context) {
 
 // Stop ends publishing, lets the subscriber catch up, reads every
 // acknowledged sequence back from the stream and closes the connections
-// (the stream stays: a kept cluster shows it). ctx bounds the read-back.
+// (the stream stays: a kept cluster shows it). ctx bounds all of it: give
+// it a deadline, or a cluster that cannot serve the stream keeps Stop
+// retrying the read-back.
 func (c *Client) Stop(ctx context.Context) (Result, error) {
 	close(c.stop)
 	<-c.done
 	defer c.close()
-	// What was published last is still on its way to the subscriber.
-	_ = c.sub.FlushTimeout(2 * time.Second)
-	time.Sleep(100 * time.Millisecond)
+	c.drain(ctx)
 	err := c.verify(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -184,29 +209,43 @@ func (c *Client) Stop(ctx context.Context) (Result, error) {
 	return res, err
 }
 
-// verify reads the stream from the start with an ordered consumer and
-// checks every acknowledged sequence against what was sent. Right after a
-// restart the JetStream API may not answer yet ("no responders"): the
-// read-back is retried until ctx ends.
-func (c *Client) verify(ctx context.Context) error {
-	c.mu.Lock()
-	want := make(map[uint64]string, len(c.acked))
-	var last uint64
-	for seq, p := range c.acked {
-		want[seq] = p
-		last = max(last, seq)
+// drain waits until the subscriber has seen everything published before
+// it: a marker published after the last message on the same connection
+// and subject arrives after it (NATS keeps one publisher's order). The
+// marker is not stored: its Nats-Expected-Stream names no stream, so the
+// stream refuses it while core subscribers still get it. Bounded by
+// drainTimeout and ctx; a marker lost to a reconnect only ends the wait.
+func (c *Client) drain(ctx context.Context) {
+	m := nats.NewMsg(c.opts.Subject)
+	m.Header.Set(markerHeader, "end")
+	m.Header.Set(jetstream.ExpectedStreamHeader, "natsops-loadgen-marker-not-a-stream")
+	if err := c.pub.PublishMsg(m); err != nil {
+		return
 	}
-	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	select {
+	case <-c.marker:
+	case <-ctx.Done():
+	}
+}
+
+// verify reads the stream from the start and checks every acknowledged
+// sequence against what was sent. Right after a restart the JetStream API
+// may not answer yet ("no responders", or no reply at all): the read-back
+// is retried until ctx ends.
+func (c *Client) verify(ctx context.Context) error {
+	want, last := c.wanted()
 	var found map[uint64]bool
-	for {
+	for attempt := 0; ; attempt++ {
 		var err error
-		found, err = c.readBack(ctx, want, last)
+		found, err = c.readBack(ctx, want, last, createTimeout(attempt))
 		if err == nil {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("read back stream %s: %w (gave up: %v)", c.opts.Stream, err, ctx.Err())
+			return fmt.Errorf("read back stream %s, attempt %d: %w (gave up: %v)", c.opts.Stream, attempt+1, err, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -228,43 +267,165 @@ func (c *Client) verify(ctx context.Context) error {
 	return nil
 }
 
-// readBack reads the stream up to sequence last and returns the wanted
-// sequences found with the payload sent.
-func (c *Client) readBack(ctx context.Context, want map[uint64]string, last uint64) (map[uint64]bool, error) {
+// wanted is a copy of the acknowledged sequences and payloads, and the
+// highest of them.
+func (c *Client) wanted() (map[uint64]string, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := make(map[uint64]string, len(c.acked))
+	var last uint64
+	for seq, p := range c.acked {
+		want[seq] = p
+		last = max(last, seq)
+	}
+	return want, last
+}
+
+// readBack is one attempt at reading the stream up to sequence last: it
+// returns the wanted sequences found with the payload sent. It reads the
+// stream with one consumer (not the ordered consumer: its Fetch recreates
+// the consumer every time, retrying forever without looking at any
+// context, and a cluster that lost a node never let it return), then asks
+// the stream's leader for every wanted message the consumer did not
+// deliver: all of them when the consumer could not be created or
+// stalled. It fails only when the leader cannot answer either.
+func (c *Client) readBack(ctx context.Context, want map[uint64]string, last uint64, create time.Duration) (map[uint64]bool, error) {
 	found := map[uint64]bool{}
 	if last == 0 {
 		return found, nil
 	}
-	cons, err := c.js.OrderedConsumer(ctx, c.opts.Stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, err
+	cons, err := c.readConsumer(ctx, create)
+	if err == nil {
+		err = c.readFrom(ctx, cons, want, last, found)
+		c.deleteConsumer(ctx, cons)
 	}
-	var seen uint64
-	for seen < last {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+	if lerr := c.fromLeader(ctx, want, found); lerr != nil {
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w; then %w", err, lerr)
+		}
+		return nil, lerr
+	}
+	return found, nil
+}
+
+// createTimeout bounds creating the consumer of read-back attempt n (0,
+// 1, ...): 1s, 2s, 4s, then requestTimeout. The server places the
+// consumer on any peer of the stream it believes up; one that just died
+// or restarted may never answer. A short first wait retries that soon;
+// longer later ones let a slow cluster answer. (Creating it takes a few
+// milliseconds on a healthy cluster, also under load.)
+func createTimeout(n int) time.Duration {
+	return min(requestTimeout, time.Second<<min(n, 3))
+}
+
+// readConsumer creates an ephemeral consumer of the whole stream for the
+// read-back, waiting at most timeout: in memory, one replica, no acks;
+// removed by the server if the read-back leaves it behind.
+func (c *Client) readConsumer(ctx context.Context, timeout time.Duration) (jetstream.Consumer, error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cons, err := c.js.CreateConsumer(actx, c.opts.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create a consumer: %w", err)
+	}
+	return cons, nil
+}
+
+func (c *Client) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
+	if ctx.Err() != nil {
+		return // its inactive threshold removes it
+	}
+	dctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	_ = c.js.DeleteConsumer(dctx, c.opts.Stream, cons.CachedInfo().Name)
+}
+
+// readFrom fetches from cons into found until it has seen sequence last
+// or its replica of the stream has nothing more (pending 0; that replica
+// may be behind the leader: fromLeader asks for the rest). Every fetch is
+// bounded by requestTimeout and ctx; a fetch that brings nothing while
+// messages are pending is an error, never the end of the stream.
+func (c *Client) readFrom(ctx context.Context, cons jetstream.Consumer, want map[uint64]string, last uint64, found map[uint64]bool) error {
+	pending := cons.CachedInfo().NumPending
+	var seen uint64
+	for seen < last && pending > 0 {
+		fctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		batch, err := cons.Fetch(int(min(pending, 500)), jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("fetch after sequence %d: %w", seen, err)
 		}
 		n := 0
 		for m := range batch.Messages() {
-			n++
 			md, err := m.Metadata()
 			if err != nil {
 				continue
 			}
-			seen = max(seen, md.Sequence.Stream)
+			n++
+			seen, pending = max(seen, md.Sequence.Stream), md.NumPending
 			if p, ok := want[md.Sequence.Stream]; ok && p == string(m.Data()) {
 				found[md.Sequence.Stream] = true
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		if n == 0 {
-			break // nothing more in the stream: what is not found is lost
+		err = batch.Error()
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("fetch after sequence %d: %w", seen, ctx.Err())
+		case n > 0:
+			// Progress: a real error shows again in the next fetch.
+		case err != nil:
+			return fmt.Errorf("fetch after sequence %d (%d pending): %w", seen, pending, err)
+		default:
+			return fmt.Errorf("fetch after sequence %d: no message within %s while %d are pending", seen, requestTimeout, pending)
 		}
 	}
-	return found, nil
+	return nil
+}
+
+// fromLeader asks the stream's leader for every wanted sequence not found
+// yet, one request each (about 0.4ms on loopback), and marks those it has
+// with the payload sent as found. The consumer has one replica, placed by
+// the server on any of the stream's: on one a few messages behind the
+// leader that acknowledged them, its end is not the stream's end; on a
+// peer that just died it is never created. What the leader does not have
+// either, or has with another payload, is lost.
+func (c *Client) fromLeader(ctx context.Context, want map[uint64]string, found map[uint64]bool) error {
+	var missing []uint64
+	for seq := range want {
+		if !found[seq] {
+			missing = append(missing, seq)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	actx, cancel := context.WithTimeout(ctx, requestTimeout)
+	s, err := c.js.Stream(actx, c.opts.Stream)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("look up the stream for the %d sequences not read yet: %w", len(missing), err)
+	}
+	for _, seq := range missing {
+		actx, cancel := context.WithTimeout(ctx, requestTimeout)
+		m, err := s.GetMsg(actx, seq)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return fmt.Errorf("get sequence %d from the stream leader: %w", seq, err)
+		case string(m.Data) == want[seq]:
+			found[seq] = true
+		}
+	}
+	return nil
 }
 
 func (c *Client) close() {
