@@ -47,6 +47,7 @@ func (c *checker) check() {
 		return
 	}
 	c.checkNodes()
+	c.checkRemoved()
 	c.checkPorts()
 	c.checkCluster()
 	c.checkTune()
@@ -110,6 +111,23 @@ func (c *checker) checkNodes() {
 		if p := n.SSH.Port; p != nil {
 			c.checkPort(n, i, "ssh.port", *p)
 		}
+	}
+}
+
+// checkRemoved refuses taking a majority of the cluster out at once: one
+// deploy removes fewer nodes than it keeps, so the JetStream meta group
+// keeps its quorum while it shrinks.
+func (c *checker) checkRemoved() {
+	var removed []string
+	var at []string
+	for i, n := range c.inv.Nodes {
+		if n.Remove {
+			removed = append(removed, n.Name)
+			at = append(at, fmt.Sprintf("node[%d].remove", i))
+		}
+	}
+	if keep := len(c.inv.Nodes) - len(removed); len(removed) > 0 && len(removed) >= keep {
+		c.add(strings.Join(removed, ","), "remove", at, fmt.Sprintf("removes %d of the %d nodes at once: the cluster would lose the quorum it needs while it shrinks", len(removed), len(c.inv.Nodes)), fmt.Sprintf("remove fewer nodes than stay (at most %d now), deploy, then remove the next", (len(c.inv.Nodes)-1)/2))
 	}
 }
 
@@ -310,6 +328,21 @@ func (c *checker) checkAuth(n *Node) {
 	if a.Token != nil {
 		if *a.Token == "" {
 			c.add(n.Name, "server.auth.token", k("server.auth.token"), "token is empty", "set it through env:NAME or file:PATH")
+		}
+	}
+	if sys := a.SystemUser != nil || a.SystemPassword != nil; sys {
+		switch {
+		case a.SystemUser == nil || *a.SystemUser == "" || a.SystemPassword == nil || *a.SystemPassword == "":
+			c.add(n.Name, "server.auth", k("server.auth.system_user"), "the system account needs both system_user and system_password", "set both, or neither")
+		case single || a.Token != nil || len(a.Users) == 0:
+			c.add(n.Name, "server.auth.system_user", k("server.auth.system_user"), "a system account goes with [[server.auth.users]]: nats-server refuses accounts next to a single user/password or a token, and once any user exists every client must log in", "list the clients in [[server.auth.users]]")
+		case a.SystemPassword.Kind() == SecretLiteral && IsBcrypt(string(*a.SystemPassword)):
+			c.add(n.Name, "server.auth.system_password", k("server.auth.system_password"), "the system password cannot be a bcrypt hash: natsops logs in with it", "use the plain password through env:NAME or file:PATH")
+		}
+		for _, u := range a.Users {
+			if a.SystemUser != nil && u.User == *a.SystemUser {
+				c.add(n.Name, "server.auth.system_user", k("server.auth.system_user"), fmt.Sprintf("user %q is both a client user and the system user", u.User), "give the system user its own name")
+			}
 		}
 	}
 	seen := map[string]bool{}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -41,10 +42,13 @@ const (
 // Inventory is a loaded, checked inventory with its nodes resolved: every
 // per-node override merged over the cluster-wide settings.
 type Inventory struct {
-	Path  string
-	Dir   string
-	File  File
-	Nodes []*Node
+	Path string
+	Dir  string
+	File File
+	// Nodes are the cluster's nodes; Removed the nodes marked remove =
+	// true, leaving it (not rendered, no routes to them).
+	Nodes   []*Node
+	Removed []*Node
 
 	loc *locator
 }
@@ -62,6 +66,8 @@ type Node struct {
 	Server     ServerSpec
 	Cluster    NodeClusterSpec // effective port and listen host
 	JetStream  JetStreamSpec
+	// Remove: the node leaves the cluster (it is in Inventory.Removed).
+	Remove bool
 }
 
 // Service is a node's resolved service settings.
@@ -107,6 +113,16 @@ func Parse(path string, data []byte) (*Inventory, error) {
 	c.check()
 	if len(c.problems) > 0 {
 		return nil, &InventoryError{Problems: c.problems}
+	}
+	// Every node was checked; the ones leaving are kept apart.
+	all := inv.Nodes
+	inv.Nodes = nil
+	for _, n := range all {
+		if n.Remove {
+			inv.Removed = append(inv.Removed, n)
+		} else {
+			inv.Nodes = append(inv.Nodes, n)
+		}
 	}
 	return inv, nil
 }
@@ -272,6 +288,7 @@ func (inv *Inventory) resolveNodes() {
 			RouteHost:  ns.RouteHost,
 			Connection: ns.Connection,
 			Tags:       ns.Tags,
+			Remove:     ns.Remove,
 		}
 		overlay(&n.SSH, &f.SSH)
 		overlay(&n.SSH, &ns.SSH)
@@ -388,6 +405,18 @@ func (n *Node) MonitorURL() string {
 		return "https://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*p))
 	}
 	return "http://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.HTTPPort))
+}
+
+// WithRemoved is inv with the leaving nodes back among its nodes: the
+// cluster as it runs before a deploy takes them out.
+func (inv *Inventory) WithRemoved() *Inventory {
+	if len(inv.Removed) == 0 {
+		return inv
+	}
+	out := *inv
+	out.Nodes = append(append([]*Node(nil), inv.Nodes...), inv.Removed...)
+	sort.SliceStable(out.Nodes, func(i, j int) bool { return out.Nodes[i].Index < out.Nodes[j].Index })
+	return &out
 }
 
 // Without is inv without the named nodes (the cluster as it stands while

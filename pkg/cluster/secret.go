@@ -124,6 +124,9 @@ func (inv *Inventory) Secrets(n *Node) []SecretField {
 			out = append(out, SecretField{fmt.Sprintf("server.auth.users[%d].password", i), u.Password})
 		}
 	}
+	if a.SystemPassword != nil {
+		out = append(out, SecretField{"server.auth.system_password", *a.SystemPassword})
+	}
 	if inv.Clustered() && inv.File.Cluster.Password != nil {
 		out = append(out, SecretField{"cluster.password", *inv.File.Cluster.Password})
 	}

@@ -105,6 +105,13 @@ type AuthSpec struct {
 	Password *Secret    `toml:"password" json:"password,omitempty"`
 	Token    *Secret    `toml:"token" json:"token,omitempty"`
 	Users    []UserSpec `toml:"users" json:"users,omitempty"`
+	// SystemUser and SystemPassword are a user of the system account
+	// (rendered as accounts { SYS } and system_account): what natsops
+	// connects with to remove a leaving node from the JetStream meta
+	// group. The password must be plain (env: or file:): natsops logs in
+	// with it.
+	SystemUser     *string `toml:"system_user" json:"system_user,omitempty"`
+	SystemPassword *Secret `toml:"system_password" json:"system_password,omitempty"`
 }
 
 // UserSpec is one client user: user+password or an nkey.
@@ -180,4 +187,8 @@ type NodeSpec struct {
 	Server     ServerSpec      `toml:"server" json:"server"`
 	Cluster    NodeClusterSpec `toml:"cluster" json:"cluster"`
 	JetStream  JetStreamSpec   `toml:"jetstream" json:"jetstream"`
+	// Remove takes the node out of the cluster at the next deploy: lame
+	// duck, stop, disable, JetStream peer removal, then the others drop
+	// its route. It stays listed so natsops can reach it.
+	Remove bool `toml:"remove" json:"remove,omitempty"`
 }

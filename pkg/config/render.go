@@ -91,6 +91,8 @@ type authView struct {
 	Password *secretValue
 	Token    *secretValue
 	Users    []userView
+	// System is the system account's user, when the inventory names one.
+	System *userView
 }
 
 type userView struct {
@@ -139,7 +141,7 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 	v := view{Source: filepath.Base(inv.Path), Node: n, Server: n.Server}
 
 	a := n.Server.Auth
-	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 {
+	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 || a.SystemUser != nil {
 		av := &authView{Timeout: a.Timeout, User: a.User, Password: secret("server.auth.password"), Token: secret("server.auth.token")}
 		for i, u := range a.Users {
 			uv := userView{User: u.User, NKey: u.NKey, Permissions: u.Permissions}
@@ -147,6 +149,11 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 				uv.Password = *p
 			}
 			av.Users = append(av.Users, uv)
+		}
+		if a.SystemUser != nil {
+			if p := secret("server.auth.system_password"); p != nil {
+				av.System = &userView{User: *a.SystemUser, Password: *p}
+			}
 		}
 		v.Auth = av
 	}

@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOKEN": "tok-0123456789abcdef"}
+var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOKEN": "tok-0123456789abcdef", "SYS_PASSWORD": "sys-Secret-98765"}
 
 // TestGolden renders every test and example inventory and compares each
 // node's config with testdata/golden. Run with -update to rewrite them.
@@ -100,8 +100,11 @@ func TestRenderedValuesReachServer(t *testing.T) {
 		{"pool size", o.Cluster.PoolSize, 3},
 		{"routes", len(o.Routes), 2},
 		{"route host", o.Routes[0].Host, "10.1.0.1:6222"},
-		{"users", len(o.Users), 2},
-		{"admin password", o.Users[0].Password, "admin-Secret-1234"},
+		{"users", len(o.Users), 3},
+		{"admin password", userPassword(o, "admin"), "admin-Secret-1234"},
+		{"system user's password", userPassword(o, "sys"), "sys-Secret-98765"},
+		{"system user's account", userAccount(o, "sys"), "SYS"},
+		{"system account", o.SystemAccount, "SYS"},
 		{"nkeys", len(o.Nkeys), 1},
 		{"tags", strings.Join(o.Tags, "|"), `region:eu|tier "gold"`},
 		{"jetstream max file", o.JetStreamMaxStore, int64(100 << 30)},
@@ -248,4 +251,22 @@ func TestExamplesValidate(t *testing.T) {
 			t.Errorf("%s rendered %d configs, want 3", name, len(res.Configs))
 		}
 	}
+}
+
+func userPassword(o *server.Options, name string) string {
+	for _, u := range o.Users {
+		if u.Username == name {
+			return u.Password
+		}
+	}
+	return ""
+}
+
+func userAccount(o *server.Options, name string) string {
+	for _, u := range o.Users {
+		if u.Username == name && u.Account != nil {
+			return u.Account.Name
+		}
+	}
+	return ""
 }
