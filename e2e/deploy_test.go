@@ -95,17 +95,25 @@ func TestDeploy(t *testing.T) {
 
 	inv := deployInventory(t, "max_connections = 1000\nwrite_deadline = \"3s\"\n")
 	out, _, code := natsops(c, t, "-i", inv, "deploy", "--check")
-	if code != 2 || !strings.Contains(out, "+server_name: \"n1\"") || !strings.Contains(out, "restart needed") {
+	if code != 2 || !strings.Contains(out, "+server_name: \"n1\"") || !strings.Contains(out, "n1, n2, n3 do not form a cluster yet") || !strings.Contains(out, "runs a config without server_name") || !strings.Contains(out, "bootstrapping, all 3 nodes restart together") {
 		t.Fatalf("deploy --check: exit %d\n%s", code, out)
 	}
-	// Restarts are gated on a healthy cluster; these standalone servers
-	// without server_name are not one: refused before anything changes.
+	// A bootstrap with one host unreachable starts nothing and names it.
+	if err := tb.Disconnect(c, "n3"); err != nil {
+		t.Fatal(err)
+	}
 	_, stderr, code := natsops(c, t, "-i", inv, "deploy", "--yes")
-	if code != 3 || !strings.Contains(stderr, "nothing deployed: 3 nodes need a restart, and the cluster is not healthy") || !strings.Contains(stderr, "without server_name") {
-		t.Fatalf("deploy --restart auto onto an unhealthy cluster: exit %d\n%s", code, stderr)
+	if err := tb.Reconnect(c, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(stderr, "nothing deployed: could not read n3") {
+		t.Fatalf("deploy with n3 unreachable: exit %d\n%s", code, stderr)
 	}
 	if got := nodeOut(c, t, "n1", "cat /etc/nats-server.conf"); got != "port: 4222\nhttp_port: 8222" {
 		t.Fatalf("a refused deploy changed the config: %q", got)
+	}
+	if err := tb.WaitSSH(c, "n3", time.Minute); err != nil {
+		t.Fatal(err)
 	}
 
 	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--yes", "--restart", "never"); code != 0 {
@@ -122,7 +130,13 @@ func TestDeploy(t *testing.T) {
 		if got := nodeOut(c, t, n.Name, "stat -c '%a %U:%G' /etc/nats-server.conf"); got != "640 root:nats" {
 			t.Errorf("%s: config mode/owner %q", n.Name, got)
 		}
-		nodeOut(c, t, n.Name, "systemctl restart nats-server && echo ok")
+	}
+	// Debian's standalone servers never formed a cluster: natsops
+	// bootstraps it, every node started together (no node can be ready
+	// alone: a JetStream meta group needs its quorum).
+	out, stderr, code = natsops(c, t, "-i", inv, "deploy", "--yes")
+	if code != 0 || !strings.Contains(out, "bootstrapping, all 3 nodes restart together") || !strings.Contains(out, "the cluster formed") || strings.Count(out, ": restarted") != 3 {
+		t.Fatalf("bootstrap deploy: exit %d\n%s%s", code, out, stderr)
 	}
 	natsopsStatusHealthy(c, t, inv)
 	if _, _, code = natsops(c, t, "-i", inv, "deploy", "--check"); code != 0 {

@@ -21,7 +21,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natsops/natsops/pkg/cluster"
-	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
@@ -54,41 +53,29 @@ func connectNode(c context.Context, t *testing.T, inv *cluster.Inventory, n *clu
 	return h
 }
 
-// installRendered renders natsops's configs for the inventory, installs
-// them on every node and restarts the units; the old configs come back
-// (and the units restart) when the test ends. It waits for a healthy
-// cluster.
+// installRendered brings the testbed's cluster to the inventory's configs
+// with natsops itself (`natsops deploy --yes`: a rolling deploy of the
+// running cluster, or a bootstrap when it has never formed), and restores
+// what the nodes had when the test ends.
 func installRendered(c context.Context, t *testing.T, invPath string) *cluster.Inventory {
 	t.Helper()
 	inv, err := cluster.Load(invPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := config.LoadTemplates(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := config.Build(inv, ts, inv.Nodes, func(string) (string, bool) { return "", false })
-	if !res.OK(config.SevError) {
-		t.Fatalf("render: %v", res.Findings)
-	}
 	type old struct {
 		data   []byte
 		exists bool
 	}
 	olds := map[string]old{}
-	for _, r := range res.Configs {
-		n := r.Node
+	for _, n := range inv.Nodes {
 		h := connectNode(c, t, inv, n)
 		data, exists, err := remote.ReadFile(c, h, n.Service.ConfigPath, true)
+		h.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
 		olds[n.Name] = old{data, exists}
-		if _, err := remote.Install(c, h, remote.File{Path: n.Service.ConfigPath, Data: r.Config, Mode: 0o644}, true); err != nil {
-			t.Fatal(err)
-		}
-		h.Close()
 	}
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -112,8 +99,8 @@ func installRendered(c context.Context, t *testing.T, invPath string) *cluster.I
 			}
 		}
 	})
-	for _, n := range inv.Nodes {
-		nodeOut(c, t, n.Name, "systemctl restart "+n.Service.Unit+"; echo ok")
+	if out, stderr, code := natsops(c, t, "-i", invPath, "deploy", "--yes", "--mode", "fast"); code != 0 {
+		t.Fatalf("natsops deploy of %s: exit %d\n%s%s", invPath, code, out, stderr)
 	}
 	waitHealthy(c, t, inv)
 	return inv

@@ -161,11 +161,17 @@ func (g *globals) deployPlan(ctx context.Context, bf buildFlags, opts deploy.Opt
 	if err != nil {
 		return nil, nil, err
 	}
-	ds := make([]deploy.Desired, len(b.res.Configs))
-	for i, r := range b.res.Configs {
-		ds[i] = deploy.DesiredFor(r)
+	ds := make([]deploy.Desired, 0, len(b.res.Configs)+len(b.inv.Removed))
+	for _, r := range b.res.Configs {
+		ds = append(ds, deploy.DesiredFor(r))
 	}
-	plan := deploy.Read(ctx, deploy.Env{Inventory: b.inv, Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
+	// Nodes marked remove = true leave in a deploy of the whole cluster.
+	if len(g.limit) == 0 {
+		for _, n := range b.inv.Removed {
+			ds = append(ds, deploy.Desired{Node: n, Remove: true})
+		}
+	}
+	plan := deploy.Read(ctx, deploy.Env{Inventory: b.inv, Getenv: g.sys.getenv, Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
 	return &deployed{inv: b.inv, conn: conn}, plan, nil
 }
 
@@ -221,14 +227,15 @@ func (o *deployOptions) run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	nodes := make([]*cluster.Node, 0, len(changed))
+	all := d.inv.WithRemoved()
 	for _, p := range changed {
-		for _, n := range d.inv.Nodes {
+		for _, n := range all.Nodes {
 			if n.Name == p.Node {
 				nodes = append(nodes, n)
 			}
 		}
 	}
-	cfg := o.rolloutConfig(d.inv, nodes, d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
+	cfg := o.rolloutConfig(all, nodes, d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
 	cfg.Actions, cfg.Operation, cfg.Command = plan.Actions(), plan.Operation(), "deploy"
 	cfg.Bootstrap, cfg.Joining = plan.Bootstrap, plan.Joining
 	rep, err := rollout.Run(ctx, cfg)
@@ -407,6 +414,8 @@ func applied(p *deploy.NodePlan, k rollout.Kind) string {
 		return "reloaded"
 	case k == rollout.Restart:
 		return "restarted"
+	case k == rollout.Remove:
+		return "removed from the cluster"
 	}
 	return "installed"
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -272,5 +273,99 @@ func TestDeployBootstrapsALocalCluster(t *testing.T) {
 	}
 	if code, _, stderr = natsopsExec(t, bin, "deploy", "--yes", "--bootstrap", "-i", inv); code != ExitError || !strings.Contains(stderr, "n1, n2, n3 form the cluster") {
 		t.Fatalf("--bootstrap on the formed cluster: exit %d, want %d\n%s", code, ExitError, stderr)
+	}
+}
+
+// TestDeployScalesALocalClusterOutAndIn: 3 nodes with a system account
+// are bootstrapped; n4 added to the inventory joins them (the members
+// take its route, then it starts); n4 marked remove = true leaves (lame
+// duck, stop, peer removal through the system account, the members drop
+// its route); the cluster is healthy with 4 and then 3, and the meta
+// group shrinks back to 3.
+func TestDeployScalesALocalClusterOutAndIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster as processes")
+	}
+	bin := buildNatsops(t)
+	c, err := demo.Create(t.TempDir(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := c.Stop(5 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Setenv("NATSOPS_TEST_SYS", "sys-password-0123456789")
+	t.Setenv("NATSOPS_TEST_APP", "app-password-0123456789")
+	src, err := os.ReadFile(c.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "\n[server.auth]\nsystem_user = \"sys\"\nsystem_password = \"env:NATSOPS_TEST_SYS\"\n\n[[server.auth.users]]\nuser = \"app\"\npassword = \"env:NATSOPS_TEST_APP\"\n"
+	var ports []int
+	for i := 0; i < 3; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	n4 := func(extra string) string {
+		base := filepath.Join(c.Dir, "n4")
+		return fmt.Sprintf("\n[[node]]\nconnection = 'local'\nhost = '127.0.0.1'\nname = 'n4'\n%s\n[node.cluster]\nport = %d\n\n[node.jetstream]\nstore_dir = %q\n\n[node.server]\nhttp_port = %d\npid_file = %q\nport = %d\n\n[node.server.log]\nfile = %q\nsize_limit = '10MB'\n\n[node.service]\nconfig_path = %q\n",
+			extra, ports[2], base+"/jetstream", ports[1], base+".pid", ports[0], base+".log", base+".conf")
+	}
+	write := func(body string) string {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "natsops.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	three := write(string(src) + auth)
+	four := write(string(src) + n4("") + auth)
+	leaving := write(string(src) + n4("remove = true") + auth)
+
+	if code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", three); code != ExitOK || !strings.Contains(out, "the cluster formed") {
+		t.Fatalf("bootstrap of 3: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", four)
+	if code != ExitOK || !strings.Contains(out, "n4 joins the cluster of n1, n2, n3") || strings.Count(out, ": reloaded") != 3 || !strings.Contains(out, "n4: restarted") {
+		t.Fatalf("scale out to 4: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ = natsopsExec(t, bin, "status", "-i", four); code != ExitOK || !strings.Contains(out, "4 nodes healthy") {
+		t.Fatalf("status of 4: exit %d\n%s", code, out)
+	}
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", leaving)
+	if code != ExitOK || !strings.Contains(out, "n4: removed") || strings.Count(out, ": reloaded") != 3 {
+		t.Fatalf("scale in to 3: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ = natsopsExec(t, bin, "status", "-i", leaving); code != ExitOK || !strings.Contains(out, "3 nodes healthy") {
+		t.Fatalf("status of 3: exit %d\n%s", code, out)
+	}
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-i", three); code != ExitOK {
+		t.Errorf("the 3-node inventory after the removal: deploy --check exit %d\n%s", code, out)
+	}
+	for _, n := range c.Inventory.Nodes {
+		js, err := (&monitor.Client{}).Jsz(context.Background(), n.MonitorURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if js.Meta == nil || js.Meta.Leader != n.Name {
+			continue
+		}
+		for _, r := range js.Meta.Replicas {
+			if r.Name == "n4" {
+				t.Errorf("the meta leader %s still lists n4: %+v", n.Name, js.Meta.Replicas)
+			}
+		}
+	}
+	if pid, _ := os.ReadFile(filepath.Join(c.Dir, "n4.pid")); len(pid) > 0 {
+		if p, _ := strconv.Atoi(strings.TrimSpace(string(pid))); demo.Alive(p) {
+			t.Errorf("n4 (pid %d) still runs", p)
+		}
 	}
 }

@@ -26,6 +26,30 @@ type action struct {
 
 func (a *action) Kind() rollout.Kind { return a.plan.How }
 
+// leaving is a node marked remove = true: no files to install, and its
+// peer removal once it is stopped.
+type leaving struct {
+	*action
+	leaver leaver
+}
+
+func (l *leaving) Check(context.Context, remote.Host) error   { return nil }
+func (l *leaving) Install(context.Context, remote.Host) error { return nil }
+func (l *leaving) Restore(context.Context, remote.Host) error { return nil }
+
+// Leave removes the stopped node from the JetStream meta group (when the
+// inventory names a system account user; without one the plan refused,
+// or --force left it to the operator).
+func (l *leaving) Leave(ctx context.Context) error {
+	switch {
+	case !l.plan.desired.Node.JetStreamEnabled():
+		return nil
+	case l.leaver == nil:
+		return fmt.Errorf("the inventory names no system account user: run `nats server raft peer-remove %s` with a system account context, then natsops status", l.plan.Node)
+	}
+	return l.leaver.leave(ctx, l.plan.Node)
+}
+
 const absent = "absent"
 
 func digest(fs FileState) string {

@@ -38,6 +38,8 @@ type Desired struct {
 	// Unit is the systemd drop-in that sets the unit's ExecStart, when
 	// natsops manages it (service.binary absolute), else nil.
 	Unit *File
+	// Remove: the node leaves the cluster (remove = true): no config.
+	Remove bool
 }
 
 // File is a file natsops writes on a node.
@@ -169,6 +171,9 @@ func observeScript(d Desired) string {
 // Env is what reading the nodes needs: their hosts and monitoring.
 type Env struct {
 	Inventory *cluster.Inventory
+	// Getenv resolves env: secrets (the system password for a peer
+	// removal).
+	Getenv cluster.Env
 	Connect   func(ctx context.Context, n *cluster.Node) (remote.Host, error)
 	Reader    fleet.Reader
 	// Parallel bounds the nodes read at once.
@@ -203,6 +208,7 @@ func Read(ctx context.Context, env Env, ds []Desired, opts Options) *Plan {
 	}
 	if len(plan.Failed()) == 0 {
 		plan.Decide(env.Inventory, env.Reader.Read(ctx, env.Inventory.Nodes, nil), opts)
+		plan.leaver = newLeaver(env.Inventory, env.Getenv)
 	}
 	return plan
 }

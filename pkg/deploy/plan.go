@@ -91,6 +91,14 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 	n := d.Node
 	p := &NodePlan{Node: n.Name, Path: n.Service.ConfigPath, desired: d, observed: o,
 		Binary: Versions{Path: n.Service.Binary, Installed: o.Installed}}
+	if d.Remove {
+		p.Changed, p.How = true, rollout.Remove
+		p.Note = "leaves the cluster: stopped, its service disabled, removed from the JetStream meta group"
+		if o.Varz != nil {
+			p.Binary.Running = o.Varz.Version
+		}
+		return p
+	}
 	p.Diff = config.Diff(n.Name, p.Path, o.Config.Data, o.Config.Exists, d.Config)
 	if p.Diff != "" {
 		p.Changed = true
@@ -161,6 +169,8 @@ type Plan struct {
 	// Refusal says why this deploy must not go on, with the fix; nothing
 	// is changed.
 	Refusal string `json:"refusal,omitempty"`
+
+	leaver leaver
 }
 
 // Decide sets how the plan meets the cluster, from a reading of every
@@ -174,6 +184,14 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		return
 	}
 	var refusals []string
+	var active, leaving []*NodePlan
+	for _, n := range p.Nodes {
+		if n.How == rollout.Remove {
+			leaving = append(leaving, n)
+		} else {
+			active = append(active, n)
+		}
+	}
 	start := func(n *NodePlan, note string) {
 		if !n.Changed {
 			n.Changed, n.Note = true, note
@@ -185,15 +203,18 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		if p.Formation.Formed() && !opts.Force {
 			refusals = append(refusals, fmt.Sprintf("--bootstrap restarts every node at once, but %s: without --bootstrap, deploy changes the cluster one node at a time (--force bootstraps anyway)", p.Formation.Why()))
 		}
-		if len(p.Nodes) != len(inv.Nodes) {
+		if len(active) != len(inv.Nodes) {
 			refusals = append(refusals, "the cluster has not formed and a bootstrap starts every node together: deploy without --limit")
 		}
+		if len(leaving) > 0 {
+			refusals = append(refusals, "the cluster has not formed, so it has no node to remove: drop the nodes marked remove = true from the inventory")
+		}
 		p.Bootstrap = true
-		for _, n := range p.Nodes {
+		for _, n := range active {
 			start(n, "started with the new cluster")
 		}
 	default:
-		for _, n := range p.Nodes {
+		for _, n := range active {
 			if !p.Formation.IsMember(n.Node) {
 				p.Joining = append(p.Joining, n.Node)
 				start(n, "joins the cluster")
@@ -203,6 +224,11 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 	for _, n := range p.Nodes {
 		if o := n.observed; len(o.Streams) > 0 && (p.Bootstrap || slices.Contains(p.Joining, n.Node)) && !opts.Force {
 			refusals = append(refusals, fmt.Sprintf("%s holds JetStream data in %s (%s; %d KB) that the cluster it starts into does not know: nats-server deletes such streams (\"Detected orphaned stream\"); back them up (nats stream backup) and empty the directory, or pass --force to lose them", n.Node, *n.desired.Node.JetStream.StoreDir, streamList(o.Streams), o.StoreKB))
+		}
+	}
+	for _, n := range leaving {
+		if n.desired.Node.JetStreamEnabled() && (inv.Nodes[0].Server.Auth.SystemUser == nil) && !opts.Force {
+			refusals = append(refusals, fmt.Sprintf("%s runs JetStream: taking it out of the cluster needs its removal from the meta group, through the system account: set server.auth.system_user and system_password (natsops then does it), or pass --force and run `nats server raft peer-remove %s` with a system account context yourself", n.Node, n.Node))
 		}
 	}
 	p.Refusal = strings.Join(refusals, "\n")
@@ -274,7 +300,12 @@ func (p *Plan) Operation() string {
 func (p *Plan) Actions() map[string]rollout.Action {
 	out := map[string]rollout.Action{}
 	for _, n := range p.Changed() {
-		out[n.Node] = &action{plan: n}
+		a := &action{plan: n}
+		if n.How == rollout.Remove {
+			out[n.Node] = &leaving{action: a, leaver: p.leaver}
+			continue
+		}
+		out[n.Node] = a
 	}
 	return out
 }

@@ -93,3 +93,46 @@ func Form(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) Formation 
 	}
 	return f
 }
+
+// QuorumWithout says why stopping node would leave the JetStream meta
+// group without a quorum, from the meta leader's view (its replicas
+// current and online, and itself): "" when enough stay up, or when node
+// is not in the group. Pure.
+func QuorumWithout(snaps map[string]*monitor.Snapshot, node string) string {
+	leader := MetaLeader(snaps)
+	s := snaps[leader]
+	if leader == "" || s == nil || s.Jsz == nil || s.Jsz.Meta == nil {
+		return ""
+	}
+	meta := s.Jsz.Meta
+	size := meta.Size
+	if size < len(meta.Replicas)+1 {
+		size = len(meta.Replicas) + 1
+	}
+	up, member := 1, leader == node
+	for _, r := range meta.Replicas {
+		if r.Name == node {
+			member = true
+		}
+		if r.Current && !r.Offline {
+			up++
+		}
+	}
+	if !member {
+		return ""
+	}
+	nodeUp := leader == node
+	for _, r := range meta.Replicas {
+		if r.Name == node && r.Current && !r.Offline {
+			nodeUp = true
+		}
+	}
+	after := up
+	if nodeUp {
+		after--
+	}
+	if need := size/2 + 1; after < need {
+		return fmt.Sprintf("stopping %s would leave %d of the JetStream meta group's %d peers up, below its quorum of %d", node, after, size, need)
+	}
+	return ""
+}

@@ -60,3 +60,33 @@ func TestForm(t *testing.T) {
 		t.Errorf("a lone node running its name: %+v", f)
 	}
 }
+
+// TestQuorumWithout: one row per meta group shape.
+func TestQuorumWithout(t *testing.T) {
+	group := func(size int, replicas ...monitor.MetaReplica) map[string]*monitor.Snapshot {
+		return map[string]*monitor.Snapshot{"n1": {Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1", Size: size, Replicas: replicas}}}}
+	}
+	ok := func(n string) monitor.MetaReplica { return monitor.MetaReplica{Name: n, Current: true} }
+	off := func(n string) monitor.MetaReplica { return monitor.MetaReplica{Name: n, Offline: true} }
+	for _, tc := range []struct {
+		name  string
+		snaps map[string]*monitor.Snapshot
+		node  string
+		want  string // "" = may stop
+	}{
+		{"4 peers, all up: one may go", group(4, ok("n2"), ok("n3"), ok("n4")), "n4", ""},
+		{"3 peers, one already offline: the next may not", group(3, ok("n2"), off("n3")), "n2", "would leave 1 of the JetStream meta group's 3 peers up, below its quorum of 2"},
+		{"3 peers, the offline one itself may go", group(3, ok("n2"), off("n3")), "n3", ""},
+		{"2 peers: neither may stop", group(2, ok("n2")), "n2", "below its quorum of 2"},
+		{"the leader counts itself", group(3, ok("n2"), ok("n3")), "n1", ""},
+		{"not in the group", group(3, ok("n2"), ok("n3")), "n9", ""},
+		{"no meta leader: nothing to judge", map[string]*monitor.Snapshot{}, "n1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := QuorumWithout(tc.snaps, tc.node)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

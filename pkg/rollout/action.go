@@ -20,7 +20,18 @@ const (
 	// Install only puts files in place; the running server is not
 	// touched.
 	Install Kind = "install"
+	// Remove takes the node out of the cluster: stop (lame duck or
+	// fast), disable its service, and (a Leaver) remove it from the
+	// JetStream meta group; then wait until the rest of the cluster is
+	// healthy without it.
+	Remove Kind = "remove"
 )
+
+// Leaver is an Action whose node, once stopped, must also leave the
+// JetStream meta group (a peer removal through the system account).
+type Leaver interface {
+	Leave(ctx context.Context) error
+}
 
 // Action is one node's change (a deploy), run by the engine with the
 // cluster's lock held: before touching any node the engine calls Check on

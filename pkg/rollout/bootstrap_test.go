@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,77 @@ func TestJoiningNodeGoesLast(t *testing.T) {
 	var re *Error
 	if !errors.As(err, &re) || re.Kind != KindPreflight {
 		t.Fatalf("without Joining: %v, want a preflight refusal", err)
+	}
+}
+
+// leavingAction is a removed node's action: Leave takes it out of the
+// fake meta group.
+type leavingAction struct {
+	fakeAction
+	leaveErr error
+}
+
+func (a *leavingAction) Leave(ctx context.Context) error {
+	if a.leaveErr != nil {
+		return a.leaveErr
+	}
+	a.w.mu.Lock()
+	defer a.w.mu.Unlock()
+	a.w.names = slices.DeleteFunc(a.w.names, func(n string) bool { return n == a.node })
+	a.w.steps = append(a.w.steps, a.node+":leave")
+	return nil
+}
+
+// Scale-in: n4 leaves first (stopped, disabled, peer-removed, the rest
+// healthy without it), then the members reload without its route.
+func TestRemoveNodeFirstThenReloads(t *testing.T) {
+	w := newWorld()
+	w.add("n4")
+	w.leader = "n2"
+	cfg, _ := setupInventory(t, w, testInventory+"\n[[node]]\nname = \"n4\"\nhost = \"10.0.0.4\"\n", Options{})
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{}
+	for _, n := range cfg.Nodes {
+		if n.Name == "n4" {
+			cfg.Actions[n.Name] = &leavingAction{fakeAction: fakeAction{w: w, node: n.Name, kind: Remove}}
+			continue
+		}
+		cfg.Actions[n.Name] = &fakeAction{w: w, node: n.Name, kind: Reload, conf: "v2"}
+	}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(w.steps, " "); !strings.HasPrefix(got, "n4:stop n4:disable n4:leave ") {
+		t.Errorf("steps %s, want n4 stopped, disabled and peer-removed first", got)
+	}
+	if w.running["n4"] || rep.Applied["n4"] != Remove || w.reloads["n1"] != 1 {
+		t.Errorf("n4 running %v applied %q; n1 reloads %d", w.running["n4"], rep.Applied["n4"], w.reloads["n1"])
+	}
+}
+
+// A removal that would cost the meta group its quorum stops nothing; a
+// failed peer removal says where the node stands.
+func TestRemoveRefusals(t *testing.T) {
+	w := newWorld()
+	w.running["n3"] = false // already one peer offline in a group of 3
+	cfg, _ := setup(t, w, Options{Force: true}, "n2")
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{"n2": &leavingAction{fakeAction: fakeAction{w: w, node: "n2", kind: Remove}}}
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "below its quorum of 2: nothing was stopped") {
+		t.Fatalf("err %v", err)
+	}
+	if !w.running["n2"] {
+		t.Error("n2 stopped")
+	}
+
+	w2 := newWorld()
+	cfg, _ = setup(t, w2, Options{}, "n3")
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{"n3": &leavingAction{fakeAction: fakeAction{w: w2, node: "n3", kind: Remove}, leaveErr: errors.New("JetStream API: no responders")}}
+	_, err = Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "n3 is stopped and disabled, but its removal from the JetStream meta group failed: JetStream API: no responders") {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -30,8 +30,77 @@ func (r *runner) node(ctx context.Context, n *cluster.Node) error {
 		return r.install(ctx, n, a)
 	case Reload:
 		return r.reload(ctx, n, a)
+	case Remove:
+		return r.remove(ctx, n, a)
 	}
 	return r.restart(ctx, n, a)
+}
+
+// StepLeave is a removed node's JetStream peer removal.
+const StepLeave = "leave"
+
+// remove takes node out of the cluster: never below the JetStream quorum,
+// never with another node down; stopped, its service disabled, removed
+// from the meta group, then the rest waited for until healthy without it.
+// A removal is not rolled back: each step says where it stands.
+func (r *runner) remove(ctx context.Context, n *cluster.Node, a Action) error {
+	t := r.clock.Now()
+	r.snaps = r.read.Read(ctx, r.current().Nodes, r.snaps)
+	if ctx.Err() != nil {
+		r.event(n.Name, StepStop, ResultInterrupted, t, "interrupted: %s not touched", n.Name)
+		return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "removing", Err: ctx.Err()})
+	}
+	if why := health.QuorumWithout(r.snaps, n.Name); why != "" {
+		return r.fail(n, StepStop, errors.New(why+": nothing was stopped"), nil, t)
+	}
+	var down []string
+	for _, p := range r.current().Nodes {
+		if p.Name != n.Name && !up(r.snaps[p.Name]) {
+			down = append(down, p.Name)
+		}
+	}
+	if len(down) > 0 && up(r.snaps[n.Name]) {
+		return r.fail(n, StepStop, fmt.Errorf("refusing to stop %s while %s %s down: that would take two nodes down", n.Name, strings.Join(down, ", "), isAre(len(down))), nil, t)
+	}
+	if _, err := r.steps(ctx, n, r.opts.Mode, false); err != nil {
+		return err
+	}
+	t = r.clock.Now()
+	h := r.hosts[n.Name]
+	res, err := h.Run(context.WithoutCancel(ctx), service.DisableCommand(n), remote.RunOptions{Sudo: true})
+	if err == nil {
+		err = res.Err(h, "disable")
+	}
+	if err != nil {
+		return r.fail(n, StepStop, fmt.Errorf("%s is stopped but its service could not be disabled (it would start again at boot): %w", n.Name, err), nil, t)
+	}
+	// From here on the cluster is judged without it.
+	r.absent[n.Name] = true
+	if l, ok := a.(Leaver); ok {
+		t = r.clock.Now()
+		if err := l.Leave(context.WithoutCancel(ctx)); err != nil {
+			return r.fail(n, StepLeave, fmt.Errorf("%s is stopped and disabled, but its removal from the JetStream meta group failed: %w", n.Name, err), nil, t)
+		}
+		r.event(n.Name, StepLeave, ResultOK, t, "removed from the JetStream meta group")
+	}
+	t = r.clock.Now()
+	var reasons []health.Reason
+	err = fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
+		r.snaps = r.read.Read(ctx, r.current().Nodes, r.snaps)
+		reasons = r.unlessBaseline(n.Name, health.ClusterReady(r.current(), r.snaps))
+		return len(reasons) == 0, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming the removal of", Err: ctx.Err()})
+		}
+		if errors.Is(err, fleet.ErrTimeout) {
+			err = fmt.Errorf("%s is stopped and disabled, but the cluster is not healthy without it within %s", n.Name, r.opts.NodeTimeout)
+		}
+		return r.fail(n, StepReady, err, reasons, t)
+	}
+	r.event(n.Name, StepReady, ResultOK, t, "out of the cluster: stopped, disabled, the rest healthy without it")
+	return nil
 }
 
 // fail reports a node's failed step with its last log lines.
@@ -215,7 +284,16 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 	if !errors.As(err, &e) || e.Kind != KindNode || a == nil {
 		return err
 	}
+	wasUp := up(prev)
 	r.rollback(ctx, n, a, e, func(ctx context.Context) (string, error) {
+		if !wasUp {
+			// It was not running (a new node, or one down before the
+			// deploy): put it back to not running.
+			if _, err := r.steps(ctx, n, service.Fast, false); err != nil {
+				return "", err
+			}
+			return n.Name + " has its previous files again and is stopped, as it was before this deploy", nil
+		}
 		before := r.read.Node(ctx, n)
 		if err := r.cycle(ctx, n, service.Fast, before); err != nil {
 			var ce *Error

@@ -339,7 +339,7 @@ func (r *runner) kind(n string) Kind {
 // an unhealthy cluster stop the rollout at preflight.
 func (r *runner) restarts() bool {
 	for _, n := range r.cfg.Nodes {
-		if r.kind(n.Name) == Restart {
+		if k := r.kind(n.Name); k == Restart || k == Remove {
 			return true
 		}
 	}
@@ -452,7 +452,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 
 	if gate {
-		rep.Order = joinersLast(Order(r.cfg.Nodes, r.snaps), r.absent)
+		rep.Order = joinersLast(r.removedFirst(Order(r.cfg.Nodes, r.snaps)), r.absent)
 		r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(r.snaps)))
 	} else {
 		// No node goes down: inventory order.
@@ -525,6 +525,20 @@ func joinersLast(order []string, joining map[string]bool) []string {
 		}
 	}
 	return append(members, joiners...)
+}
+
+// removedFirst moves the nodes that leave to the front: they go before the
+// others drop their routes.
+func (r *runner) removedFirst(order []string) []string {
+	var first, rest []string
+	for _, n := range order {
+		if r.kind(n) == Remove {
+			first = append(first, n)
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	return append(first, rest...)
 }
 
 // keepLeaderLast moves leader to the end of rest, in place.

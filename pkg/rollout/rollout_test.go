@@ -276,6 +276,9 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 	case strings.Contains(cmd, "natsops:changed") && strings.Contains(cmd, StatePath):
 		files[StatePath] = string(opts.Stdin)
 		return ok("natsops:changed\n")
+	case strings.HasPrefix(cmd, "systemctl disable"):
+		w.steps = append(w.steps, h.name+":disable")
+		return ok("")
 	case strings.HasPrefix(cmd, "journalctl"):
 		return ok("[ERR] nats-server: bad config line 3\n")
 	}

@@ -166,6 +166,15 @@ func ReloadCommand(n *cluster.Node) string {
 	return remote.Command(n.Service.Binary, "--signal", "reload="+pf)
 }
 
+// DisableCommand keeps the node's server from starting at boot (systemd:
+// systemctl disable; pidfile mode starts nothing at boot: a no-op).
+func DisableCommand(n *cluster.Node) string {
+	if n.Service.Manager != "systemd" {
+		return "true"
+	}
+	return remote.Command("systemctl", "disable", "--quiet", n.Service.Unit)
+}
+
 // DaemonReload makes systemd reread its unit files (after a drop-in
 // changed).
 const DaemonReload = "systemctl daemon-reload"

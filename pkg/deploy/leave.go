@@ -1,0 +1,114 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natsops/natsops/pkg/cluster"
+)
+
+// leaver takes a stopped server out of the JetStream meta group.
+type leaver interface {
+	leave(ctx context.Context, server string) error
+}
+
+// systemLeaver asks the meta leader, as the inventory's system account
+// user, to remove a server ($JS.API.SERVER.REMOVE: what `nats server raft
+// peer-remove` sends).
+type systemLeaver struct {
+	urls           []string
+	user, password string
+}
+
+// newLeaver is the inventory's system account client, or nil when it
+// names no system user (or its password cannot be resolved: the render
+// already said why).
+func newLeaver(inv *cluster.Inventory, env cluster.Env) leaver {
+	if inv == nil || len(inv.Nodes) == 0 {
+		return nil
+	}
+	a := inv.Nodes[0].Server.Auth
+	if a.SystemUser == nil || a.SystemPassword == nil {
+		return nil
+	}
+	pw, err := a.SystemPassword.Resolve(inv.Dir, env)
+	if err != nil {
+		return nil
+	}
+	l := &systemLeaver{user: *a.SystemUser, password: pw}
+	for _, n := range inv.Nodes {
+		u := url.URL{Scheme: "nats", Host: net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port))}
+		if n.Server.TLS != nil {
+			u.Scheme = "tls"
+		}
+		l.urls = append(l.urls, u.String())
+	}
+	return l
+}
+
+// removeAttempts bounds the retries while the meta group settles after a
+// node stopped (a leader election can leave a request without a reply);
+// a refusal is final.
+const removeAttempts = 10
+
+func (l *systemLeaver) leave(ctx context.Context, server string) error {
+	nc, err := nats.Connect(strings.Join(l.urls, ","), nats.UserInfo(l.user, l.password), nats.Name("natsops peer-remove"), nats.Timeout(5*time.Second), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to the cluster as the system user %q: %w", l.user, err)
+	}
+	defer nc.Close()
+	// The request names the server by name in "peer" (its ID would be
+	// "peer_id"), in 2.9 as in 2.15.
+	req, _ := json.Marshal(map[string]string{"peer": server})
+	var last error
+	for i := 0; i < removeAttempts; i++ {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		msg, err := nc.RequestWithContext(rctx, "$JS.API.SERVER.REMOVE", req)
+		cancel()
+		if err == nil {
+			var resp struct {
+				Success bool `json:"success"`
+				Error   *struct {
+					Code        int    `json:"code"`
+					ErrCode     int    `json:"err_code"`
+					Description string `json:"description"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(msg.Data, &resp); err != nil {
+				return fmt.Errorf("$JS.API.SERVER.REMOVE: %w: %q", err, msg.Data)
+			}
+			switch {
+			case resp.Success:
+				return nil
+			case resp.Error != nil && resp.Error.ErrCode == 10044:
+				// JSClusterServerNotMemberErr: already out of the group.
+				return nil
+			case resp.Error != nil:
+				return fmt.Errorf("the meta leader refused: %s (%d)", resp.Error.Description, resp.Error.ErrCode)
+			}
+		} else {
+			last = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	if errors.Is(last, nats.ErrNoResponders) {
+		return fmt.Errorf("no JetStream meta leader answers ($JS.API.SERVER.REMOVE): %w", last)
+	}
+	return last
+}
