@@ -173,9 +173,9 @@ type Env struct {
 	Inventory *cluster.Inventory
 	// Getenv resolves env: secrets (the system password for a peer
 	// removal).
-	Getenv cluster.Env
-	Connect   func(ctx context.Context, n *cluster.Node) (remote.Host, error)
-	Reader    fleet.Reader
+	Getenv  cluster.Env
+	Connect func(ctx context.Context, n *cluster.Node) (remote.Host, error)
+	Reader  fleet.Reader
 	// Parallel bounds the nodes read at once.
 	Parallel int
 }

@@ -37,7 +37,11 @@ func TestForm(t *testing.T) {
 		{"a failed bootstrap left n1 alone with its name", map[string]*monitor.Snapshot{"n1": alone("n1"), "n2": standalone("n2")}, false, "", "n1 runs its server_name but has no route to a peer"},
 		{"another server on n2's port", map[string]*monitor.Snapshot{"n2": func() *monitor.Snapshot { s := standalone("n2"); s.Varz.ServerName = "other"; return s }()}, false, "", `n2 runs server "other", not "n2"`},
 		{"two members, a new node n3 outside: scale-out", map[string]*monitor.Snapshot{"n1": snap("n1"), "n2": snap("n2")}, true, "n1,n2", "n3 does not answer"},
-		{"a meta leader alone makes a member (2.9 routes carry ids only)", map[string]*monitor.Snapshot{"n1": func() *monitor.Snapshot { s := snap("n1"); s.Routez.Routes = []monitor.Route{{RemoteID: "x"}}; return s }()}, true, "n1", ""},
+		{"a meta leader alone makes a member (2.9 routes carry ids only)", map[string]*monitor.Snapshot{"n1": func() *monitor.Snapshot {
+			s := snap("n1")
+			s.Routez.Routes = []monitor.Route{{RemoteID: "x"}}
+			return s
+		}()}, true, "n1", ""},
 		{"routes to servers outside the inventory are no membership", map[string]*monitor.Snapshot{"n1": func() *monitor.Snapshot {
 			s := alone("n1")
 			s.Routez.Routes = []monitor.Route{{RemoteName: "stranger"}}
