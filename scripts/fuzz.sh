@@ -12,4 +12,5 @@ run() { # package target
 run ./pkg/natsconf FuzzQuote
 run ./pkg/cluster FuzzLoad
 run ./pkg/config FuzzRoundTrip
+run ./pkg/config FuzzMaskConfig
 run ./pkg/remote FuzzQuote

@@ -3,33 +3,12 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/conf"
 	"github.com/pmezard/go-difflib/difflib"
 )
-
-var (
-	secretLineRE = regexp.MustCompile(`(?i)^(\s*(?:password|pass|token|auth_token)\s*[:=]\s*)(.*?)(\s*(?:#.*)?)$`)
-	userinfoRE   = regexp.MustCompile(`(://)[^/@\s"]+@`)
-)
-
-// MaskConfig hides every secret in a nats-server config: the values of
-// password and token lines, and credentials in URLs. It works on any
-// config text, including a deployed one whose secrets natsops never saw,
-// so diffs cannot show an old password either.
-func MaskConfig(text []byte) []byte {
-	lines := strings.Split(string(text), "\n")
-	for i, l := range lines {
-		if m := secretLineRE.FindStringSubmatch(l); m != nil {
-			l = m[1] + `"` + Masked + `"` + m[3]
-		}
-		lines[i] = userinfoRE.ReplaceAllString(l, "${1}"+Masked+"@")
-	}
-	return []byte(strings.Join(lines, "\n"))
-}
 
 // SecretsChangedNote ends a diff whose secret values differ: they are
 // never shown, but a rotated password is still a pending change.
@@ -46,17 +25,22 @@ func Diff(node, path string, deployed []byte, exists bool, rendered []byte) stri
 		A: difflib.SplitLines(string(MaskConfig(deployed))), B: difflib.SplitLines(string(MaskConfig(rendered))),
 		FromFile: from, ToFile: path + " (natsops)", Context: 3,
 	})
-	if exists && !reflect.DeepEqual(secretLines(deployed), secretLines(rendered)) {
+	if exists && !reflect.DeepEqual(secretsOf(deployed), secretsOf(rendered)) {
 		d += SecretsChangedNote
 	}
 	return d
 }
 
-// secretLines are the lines MaskConfig would change, in order.
-func secretLines(text []byte) []string {
+// secretsOf are a config's credentials by key path, as nats-server's
+// parser reads them; a config that does not parse is compared by the
+// lines the masking hides.
+func secretsOf(text []byte) any {
+	if m, err := conf.Parse(string(text)); err == nil {
+		return secretValues(m)
+	}
 	var out []string
 	for _, l := range strings.Split(string(text), "\n") {
-		if secretLineRE.MatchString(l) || userinfoRE.MatchString(l) {
+		if maskLine(l) != l {
 			out = append(out, strings.TrimSpace(l))
 		}
 	}
