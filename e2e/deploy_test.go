@@ -70,8 +70,17 @@ func TestDeploy(t *testing.T) {
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		// Reset the hosts, not a rollout: every server stopped before any
+		// store is wiped (wiping one member's store while the others run
+		// on with the group's state left 2.9 "not current" for minutes),
+		// then all started on the hand-written cluster config.
 		for _, n := range tb.Nodes {
-			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf*; systemctl daemon-reload; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl restart nats-server"); err != nil {
+			if _, err := tb.Exec(c, n.Name, "systemctl stop nats-server"); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, n := range tb.Nodes {
+			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf*; systemctl daemon-reload; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl start nats-server"); err != nil {
 				t.Error(err)
 			}
 		}

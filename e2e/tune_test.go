@@ -188,8 +188,13 @@ func TestTune(t *testing.T) {
 		if got := nodeOut(c, t, n.Name, "grep -c 'nats .* nofile "+tuneNoFile+"' /etc/security/limits.d/90-natsops.conf"); got != "2" {
 			t.Errorf("%s: limits.d has %s nofile lines", n.Name, got)
 		}
-		// The running server proves the limit only after a restart.
-		nodeOut(c, t, n.Name, "systemctl restart nats-server")
+	}
+	// The running servers prove the limit only after a restart: natsops
+	// restart, one node at a time.
+	if out, stderr, code := natsops(c, t, "-i", inv, "restart", "--yes", "--mode", "fast", "--force"); code != 0 {
+		t.Fatalf("natsops restart after tune: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, n := range tb.Nodes {
 		if got := nodeOut(c, t, n.Name, "grep '^Max open files' /proc/$(systemctl show -p MainPID --value nats-server)/limits | awk '{print $4, $5}'"); got != tuneNoFile+" "+tuneNoFile {
 			t.Errorf("%s: running nats-server has nofile %q, want %s", n.Name, got, tuneNoFile)
 		}
