@@ -46,6 +46,7 @@ func (c *checker) check() {
 		c.add("", "node", nil, "the inventory has no nodes", "add at least one [[node]] table with name and host")
 		return
 	}
+	c.checkLimits()
 	c.checkNodes()
 	c.checkRemoved()
 	c.checkPorts()

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -83,12 +82,8 @@ type Service struct {
 
 // Load reads and checks the inventory at path.
 func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadBounded(path, MaxInventoryBytes)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		hint := "pass the inventory with -i FILE or NATSOPS_INVENTORY, or create one with `natsops init`"
 		return nil, &InventoryError{Problems: []Problem{{File: path, Msg: "cannot read inventory: " + err.Error(), Fix: hint}}}
 	}

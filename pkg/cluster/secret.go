@@ -74,9 +74,9 @@ func (s Secret) Resolve(dir string, env Env) (string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		b, err := os.ReadFile(p)
+		b, err := ReadBounded(p, MaxSecretBytes)
 		if err != nil {
-			return "", fmt.Errorf("cannot read secret file %s: %v", p, unwrapPathErr(err))
+			return "", fmt.Errorf("cannot read secret file %s: %v", p, err)
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {

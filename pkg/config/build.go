@@ -33,10 +33,16 @@ func Build(inv *cluster.Inventory, ts *Templates, nodes []*cluster.Node, env clu
 	defer tls.cleanup()
 	allSecrets := map[string]string{}
 	for _, n := range nodes {
-		before := len(tls.missing)
+		before, beforeBad := len(tls.missing), len(tls.bad)
 		check, err := Render(inv, ts, n, RenderOptions{Env: env, TLSPath: tls.path})
 		if err != nil {
 			res.Findings = append(res.Findings, renderFinding(inv, n, err))
+			continue
+		}
+		if len(tls.bad) > beforeBad {
+			// Not handed to nats-server's validation, which would read it.
+			res.Findings = append(res.Findings, Finding{Rule: RuleTLSLocal, Severity: SevError, Node: n.Name, File: inv.Path,
+				Message: "TLS files that are not certificates: " + strings.Join(tls.bad[beforeBad:], "; "), Fix: "point cert_file, key_file and ca_file at PEM files"})
 			continue
 		}
 		real := check

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -209,14 +210,24 @@ func inventoryKey(conf string) string {
 type tlsStandIns struct {
 	dir     string
 	missing []string
-	err     error
+	// bad are TLS files on this machine that nats-server must not be
+	// given to read (not a regular file, or too large for a PEM file).
+	bad []string
+	err error
 }
+
+// maxTLSFile bounds a certificate, key or CA file (a PEM bundle of a few
+// certificates is kilobytes).
+const maxTLSFile = 1 << 20
 
 func (t *tlsStandIns) path(kind, p string) string {
 	if p == "" {
 		return p
 	}
 	if _, err := os.Stat(p); err == nil {
+		if err := cluster.CheckRegular(p, maxTLSFile); err != nil {
+			t.bad = append(t.bad, fmt.Sprintf("%s: %v", p, err))
+		}
 		return p
 	}
 	t.missing = append(t.missing, p)
