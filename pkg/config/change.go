@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -125,4 +127,20 @@ func (c Change) String() string {
 		return fmt.Sprintf("restart needed (%s)", strings.Join(c.RestartReason, ", "))
 	}
 	return fmt.Sprintf("reload (%s)", strings.Join(c.Keys, ", "))
+}
+
+// Digest is the digest nats-server (2.11 and later) reports as /varz
+// config_digest for a config it loaded from this text (and `nats-server
+// -t` prints): sha256 of its parsed tree as JSON. Running = desired is
+// then one comparison, whatever the file on the host says.
+func Digest(text []byte) (string, error) {
+	m, err := conf.ParseWithChecks(string(text))
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(m); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("sha256:%x", h.Sum(nil)), nil
 }

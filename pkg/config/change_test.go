@@ -1,8 +1,13 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 func TestMaskConfig(t *testing.T) {
@@ -93,5 +98,41 @@ func TestMaskConfigSyntaxes(t *testing.T) {
 	}
 	if d := Diff("n1", "/x", []byte("authorization { user: u, password: one-secret-1 }\n"), true, []byte("authorization { user: u, password: two-secret-2 }\n")); !strings.HasSuffix(d, SecretsChangedNote) || strings.Contains(d, "secret-") {
 		t.Errorf("rotation:\n%s", d)
+	}
+}
+
+// Digest is the digest nats-server itself computes for the file it loads
+// (what /varz config_digest reports): checked against the server's own
+// ProcessConfigFile for every rendered example config.
+func TestDigestMatchesNatsServer(t *testing.T) {
+	ts, err := LoadTemplates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cluster.Load("../../inventory/local.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range inv.Nodes {
+		r, err := Render(inv, ts, n, RenderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "nats.conf")
+		if err := os.WriteFile(p, r.Config, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := server.ProcessConfigFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Digest(r.Config)
+		if err != nil || got != opts.ConfigDigest() || !strings.HasPrefix(got, "sha256:") {
+			t.Errorf("%s: Digest %q (%v), nats-server %q", n.Name, got, err, opts.ConfigDigest())
+		}
+		other, _ := Digest(append(r.Config, []byte("max_connections: 7\n")...))
+		if other == got {
+			t.Errorf("%s: a changed config has the same digest", n.Name)
+		}
 	}
 }

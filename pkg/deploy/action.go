@@ -26,6 +26,9 @@ type action struct {
 
 func (a *action) Kind() rollout.Kind { return a.plan.How }
 
+// Digest is the digest the server reports once it runs the new config.
+func (a *action) Digest() string { return a.plan.Digest.Desired }
+
 // leaving is a node marked remove = true: no files to install, and its
 // peer removal once it is stopped.
 type leaving struct {

@@ -51,6 +51,9 @@ type NodePlan struct {
 	// Binary: the version service.binary reports on the node and the one
 	// running (/varz); a difference needs a restart (an upgrade).
 	Binary Versions `json:"binary"`
+	// Digest is the rendered config's digest and the one the running
+	// server reports (/varz config_digest, nats-server 2.11 and later).
+	Digest Digests `json:"digest"`
 	// How is how the change is applied; "" when nothing changes.
 	How rollout.Kind `json:"how,omitempty"`
 	// Note says why How is what it is when that is not obvious.
@@ -73,6 +76,15 @@ type UnitChange struct {
 	Diff    string `json:"diff"`
 	existed bool
 }
+
+// Digests are a config's digest as rendered and as running.
+type Digests struct {
+	Desired string `json:"desired,omitempty"`
+	Running string `json:"running,omitempty"`
+}
+
+// Known reports whether the running server reports a digest to compare.
+func (d Digests) Known() bool { return d.Desired != "" && d.Running != "" }
 
 // Versions are service.binary's version and the running server's.
 type Versions struct {
@@ -107,12 +119,19 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 			p.Change = config.Change{Keys: []string{"(new file)"}, NeedsRestart: true, RestartReason: []string{"no config was deployed"}}
 		}
 	}
+	p.Digest.Desired, _ = config.Digest(d.Config)
 	if o.Varz != nil {
 		p.Binary.Running = o.Varz.Version
-		// Installed after the running server last loaded its config (by
-		// the node's clock, with a second for the file's resolution):
-		// not loaded yet.
-		if !p.Changed && o.Config.Exists && o.Config.MTime.After(o.Varz.ConfigLoadTime.Add(1e9)) {
+		p.Digest.Running = o.Varz.ConfigDigest
+		// Not loaded yet: the running server's digest is another config's
+		// (2.11+), or, older servers, the file was installed after the
+		// server last loaded its config (by the node's clock, with a
+		// second for the file's resolution).
+		notLoaded := o.Config.MTime.After(o.Varz.ConfigLoadTime.Add(1e9))
+		if p.Digest.Known() {
+			notLoaded = p.Digest.Running != p.Digest.Desired
+		}
+		if !p.Changed && o.Config.Exists && notLoaded {
 			p.Changed, p.Pending = true, true
 			if o.Backup.Exists {
 				p.Change = config.Classify(o.Backup.Data, d.Config)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/internal/testinv"
+	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
 )
@@ -44,6 +45,9 @@ func TestMakePlan(t *testing.T) {
 		{name: "installed but not loaded, no backup", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Minute)), Installed: "2.15.2", Varz: running},
 			changed: true, pending: true, how: rollout.Restart, keys: "(whole file)", contains: "never loaded"},
 		{name: "within the mtime's second of the load is loaded", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Second)), Installed: "2.15.2", Varz: running}},
+		{name: "2.11+: the running digest is another config's: not loaded, whatever the file's time", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2", ConfigLoadTime: loaded, ConfigDigest: "sha256:other"}},
+			changed: true, pending: true, how: rollout.Restart, keys: "(whole file)"},
+		{name: "2.11+: the running digest is the rendered one: loaded, whatever the file's time", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Hour)), Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2", ConfigLoadTime: loaded, ConfigDigest: digestOf(t, conf(""))}}},
 		{name: "another binary version is an upgrade: restart", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
 			changed: true, how: rollout.Restart, keys: "service.binary", contains: "nats-server 2.15.2 runs, nats-server is 2.15.3"},
 		{name: "drop-in only, same version: install", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
@@ -156,4 +160,13 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+func digestOf(t *testing.T, b []byte) string {
+	t.Helper()
+	d, err := config.Digest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -59,13 +59,16 @@ func (h *Healthz) Reasons() []string {
 
 // Varz is the part of /varz natsops uses. Durations are nanoseconds.
 type Varz struct {
-	ServerID       string        `json:"server_id"`
-	ServerName     string        `json:"server_name"`
-	Version        string        `json:"version"`
-	Start          time.Time     `json:"start"`
-	Now            time.Time     `json:"now"`
-	Uptime         string        `json:"uptime"`
-	ConfigLoadTime time.Time     `json:"config_load_time"`
+	ServerID       string    `json:"server_id"`
+	ServerName     string    `json:"server_name"`
+	Version        string    `json:"version"`
+	Start          time.Time `json:"start"`
+	Now            time.Time `json:"now"`
+	Uptime         string    `json:"uptime"`
+	ConfigLoadTime time.Time `json:"config_load_time"`
+	// ConfigDigest is the digest of the config the server loaded
+	// (2.11 and later; "" before).
+	ConfigDigest   string        `json:"config_digest"`
 	Connections    int           `json:"connections"`
 	MaxConnections int           `json:"max_connections"`
 	SlowConsumers  int64         `json:"slow_consumers"`

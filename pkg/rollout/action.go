@@ -27,6 +27,14 @@ const (
 	Remove Kind = "remove"
 )
 
+// Digester is an Action that knows the config digest the server reports
+// (/varz config_digest, nats-server 2.11 and later) once it runs the new
+// config: a reload is confirmed by it, and a restarted server that runs
+// another config (its unit reads another file) is a failure.
+type Digester interface {
+	Digest() string
+}
+
 // Leaver is an Action whose node, once stopped, must also leave the
 // JetStream meta group (a peer removal through the system account).
 type Leaver interface {

@@ -488,3 +488,41 @@ func TestResumeOnlyTheSameOperation(t *testing.T) {
 		t.Fatalf("done %v skipped %v err %v, want every node restarted", rep.Done, rep.Skipped, err)
 	}
 }
+
+// digestAction reports the digest its config should show once loaded.
+type digestAction struct {
+	fakeAction
+	digest string
+}
+
+func (a *digestAction) Digest() string { return a.digest }
+
+// With a digest (2.11+), a reload is confirmed only when the server runs
+// the deployed config; a restart that comes back on another config (the
+// unit reads another file) is a failure, rolled back.
+func TestDeployConfirmsByDigest(t *testing.T) {
+	w := newWorld()
+	cfg, _ := setup(t, w, Options{ReloadTimeout: time.Second}, "n2")
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{"n2": &digestAction{fakeAction: fakeAction{w: w, node: "n2", kind: Reload, conf: "v2"}, digest: "d:v2"}}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatalf("reload with the right digest: %v", err)
+	}
+	w = newWorld()
+	cfg, _ = setup(t, w, Options{ReloadTimeout: time.Second}, "n2")
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{"n2": &digestAction{fakeAction: fakeAction{w: w, node: "n2", kind: Reload, conf: "v2"}, digest: "d:elsewhere"}}
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "the server runs a config with digest d:v2, not the deployed file's d:elsewhere") {
+		t.Fatalf("reload with another digest: %v", err)
+	}
+	w = newWorld()
+	cfg, _ = setup(t, w, Options{}, "n2")
+	cfg.Command = "deploy"
+	cfg.Actions = map[string]Action{"n2": &digestAction{fakeAction: fakeAction{w: w, node: "n2", kind: Restart, conf: "v2"}, digest: "d:elsewhere"}}
+	_, err = Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "check the unit's ExecStart -c") || re.RolledBack == "" {
+		t.Fatalf("restart onto another config: %v", err)
+	}
+}

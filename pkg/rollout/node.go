@@ -144,7 +144,7 @@ func (r *runner) reload(ctx context.Context, n *cluster.Node, a Action) error {
 	t = r.clock.Now()
 	err := r.signalReload(ctx, n, h)
 	if err == nil {
-		err = r.waitReloaded(ctx, n, before.Varz)
+		err = r.waitReloaded(ctx, n, before.Varz, wantDigest(a))
 	}
 	if err == nil {
 		r.event(n.Name, StepReload, ResultOK, t, "reloaded: /varz config_load_time moved, same process, node serves")
@@ -163,7 +163,7 @@ func (r *runner) reload(ctx context.Context, n *cluster.Node, a Action) error {
 		if err := r.signalReload(ctx, n, h); err != nil {
 			return "", err
 		}
-		if err := r.waitReloaded(ctx, n, last.Varz); err != nil {
+		if err := r.waitReloaded(ctx, n, last.Varz, ""); err != nil {
 			return "", err
 		}
 		return n.Name + " runs its previous config again and serves (reloaded with it: confirmed by /varz config_load_time)", nil
@@ -211,9 +211,28 @@ func (r *runner) signalReload(ctx context.Context, n *cluster.Node, h remote.Hos
 	return res.Err(h, "reload")
 }
 
+// wantDigest is the config digest an action's node must report once it
+// runs the new config, or "".
+func wantDigest(a Action) string {
+	if d, ok := a.(Digester); ok {
+		return d.Digest()
+	}
+	return ""
+}
+
+// digestMismatch says why a server reporting digest got does not run the
+// config whose digest is want ("" when it does, or cannot tell).
+func digestMismatch(want, got string) string {
+	if want == "" || got == "" || want == got {
+		return ""
+	}
+	return fmt.Sprintf("the server runs a config with digest %s, not the deployed file's %s", got, want)
+}
+
 // waitReloaded polls the node until its /varz shows a config loaded after
-// before's by the same process (same start), and it serves.
-func (r *runner) waitReloaded(ctx context.Context, n *cluster.Node, before *monitor.Varz) error {
+// before's by the same process (same start), and it serves; with want,
+// the server's config digest must be it (2.11 and later report one).
+func (r *runner) waitReloaded(ctx context.Context, n *cluster.Node, before *monitor.Varz, want string) error {
 	last := "no answer"
 	err := fleet.Until(ctx, r.clock, max(r.opts.Poll, 100*time.Millisecond), r.opts.ReloadTimeout, func() (bool, error) {
 		s := r.read.Node(ctx, n)
@@ -225,6 +244,8 @@ func (r *runner) waitReloaded(ctx context.Context, n *cluster.Node, before *moni
 			return false, errors.New("the server restarted instead of reloading")
 		case !s.Varz.ConfigLoadTime.After(before.ConfigLoadTime):
 			last = "config_load_time did not move: nats-server refused the new config (\"Failed to reload server configuration\" in its log)"
+		case digestMismatch(want, s.Varz.ConfigDigest) != "":
+			last = digestMismatch(want, s.Varz.ConfigDigest)
 		default:
 			rs := health.NodeReady(n.Name, s, health.Expect{})
 			if len(rs) == 0 {
@@ -277,6 +298,15 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 		}
 	}
 	err := r.cycle(ctx, n, r.opts.Mode, prev)
+	if err == nil && a != nil {
+		// Back, but running what? A unit whose ExecStart reads another
+		// file comes back with the old config.
+		if s := r.snaps[n.Name]; up(s) {
+			if why := digestMismatch(wantDigest(a), s.Varz.ConfigDigest); why != "" {
+				err = r.fail(n, StepReady, fmt.Errorf("%s is back, but %s: its service does not start with %s (check the unit's ExecStart -c)", n.Name, why, n.Service.ConfigPath), nil, r.clock.Now())
+			}
+		}
+	}
 	if err == nil {
 		return nil
 	}

@@ -134,7 +134,7 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 		}
 		return s
 	}
-	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node]}
+	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node], ConfigDigest: "d:" + w.loaded[node]}
 	s.Healthz = &monitor.Healthz{Status: "ok", HTTPStatus: 200}
 	if strings.Contains(w.loaded[node], "unhealthy") {
 		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
