@@ -132,13 +132,56 @@ func writeAll(dir string, configs []*config.Rendered) ([]string, error) {
 			return nil, fmt.Errorf("write %s: %w", final, err)
 		}
 	}
+	// Every target must be a file that can be replaced, before any is:
+	// a directory (or anything else) in the way refuses the whole run.
+	for _, p := range ps {
+		if st, err := os.Lstat(p.final); err == nil && !st.Mode().IsRegular() {
+			cleanup()
+			what := "not a regular file"
+			if st.IsDir() {
+				what = "a directory"
+			}
+			return nil, fmt.Errorf("%s is %s; nothing was written: move it away or pick another --out", p.final, what)
+		}
+	}
+	// Keep the files being replaced until every rename is done, to put
+	// them back if one fails.
+	var done []pending
+	undo := func() {
+		for _, d := range done {
+			if d.tmp != "" {
+				os.Rename(d.tmp, d.final)
+			} else {
+				os.Remove(d.final)
+			}
+		}
+	}
 	files := make([]string, 0, len(ps))
 	for _, p := range ps {
-		if err := os.Rename(p.tmp, p.final); err != nil {
-			cleanup()
-			return files, fmt.Errorf("write %s: %w (files already written: %v)", p.final, err, files)
+		prev := ""
+		if _, err := os.Lstat(p.final); err == nil {
+			prev = p.tmp + ".prev"
+			if err := os.Rename(p.final, prev); err != nil {
+				undo()
+				cleanup()
+				return nil, fmt.Errorf("write %s: %w; nothing was written", p.final, err)
+			}
 		}
+		if err := os.Rename(p.tmp, p.final); err != nil {
+			if prev != "" {
+				os.Rename(prev, p.final)
+			}
+			undo()
+			cleanup()
+			return nil, fmt.Errorf("write %s: %w; nothing was written", p.final, err)
+		}
+		done = append(done, pending{tmp: prev, final: p.final})
 		files = append(files, p.final)
+	}
+	for _, d := range done {
+		if d.tmp != "" {
+			os.Remove(d.tmp)
+		}
 	}
 	return files, nil
 }
