@@ -58,7 +58,14 @@ type Expect struct {
 // routes to every inventory peer, and a meta leader when it runs
 // JetStream.
 func ExpectFor(inv *cluster.Inventory, n *cluster.Node) Expect {
-	return Expect{Peers: inv.Peers(n), JetStream: n.JetStreamEnabled()}
+	return Expect{Peers: inv.Peers(n), JetStream: ClusteredJetStream(inv, n)}
+}
+
+// ClusteredJetStream reports whether node n runs JetStream in a cluster,
+// so it has a meta group with a leader; a lone server's JetStream has
+// none, and is healthy without one.
+func ClusteredJetStream(inv *cluster.Inventory, n *cluster.Node) bool {
+	return n.JetStreamEnabled() && inv.Clustered()
 }
 
 // NodeReady decides from one snapshot whether node is ready: reachable,
@@ -209,7 +216,7 @@ func Gate(inv *cluster.Inventory, node string, snaps map[string]*monitor.Snapsho
 	var js bool
 	for _, n := range inv.Nodes {
 		if n.Name == node {
-			js = n.JetStreamEnabled()
+			js = ClusteredJetStream(inv, n)
 		}
 	}
 	if !js || len(out) > 0 {

@@ -137,3 +137,22 @@ func TestClusterReady(t *testing.T) {
 		t.Error("MetaLeader with disagreement should be empty")
 	}
 }
+
+// A lone server with JetStream has no meta group: it is healthy without a
+// meta leader (it was never healthy: status exited 3, restart refused it).
+func TestStandaloneJetStreamIsHealthy(t *testing.T) {
+	inv := testinv.MustParse(t, "[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats\"\n[[node]]\nname = \"n1\"\nhost = \"h\"\n")
+	s := snap("n1")
+	s.Routez.Routes = nil
+	s.Jsz = &monitor.Jsz{} // standalone: no meta_cluster
+	snaps := map[string]*monitor.Snapshot{"n1": s}
+	if rs := ClusterReady(inv, snaps); len(rs) != 0 {
+		t.Fatalf("standalone JetStream: %v", rs)
+	}
+	if rs := Gate(inv, "n1", snaps); len(rs) != 0 {
+		t.Fatalf("gate: %v", rs)
+	}
+	if f := Status(inv, inv.Nodes, snaps); !f.Healthy || f.Nodes[0].JetStream != "standalone" {
+		t.Fatalf("status: %+v", f)
+	}
+}

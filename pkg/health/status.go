@@ -54,8 +54,11 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 	for _, n := range nodes {
 		s := snaps[n.Name]
 		row := NodeStatus{Node: n.Name, RoutesWant: len(inv.Nodes) - 1, JetStream: "off"}
-		if n.JetStreamEnabled() {
+		switch {
+		case ClusteredJetStream(inv, n):
 			row.JetStream = "unknown"
+		case n.JetStreamEnabled():
+			row.JetStream = "standalone"
 		}
 		if s == nil {
 			f.Nodes = append(f.Nodes, row)

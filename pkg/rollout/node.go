@@ -496,7 +496,7 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 			}
 		}
 	}
-	e.JetStream = n.JetStreamEnabled()
+	e.JetStream = health.ClusteredJetStream(r.cfg.Inventory, n)
 	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
 	var swept time.Time
 	var reasons []health.Reason
