@@ -48,6 +48,7 @@ func (c *checker) check() {
 	}
 	c.checkLimits()
 	c.checkNodes()
+	c.checkHosts()
 	c.checkRemoved()
 	c.checkPorts()
 	c.checkCluster()

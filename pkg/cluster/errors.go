@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Problem is one thing wrong with an inventory, placed as precisely as we
@@ -33,7 +35,7 @@ func (p Problem) String() string {
 	b.WriteString(p.Where())
 	b.WriteString(": ")
 	if p.Node != "" {
-		fmt.Fprintf(&b, "node %s: ", p.Node)
+		fmt.Fprintf(&b, "node %s: ", Printable(p.Node))
 	}
 	if p.Key != "" {
 		b.WriteString(p.Key)
@@ -62,4 +64,16 @@ func (e *InventoryError) Error() string {
 		return lines[0]
 	}
 	return fmt.Sprintf("%d problems in the inventory:\n%s", len(lines), strings.Join(lines, "\n"))
+}
+
+// Printable is s as it is when it is plain printable text, else quoted
+// (%q): a name from the inventory with an escape sequence or a NUL must
+// not reach the terminal raw.
+func Printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
