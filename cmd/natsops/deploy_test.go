@@ -143,8 +143,23 @@ func TestDeployAndDiffOnALocalCluster(t *testing.T) {
 	if code != ExitPending || len(lines) != 4 || json.Unmarshal([]byte(lines[3]), &last) != nil || last.Step != "result" || len(last.Changed) != 3 {
 		t.Fatalf("deploy --check -o json: exit %d\n%s", code, out)
 	}
+	// Another template directory: diff shows its difference.
+	tmpl := t.TempDir()
+	tsrc, err := os.ReadFile("../../templates/nats-server.conf.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmpl, "nats-server.conf.tmpl"), []byte(strings.Replace(string(tsrc), "# Do not edit on the host", "# Site template. Do not edit on the host", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = natsopsExec(t, bin, "diff", "--templates", tmpl, "-i", inv); code != ExitOK || !strings.Contains(out, "+# Site template.") {
+		t.Fatalf("diff --templates: exit %d\n%s", code, out)
+	}
+	if code, out, _ = natsopsExec(t, bin, "deploy", "--check", "--templates", tmpl, "-i", inv); code != ExitPending {
+		t.Fatalf("deploy --check --templates: exit %d\n%s", code, out)
+	}
 	before := varzOf(t, c, "n1")
-	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", reload)
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "--reload-timeout", "30s", "-i", reload)
 	if code != ExitOK || strings.Count(out, ": reloaded") != 3 {
 		t.Fatalf("deploy of a reloadable change: exit %d\n%s%s", code, out, stderr)
 	}
@@ -192,6 +207,13 @@ func TestDeployAndDiffOnALocalCluster(t *testing.T) {
 		if strings.Contains(string(b), "max_connections: 999") || !strings.Contains(string(b), "max_pending: 100663296") {
 			t.Errorf("%s: %s after the two deploys:\n%s", n.Name, n.Service.ConfigPath, b)
 		}
+	}
+
+	// A restart of the same nodes after a complete one starts afresh
+	// (--no-resume says so explicitly); --poll sets the health poll.
+	code, out, stderr = natsopsExec(t, bin, "restart", "--yes", "--mode", "fast", "--poll", "100ms", "--no-resume", "-i", restart)
+	if code != ExitOK || !strings.Contains(out, "restarted n") {
+		t.Fatalf("restart --no-resume --poll: exit %d\n%s%s", code, out, stderr)
 	}
 
 	// n2's new client port is taken: n2 cannot start with it, is rolled

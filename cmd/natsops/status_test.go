@@ -78,6 +78,21 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 	if code, out, _ = runCLI(t, "check", "-i", inv, "--warn-connections", "0"); code != checkWarning || !strings.Contains(out, "WARNING") {
 		t.Fatalf("check with a 0%% threshold: exit %d: %s", code, out)
 	}
+	// Each threshold flag moves the verdict.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--crit-connections", "0"}, checkCritical, "connections"},
+		{[]string{"--warn-slow", "0"}, checkWarning, "slow consumers since start"},
+		{[]string{"--crit-slow", "0"}, checkCritical, "slow consumers since start"},
+		{[]string{"--allow-version-skew"}, checkOK, "OK"},
+	} {
+		if code, out, _ := runCLI(t, append([]string{"check", "-i", inv}, tc.args...)...); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("check %v: exit %d, want %d and %q:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
 
 	servers[2].Shutdown()
 	natstest.WaitFor(t, "n3 reported down", func() (bool, string) {
