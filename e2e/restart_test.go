@@ -25,6 +25,7 @@ import (
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/testbed"
 )
 
 // restartInventory writes the testbed inventory with a short lame duck
@@ -472,19 +473,41 @@ func TestRestartPidfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(invPath) })
-	inv := installRendered(c, t, invPath)
-
-	// Run every node the seed's way instead of under systemd.
-	seed := "systemctl stop nats-server; setsid nohup " + start + " >/dev/null 2>&1 </dev/null & echo ok"
+	inv, err := cluster.Load(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hosts as the seed ran them: a hand-written config (the
+	// testbed's cluster, with a pid file) and the server started by hand,
+	// no systemd. natsops then adopts them with a rolling deploy.
+	orig := map[string]string{}
+	for _, n := range inv.Nodes {
+		orig[n.Name] = nodeOut(c, t, n.Name, "cat /etc/nats-server.conf")
+	}
 	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		for _, n := range inv.Nodes {
-			nodeOut(c, t, n.Name, "/usr/sbin/nats-server --signal quit="+pidFile+" 2>/dev/null; for i in $(seq 100); do pgrep -x nats-server >/dev/null || break; sleep 0.1; done; echo ok")
+			nodeOut(c, t, n.Name, "/usr/sbin/nats-server --signal quit="+pidFile+" 2>/dev/null; for i in $(seq 100); do pgrep -x nats-server >/dev/null || break; sleep 0.1; done; rm -f "+rollout.LockPath+" "+rollout.StatePath+"*; echo ok")
+		}
+		for _, n := range inv.Nodes {
+			if _, err := tb.RunInput(c, n.Name, testbed.User, "sudo -n tee /etc/nats-server.conf >/dev/null && sudo -n systemctl start nats-server", []byte(orig[n.Name]+"\n")); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, n := range inv.Nodes {
+			if err := tb.WaitHealthz(c, n.Name, time.Minute); err != nil {
+				t.Error(err)
+			}
 		}
 	})
+	seed := "systemctl stop nats-server; grep -q '^pid_file' /etc/nats-server.conf || echo 'pid_file: \"" + pidFile + "\"' >> /etc/nats-server.conf; setsid nohup " + start + " >/dev/null 2>&1 </dev/null & echo ok"
 	for _, n := range inv.Nodes {
 		nodeOut(c, t, n.Name, seed)
+	}
+	waitHealthy(c, t, inv)
+	if out, stderr, code := natsops(c, t, "-i", invPath, "deploy", "--yes", "--mode", "fast"); code != 0 {
+		t.Fatalf("natsops deploy adopting the hand-run servers: exit %d\n%s%s", code, out, stderr)
 	}
 	before := starts(waitHealthy(c, t, inv))
 
