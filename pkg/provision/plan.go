@@ -300,8 +300,12 @@ func sourceName(d Desired) string {
 }
 
 func diff(node, path string, old, want []byte) string {
+	var a []string
+	if len(old) > 0 {
+		a = difflib.SplitLines(string(old))
+	}
 	text, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(want)),
+		A: a, B: difflib.SplitLines(string(want)),
 		FromFile: path + " (" + node + ")", ToFile: path + " (natsops)", Context: 3,
 	})
 	return text
