@@ -276,7 +276,10 @@ printf 'bin\t%%s\t%%s\t%%s\t%%s\t%%s\n' "$(printf %%s "$p" | natsops_b64)" "$ex"
 	}
 	fmt.Fprintf(&b, `pid=%s
 case $pid in ''|*[!0-9]*) pid=0;; esac
-exe=; if [ "$pid" != 0 ]; then exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true); fi
+# /proc/<pid>/exe needs CAP_SYS_PTRACE for another user's process (root
+# in a container may lack it); argv[0] is what systemd or the start
+# command ran.
+exe=; if [ "$pid" != 0 ]; then exe=$(readlink "/proc/$pid/exe" 2>/dev/null || tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | head -n 1 || true); fi
 printf 'run\t%%s\t%%s\n' "$pid" "$(printf %%s "$exe" | natsops_b64)"
 echo end
 `, pid)
