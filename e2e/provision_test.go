@@ -151,6 +151,22 @@ func nothingToDo(c context.Context, t *testing.T, bare *testbed.Testbed, inv str
 	unchanged(c, t, bare, before, "a run with nothing to do")
 }
 
+// deployFromBare is the rest of the chain the README's "From bare hosts"
+// gives: deploy bootstraps the cluster that has never formed, then status
+// and check say it is healthy.
+func deployFromBare(c context.Context, t *testing.T, inv string) {
+	t.Helper()
+	start := time.Now()
+	if out, stderr, code := natsops(c, t, "-i", inv, "deploy", "--yes"); code != 0 {
+		t.Fatalf("deploy --yes on provisioned hosts: exit %d\n%s%s", code, out, stderr)
+	}
+	t.Logf("deploy --yes (bootstrap), 3 provisioned nodes: %.2fs wall", time.Since(start).Seconds())
+	natsopsStatusHealthy(c, t, inv)
+	if out, _, code := natsops(c, t, "-i", inv, "check"); code != 0 {
+		t.Errorf("check after deploy: exit %d\n%s", code, out)
+	}
+}
+
 // TestProvisionPackage: bare hosts get Debian's nats-server package from
 // their repositories (the image's local one: the testbed has no route to
 // Debian's mirrors) through natsops provision alone, then tune.
@@ -236,6 +252,7 @@ func TestProvisionPackage(t *testing.T) {
 			}
 		}
 	}
+	deployFromBare(c, t, inv)
 }
 
 // TestProvisionBinary: bare hosts get nats-server from a binary on this
@@ -356,6 +373,29 @@ func TestProvisionBinary(t *testing.T) {
 			t.Errorf("%s: no tune drop-in after tune --yes:\n%s", n.Name, cat)
 		}
 	}
+	deployFromBare(c, t, inv)
+	// The unit natsops wrote runs the server as nats with its limit.
+	for _, n := range bare.Nodes {
+		if got := bareOut(c, t, bare, n.Name, "pid=$(systemctl show -p MainPID --value nats-server); ps -o user=,args= -p $pid; awk '/^Max open files/ {print $5}' /proc/$pid/limits"); got != "nats     /usr/local/bin/nats-server -c /etc/nats-server.conf\n"+fmt.Sprint(bare.Kernel.NoFile) {
+			t.Errorf("%s: running server %q", n.Name, got)
+		}
+	}
+
+	// Bad input once running: another build for the same path would be
+	// swapped under the running servers, outside deploy's gates.
+	other := filepath.Join(tb.Dir, src+"-other")
+	if err := os.WriteFile(other, append(append([]byte(nil), data...), 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(other) })
+	otherSum := sha256.Sum256(append(append([]byte(nil), data...), 0))
+	bad = bareInventory(t, bare, "bare-binary-other.toml", `binary = "/usr/sbin/nats-server"`, fmt.Sprintf("install = \"binary\"\nbinary = \"/usr/local/bin/nats-server\"\nbinary_source = %q\nbinary_sha256 = %q", src+"-other", hex.EncodeToString(otherSum[:])))
+	before = snapshot(c, t, bare)
+	if _, stderr, code := natsops(c, t, "-i", bad, "provision", "--yes"); code != 1 || !strings.Contains(stderr, "runs from /usr/local/bin/nats-server; replacing that file would change what its next restart runs") ||
+		!strings.Contains(stderr, "refused: nothing was changed on any host (b1, b2, b3)") {
+		t.Errorf("replacing the running binary: exit %d\n%s", code, stderr)
+	}
+	unchanged(c, t, bare, before, "a refused run (running binary)")
 }
 
 // TestProvisionTestbedNodes: the ordinary nodes (Debian's package, as the
