@@ -17,7 +17,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -76,6 +75,10 @@ type Dir struct {
 	Key string `json:"key"`
 }
 
+// MaxBinaryBytes bounds a binary_source: a nats-server build is about
+// 17 MB; natsops holds the file in memory to hash and upload it.
+const MaxBinaryBytes = 256 << 20
+
 // Source is a binary on the operator's machine, read once per run.
 type Source struct {
 	Path   string
@@ -111,7 +114,7 @@ func LoadSources(inv *cluster.Inventory, nodes []*cluster.Node) (map[string]*Sou
 		p := sourcePath(inv, s.BinarySource)
 		src, seen := out[p]
 		if !seen {
-			data, err := os.ReadFile(p)
+			data, err := cluster.ReadBounded(p, MaxBinaryBytes)
 			if err != nil {
 				problems = append(problems, problem(inv, n, "service.binary_source", fmt.Sprintf("cannot read the binary to upload: %v", err), "build or download nats-server there (the path is relative to the inventory), or fix binary_source"))
 				out[p] = nil
