@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/natsops/natsops/testbed"
 )
 
 // natsopsBin builds the CLI once; e2e tests drive the real binary.
@@ -53,43 +56,24 @@ func natsops(c context.Context, t *testing.T, args ...string) (string, string, i
 	return stdout.String(), stderr.String(), code
 }
 
-// hostSysctl reads a kernel parameter of the machine running the tests.
-func hostSysctl(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(strings.Fields(string(b)), " ")
-}
-
 const tuneNoFile = "16384"
 
 // tuneInventory writes an inventory for tuning the testbed next to the
 // generated one (its key and known_hosts paths are relative). The nodes are
 // containers sharing this machine's kernel: kernel-wide parameters are
-// read-only there and pinned to this machine's current values, so natsops
-// has nothing to write; per-network-namespace ones are tuned per node, as
-// on real hosts.
+// read-only there and pinned to this machine's current values (as in the
+// generated inventory, testbed.Kernel), so natsops has nothing to write;
+// per-network-namespace ones are tuned per node, as on real hosts.
 func tuneInventory(t *testing.T, portRange string) string {
 	t.Helper()
-	base, err := os.ReadFile(filepath.Join(tb.Dir, "inventory.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	b.Write(base)
 	// The nodes inherit dockerd's open-files ceiling (20000 here), so the
 	// limit tuned is below it; the mechanism is the same at 1024000.
-	b.WriteString("\n[tune]\nnofile = " + tuneNoFile + "\n\n[tune.sysctl]\n")
 	// (net.core.netdev_max_backlog is kernel-wide too, but a network
 	// namespace does not show it: natsops skips that default with a note.)
-	for _, name := range []string{"fs.file-max", "fs.nr_open"} {
-		b.WriteString("\"" + name + "\" = \"" + hostSysctl(t, name) + "\"\n")
-	}
-	b.WriteString("\"net.ipv4.ip_local_port_range\" = \"" + portRange + "\"\n")
+	nofile, _ := strconv.ParseInt(tuneNoFile, 10, 64)
+	tune := &testbed.Tune{NoFile: nofile, Sysctl: append(tb.Kernel.Tune().Sysctl, [2]string{"net.ipv4.ip_local_port_range", portRange})}
 	path := filepath.Join(tb.Dir, "tune-e2e.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(testbed.Inventory(tb.Nodes, "id_ed25519", "known_hosts", "e2e/tune_test.go", tune)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(path) })
@@ -299,5 +283,41 @@ func TestTuneReadOnlyTarget(t *testing.T) {
 		if got := nodeOut(c, t, n, "sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(got), " ") != "22000 60999" {
 			t.Errorf("%s was not tuned: %q", n, got)
 		}
+	}
+}
+
+// TestTuneGeneratedInventory: the inventory `make testbed-up` writes works
+// with tune as the testbed README suggests: --check plans changes (exit 2)
+// with nothing impossible in them (the kernel-wide sysctls a container
+// cannot write are pinned), --yes applies them and verifies the running
+// servers (exit 0: they already have the ceiling the inventory asks for).
+func TestTuneGeneratedInventory(t *testing.T) {
+	c := ctx(t, 3*time.Minute)
+	clean := func(c context.Context) {
+		for _, n := range tb.Nodes {
+			if _, err := tb.Exec(c, n.Name, "rm -f /etc/sysctl.d/90-natsops.conf* /etc/security/limits.d/90-natsops.conf* /etc/systemd/system/nats-server.service.d/90-natsops.conf*; systemctl daemon-reload"); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	clean(c)
+	t.Cleanup(func() { clean(context.Background()) })
+	out, stderr, code := natsops(c, t, "-i", tb.InventoryFile, "tune", "--check")
+	if code != 2 || stderr != "" {
+		t.Fatalf("tune --check on the generated inventory: exit %d, want 2\n%s%s", code, out, stderr)
+	}
+	for _, n := range tb.Nodes {
+		if !strings.Contains(out, n.Name+": ") || !strings.Contains(out, "+LimitNOFILE="+strconv.FormatInt(tb.Kernel.NoFile, 10)) {
+			t.Errorf("%s: no plan:\n%s", n.Name, out)
+		}
+	}
+	if strings.Contains(out, "sysctl fs.") {
+		t.Errorf("the plan sets a kernel-wide sysctl:\n%s", out)
+	}
+	if out, stderr, code = natsops(c, t, "-i", tb.InventoryFile, "tune", "--yes"); code != 0 || strings.Count(out, "tuned and verified") != len(tb.Nodes) {
+		t.Fatalf("tune --yes on the generated inventory: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, _, code = natsops(c, t, "-i", tb.InventoryFile, "tune", "--check"); code != 0 {
+		t.Errorf("tune --check after tuning: exit %d, want 0", code)
 	}
 }

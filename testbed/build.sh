@@ -6,6 +6,9 @@
 #   3. node image, tagged natsops-testbed-node:<hash of its inputs>, rebuilt
 #      only when the Dockerfile, its files, the binary or the base change;
 #      natsops-testbed-node:latest points at the current one.
+#   4. bare image (testbed/bare/Dockerfile, FROM the node image, without
+#      nats-server; apt-repo.sh's local repository as apt's only source),
+#      natsops-testbed-bare:<hash> and :latest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -54,4 +57,32 @@ case "$base" in natsops-testbed-base:*)
   [ -z "$stale" ] || docker rmi $stale >/dev/null 2>&1 || true ;;
 esac
 rm -rf "$ctx"
+
+# The bare node (testbed/bare/Dockerfile): the node image without
+# nats-server, apt pointed at a local repository of its package. A failure
+# here leaves the node image usable; only the provision tests need it.
+build_bare() {
+  local repo bctx node_id bhash btag
+  repo=$("$here/apt-repo.sh") || return 1
+  bctx="$out/bare-context"
+  rm -rf "$bctx"; mkdir -p "$bctx"
+  cp "$here/bare/Dockerfile" "$bctx/"
+  cp -r "$repo" "$bctx/apt-repo"
+  rm -f "$bctx"/apt-repo/.natsops-*
+  node_id=$(docker image inspect -f '{{.Id}}' "$tag")
+  bhash=$( (cd "$bctx" && find . -type f | LC_ALL=C sort | xargs sha256sum; echo "$node_id") | sha256sum | cut -c1-12)
+  btag="natsops-testbed-bare:$bhash"
+  if docker image inspect "$btag" >/dev/null 2>&1; then
+    log "bare image $btag is up to date"
+  else
+    log "building bare image $btag FROM $tag"
+    DOCKER_BUILDKIT=0 docker build -q --network none --build-arg "NODE=$tag" \
+        --label natsops-testbed=bare -t "$btag" "$bctx" >&2 || return 1
+  fi
+  docker tag "$btag" natsops-testbed-bare:latest
+  stale=$(docker images --format '{{.Repository}}:{{.Tag}}' natsops-testbed-bare | grep -v -e ":${btag#*:}\$" -e ':latest$' || true)
+  [ -z "$stale" ] || docker rmi $stale >/dev/null 2>&1 || true
+  rm -rf "$bctx"
+}
+build_bare || log "the bare node image was not built (see above): the provision tests will fail"
 echo "$tag"

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,11 @@ const (
 	MaxNodes = 10
 	// DefaultImage is the node image build.sh tags last.
 	DefaultImage = "natsops-testbed-node:latest"
+	// BareImage is the bare node image build.sh tags: the node image
+	// without nats-server (testbed/bare/Dockerfile).
+	BareImage = "natsops-testbed-bare:latest"
+	// MaxBare bounds the bare nodes; bare node i (1-based) is .30+i.
+	MaxBare = 5
 
 	// User is the SSH user natsops uses: passwordless sudo.
 	User = "ops"
@@ -72,10 +78,40 @@ type Testbed struct {
 	IdentityFile   string `json:"identity_file"`
 	KnownHostsFile string `json:"known_hosts"`
 	InventoryFile  string `json:"inventory"`
+	// Kernel is what the nodes cannot change (they share this machine's
+	// kernel and dockerd's open-files ceiling).
+	Kernel Kernel `json:"kernel"`
+}
+
+// Kernel holds the limits every node inherits from the machine running the
+// testbed: kernel-wide sysctls (read-only in the nodes) and the hard
+// open-files limit of their PID 1 (dockerd's), which their systemd cannot
+// raise.
+type Kernel struct {
+	FileMax string `json:"fs_file_max"`
+	NrOpen  string `json:"fs_nr_open"`
+	NoFile  int64  `json:"nofile"`
+}
+
+// Tune is the [tune] table of a generated inventory.
+type Tune struct {
+	NoFile int64
+	// Sysctl are name, value pairs, written in order.
+	Sysctl [][2]string
+}
+
+// Tune pins what a node cannot change, so that natsops tune has nothing to
+// write there: fs.file-max and fs.nr_open at this machine's values, nofile
+// at the ceiling the nodes inherit.
+func (k Kernel) Tune() *Tune {
+	return &Tune{NoFile: k.NoFile, Sysctl: [][2]string{{"fs.file-max", k.FileMax}, {"fs.nr_open", k.NrOpen}}}
 }
 
 // NodeIP is node i's (1-based) address.
 func NodeIP(i int) string { return fmt.Sprintf("10.213.77.%d", 10+i) }
+
+// BareIP is bare node i's (1-based) address.
+func BareIP(i int) string { return fmt.Sprintf("10.213.77.%d", 30+i) }
 
 // Docker runs the docker CLI and returns its trimmed stdout; the error
 // carries stderr.
@@ -152,18 +188,56 @@ func Up(ctx context.Context, opts Options) (*Testbed, error) {
 		"--subnet", Subnet, "--gateway", Gateway, "--label", Label+"=network", NetworkName); err != nil {
 		return nil, err
 	}
+	hostKeys, err := startNodes(ctx, tb.Nodes, opts.Image, "node", pub, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	if tb.Kernel, err = readKernel(ctx, tb.Nodes[0]); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(tb.KnownHostsFile, []byte(strings.Join(hostKeys, "\n")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(tb.InventoryFile, []byte(Inventory(tb.Nodes, "id_ed25519", "known_hosts", "testbed/testbed.go", tb.Kernel.Tune())), 0o644); err != nil {
+		return nil, err
+	}
+	state, _ := json.MarshalIndent(tb, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, stateFile), append(state, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	err = forEach(tb.Nodes, func(_ int, n Node) error {
+		if err := tb.WaitSSH(ctx, n.Name, 90*time.Second); err != nil {
+			return err
+		}
+		if err := tb.WaitHealthz(ctx, n.Name, 60*time.Second); err != nil {
+			return err
+		}
+		opts.Log("%s: %s ssh ok, healthz ok", n.Name, n.Host)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tb, nil
+}
+
+// startNodes starts a container per node from image (role labels it:
+// "node" or "bare"), authorizes the run's key for both users and returns
+// each node's known_hosts line, read from the host key it made at first
+// boot.
+func startNodes(ctx context.Context, nodes []Node, image, role string, pub []byte, log func(string, ...any)) ([]string, error) {
 	runArgs := systemdArgs()
-	hostKeys := make([]string, len(tb.Nodes))
-	err = forEach(tb.Nodes, func(i int, n Node) error {
+	hostKeys := make([]string, len(nodes))
+	err := forEach(nodes, func(i int, n Node) error {
 		args := []string{"run", "-d", "--name", n.Container, "--hostname", n.Name,
-			"--label", Label + "=node", "--label", Label + ".node=" + n.Name,
+			"--label", Label + "=" + role, "--label", Label + ".node=" + n.Name,
 			"--network", NetworkName, "--ip", n.Host}
 		args = append(args, runArgs...)
-		args = append(args, opts.Image)
+		args = append(args, image)
 		if _, err := Docker(ctx, nil, args...); err != nil {
 			return err
 		}
-		opts.Log("%s: container started", n.Name)
+		log("%s: container started", n.Name)
 		// Authorize the run's key for both users.
 		script := `set -e; for u in ` + User + ` ` + PasswordSudoUser + `; do
   install -d -m 0700 -o $u -g $u /home/$u/.ssh
@@ -189,33 +263,102 @@ done; rm -f /tmp/natsops-testbed.pub`
 		hostKeys[i] = knownhosts.Line([]string{n.Host}, pk)
 		return nil
 	})
+	return hostKeys, err
+}
+
+// readKernel reads the limits the nodes inherit: the kernel-wide sysctls
+// from this machine (the nodes' kernel), the open-files ceiling from a
+// node's PID 1.
+func readKernel(ctx context.Context, n Node) (Kernel, error) {
+	var k Kernel
+	for _, p := range []struct {
+		name string
+		v    *string
+	}{{"fs/file-max", &k.FileMax}, {"fs/nr_open", &k.NrOpen}} {
+		b, err := os.ReadFile("/proc/sys/" + p.name)
+		if err != nil {
+			return k, err
+		}
+		*p.v = strings.Join(strings.Fields(string(b)), " ")
+	}
+	out, err := Docker(ctx, nil, "exec", n.Container, "awk", "/^Max open files/ {print $5}", "/proc/1/limits")
+	if err != nil {
+		return k, err
+	}
+	if k.NoFile, err = strconv.ParseInt(strings.TrimSpace(out), 10, 64); err != nil {
+		return k, fmt.Errorf("%s: open-files ceiling %q: %w", n.Name, out, err)
+	}
+	return k, nil
+}
+
+// UpBare starts n bare nodes (b1..bn, BareIP, from BareImage: no
+// nats-server, no nats user; apt installs from the image's local
+// repository) beside the running testbed, on its network and with its key,
+// removing bare nodes a previous run left. It waits until each accepts SSH
+// and systemd has finished booting, and writes bare_known_hosts and
+// bare-inventory.toml (the testbed inventory's settings) into tb.Dir. The
+// Testbed it returns has only the bare nodes; DownBare removes them.
+func (tb *Testbed) UpBare(ctx context.Context, n int, log func(string, ...any)) (*Testbed, error) {
+	if n < 1 || n > MaxBare {
+		return nil, fmt.Errorf("testbed: %d bare nodes requested, want 1..%d", n, MaxBare)
+	}
+	if log == nil {
+		log = func(string, ...any) {}
+	}
+	if err := DownBare(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := Docker(ctx, nil, "image", "inspect", "-f", "{{.Id}}", BareImage); err != nil {
+		return nil, fmt.Errorf("testbed: bare image %s missing, build it with testbed/build.sh: %w", BareImage, err)
+	}
+	pub, err := os.ReadFile(tb.IdentityFile + ".pub")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(tb.KnownHostsFile, []byte(strings.Join(hostKeys, "\n")+"\n"), 0o644); err != nil {
+	bare := &Testbed{
+		Dir: tb.Dir, Image: BareImage, Network: tb.Network, IdentityFile: tb.IdentityFile, Kernel: tb.Kernel,
+		KnownHostsFile: filepath.Join(tb.Dir, "bare_known_hosts"),
+		InventoryFile:  filepath.Join(tb.Dir, "bare-inventory.toml"),
+	}
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("b%d", i)
+		bare.Nodes = append(bare.Nodes, Node{Name: name, Host: BareIP(i), Container: Prefix + "-" + name})
+	}
+	hostKeys, err := startNodes(ctx, bare.Nodes, BareImage, "bare", pub, log)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(tb.InventoryFile, []byte(Inventory(tb.Nodes, "id_ed25519", "known_hosts", "testbed/testbed.go")), 0o644); err != nil {
+	if err := os.WriteFile(bare.KnownHostsFile, []byte(strings.Join(hostKeys, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	state, _ := json.MarshalIndent(tb, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, stateFile), append(state, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(bare.InventoryFile, []byte(Inventory(bare.Nodes, "id_ed25519", "bare_known_hosts", "testbed/testbed.go (UpBare)", bare.Kernel.Tune())), 0o644); err != nil {
 		return nil, err
 	}
-	err = forEach(tb.Nodes, func(_ int, n Node) error {
-		if err := tb.WaitSSH(ctx, n.Name, 90*time.Second); err != nil {
+	err = forEach(bare.Nodes, func(_ int, nd Node) error {
+		if err := bare.WaitSSH(ctx, nd.Name, 90*time.Second); err != nil {
 			return err
 		}
-		if err := tb.WaitHealthz(ctx, n.Name, 60*time.Second); err != nil {
-			return err
+		// apt's maintainer scripts start and enable units: wait for boot.
+		if _, err := Docker(ctx, nil, "exec", nd.Container, "timeout", "60", "systemctl", "is-system-running", "--wait"); err != nil {
+			return fmt.Errorf("%s: systemd did not finish booting: %w", nd.Name, err)
 		}
-		opts.Log("%s: %s ssh ok, healthz ok", n.Name, n.Host)
+		log("%s: %s ssh ok (bare)", nd.Name, nd.Host)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tb, nil
+	return bare, nil
+}
+
+// DownBare removes the bare nodes (Down removes them too).
+func DownBare(ctx context.Context) error {
+	ids, err := Docker(ctx, nil, "ps", "-aq", "--filter", "label="+Label+"=bare")
+	if err != nil || ids == "" {
+		return err
+	}
+	_, err = Docker(ctx, nil, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
+	return err
 }
 
 // systemdArgs are the docker run flags systemd needs as PID 1: no
@@ -539,8 +682,9 @@ func writeKeyPair(path string) ([]byte, error) {
 
 // Inventory renders a natsops inventory for nodes; identity and knownHosts
 // are written as given (relative paths resolve against the inventory file's
-// directory).
-func Inventory(nodes []Node, identity, knownHosts, generator string) string {
+// directory). tune, when not nil, becomes its [tune] table (Kernel.Tune:
+// what the nodes cannot change, pinned).
+func Inventory(nodes []Node, identity, knownHosts, generator string, tune *Tune) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# generated by %s — do not edit\n", generator)
 	fmt.Fprintf(&b, `[cluster]
@@ -569,6 +713,22 @@ http_port = 8222
 enabled = true
 store_dir = "/var/lib/nats/jetstream"
 `, User, identity, knownHosts)
+	if tune != nil {
+		b.WriteString(`
+# The nodes are containers on the testbed machine's kernel: kernel-wide
+# sysctls are read-only in them and pinned here to that machine's values,
+# and nofile to the open-files ceiling they inherit from dockerd (their
+# systemd cannot raise it), so that natsops tune has nothing impossible to do.
+[tune]
+`)
+		fmt.Fprintf(&b, "nofile = %d\n", tune.NoFile)
+		if len(tune.Sysctl) > 0 {
+			b.WriteString("\n[tune.sysctl]\n")
+			for _, kv := range tune.Sysctl {
+				fmt.Fprintf(&b, "%q = %q\n", kv[0], kv[1])
+			}
+		}
+	}
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "\n[[node]]\nname = %q\nhost = %q\n", n.Name, n.Host)
 	}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # natsops testbed entry point (the Makefile's testbed-up, testbed-down, e2e).
 #   testbed/testbed.sh up [N]     build images if needed, start N nodes (default 3)
+#   testbed/testbed.sh bare [N]   start N bare nodes b1.. (no nats-server) beside them
 #   testbed/testbed.sh down       remove all testbed containers and networks
 #   testbed/testbed.sh e2e [N]    up, go test -tags e2e ./e2e/..., down (always)
 #   testbed/testbed.sh status     SSH + /healthz per node
@@ -46,9 +47,10 @@ lock() {
 
 cmd=${1:-}
 shift || true
-case "$cmd" in up|down|e2e|fault) lock ;; esac
+case "$cmd" in up|bare|down|e2e|fault) lock ;; esac
 case "$cmd" in
   up) up "$@" ;;
+  bare) build_tool; "$tool" bare -n "${1:-3}" -dir "$out" ;;
   down) down ;;
   status) build_tool; "$tool" status -dir "$out" ;;
   fault) build_tool; "$tool" fault "$@" -dir "$out" ;;
@@ -61,5 +63,5 @@ case "$cmd" in
     NATSOPS_TESTBED_DIR="$root/$out" $GO test -tags e2e -count=1 -timeout 15m ${E2E_FLAGS:-} ./e2e/...
     log "e2e passed in $(( $(date +%s) - t0 ))s (teardown follows)"
     ;;
-  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
 esac

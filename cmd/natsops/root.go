@@ -91,7 +91,8 @@ Start with:
   natsops demo                 a real local 3-node cluster, rolling-restarted under traffic
   natsops init                 write a commented natsops.toml
   natsops validate             check the inventory and every rendered config
-  natsops render --out DIR     write each node's config`,
+  natsops render --out DIR     write each node's config
+  natsops provision            install nats-server on bare hosts (then tune, deploy)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// An unknown command is a usage error (exit 64), with cobra's
@@ -146,6 +147,7 @@ Start with:
 		newInitCmd(g),
 		newValidateCmd(g),
 		newRenderCmd(g),
+		newProvisionCmd(g),
 		newTuneCmd(g),
 		newDiffCmd(g),
 		newDeployCmd(g),

@@ -55,6 +55,7 @@ func (c *checker) check() {
 	c.checkTune()
 	for _, n := range inv.Nodes {
 		c.checkServer(n)
+		c.checkHostValues(n)
 	}
 	sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Line < c.problems[j].Line })
 }

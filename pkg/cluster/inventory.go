@@ -78,6 +78,26 @@ type Service struct {
 	User         string `json:"user"`
 	StartCommand string `json:"start_command,omitempty"`
 	NATSVersion  string `json:"nats_version,omitempty"`
+	// Install is "package" or "binary" (see ServiceSpec.Install).
+	Install      string `json:"install"`
+	BinarySource string `json:"binary_source,omitempty"`
+	// BinarySHA256 is lower-case hex.
+	BinarySHA256 string `json:"binary_sha256,omitempty"`
+}
+
+// Install modes (service.install).
+const (
+	InstallPackage = "package"
+	InstallBinary  = "binary"
+)
+
+// UnitName is the systemd unit with its ".service" suffix (service.unit
+// may leave it off), or "" when there is none.
+func (s Service) UnitName() string {
+	if s.Unit == "" || strings.HasSuffix(s.Unit, ".service") {
+		return s.Unit
+	}
+	return s.Unit + ".service"
 }
 
 // Load reads and checks the inventory at path.
@@ -317,6 +337,9 @@ func (inv *Inventory) resolveNodes() {
 			User:         deref(svc.User, DefaultServiceUser),
 			StartCommand: deref(svc.StartCommand, ""),
 			NATSVersion:  deref(svc.NATSVersion, ""),
+			Install:      deref(svc.Install, InstallPackage),
+			BinarySource: deref(svc.BinarySource, ""),
+			BinarySHA256: strings.ToLower(deref(svc.BinarySHA256, "")),
 		}
 		inv.Nodes[i] = n
 	}

@@ -58,8 +58,20 @@ type ServiceSpec struct {
 	User         *string `toml:"user" json:"user,omitempty"`
 	StartCommand *string `toml:"start_command" json:"start_command,omitempty"`
 	// NATSVersion is the nats-server version on the node (e.g. "2.9.10",
-	// Debian bookworm's); options it does not know are refused by lint.
+	// Debian bookworm's); options it does not know are refused by lint,
+	// and `natsops provision` refuses a host whose nats-server is older.
 	NATSVersion *string `toml:"nats_version" json:"nats_version,omitempty"`
+	// Install is how `natsops provision` puts nats-server on a host:
+	// "package" (default: the distribution's package, with apt or dnf) or
+	// "binary" (BinarySource uploaded to Binary, which must be absolute).
+	Install *string `toml:"install" json:"install,omitempty"`
+	// BinarySource is the nats-server binary on the operator's machine
+	// (relative to the inventory) that install = "binary" uploads.
+	BinarySource *string `toml:"binary_source" json:"binary_source,omitempty"`
+	// BinarySHA256 pins BinarySource's SHA-256 (hex): a file that does not
+	// match is refused before any host is touched, and the uploaded copy is
+	// checked on the host before it replaces anything.
+	BinarySHA256 *string `toml:"binary_sha256" json:"binary_sha256,omitempty"`
 }
 
 // ServerSpec holds nats-server options; cluster-wide in [server], per node

@@ -58,6 +58,14 @@ const exitMargin = 15 * time.Second
 // defaultLameDuck is nats-server's lame_duck_duration default.
 const defaultLameDuck = 2 * time.Minute
 
+// lameDuck is the node's lame_duck_duration.
+func lameDuck(n *cluster.Node) time.Duration {
+	if d := n.Server.LameDuckDuration; d != nil && d.Duration > 0 {
+		return d.Duration
+	}
+	return defaultLameDuck
+}
+
 // Commands are the shell commands natsops runs on one node, printed as
 // they are by --dry-run.
 type Commands struct {
@@ -77,11 +85,7 @@ type Commands struct {
 func CommandsFor(n *cluster.Node, mode Mode) Commands {
 	bound := exitMargin
 	if mode == Graceful {
-		ld := defaultLameDuck
-		if d := n.Server.LameDuckDuration; d != nil && d.Duration > 0 {
-			ld = d.Duration
-		}
-		bound += ld
+		bound += lameDuck(n)
 	}
 	secs := int(bound.Round(time.Second) / time.Second)
 	var c Commands

@@ -3,6 +3,7 @@
 // make testbed-down, make e2e), which builds the node image first.
 //
 //	testbed up [-n N] [-image IMAGE] [-dir DIR]
+//	testbed bare [-n N] [-dir DIR]
 //	testbed down
 //	testbed status [-dir DIR]
 //	testbed fault NAME NODE [-dir DIR]
@@ -24,10 +25,11 @@ import (
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
   testbed up [-n N] [-image IMAGE] [-dir DIR] [-keep]  start N nodes (default 3, max %d)
+  testbed bare [-n N] [-dir DIR]                start N bare nodes b1.. beside a running testbed (default 3, max %d)
   testbed down                                  remove every testbed container and network
   testbed status [-dir DIR]                     SSH and /healthz per node
   testbed fault NAME NODE [-dir DIR]            faults: %s
-`, testbed.MaxNodes, testbed.FaultNames())
+`, testbed.MaxNodes, testbed.MaxBare, testbed.FaultNames())
 	os.Exit(2)
 }
 
@@ -60,6 +62,15 @@ func main() {
 		}
 		if err == nil {
 			logf("%d nodes healthy in %.1fs; inventory: %s", len(tb.Nodes), time.Since(start).Seconds(), tb.InventoryFile)
+		}
+	case "bare":
+		fs.Parse(os.Args[2:])
+		var tb, bare *testbed.Testbed
+		if tb, err = testbed.Load(*dir); err == nil {
+			start := time.Now()
+			if bare, err = tb.UpBare(ctx, *n, logf); err == nil {
+				logf("%d bare nodes ready in %.1fs; inventory: %s", len(bare.Nodes), time.Since(start).Seconds(), bare.InventoryFile)
+			}
 		}
 	case "down":
 		fs.Parse(os.Args[2:])
