@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/testbed"
 )
 
 // deployInventory writes an inventory for deploying to the testbed, with
@@ -325,5 +329,90 @@ func TestDeployTwoAtOnce(t *testing.T) {
 		if got != "0\n1" {
 			t.Errorf("%s: the refused deploy's config reached the node, or the first's did not (%q)", n.Name, got)
 		}
+	}
+}
+
+// TestDeployScaleOutIn: a new host is provisioned (Debian's package) and
+// added to the inventory: deploy has the members take its route, starts
+// it, and waits until the meta leader has it current; then it is marked
+// remove = true: deploy lame-ducks and stops it, disables its unit,
+// removes it from the JetStream meta group through the system account,
+// and the members drop its route. A client publishes to an R3 stream
+// with acks all along: no acknowledged message is lost, and the cluster
+// never loses its quorum.
+func TestDeployScaleOutIn(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 12*time.Minute)
+	bare, err := tb.UpBare(c, 1, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := testbed.DownBare(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Setenv("NATSOPS_E2E_SYS", "sys-e2e-password-0123")
+	t.Setenv("NATSOPS_E2E_APP", "app-e2e-password-0123")
+	base, err := os.ReadFile(restartInventory(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "\n[server.auth]\nsystem_user = \"sys\"\nsystem_password = \"env:NATSOPS_E2E_SYS\"\n\n[[server.auth.users]]\nuser = \"app\"\npassword = \"env:NATSOPS_E2E_APP\"\n"
+	n4 := func(extra string) string {
+		return fmt.Sprintf("\n[[node]]\nname = \"n4\"\nhost = %q\n%s\n[node.ssh]\nknown_hosts = \"bare_known_hosts\"\n", bare.Nodes[0].Host, extra)
+	}
+	write := func(name, src string) string {
+		p := filepath.Join(tb.Dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(p) })
+		return p
+	}
+	three := write("scale-3.toml", string(base)+auth)
+	four := write("scale-4.toml", string(base)+n4("")+auth)
+	leaving := write("scale-leaving.toml", string(base)+n4("remove = true")+auth)
+	inv3 := installRendered(c, t, three)
+
+	// The new host: provisioned and tuned like any other.
+	if out, stderr, code := natsops(c, t, "-i", four, "provision", "--yes", "--limit", "n4"); code != 0 {
+		t.Fatalf("provision n4: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, stderr, code := natsops(c, t, "-i", four, "tune", "--yes", "--limit", "n4"); code != 0 && code != 4 {
+		t.Fatalf("tune n4: exit %d\n%s%s", code, out, stderr)
+	}
+
+	p, check := startTraffic(c, t, inv3, nats.UserInfo("app", "app-e2e-password-0123"))
+	time.Sleep(time.Second)
+	out, stderr, code := natsops(c, t, "-i", four, "deploy", "--yes")
+	if code != 0 || !strings.Contains(out, "n4 joins the cluster of n1, n2, n3") || !strings.Contains(out, "n4: restarted") {
+		t.Fatalf("scale out: exit %d\n%s%s", code, out, stderr)
+	}
+	inv4, err := cluster.Load(four)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := waitHealthy(c, t, inv4)
+	if l := health.MetaLeader(snaps); l == "" || len(snaps[l].Jsz.Meta.Replicas) != 3 {
+		t.Errorf("after the scale-out the meta leader %q lists %+v, want 3 replicas", l, snaps[l].Jsz)
+	}
+
+	out, stderr, code = natsops(c, t, "-i", leaving, "deploy", "--yes")
+	if code != 0 || !strings.Contains(out, "n4: removed from the cluster") {
+		t.Fatalf("scale in: exit %d\n%s%s", code, out, stderr)
+	}
+	snaps = waitHealthy(c, t, inv3)
+	time.Sleep(time.Second)
+	check()
+	t.Logf("traffic over the scale-out and in: %d publishes", p.sent)
+	if l := health.MetaLeader(snaps); l == "" || len(snaps[l].Jsz.Meta.Replicas) != 2 {
+		t.Errorf("after the scale-in the meta leader %q lists %+v, want the 2 other members", l, snaps[l].Jsz)
+	}
+	if got := strings.TrimSpace(bareOut(c, t, bare, "b1", "systemctl is-enabled nats-server || true; systemctl is-active nats-server || true")); got != "disabled\ninactive" {
+		t.Errorf("n4 after its removal: %q, want disabled and inactive", got)
+	}
+	if out, _, code := natsops(c, t, "-i", three, "deploy", "--check"); code != 0 {
+		t.Errorf("the 3-node inventory after the removal: deploy --check exit %d\n%s", code, out)
 	}
 }

@@ -193,13 +193,13 @@ type publisher struct {
 	maxGap  time.Duration
 }
 
-func startTraffic(c context.Context, t *testing.T, inv *cluster.Inventory) (*publisher, func()) {
+func startTraffic(c context.Context, t *testing.T, inv *cluster.Inventory, extra ...nats.Option) (*publisher, func()) {
 	t.Helper()
 	var urls []string
 	for _, n := range inv.Nodes {
 		urls = append(urls, fmt.Sprintf("nats://%s:%d", n.RouteHost, *n.Server.Port))
 	}
-	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.Timeout(2 * time.Second)}
+	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.Timeout(2 * time.Second)}, extra...)
 	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
 	if err != nil {
 		t.Fatal(err)

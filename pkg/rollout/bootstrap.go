@@ -195,8 +195,8 @@ func (r *runner) unbootstrap(ctx context.Context, running map[string]bool, e *Er
 func (r *runner) waitServes(ctx context.Context, n *cluster.Node, prev *monitor.Snapshot, alive string) error {
 	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
 	err := fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
+		// Not into r.snaps: every node is waited for at once.
 		s := r.read.Node(ctx, n)
-		r.snaps[n.Name] = s
 		if up(s) && (!up(prev) || !s.Varz.Start.Equal(prev.Varz.Start)) && s.Healthz.OK() {
 			return true, nil
 		}

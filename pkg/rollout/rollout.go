@@ -286,6 +286,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if r.emit == nil {
 		r.emit = func(Event) {}
 	}
+	// Events come from one node at a time, except a bootstrap's (every
+	// node at once): the caller's handler sees them one by one.
+	var emitMu sync.Mutex
+	emit := r.emit
+	r.emit = func(e Event) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		emit(e)
+	}
 	if r.opts.Mode == "" {
 		r.opts.Mode = service.Graceful
 	}
