@@ -202,8 +202,12 @@ func handshakeError(t Target, err error, auth *authSetup, hk *hostKeys) error {
 		}
 		s += fmt.Sprintf(" — is the public key in ~%s/.ssh/authorized_keys on the host?", t.User)
 		return &Error{Node: t.Node, Label: t.label(), Msg: s, Err: err}
-	case strings.Contains(msg, "no common algorithm for host key") && len(hk.algos) > 0:
-		return &Error{Node: t.Node, Label: t.label(), Msg: fmt.Sprintf("HOST KEY TYPE CHANGED — refusing to connect: known_hosts has %s for this host and the server offers none of those key types; this may be a man-in-the-middle attack; if the host was reinstalled, replace that entry", knownList(hk.known)), Err: err}
+	case strings.Contains(msg, "no common algorithm for host key") && len(hk.known) > 0:
+		nor := ""
+		if len(hk.db.authorities()) > 0 {
+			nor = " (nor a certificate)"
+		}
+		return &Error{Node: t.Node, Label: t.label(), Msg: fmt.Sprintf("HOST KEY TYPE CHANGED — refusing to connect: known_hosts has %s for this host and the server offers none of those key types%s; this may be a man-in-the-middle attack; if the host was reinstalled, replace that entry", knownList(hk.known), nor), Err: err}
 	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
 		return &Error{Node: t.Node, Label: t.label(), Msg: "connection closed during the SSH handshake — is it an SSH server, and does it allow this client (MaxStartups, AllowUsers)?", Err: err}
 	}
