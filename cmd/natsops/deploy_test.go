@@ -325,13 +325,22 @@ func TestDeployScalesALocalClusterOutAndIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth := "\n[server.auth]\nsystem_user = \"sys\"\nsystem_password = \"env:NATSOPS_TEST_SYS\"\n\n[[server.auth.users]]\nuser = \"app\"\npassword = \"env:NATSOPS_TEST_APP\"\n"
+	// n4's ports: free now and none of the other nodes' (which are not
+	// listening yet: a free port may be one of theirs).
+	taken := map[int]bool{}
+	for _, n := range c.Inventory.Nodes {
+		taken[*n.Server.Port], taken[*n.Server.HTTPPort], taken[*n.Cluster.Port] = true, true, true
+	}
 	var ports []int
-	for i := 0; i < 3; i++ {
+	for len(ports) < 3 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		if p := l.Addr().(*net.TCPAddr).Port; !taken[p] {
+			taken[p] = true
+			ports = append(ports, p)
+		}
 		l.Close()
 	}
 	n4 := func(extra string) string {
