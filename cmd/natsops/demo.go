@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -16,22 +15,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/spf13/cobra"
 
-	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/demo"
 	"github.com/natsops/natsops/pkg/health"
-	"github.com/natsops/natsops/pkg/loadgen"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
-
-// demoAckTimeout bounds each of the demo client's publishes.
-const demoAckTimeout = 500 * time.Millisecond
-
-// demoReadBackTimeout bounds the demo client's Stop: reading every
-// acknowledged message back (one attempt takes well under a second on a
-// healthy cluster; each JetStream request in it is bounded to 5s and
-// retried), also after Ctrl-C or a failed rollout.
-const demoReadBackTimeout = 20 * time.Second
 
 type demoOptions struct {
 	*globals
@@ -85,34 +73,20 @@ acknowledged message that could not be read back).`,
 	return cmd
 }
 
-// demoNode is one node in the summary.
-type demoNode struct {
-	Node        string    `json:"node"`
-	StartBefore time.Time `json:"start_before"`
-	StartAfter  time.Time `json:"start_after,omitzero"`
-	Restarted   bool      `json:"restarted"`
-	// Steps are the rollout's per-step times (stop, exit, start, ready).
-	Steps map[string]int64 `json:"steps_ms"`
-}
-
 // demoSummary is the last line of -o json and the text summary's data.
 type demoSummary struct {
-	Step      string          `json:"step"`
-	OK        bool            `json:"ok"`
-	Dir       string          `json:"dir"`
-	Inventory string          `json:"inventory"`
-	Kept      bool            `json:"kept"`
-	Removed   bool            `json:"removed"`
-	Mode      service.Mode    `json:"mode"`
-	Nodes     []*demoNode     `json:"nodes"`
-	Order     []string        `json:"order"`
-	PIDs      []int           `json:"pids"`
-	Running   []int           `json:"running"`
-	HealthyMS int64           `json:"healthy_ms"`
-	RolloutMS int64           `json:"rollout_ms"`
-	TotalMS   int64           `json:"total_ms"`
-	Messages  *loadgen.Result `json:"messages,omitempty"`
-	Error     string          `json:"error,omitempty"`
+	Step      string       `json:"step"`
+	OK        bool         `json:"ok"`
+	Dir       string       `json:"dir"`
+	Inventory string       `json:"inventory"`
+	Kept      bool         `json:"kept"`
+	Removed   bool         `json:"removed"`
+	Mode      service.Mode `json:"mode"`
+	demo.Run
+	PIDs    []int  `json:"pids"`
+	Running []int  `json:"running"`
+	TotalMS int64  `json:"total_ms"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (o *demoOptions) run(ctx context.Context) error {
@@ -139,9 +113,9 @@ func (o *demoOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	sum := &demoSummary{Step: "summary", Dir: c.Dir, Inventory: c.InventoryPath(), Mode: mode, Order: []string{}, Running: []int{}}
+	sum := &demoSummary{Step: "summary", Dir: c.Dir, Inventory: c.InventoryPath(), Mode: mode, Run: demo.Run{Order: []string{}}, Running: []int{}}
 	stopReaping := c.Reap()
-	err = o.demo(ctx, c, mode, sum, begin)
+	err = o.demo(ctx, c, mode, sum)
 	if err == nil && o.keep {
 		sum.Kept = true
 		sum.PIDs, sum.Running = nonNil(c.Started()), nonNil(c.Running())
@@ -170,19 +144,12 @@ func (o *demoOptions) run(ctx context.Context) error {
 	}
 	o.printSummary(c, sum)
 	if err != nil {
-		code := ExitError
-		var re *rollout.Error
-		var ec *exitError
+		code := exitCode(err)
 		switch {
 		case ctx.Err() != nil:
 			code = ExitCancelled
-		case errors.As(err, &re):
-			code = ExitError
-			if re.Kind == rollout.KindPreflight || re.Kind == rollout.KindNode && re.Step == rollout.StepReady {
-				code = ExitUnhealthy
-			}
-		case errors.As(err, &ec):
-			code = ec.code
+		case errors.Is(err, demo.ErrNotHealthy):
+			code = ExitUnhealthy
 		}
 		if o.json() {
 			return reported(code)
@@ -194,7 +161,7 @@ func (o *demoOptions) run(ctx context.Context) error {
 
 // demo starts the cluster, shows it, restarts it under traffic and fills
 // in sum. The caller stops and removes it.
-func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mode, sum *demoSummary, begin time.Time) error {
+func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mode, sum *demoSummary) error {
 	inv := c.Inventory
 	w := o.sys.stdout
 	if o.json() {
@@ -205,142 +172,40 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 		fmt.Fprintf(w, "  nodes      %s, each `natsops server` (embedded nats-server v%s), pidfile mode\n\n", strings.Join(inv.NodeNames(), ", "), server.VERSION)
 	}
 
-	t := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("demo: start: %w", err)
-	}
-	if err := c.WaitHealthy(ctx, o.timeout, 50*time.Millisecond); err != nil {
-		if ctx.Err() != nil {
-			return withCode(ExitCancelled, errors.New("demo: interrupted while the cluster was starting"))
-		}
-		return withCode(ExitUnhealthy, fmt.Errorf("demo: %w", err))
-	}
-	sum.HealthyMS = time.Since(t).Milliseconds()
-	if o.json() {
-		writeJSONLine(w, map[string]any{"step": "healthy", "elapsed_ms": sum.HealthyMS, "pids": c.Running()})
-	} else {
-		fmt.Fprintf(w, "started %s: healthy after %s\n\n", strings.Join(inv.NodeNames(), ", "), ms(sum.HealthyMS))
-	}
-
-	// natsops status, as the status command prints it.
-	snaps := o.fleetReader().Read(ctx, inv.Nodes, nil)
-	f := health.Status(inv, inv.Nodes, snaps)
-	if o.json() {
-		writeJSONLine(w, map[string]any{"step": "status", "status": f})
-	} else {
-		fmt.Fprintf(w, "$ natsops status -i %s\n", c.InventoryPath())
-		o.printStatus(f)
-		fmt.Fprintln(w)
-	}
-	for _, n := range inv.Nodes {
-		dn := &demoNode{Node: n.Name, Steps: map[string]int64{}}
-		if s := snaps[n.Name]; s != nil && s.Varz != nil {
-			dn.StartBefore = s.Varz.Start
-		}
-		sum.Nodes = append(sum.Nodes, dn)
-	}
-
-	// A short ack timeout: a publish in flight to the node being stopped
-	// gets no ack and would hold the publisher for the whole timeout; the
-	// gap the subscriber sees should show the cluster, not the client.
-	load, err := loadgen.Start(ctx, loadgen.Options{URLs: clientURLs(inv), Stream: "DEMO", Subject: "demo.msgs", Replicas: len(inv.Nodes), AckTimeout: demoAckTimeout})
-	if err != nil {
-		return fmt.Errorf("demo: start the client: %w", err)
-	}
-	if !o.json() {
-		fmt.Fprintf(w, "client: publishing to JetStream stream DEMO (R%d) with acks (timeout %s), every 5ms; a core subscriber listens on another connection\n", len(inv.Nodes), demoAckTimeout)
-		fmt.Fprintf(w, "$ natsops restart -i %s --mode %s --timeout %s --yes\n", c.InventoryPath(), mode, o.timeout)
-	}
-
-	conn, err := o.connector(inv)
-	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), demoReadBackTimeout)
-		_, _ = load.Stop(sctx)
-		cancel()
-		return fmt.Errorf("demo: %w", err)
-	}
-	t = time.Now()
-	print := o.printEvent(t)
-	byNode := map[string]*demoNode{}
-	for _, dn := range sum.Nodes {
-		byNode[dn.Node] = dn
-	}
-	events := func(e rollout.Event) {
-		if dn := byNode[e.Node]; dn != nil && e.Result == rollout.ResultOK {
-			switch e.Step {
-			case rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady:
-				dn.Steps[e.Step] = e.ElapsedMS
+	print := o.printEvent(time.Now())
+	host, _ := os.Hostname()
+	hooks := demo.Hooks{
+		Healthy: func(ms int64, pids []int) {
+			if o.json() {
+				writeJSONLine(w, map[string]any{"step": "healthy", "elapsed_ms": ms, "pids": pids})
+			} else {
+				fmt.Fprintf(w, "started %s: healthy after %s\n\n", strings.Join(inv.NodeNames(), ", "), msString(ms))
 			}
-		}
-		print(e)
-	}
-	rep, rerr := rollout.Run(ctx, o.rolloutConfig(inv, inv.Nodes, conn, rollout.Options{Mode: mode, NodeTimeout: o.timeout, Poll: 50 * time.Millisecond}, events))
-	sum.RolloutMS = time.Since(t).Milliseconds()
-	if rep != nil {
-		sum.Order = nonNil(rep.Order)
-	}
-
-	// Read back what was acknowledged even after a failure: the cluster
-	// is still up (or was left serving by the rollout).
-	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), demoReadBackTimeout)
-	res, verr := load.Stop(vctx)
-	cancel()
-	sum.Messages = &res
-	after := c.Snapshots(context.WithoutCancel(ctx))
-	for _, dn := range sum.Nodes {
-		if s := after[dn.Node]; s != nil && s.Varz != nil {
-			dn.StartAfter = s.Varz.Start
-			dn.Restarted = !dn.StartBefore.IsZero() && s.Varz.Start.After(dn.StartBefore)
-		}
-	}
-	switch {
-	case rerr != nil:
-		// Not restart's advice (rerun to resume): the demo cluster is
-		// stopped and removed after this.
-		var re *rollout.Error
-		if errors.As(rerr, &re) && re.Kind == rollout.KindNode {
-			code := ExitError
-			if re.Step == rollout.StepReady {
-				code = ExitUnhealthy
+		},
+		Status: func(f *health.Fleet) {
+			// natsops status, as the status command prints it.
+			if o.json() {
+				writeJSONLine(w, map[string]any{"step": "status", "status": f})
+				return
 			}
-			return withCode(code, fmt.Errorf("demo: the rolling restart stopped: %s%s", re.Summary(), o.deadNodes(c)))
-		}
-		return fmt.Errorf("demo: the rolling restart stopped: %w%s", rerr, o.deadNodes(c))
-	case verr != nil:
-		return fmt.Errorf("demo: %w", verr)
-	case res.Lost > 0:
-		return fmt.Errorf("demo: %d acknowledged messages could not be read back (sequences %v)", res.Lost, res.LostSeqs)
+			fmt.Fprintf(w, "$ natsops status -i %s\n", c.InventoryPath())
+			o.printStatus(f)
+			fmt.Fprintln(w)
+		},
+		Traffic: func() {
+			// The rollout's lines time from its start, as restart's do.
+			print = o.printEvent(time.Now())
+			if !o.json() {
+				fmt.Fprintf(w, "client: publishing to JetStream stream DEMO (R%d) with acks (timeout %s), every 5ms; a core subscriber listens on another connection\n", len(inv.Nodes), demo.AckTimeout)
+				fmt.Fprintf(w, "$ natsops restart -i %s --mode %s --timeout %s --yes\n", c.InventoryPath(), mode, o.timeout)
+			}
+		},
+		Event: func(e rollout.Event) { print(e) },
 	}
-	return nil
+	return c.Run(ctx, demo.RunOptions{Mode: mode, Timeout: o.timeout, Owner: "demo@" + host, PID: os.Getpid(), ProcessAlive: processAlive}, hooks, &sum.Run)
 }
 
-// deadNodes says which nodes' processes are gone (the rollout sees only
-// what the monitoring endpoints say; the demo knows its processes).
-func (o *demoOptions) deadNodes(c *demo.Cluster) string {
-	var b strings.Builder
-	dead := c.NotRunning()
-	for _, n := range c.Inventory.Nodes {
-		pid, ok := dead[n.Name]
-		if !ok {
-			continue
-		}
-		fmt.Fprintf(&b, "\n%s: its server process (pid %d) is not running: it exited or was killed. Its last log lines:\n", n.Name, pid)
-		for _, l := range strings.Split(c.Logs(n, 5), "\n") {
-			fmt.Fprintf(&b, "  | %s\n", l)
-		}
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-func clientURLs(inv *cluster.Inventory) []string {
-	var out []string
-	for _, n := range inv.Nodes {
-		out = append(out, "nats://"+net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port)))
-	}
-	return out
-}
-
-func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
+func msString(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
 // printSummary says what happened and what to try next.
 func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
@@ -359,12 +224,12 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 				not = append(not, n.Node)
 			}
 		}
-		fmt.Fprintf(w, "  rolling restart (%s): %s in %s, order %s", s.Mode, orNone(restarted), ms(s.RolloutMS), orNone(s.Order))
+		fmt.Fprintf(w, "  rolling restart (%s): %s in %s, order %s", s.Mode, orNone(restarted), msString(s.RolloutMS), orNone(s.Order))
 		if len(not) > 0 {
 			fmt.Fprintf(w, "; not restarted: %s", strings.Join(not, ", "))
 		}
 		fmt.Fprintln(w)
-		byName := map[string]*demoNode{}
+		byName := map[string]*demo.Node{}
 		for _, n := range s.Nodes {
 			byName[n.Node] = n
 		}
@@ -377,19 +242,19 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 			var total int64
 			for _, st := range []string{rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady} {
 				if v, ok := n.Steps[st]; ok {
-					parts = append(parts, fmt.Sprintf("%s %s", st, ms(v)))
+					parts = append(parts, fmt.Sprintf("%s %s", st, msString(v)))
 					total += v
 				}
 			}
-			fmt.Fprintf(w, "    %-6s %s  (%s from stop to back)\n", n.Node, strings.Join(parts, ", "), ms(total))
+			fmt.Fprintf(w, "    %-6s %s  (%s from stop to back)\n", n.Node, strings.Join(parts, ", "), msString(total))
 		}
 	}
 	if m := s.Messages; m != nil {
-		fmt.Fprintf(w, "  messages: %d published with acks: %d acknowledged, %d not (error, or no ack within %s: the client's to retry)\n", m.Sent, m.Acked, m.Failed, demoAckTimeout)
-		fmt.Fprintf(w, "            %d received by the core subscriber; longest gap between two: %s (up to one ack timeout of it is a publish in flight to a stopping node)\n", m.Received, ms(m.MaxGapMS))
+		fmt.Fprintf(w, "  messages: %d published with acks: %d acknowledged, %d not (error, or no ack within %s: the client's to retry)\n", m.Sent, m.Acked, m.Failed, demo.AckTimeout)
+		fmt.Fprintf(w, "            %d received by the core subscriber; longest gap between two: %s (up to one ack timeout of it is a publish in flight to a stopping node)\n", m.Received, msString(m.MaxGapMS))
 		fmt.Fprintf(w, "            acknowledged and read back from the stream: %d of %d, %d lost\n", m.Verified, m.Acked, m.Lost)
 	}
-	fmt.Fprintf(w, "  total: %s (cluster healthy after %s)\n", ms(s.TotalMS), ms(s.HealthyMS))
+	fmt.Fprintf(w, "  total: %s (cluster healthy after %s)\n", msString(s.TotalMS), msString(s.HealthyMS))
 	if s.Kept {
 		bin := c.Natsops()
 		fmt.Fprintf(w, "\nthe cluster keeps running (pids %s). Try, with this demo's copy of natsops:\n", joinInts(s.Running))

@@ -226,16 +226,9 @@ func (o *deployOptions) run(ctx context.Context) error {
 	// started, and a rollback under way finishes.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	nodes := make([]*cluster.Node, 0, len(changed))
-	all := d.inv.WithRemoved()
-	for _, p := range changed {
-		for _, n := range all.Nodes {
-			if n.Name == p.Node {
-				nodes = append(nodes, n)
-			}
-		}
-	}
-	cfg := o.rolloutConfig(all, nodes, d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
+	// The rollout covers the nodes that leave, too (locked, checked,
+	// taken out first).
+	cfg := o.rolloutConfig(d.inv.WithRemoved(), plan.ChangedNodes(), d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
 	cfg.Actions, cfg.Operation, cfg.Command = plan.Actions(), plan.Operation(), "deploy"
 	cfg.Bootstrap, cfg.Joining = plan.Bootstrap, plan.Joining
 	rep, err := rollout.Run(ctx, cfg)

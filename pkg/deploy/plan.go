@@ -282,6 +282,15 @@ func (p *Plan) Changed() []*NodePlan {
 	return out
 }
 
+// ChangedNodes are the inventory nodes of Changed, in the plan's order.
+func (p *Plan) ChangedNodes() []*cluster.Node {
+	var out []*cluster.Node
+	for _, n := range p.Changed() {
+		out = append(out, n.desired.Node)
+	}
+	return out
+}
+
 // Restarts counts the nodes a deploy restarts.
 func (p *Plan) Restarts() int {
 	k := 0

@@ -1,0 +1,214 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/fleet"
+	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/loadgen"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
+)
+
+// AckTimeout bounds each of the demo client's publishes: a publish in
+// flight to the node being stopped gets no ack and would hold the
+// publisher for the whole timeout; the gap the subscriber sees should
+// show the cluster, not the client.
+const AckTimeout = 500 * time.Millisecond
+
+// ReadBackTimeout bounds reading back every acknowledged message after
+// the rollout (a few thousand, milliseconds on a healthy cluster; the
+// bound is for a cluster the rollout left without quorum).
+const ReadBackTimeout = 20 * time.Second
+
+// Node is one node in the demo's summary.
+type Node struct {
+	Node        string    `json:"node"`
+	StartBefore time.Time `json:"start_before"`
+	StartAfter  time.Time `json:"start_after,omitzero"`
+	Restarted   bool      `json:"restarted"`
+	// Steps are the rollout's per-step times (stop, exit, start, ready).
+	Steps map[string]int64 `json:"steps_ms"`
+}
+
+// Run is what the demo saw: the nodes, the rollout's order and times,
+// and what the client sent and read back.
+type Run struct {
+	Nodes     []*Node         `json:"nodes"`
+	Order     []string        `json:"order"`
+	HealthyMS int64           `json:"healthy_ms"`
+	RolloutMS int64           `json:"rollout_ms"`
+	Messages  *loadgen.Result `json:"messages,omitempty"`
+}
+
+// RunOptions are how the demo runs its rolling restart.
+type RunOptions struct {
+	Mode service.Mode
+	// Timeout bounds the cluster's start and each node's restart.
+	Timeout time.Duration
+	// Owner and PID go into the rollout's lock; ProcessAlive tells a
+	// stale lock of this machine.
+	Owner        string
+	PID          int
+	ProcessAlive func(pid int) bool
+}
+
+// Hooks show the demo as it goes; any may be nil.
+type Hooks struct {
+	Healthy func(ms int64, pids []int)
+	Status  func(f *health.Fleet)
+	Traffic func()
+	Event   func(rollout.Event)
+}
+
+// ErrNotHealthy: the cluster did not become healthy at start.
+var ErrNotHealthy = errors.New("the demo cluster is not healthy")
+
+// RolloutError is a rolling restart that stopped, with what the demo
+// knows of its processes; it unwraps to the rollout's error.
+type RolloutError struct {
+	msg string
+	Err error
+}
+
+func (e *RolloutError) Error() string { return e.msg }
+func (e *RolloutError) Unwrap() error { return e.Err }
+
+// Run starts the cluster, waits until it is healthy, shows it, and
+// rolling-restarts it through the restart engine while a client publishes
+// with acks to an R3 stream; then it reads back every acknowledged
+// message. run is filled in as it goes, also on failure; the caller stops
+// and removes the cluster.
+func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Run) error {
+	inv := c.Inventory
+	t := time.Now()
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("demo: start: %w", err)
+	}
+	if err := c.WaitHealthy(ctx, opts.Timeout, 50*time.Millisecond); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("demo: interrupted while the cluster was starting: %w", ctx.Err())
+		}
+		return fmt.Errorf("demo: %w: %w", ErrNotHealthy, err)
+	}
+	run.HealthyMS = time.Since(t).Milliseconds()
+	if hooks.Healthy != nil {
+		hooks.Healthy(run.HealthyMS, c.Running())
+	}
+	snaps := c.Snapshots(ctx)
+	if hooks.Status != nil {
+		hooks.Status(health.Status(inv, inv.Nodes, snaps))
+	}
+	byNode := map[string]*Node{}
+	for _, n := range inv.Nodes {
+		dn := &Node{Node: n.Name, Steps: map[string]int64{}}
+		if s := snaps[n.Name]; s != nil && s.Varz != nil {
+			dn.StartBefore = s.Varz.Start
+		}
+		run.Nodes = append(run.Nodes, dn)
+		byNode[n.Name] = dn
+	}
+
+	load, err := loadgen.Start(ctx, loadgen.Options{URLs: clientURLs(inv), Stream: "DEMO", Subject: "demo.msgs", Replicas: len(inv.Nodes), AckTimeout: AckTimeout})
+	if err != nil {
+		return fmt.Errorf("demo: start the client: %w", err)
+	}
+	if hooks.Traffic != nil {
+		hooks.Traffic()
+	}
+	t = time.Now()
+	events := func(e rollout.Event) {
+		if dn := byNode[e.Node]; dn != nil && e.Result == rollout.ResultOK {
+			switch e.Step {
+			case rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady:
+				dn.Steps[e.Step] = e.ElapsedMS
+			}
+		}
+		if hooks.Event != nil {
+			hooks.Event(e)
+		}
+	}
+	rep, rerr := rollout.Run(ctx, rollout.Config{
+		Inventory: inv,
+		Nodes:     inv.Nodes,
+		Operation: fmt.Sprintf("demo restart %s", opts.Mode),
+		Command:   "restart",
+		Connect: func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
+			return remote.Connect(ctx, n, inv.Dir, remote.Env{}, remote.DialOptions{})
+		},
+		Monitor: &monitor.Client{},
+		Clock:   fleet.RealClock{},
+		Events:  events,
+		Options: rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
+	})
+	run.RolloutMS = time.Since(t).Milliseconds()
+	if rep != nil && rep.Order != nil {
+		run.Order = rep.Order
+	}
+
+	// Read back what was acknowledged even after a failure: the cluster
+	// is still up (or was left serving by the rollout).
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReadBackTimeout)
+	res, verr := load.Stop(vctx)
+	cancel()
+	run.Messages = &res
+	after := c.Snapshots(context.WithoutCancel(ctx))
+	for _, dn := range run.Nodes {
+		if s := after[dn.Node]; s != nil && s.Varz != nil {
+			dn.StartAfter = s.Varz.Start
+			dn.Restarted = !dn.StartBefore.IsZero() && s.Varz.Start.After(dn.StartBefore)
+		}
+	}
+	switch {
+	case rerr != nil:
+		// Not restart's advice (rerun to resume): the demo cluster is
+		// stopped and removed after this.
+		what := rerr.Error()
+		var re *rollout.Error
+		if errors.As(rerr, &re) && re.Kind == rollout.KindNode {
+			what = re.Summary()
+		}
+		return &RolloutError{msg: "demo: the rolling restart stopped: " + what + c.deadNodes(), Err: rerr}
+	case verr != nil:
+		return fmt.Errorf("demo: %w", verr)
+	case res.Lost > 0:
+		return fmt.Errorf("demo: %d acknowledged messages could not be read back (sequences %v)", res.Lost, res.LostSeqs)
+	}
+	return nil
+}
+
+// deadNodes says which nodes' processes are gone (the rollout sees only
+// what the monitoring endpoints say; the demo knows its processes).
+func (c *Cluster) deadNodes() string {
+	var b strings.Builder
+	dead := c.NotRunning()
+	for _, n := range c.Inventory.Nodes {
+		pid, ok := dead[n.Name]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s: its server process (pid %d) is not running: it exited or was killed. Its last log lines:\n", n.Name, pid)
+		for _, l := range strings.Split(c.Logs(n, 5), "\n") {
+			fmt.Fprintf(&b, "  | %s\n", l)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// clientURLs are the nodes' client URLs.
+func clientURLs(inv *cluster.Inventory) []string {
+	var out []string
+	for _, n := range inv.Nodes {
+		out = append(out, "nats://"+net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port)))
+	}
+	return out
+}
