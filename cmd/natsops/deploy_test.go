@@ -360,8 +360,14 @@ func TestDeployScalesALocalClusterOutAndIn(t *testing.T) {
 	four := write(string(src) + n4("") + auth)
 	leaving := write(string(src) + n4("remove = true") + auth)
 
-	if code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", three); code != ExitOK || !strings.Contains(out, "the cluster formed") {
+	// Formed without auth, then given users and the system account one
+	// node at a time (a rolling restart: the accounts block cannot
+	// reload): the meta group must survive nodes with and without it.
+	if code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", c.InventoryPath()); code != ExitOK || !strings.Contains(out, "the cluster formed") {
 		t.Fatalf("bootstrap of 3: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", three); code != ExitOK || strings.Count(out, ": restarted") != 3 {
+		t.Fatalf("adding the system account, one node at a time: exit %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr := natsopsExec(t, bin, "deploy", "--yes", "--mode", "fast", "-i", four)
 	if code != ExitOK || !strings.Contains(out, "n4 joins the cluster of n1, n2, n3") || strings.Count(out, ": reloaded") != 3 || !strings.Contains(out, "n4: restarted") {
