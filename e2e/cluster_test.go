@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,29 +44,38 @@ cluster {
 `, node.Name, strings.Join(routes, "\n"))
 }
 
-var (
-	clusterOnce sync.Once
-	clusterErr  error
-)
-
-// ensureCluster configures every node as one cluster (once per test run),
-// over SSH as ops with sudo, and waits for full routes and /healthz.
+// ensureCluster makes every node run the hand-written cluster config
+// (the testbed's own check that nats-server clusters on these hosts, and
+// the starting state of the fault tests), whatever earlier tests left:
+// when a node has another config, every server is stopped first, each
+// gets the config, and all start together; then full routes and /healthz
+// are awaited.
 func ensureCluster(t *testing.T) {
 	t.Helper()
-	clusterOnce.Do(func() {
-		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
+	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	same := true
+	for _, n := range tb.Nodes {
+		out, err := tb.Exec(c, n.Name, "cat /etc/nats-server.conf")
+		if err != nil || strings.TrimSpace(out) != strings.TrimSpace(clusterConf(n)) {
+			same = false
+		}
+	}
+	if !same {
 		for _, n := range tb.Nodes {
-			cmd := "sudo -n tee /etc/nats-server.conf >/dev/null && sudo -n /usr/sbin/nats-server -t -c /etc/nats-server.conf && sudo -n systemctl restart nats-server"
-			if out, err := tb.RunInput(c, n.Name, testbed.User, cmd, []byte(clusterConf(n))); err != nil {
-				clusterErr = fmt.Errorf("%s: configure cluster: %v: %s", n.Name, err, out)
-				return
+			if _, err := tb.Exec(c, n.Name, "systemctl stop nats-server"); err != nil {
+				t.Fatalf("%s: %v", n.Name, err)
 			}
 		}
-		clusterErr = waitCluster(c, names(), 90*time.Second)
-	})
-	if clusterErr != nil {
-		t.Fatal(clusterErr)
+		for _, n := range tb.Nodes {
+			cmd := "sudo -n tee /etc/nats-server.conf >/dev/null && sudo -n /usr/sbin/nats-server -t -c /etc/nats-server.conf && sudo -n systemctl start nats-server"
+			if out, err := tb.RunInput(c, n.Name, testbed.User, cmd, []byte(clusterConf(n))); err != nil {
+				t.Fatalf("%s: configure cluster: %v: %s", n.Name, err, out)
+			}
+		}
+	}
+	if err := waitCluster(c, names(), 90*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

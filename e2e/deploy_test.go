@@ -412,7 +412,7 @@ func TestDeployScaleOutIn(t *testing.T) {
 	if got := strings.TrimSpace(bareOut(c, t, bare, "b1", "systemctl is-enabled nats-server || true; systemctl is-active nats-server || true")); got != "disabled\ninactive" {
 		t.Errorf("n4 after its removal: %q, want disabled and inactive", got)
 	}
-	if out, _, code := natsops(c, t, "-i", three, "deploy", "--check"); code != 0 {
-		t.Errorf("the 3-node inventory after the removal: deploy --check exit %d\n%s", code, out)
+	if out, _, code := natsops(c, t, "-i", leaving, "deploy", "--check"); code != 0 {
+		t.Errorf("after the removal: deploy --check exit %d\n%s", code, out)
 	}
 }

@@ -166,6 +166,11 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 		// Only the drop-in changed, to what the running server already
 		// is: systemd's units are reloaded, nothing else to apply.
 		p.How, p.Note = rollout.Install, "unit updated"
+	case p.Unit == nil && !p.Pending && len(p.Change.Keys) == 0:
+		// Only comments differ (the header names another inventory
+		// file): the file is replaced, the running server has nothing to
+		// take.
+		p.How, p.Note = rollout.Install, "comments only: installed, nothing to reload"
 	case o.Varz == nil:
 		// Nothing answers to reload: start the node with its new config.
 		p.How, p.Note = rollout.Restart, "the server does not answer: it is started with the new config"

@@ -36,6 +36,8 @@ func TestMakePlan(t *testing.T) {
 		{name: "up to date", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running}},
 		{name: "reloadable keys reload", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
 			changed: true, how: rollout.Reload, keys: "max_connections", contains: "+max_connections: 200"},
+		{name: "comments only: installed, no reload", want: Desired{Config: append([]byte("# generated from b.toml\n"), conf("")...)}, have: Observed{Config: file(append([]byte("# generated from a.toml\n"), conf("")...), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Install, contains: "comments only"},
 		{name: "a port change restarts", want: Desired{Config: []byte("port: 4333\nmax_connections: 100\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
 			changed: true, how: rollout.Restart, keys: "port"},
 		{name: "no config deployed yet", want: Desired{Config: conf("")}, have: Observed{Installed: "2.15.2", Varz: running},

@@ -171,12 +171,15 @@ func ReloadCommand(n *cluster.Node) string {
 }
 
 // DisableCommand keeps the node's server from starting at boot (systemd:
-// systemctl disable; pidfile mode starts nothing at boot: a no-op).
+// systemctl disable, and its failed state cleared; pidfile mode starts
+// nothing at boot: a no-op).
 func DisableCommand(n *cluster.Node) string {
 	if n.Service.Manager != "systemd" {
 		return "true"
 	}
-	return remote.Command("systemctl", "disable", "--quiet", n.Service.Unit)
+	// A lame-ducked server exits on its own, which systemd may count as
+	// a failure: a node taken out is left "inactive", not "failed".
+	return remote.Command("systemctl", "disable", "--quiet", n.Service.Unit) + " && { " + remote.Command("systemctl", "reset-failed", n.Service.Unit) + " 2>/dev/null || true; }"
 }
 
 // DaemonReload makes systemd reread its unit files (after a drop-in
