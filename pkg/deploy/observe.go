@@ -80,6 +80,9 @@ type Observed struct {
 	// directory holds: data a new cluster would not know.
 	Streams []string
 	StoreKB int64
+	// Enabled and Active are the systemd unit's state (is-enabled,
+	// is-active), read for a node that leaves; "" otherwise.
+	Enabled, Active string
 	// Varz is the running server's /varz; VarzErr why there is none.
 	Varz    *monitor.Varz
 	VarzErr error
@@ -134,6 +137,8 @@ func Observe(ctx context.Context, h remote.Host, m fleet.Monitor, url string, d 
 			version = append(version, strings.Join(f[1:], " "))
 		case f[0] == "stream" && len(f) == 2:
 			o.Streams = append(o.Streams, f[1])
+		case f[0] == "unitstate" && len(f) == 3:
+			o.Enabled, o.Active = f[1], f[2]
 		case f[0] == "storekb" && len(f) == 2:
 			o.StoreKB, _ = strconv.ParseInt(f[1], 10, 64)
 		}
@@ -161,6 +166,10 @@ func observeScript(d Desired) string {
 		fmt.Fprintf(&b, "natsops_file unit %s\n", remote.Quote(d.Unit.Path))
 	}
 	fmt.Fprintf(&b, "%s 2>&1 | sed 's/^/version\\t/' || true\n", remote.Command(d.Node.Service.Binary, "--version"))
+	if d.Remove && d.Node.Service.Manager == "systemd" {
+		u := remote.Quote(d.Node.Service.Unit)
+		fmt.Fprintf(&b, "printf 'unitstate\\t%%s\\t%%s\\n' \"$(systemctl is-enabled %s 2>/dev/null)\" \"$(systemctl is-active %s 2>/dev/null)\"\n", u, u)
+	}
 	if js := d.Node.JetStream; d.Node.JetStreamEnabled() && js.StoreDir != nil && *js.StoreDir != "" {
 		// Streams live in <store_dir>/jetstream/<account>/streams/<name>.
 		fmt.Fprintf(&b, "d=%s/jetstream\nif [ -d \"$d\" ]; then\n  find \"$d\" -mindepth 3 -maxdepth 3 -type d -path '*/streams/*' 2>/dev/null | head -n 20 | while read -r p; do printf 'stream\\t%%s/%%s\\n' \"$(basename \"$(dirname \"$(dirname \"$p\")\")\")\" \"$(basename \"$p\")\"; done\n  printf 'storekb\\t%%s\\n' \"$(du -sk \"$d\" 2>/dev/null | cut -f1)\"\nfi\n", remote.Quote(*js.StoreDir))

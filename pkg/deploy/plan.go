@@ -104,11 +104,17 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 	p := &NodePlan{Node: n.Name, Path: n.Service.ConfigPath, desired: d, observed: o,
 		Binary: Versions{Path: n.Service.Binary, Installed: o.Installed}}
 	if d.Remove {
-		p.Changed, p.How = true, rollout.Remove
-		p.Note = "leaves the cluster: stopped, its service disabled, removed from the JetStream meta group"
 		if o.Varz != nil {
 			p.Binary.Running = o.Varz.Version
 		}
+		// Out already: nothing answers, and its unit neither runs nor
+		// starts at boot (Decide still checks the meta group).
+		if o.Varz == nil && o.Active != "active" && (n.Service.Manager != "systemd" || o.Enabled != "enabled") {
+			p.Note = "out of the cluster"
+			return p
+		}
+		p.Changed, p.How = true, rollout.Remove
+		p.Note = "leaves the cluster: stopped, its service disabled, removed from the JetStream meta group"
 		return p
 	}
 	p.Diff = config.Diff(n.Name, p.Path, o.Config.Data, o.Config.Exists, d.Config)
@@ -210,9 +216,16 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 	var refusals []string
 	var active, leaving []*NodePlan
 	for _, n := range p.Nodes {
-		if n.How == rollout.Remove {
+		switch {
+		case n.desired.Remove && !n.Changed && inMetaGroup(snaps, n.Node):
+			// Stopped and disabled, but the meta group still lists it.
+			n.Changed, n.How, n.Note = true, rollout.Remove, "stopped, but still in the JetStream meta group: removed from it"
 			leaving = append(leaving, n)
-		} else {
+		case n.desired.Remove:
+			if n.Changed {
+				leaving = append(leaving, n)
+			}
+		default:
 			active = append(active, n)
 		}
 	}
@@ -256,6 +269,25 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		}
 	}
 	p.Refusal = strings.Join(refusals, "\n")
+}
+
+// inMetaGroup reports whether any reading's JetStream meta group lists
+// node (as its leader or a replica).
+func inMetaGroup(snaps map[string]*monitor.Snapshot, node string) bool {
+	for _, s := range snaps {
+		if s == nil || s.Jsz == nil || s.Jsz.Meta == nil {
+			continue
+		}
+		if s.Jsz.Meta.Leader == node {
+			return true
+		}
+		for _, r := range s.Jsz.Meta.Replicas {
+			if r.Name == node {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func streamList(s []string) string {

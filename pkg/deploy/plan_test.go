@@ -172,3 +172,31 @@ func digestOf(t *testing.T, b []byte) string {
 	}
 	return d
 }
+
+// A node marked remove = true is out once nothing answers, its unit is
+// disabled and inactive, and no meta group lists it; listed still, only
+// the peer removal is left to do.
+func TestRemovedNodePlan(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.ThreeJS())
+	n := inv.Nodes[2]
+	gone := Observed{Installed: "2.15.2", VarzErr: errors.New("connection refused"), Enabled: "disabled", Active: "inactive"}
+	for _, tc := range []struct {
+		name    string
+		have    Observed
+		snaps   map[string]*monitor.Snapshot
+		changed bool
+	}{
+		{"running: leaves", Observed{Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2"}, Enabled: "enabled", Active: "active"}, nil, true},
+		{"stopped but enabled: leaves (it would start at boot)", Observed{Installed: "2.15.2", VarzErr: errors.New("refused"), Enabled: "enabled", Active: "inactive"}, nil, true},
+		{"out: nothing to do", gone, map[string]*monitor.Snapshot{"n1": {Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1", Replicas: []monitor.MetaReplica{{Name: "n2"}}}}}}, false},
+		{"out, but the meta group lists it: the peer removal is left", gone, map[string]*monitor.Snapshot{"n1": {Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1", Replicas: []monitor.MetaReplica{{Name: "n2"}, {Name: n.Name, Offline: true}}}}}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Plan{Nodes: []*NodePlan{MakePlan(Desired{Node: n, Remove: true}, tc.have, Options{Restart: RestartAuto})}}
+			p.Decide(inv.Without(map[string]bool{n.Name: true}), tc.snaps, Options{Restart: RestartAuto, Force: true})
+			if got := p.Nodes[0]; got.Changed != tc.changed || (tc.changed && got.How != rollout.Remove) {
+				t.Errorf("changed %v how %q (%s), want changed %v", got.Changed, got.How, got.Note, tc.changed)
+			}
+		})
+	}
+}

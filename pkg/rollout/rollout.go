@@ -420,6 +420,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 	}
 	gate := r.restarts()
+	// A node that leaves and is already down is no longer part of the
+	// cluster preflight judges (only its meta group entry is left).
+	first := r.read.Read(ctx, inv.Nodes, nil)
+	for _, n := range r.cfg.Nodes {
+		if r.kind(n.Name) == Remove && !up(first[n.Name]) {
+			r.absent[n.Name] = true
+		}
+	}
 	ready := r.settle(ctx, len(reasons) > 0 || r.opts.Force || !gate)
 	reasons = append(reasons, ready...)
 	r.upAtStart, r.baseline = map[string]bool{}, map[string]bool{}
