@@ -34,6 +34,22 @@ func buildNatsops(t *testing.T) string {
 // connections) without the demo's rollout, for other commands to drive.
 func localCluster(t *testing.T, bin string) *demo.Cluster {
 	t.Helper()
+	c := newLocalCluster(t, bin)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(ctx, time.Minute, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newLocalCluster creates the demo's 3-node cluster (configs in place,
+// nothing started) and stops whatever runs of it when the test ends.
+func newLocalCluster(t *testing.T, bin string) *demo.Cluster {
+	t.Helper()
 	c, err := demo.Create(t.TempDir(), bin)
 	if err != nil {
 		t.Fatal(err)
@@ -43,14 +59,6 @@ func localCluster(t *testing.T, bin string) *demo.Cluster {
 			t.Error(err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitHealthy(ctx, time.Minute, 50*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
@@ -255,15 +263,7 @@ func TestDeployBootstrapsALocalCluster(t *testing.T) {
 		t.Skip("starts a real cluster as processes")
 	}
 	bin := buildNatsops(t)
-	c, err := demo.Create(t.TempDir(), bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := c.Stop(5 * time.Second); err != nil {
-			t.Error(err)
-		}
-	})
+	c := newLocalCluster(t, bin)
 	inv := c.InventoryPath()
 
 	// n3's client port is taken: the first bootstrap cannot form.
@@ -309,15 +309,7 @@ func TestDeployScalesALocalClusterOutAndIn(t *testing.T) {
 		t.Skip("starts a real cluster as processes")
 	}
 	bin := buildNatsops(t)
-	c, err := demo.Create(t.TempDir(), bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := c.Stop(5 * time.Second); err != nil {
-			t.Error(err)
-		}
-	})
+	c := newLocalCluster(t, bin)
 	t.Setenv("NATSOPS_TEST_SYS", "sys-password-0123456789")
 	t.Setenv("NATSOPS_TEST_APP", "app-password-0123456789")
 	src, err := os.ReadFile(c.InventoryPath())
