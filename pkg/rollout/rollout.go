@@ -422,9 +422,8 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	gate := r.restarts()
 	// A node that leaves and is already down is no longer part of the
 	// cluster preflight judges (only its meta group entry is left).
-	first := r.read.Read(ctx, inv.Nodes, nil)
 	for _, n := range r.cfg.Nodes {
-		if r.kind(n.Name) == Remove && !up(first[n.Name]) {
+		if r.kind(n.Name) == Remove && !up(r.read.Node(ctx, n)) {
 			r.absent[n.Name] = true
 		}
 	}
