@@ -151,7 +151,7 @@ type Thresholds struct {
 	WarnConnPct, CritConnPct float64
 	// Open descriptors in percent of the fd soft limit.
 	WarnFDsPct, CritFDsPct float64
-	WarnSlow, CritSlow       int64
+	WarnSlow, CritSlow     int64
 	// AllowVersionSkew: nodes on different versions (an upgrade) are no
 	// warning.
 	AllowVersionSkew bool
