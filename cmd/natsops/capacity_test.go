@@ -143,6 +143,16 @@ func TestCapacityOnALocalCluster(t *testing.T) {
 		return code == ExitOK && strings.Contains(out, "/"+strconv.Itoa(limit)+" "), out
 	})
 
+	// tune --check shows the running limit next to the desired one, and
+	// the connections each allows.
+	code, out, stderr = natsopsExec(t, bin, "tune", "--check", "-i", inv, "--limit", "n2")
+	if code != ExitOK && code != ExitPending {
+		t.Errorf("tune --check: exit %d:\n%s%s", code, out, stderr)
+	}
+	if want := "n2: running nats-server (pid " + strconv.Itoa(pid2) + ") has nofile " + strconv.Itoa(limit) + " (capacity " + strconv.Itoa(limit-119) + " connections); desired nofile 1024000 (capacity 65536 connections); max_connections 65536, reserve 119"; !strings.Contains(out, want) {
+		t.Errorf("tune --check: exit %d, want %q:\n%s%s", code, want, out, stderr)
+	}
+
 	// Clients until CRITICAL, 10 at a time: the warning band (80..90% of
 	// the limit, 80..95% of the capacity) is tens of descriptors wide.
 	var seen []int
