@@ -48,7 +48,7 @@ const markProbe = "natsops:probe"
 // ParseProbe reads its lines:
 //
 //	natsops:probe pid PID | nopid
-//	natsops:probe unit ACTIVE SUBSTATE RESULT   (systemd, no process)
+//	natsops:probe unit ACTIVE SUBSTATE RESULT LOADSTATE   (systemd, no process)
 //	natsops:probe pidfile PID                    (pidfile mode, no process)
 //	natsops:probe state LETTER
 //	natsops:probe fds COUNT
@@ -60,7 +60,7 @@ func ProbeCommand(n *cluster.Node) string {
 	fmt.Fprintf(&b, "if [ \"${pid:-0}\" = 0 ] || [ ! -d /proc/$pid ]; then\n  echo \"%s nopid\"\n", markProbe)
 	if n.Service.Manager == "systemd" {
 		u := remote.Quote(n.Service.UnitName())
-		fmt.Fprintf(&b, "  echo \"%[1]s unit $(systemctl is-active %[2]s 2>/dev/null) $(systemctl show -p SubState --value %[2]s 2>/dev/null) $(systemctl show -p Result --value %[2]s 2>/dev/null)\"\n", markProbe, u)
+		fmt.Fprintf(&b, "  echo \"%[1]s unit $(systemctl is-active %[2]s 2>/dev/null) $(systemctl show -p SubState --value %[2]s 2>/dev/null) $(systemctl show -p Result --value %[2]s 2>/dev/null) $(systemctl show -p LoadState --value %[2]s 2>/dev/null)\"\n", markProbe, u)
 	} else {
 		fmt.Fprintf(&b, "  echo \"%s pidfile ${pid:-0}\"\n", markProbe)
 	}
@@ -99,9 +99,12 @@ func ParseProbe(n *cluster.Node, out string) health.HostReading {
 			switch {
 			case len(f) == 0:
 				h.Service = fmt.Sprintf("systemctl says nothing of %s: is systemd running?", unit)
+			case len(f) == 4 && f[3] == "not-found":
+				// No such unit: whatever serves the port, systemd does not run it.
+				h.Service = fmt.Sprintf("systemd has no unit %s", unit)
 			case f[0] == "inactive" || f[0] == "failed":
 				h.Down = true
-				h.Service = fmt.Sprintf("systemd: %s is %s", unit, strings.Join(f, " "))
+				h.Service = fmt.Sprintf("systemd: %s is %s", unit, strings.Join(f[:min(len(f), 3)], " "))
 			default:
 				h.Service = fmt.Sprintf("systemd: %s is %s, without a main pid", unit, strings.Join(f, " "))
 			}
