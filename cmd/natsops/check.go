@@ -37,7 +37,10 @@ type checkOptions struct {
 	critConnPct   float64
 	warnSlow      int64
 	critSlow      int64
+	warnFDsPct    float64
+	critFDsPct    float64
 	allowVersions bool
+	monitorOnly   bool
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -47,12 +50,25 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Short: "One verdict on the fleet for CI and monitoring (Nagios exit codes)",
 		Long: `Read every selected node's monitoring endpoint and give one verdict.
 
-CRITICAL: a node unreachable or not healthy, a missing route, no JetStream
+Each selected node's host is read too, like natsops status does (the
+running server's open descriptors and open-files limits; --monitor-only
+reads no host). A node's capacity is min(max_connections, fd soft limit -
+the descriptors the server needs for itself); connections are graded
+against it.
+
+CRITICAL: a node unreachable or not healthy (out-of-fds, not-running,
+stopped, wrong-port when its host says why), a missing route, no JetStream
 meta leader, leaders disagreeing, a meta replica not current, connections
-at or above --crit-connections percent of max_connections, slow consumers
-at or above --crit-slow.
-WARNING: connections at or above --warn-connections percent, slow
-consumers at or above --warn-slow, nodes running different versions.
+at or above --crit-connections percent of the capacity, open descriptors
+at or above --crit-fds percent of the soft limit, slow consumers at or
+above --crit-slow.
+WARNING: connections at or above --warn-connections percent, descriptors
+at or above --warn-fds percent, slow consumers at or above --warn-slow,
+nodes running different versions.
+
+--format nagios prints perfdata: nodes, max_connections_used (the highest
+share of a node's capacity) and fds_used (the highest share of a node's
+soft limit), each with its warning and critical thresholds.
 
 Exit codes (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check
 itself could not run, e.g. a broken inventory).`,
@@ -64,11 +80,14 @@ itself could not run, e.g. a broken inventory).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", "", "text, nagios or json (default: text, or json with -o json)")
-	f.Float64Var(&o.warnConnPct, "warn-connections", 80, "warn at this percent of max_connections")
-	f.Float64Var(&o.critConnPct, "crit-connections", 95, "critical at this percent of max_connections")
+	f.Float64Var(&o.warnConnPct, "warn-connections", 80, "warn at this percent of the capacity (min of max_connections and fd soft limit - reserve)")
+	f.Float64Var(&o.critConnPct, "crit-connections", 95, "critical at this percent of the capacity")
+	f.Float64Var(&o.warnFDsPct, "warn-fds", 80, "warn at this percent of the server's open-files soft limit in use")
+	f.Float64Var(&o.critFDsPct, "crit-fds", 90, "critical at this percent of the open-files soft limit")
 	f.Int64Var(&o.warnSlow, "warn-slow", 1, "warn at this many slow consumers (since each server started)")
 	f.Int64Var(&o.critSlow, "crit-slow", 100, "critical at this many slow consumers")
 	f.BoolVar(&o.allowVersions, "allow-version-skew", false, "do not warn when nodes run different versions (during an upgrade)")
+	f.BoolVar(&o.monitorOnly, "monitor-only", false, "read only the monitoring endpoints: no SSH, no host readings, no fds grading")
 	return cmd
 }
 
@@ -96,8 +115,14 @@ func (o *checkOptions) run(ctx context.Context) error {
 	if err != nil {
 		return o.unknown(err)
 	}
-	v := health.Check(o.readFleet(ctx, inv, nodes), health.Thresholds{
+	conn, closeConn, err := o.hostConnector(inv, o.monitorOnly)
+	if err != nil {
+		return o.unknown(err)
+	}
+	defer closeConn()
+	v := health.Check(o.readFleet(ctx, inv, nodes, conn), health.Thresholds{
 		WarnConnPct: o.warnConnPct, CritConnPct: o.critConnPct,
+		WarnFDsPct: o.warnFDsPct, CritFDsPct: o.critFDsPct,
 		WarnSlow: o.warnSlow, CritSlow: o.critSlow, AllowVersionSkew: o.allowVersions,
 	})
 	res := checkResult{Verdict: v, Code: checkOK}
@@ -120,7 +145,7 @@ func (o *checkOptions) run(ctx context.Context) error {
 		if len(msgs) > 0 {
 			summary = strings.Join(msgs, "; ")
 		}
-		fmt.Fprintf(o.sys.stdout, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f\n", res.Status, summary, res.Nodes, res.MaxConnP, o.warnConnPct, o.critConnPct)
+		fmt.Fprintf(o.sys.stdout, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f fds_used=%.1f%%;%.0f;%.0f\n", res.Status, summary, res.Nodes, res.MaxConnP, o.warnConnPct, o.critConnPct, res.FDsP, o.warnFDsPct, o.critFDsPct)
 	default:
 		fmt.Fprintf(o.sys.stdout, "%s: %s (%s)\n", inv.Path, res.Status, plural(res.Nodes, "node"))
 		for _, p := range res.Problems {

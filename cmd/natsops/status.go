@@ -15,12 +15,14 @@ import (
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/probe"
 )
 
 type statusOptions struct {
 	*globals
-	watch    bool
-	interval time.Duration
+	watch       bool
+	interval    time.Duration
+	monitorOnly bool
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -29,10 +31,23 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Fleet table from every node's monitoring endpoint (:8222)",
 		Long: `Read /healthz, /varz, /routez and /jsz of every selected node and show one
-line per node: reachable, version, uptime, connections / max_connections,
-slow consumers, routes seen / expected (distinct peers, not pooled
-connections), JetStream role, memory and CPU. Below the table, every reason
-the cluster is not healthy, with the node it concerns.
+line per node: reachable, version, uptime, connections / capacity, open
+file descriptors / the server's soft limit (FDS), slow consumers, routes
+seen / expected (distinct peers, not pooled connections), JetStream role,
+memory and CPU. Below the table, every reason the cluster is not healthy,
+with the node it concerns.
+
+At the same time each selected node's host is read (over SSH, or locally
+for connection = "local"; at most 5s per host, one round trip): the
+running nats-server's pid and state, its open descriptors (/proc/<pid>/fd)
+and "Max open files" (/proc/<pid>/limits), and the ports it listens on.
+The capacity is min(max_connections, fd soft limit - reserve), the reserve
+being the descriptors the server needs for itself (listeners, routes,
+JetStream, monitoring; the larger of an estimate from the inventory and
+what it holds beyond its clients now, plus a margin). When :8222 does not
+answer, the host says why: out-of-fds, not-running, stopped (SIGSTOP) or
+wrong-port, with the fix. A host that cannot be read shows why in FDS,
+e.g. -(ssh: ...), -(no pid); --monitor-only reads no host at all.
 
 Exit codes: 0 healthy, 3 not healthy.`,
 		Example: `  natsops status
@@ -43,15 +58,34 @@ Exit codes: 0 healthy, 3 not healthy.`,
 	}
 	cmd.Flags().BoolVar(&o.watch, "watch", false, "refresh in place until interrupted (terminal only)")
 	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "refresh interval for --watch")
+	cmd.Flags().BoolVar(&o.monitorOnly, "monitor-only", false, "read only the monitoring endpoints: no SSH, no host readings (FDS shows -(monitor-only))")
 	return cmd
 }
 
 // readFleet reads every inventory node's monitoring endpoint (peers'
-// readings name the routes of servers older than 2.10) and judges the
-// selected ones.
-func (g *globals) readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node) *health.Fleet {
-	snaps := g.fleetReader().Read(ctx, inv.Nodes, nil)
-	return health.Status(inv, nodes, snaps)
+// readings name the routes of servers older than 2.10) and, through conn
+// (nil: monitoring only), the selected nodes' hosts, and judges the
+// selected nodes.
+func (g *globals) readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, conn *connector) *health.Fleet {
+	r := probe.Reader{Fleet: g.fleetReader(), Parallel: g.parallel}
+	if conn != nil {
+		r.Connect = conn.connect
+	}
+	rd := r.Read(ctx, inv.Nodes, nodes)
+	return health.Status(inv, nodes, rd.Snaps, rd.Hosts)
+}
+
+// hostConnector is the connector status and check read hosts through, or
+// nil with --monitor-only; close it when done.
+func (g *globals) hostConnector(inv *cluster.Inventory, monitorOnly bool) (*connector, func(), error) {
+	if monitorOnly {
+		return nil, func() {}, nil
+	}
+	conn, err := g.connector(inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, conn.close, nil
 }
 
 // fleetReader is the one way commands read monitoring endpoints.
@@ -73,8 +107,13 @@ func (o *statusOptions) run(ctx context.Context) error {
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
+	conn, closeConn, err := o.hostConnector(inv, o.monitorOnly)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
 	for {
-		f := o.readFleet(ctx, inv, nodes)
+		f := o.readFleet(ctx, inv, nodes, conn)
 		if o.watch {
 			fmt.Fprint(o.sys.stdout, "\x1b[H\x1b[2J")
 			fmt.Fprintf(o.sys.stdout, "natsops status — %s — every %s (Ctrl-C to stop)\n\n", time.Now().Format("15:04:05"), o.interval)
@@ -101,10 +140,16 @@ func (g *globals) printStatus(f *health.Fleet) {
 	}
 	st := style{on: g.color()}
 	tw := tabwriter.NewWriter(g.sys.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tHEALTH\tVERSION\tUPTIME\tCONNS\tSLOW\tROUTES\tJETSTREAM\tMEM\tCPU")
+	fmt.Fprintln(tw, "NODE\tHEALTH\tVERSION\tUPTIME\tCONNS\tFDS\tSLOW\tROUTES\tJETSTREAM\tMEM\tCPU")
 	for _, r := range f.Nodes {
 		health := r.Healthz
+		fds := r.FDs
+		if len(fds) > 48 {
+			fds = fds[:47] + "…)"
+		}
 		switch {
+		case !r.Reachable && r.Diagnosis != "":
+			health = st.paint(ansiRed, r.Diagnosis)
 		case !r.Reachable:
 			health = st.paint(ansiRed, "unreachable")
 		case health == "ok":
@@ -113,11 +158,11 @@ func (g *globals) printStatus(f *health.Fleet) {
 			health = st.paint(ansiYellow, health)
 		}
 		if !r.Reachable {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t%s\t-\t-\n", r.Node, health, r.JetStream)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\t-\t-\t%s\t-\t-\n", r.Node, health, fds, r.JetStream)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%d/%d\t%s\t%s\t%.0f%%\n", r.Node, health, r.Version, r.Uptime,
-			r.Connections, r.MaxConns, r.SlowConsumers, r.RoutesSeen, r.RoutesWant, r.JetStream, humanBytes(r.MemBytes), r.CPU)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%d\t%d/%d\t%s\t%s\t%.0f%%\n", r.Node, health, r.Version, r.Uptime,
+			r.Connections, r.Capacity, fds, r.SlowConsumers, r.RoutesSeen, r.RoutesWant, r.JetStream, humanBytes(r.MemBytes), r.CPU)
 	}
 	tw.Flush()
 	if f.Healthy {

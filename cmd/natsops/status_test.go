@@ -58,6 +58,14 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 	if strings.Count(out, "leader") != 1 || strings.Count(out, "follower") != 2 {
 		t.Errorf("JetStream roles:\n%s", out)
 	}
+	// In-process servers have no pid the inventory's service manager
+	// knows: the FDS column says so, and everything else works.
+	if strings.Count(out, "-(no pid)") != 3 || !strings.Contains(out, "0/65536") {
+		t.Errorf("FDS / CONNS columns:\n%s", out)
+	}
+	if code, out, _ := runCLI(t, "status", "-i", inv, "--monitor-only"); code != ExitOK || strings.Count(out, "-(monitor-only)") != 3 {
+		t.Errorf("status --monitor-only: exit %d:\n%s", code, out)
+	}
 
 	code, out, _ = runCLI(t, "status", "-i", inv, "-o", "json")
 	var f struct {
@@ -66,9 +74,11 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 			Node       string `json:"node"`
 			RoutesSeen int    `json:"routes_seen"`
 			MaxConns   int    `json:"max_connections"`
+			Capacity   int    `json:"capacity"`
+			HostNote   string `json:"host_note"`
 		} `json:"nodes"`
 	}
-	if err := json.Unmarshal([]byte(out), &f); err != nil || code != 0 || !f.Healthy || len(f.Nodes) != 3 || f.Nodes[0].RoutesSeen != 2 || f.Nodes[0].MaxConns != 65536 {
+	if err := json.Unmarshal([]byte(out), &f); err != nil || code != 0 || !f.Healthy || len(f.Nodes) != 3 || f.Nodes[0].RoutesSeen != 2 || f.Nodes[0].MaxConns != 65536 || f.Nodes[0].Capacity != 65536 || f.Nodes[0].HostNote != "no pid" {
 		t.Fatalf("json (exit %d, %v):\n%s", code, err, out)
 	}
 
@@ -88,6 +98,7 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 		{[]string{"--warn-slow", "0"}, checkWarning, "slow consumers since start"},
 		{[]string{"--crit-slow", "0"}, checkCritical, "slow consumers since start"},
 		{[]string{"--allow-version-skew"}, checkOK, "OK"},
+		{[]string{"--monitor-only"}, checkOK, "OK"},
 	} {
 		if code, out, _ := runCLI(t, append([]string{"check", "-i", inv}, tc.args...)...); code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("check %v: exit %d, want %d and %q:\n%s", tc.args, code, tc.code, tc.want, out)

@@ -26,9 +26,13 @@ the server's user, and a systemd drop-in with LimitNOFILE (then
 daemon-reload). Built-in sysctl defaults only raise a host's value; values
 in [tune.sysctl] are set exactly.
 
-Each host is read first and a plan is shown; --check stops there. After
-applying, natsops verifies sysctl values, the unit's LimitNOFILE and the
-running nats-server's /proc/<pid>/limits.
+Each host is read first and a plan is shown; --check stops there. For each
+host the running nats-server's open-files limit (/proc/<pid>/limits) is
+shown next to the desired [tune] nofile, with the client connections each
+allows: min(max_connections, nofile - the descriptors the server needs
+for itself, estimated from the inventory). After applying, natsops
+verifies sysctl values, the unit's LimitNOFILE and the running
+nats-server's /proc/<pid>/limits.
 
 Exit codes: 0 nothing to do or applied, 2 --check found pending changes,
 4 the running nats-server still has its old open-files limit and needs a
@@ -76,6 +80,9 @@ func (o *tuneOptions) printPlans(runs []*tune.HostRun) {
 		}
 		for _, n := range r.Plan.Notes {
 			fmt.Fprintf(w, "%s: %s\n", r.Node, n)
+		}
+		if l := r.Limits; l != nil {
+			fmt.Fprintf(w, "%s: %s\n", r.Node, limitsLine(l))
 		}
 		switch {
 		case !r.Plan.Pending():
@@ -125,4 +132,22 @@ func (o *tuneOptions) finish(r *tune.Run, pending bool) error {
 		return reported(ExitRestart)
 	}
 	return nil
+}
+
+// limitsLine is a host's running open-files limit next to the desired
+// one, with the connection capacity each gives.
+func limitsLine(l *tune.Limits) string {
+	want := fmt.Sprintf("desired nofile %d (capacity %d connections)", l.Desired, l.DesiredCapacity)
+	if l.PID == 0 {
+		return "nats-server is not running; " + want
+	}
+	return fmt.Sprintf("running nats-server (pid %d) has nofile %s (capacity %d connections); %s; max_connections %d, reserve %d",
+		l.PID, limitString(l.RunningSoft), l.RunningCapacity, want, l.MaxConnections, l.Reserve)
+}
+
+func limitString(n int64) string {
+	if n >= 1<<40 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
 }

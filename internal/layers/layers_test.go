@@ -16,9 +16,9 @@ var layer = map[string]int{
 	"templates": 0, "inventory": 0, "pkg/natsconf": 0, "pkg/monitor": 0, "pkg/loadgen": 0, "pkg/embedded": 0,
 	"pkg/cluster": 1,
 	"pkg/config":  2, "pkg/remote": 2, "pkg/health": 2, "pkg/fleet": 2,
-	"pkg/service": 3, "pkg/tune": 3,
-	"pkg/rollout": 4, "pkg/provision": 4,
-	"pkg/deploy": 5, "pkg/demo": 5,
+	"pkg/service": 3,
+	"pkg/tune":    4, "pkg/rollout": 4, "pkg/probe": 4,
+	"pkg/provision": 5, "pkg/deploy": 5, "pkg/demo": 5,
 	"cmd/natsops": 6,
 	// Test support and the testbed sit beside the product.
 	"internal/natstest": 1, "internal/testinv": 2, "testbed": 3, "testbed/cmd/testbed": 4,

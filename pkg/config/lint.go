@@ -46,7 +46,7 @@ var rules = []Rule{
 	{LDebug, "debug-enabled", SevWarning, "debug logging costs throughput and fills disks"},
 	{LPlaintextSecret, "plaintext-secret", SevWarning, "a password or token written in the inventory ends up in version control"},
 	{LMaxConnZero, "max-connections-zero", SevError, "max_connections = 0 rejects every client"},
-	{LMaxConnNofile, "max-connections-over-nofile", SevWarning, "each connection is a file descriptor; past the nofile limit clients see \"no servers available\""},
+	{LMaxConnNofile, "max-connections-over-nofile", SevWarning, "each connection is a file descriptor; past the nofile limit clients see \"no servers available\" (a static check against the inventory: natsops status, check and tune show the running server's limit)"},
 	{LPayloadLarge, "max-payload-large", SevWarning, "nats-server warns above 8MB: big messages stall every client sharing the connection"},
 	{LPayloadPending, "max-payload-over-max-pending", SevError, "nats-server refuses to start when max_payload exceeds max_pending"},
 	{LClusterNoName, "cluster-no-name", SevWarning, "an unnamed cluster gets a random name per node; JetStream needs a name"},
@@ -94,7 +94,7 @@ func lintNode(inv *cluster.Inventory, n *cluster.Node, secrets map[string]string
 		add(LMaxConnZero, "server.max_connections", "max_connections = 0 rejects every client", "remove it (default 65536) or set the expected connections plus headroom")
 	}
 	if budget, src := nofileBudget(inv, n); budget > 0 && int64(maxConn)+nofileReserve > budget {
-		add(LMaxConnNofile, "server.max_connections", fmt.Sprintf("max_connections %d plus %d descriptors for routes, JetStream and logs exceeds the nofile limit %d (%s)", maxConn, nofileReserve, budget, src), fmt.Sprintf("raise tune.nofile to at least %d, or lower max_connections", int64(maxConn)+nofileReserve))
+		add(LMaxConnNofile, "server.max_connections", fmt.Sprintf("max_connections %d plus %d descriptors for routes, JetStream and logs exceeds the nofile limit %d (%s); a static check against the inventory, not the running server", maxConn, nofileReserve, budget, src), fmt.Sprintf("raise tune.nofile to at least %d, or lower max_connections; natsops status, check and tune --check show the running server's limit and capacity", int64(maxConn)+nofileReserve))
 	}
 	payload := int64(deref(s.MaxPayload, cluster.Size(server.MAX_PAYLOAD_SIZE)))
 	pending := int64(deref(s.MaxPending, cluster.Size(server.MAX_PENDING_SIZE)))

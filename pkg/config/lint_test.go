@@ -62,6 +62,11 @@ func TestLintRules(t *testing.T) {
 			if got.Severity != ruleSeverity(tc.rule) {
 				t.Errorf("severity %s, want %s", got.Severity, ruleSeverity(tc.rule))
 			}
+			// L005 reads the inventory only: it says so, and where the
+			// running server's limit is shown.
+			if tc.rule == LMaxConnNofile && (!strings.Contains(got.Message, "a static check against the inventory, not the running server") || !strings.Contains(got.Fix, "natsops status, check and tune --check show the running server's limit")) {
+				t.Errorf("L005 does not say it is static: %+v", *got)
+			}
 		})
 	}
 }

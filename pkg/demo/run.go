@@ -106,7 +106,7 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 	}
 	snaps := c.Snapshots(ctx)
 	if hooks.Status != nil {
-		hooks.Status(health.Status(inv, inv.Nodes, snaps))
+		hooks.Status(health.Status(inv, inv.Nodes, snaps, nil))
 	}
 	byNode := map[string]*Node{}
 	for _, n := range inv.Nodes {

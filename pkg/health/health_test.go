@@ -152,7 +152,7 @@ func TestStandaloneJetStreamIsHealthy(t *testing.T) {
 	if rs := Gate(inv, "n1", snaps); len(rs) != 0 {
 		t.Fatalf("gate: %v", rs)
 	}
-	if f := Status(inv, inv.Nodes, snaps); !f.Healthy || f.Nodes[0].JetStream != "standalone" {
+	if f := Status(inv, inv.Nodes, snaps, nil); !f.Healthy || f.Nodes[0].JetStream != "standalone" {
 		t.Fatalf("status: %+v", f)
 	}
 }

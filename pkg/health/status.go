@@ -25,6 +25,23 @@ type NodeStatus struct {
 	MemBytes      int64   `json:"mem_bytes"`
 	CPU           float64 `json:"cpu_percent"`
 	Healthz       string  `json:"healthz,omitempty"`
+	// From the host (HostReading): the process, its descriptors and
+	// limits; HostNote says why there is none.
+	PID       int    `json:"pid,omitempty"`
+	FDs       string `json:"fds"` // the FDS column: open/soft, or -(why)
+	FDsOpen   int    `json:"fds_open"`
+	FDsSoft   int64  `json:"fds_soft_limit"`
+	FDsHard   int64  `json:"fds_hard_limit"`
+	Listening []int  `json:"listening,omitempty"`
+	HostNote  string `json:"host_note,omitempty"`
+	// Capacity is the client connections the node can take:
+	// min(max_connections, fd soft limit − reserve) (CapacityOf).
+	Capacity      int    `json:"capacity"`
+	CapacityLimit string `json:"capacity_limit,omitempty"`
+	Reserve       int    `json:"fds_reserve"`
+	// Diagnosis is the reason code of why :8222 does not answer, when the
+	// host says (Diagnose): out-of-fds, not-running, stopped, wrong-port.
+	Diagnosis string `json:"diagnosis,omitempty"`
 }
 
 // Fleet is the selected nodes of one reading, and every reason the
@@ -38,8 +55,11 @@ type Fleet struct {
 
 // Status judges a reading of every inventory node (snapshots named with
 // monitor.NameRoutes) for the selected nodes: the whole cluster when all
-// are selected, else each selected node on its own. Pure.
-func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) *Fleet {
+// are selected, else each selected node on its own. hosts are the
+// selected nodes' host readings (nil, or a node missing: not read): a
+// node whose :8222 does not answer is diagnosed from its host (Diagnose)
+// instead of reported "unreachable". Pure.
+func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*monitor.Snapshot, hosts map[string]*HostReading) *Fleet {
 	f := &Fleet{Inventory: inv.Path, Reasons: []Reason{}}
 	if len(nodes) == len(inv.Nodes) {
 		f.Reasons = append(f.Reasons, ClusterReady(inv, snaps)...)
@@ -48,12 +68,32 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 			f.Reasons = append(f.Reasons, NodeReady(n.Name, snaps[n.Name], ExpectFor(inv, n))...)
 		}
 	}
+	diagnosis := map[string]string{}
+	for _, n := range nodes {
+		if d, ok := Diagnose(n, snaps[n.Name], hosts[n.Name]); ok {
+			diagnosis[n.Name] = d.Code
+			f.Reasons = replaceUnreachable(f.Reasons, d)
+		}
+	}
 	sort.SliceStable(f.Reasons, func(i, j int) bool { return f.Reasons[i].Node < f.Reasons[j].Node })
 	f.Healthy = len(f.Reasons) == 0
 	leader := MetaLeader(snaps)
 	for _, n := range nodes {
 		s := snaps[n.Name]
-		row := NodeStatus{Node: n.Name, RoutesWant: len(inv.Nodes) - 1, JetStream: "off"}
+		row := NodeStatus{Node: n.Name, RoutesWant: len(inv.Nodes) - 1, JetStream: "off", Diagnosis: diagnosis[n.Name]}
+		h := hosts[n.Name]
+		row.FDs = FDsColumn(h)
+		switch {
+		case h == nil:
+			row.HostNote = "not read"
+		case h.Note != "":
+			row.HostNote = h.Note
+		case !h.Running():
+			row.HostNote = "not running"
+		}
+		if h.Running() {
+			row.PID, row.FDsOpen, row.FDsSoft, row.FDsHard, row.Listening = h.PID, h.FDs, h.Soft, h.Hard, h.Listening
+		}
 		switch {
 		case ClusteredJetStream(inv, n):
 			row.JetStream = "unknown"
@@ -70,6 +110,8 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 			row.Version, row.Uptime = v.Version, v.Uptime
 			row.Connections, row.MaxConns, row.SlowConsumers = v.Connections, v.MaxConnections, v.SlowConsumers
 			row.MemBytes, row.CPU = v.Mem, v.CPU
+			c := CapacityOf(v.MaxConnections, StaticReserve(inv, n), h, v.Connections)
+			row.Capacity, row.CapacityLimit, row.Reserve = c.Capacity, c.Limit, c.Reserve
 		}
 		if s.Routez != nil {
 			row.RoutesSeen = len(s.Routez.Peers())
@@ -90,10 +132,26 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 	return f
 }
 
+// replaceUnreachable puts the diagnosis d in place of d.Node's
+// "unreachable" reason (or adds it).
+func replaceUnreachable(rs []Reason, d Reason) []Reason {
+	for i, r := range rs {
+		if r.Node == d.Node && r.Code == ReasonUnreachable {
+			rs[i] = d
+			return rs
+		}
+	}
+	return append(rs, d)
+}
+
 // Thresholds are `natsops check`'s limits.
 type Thresholds struct {
+	// Connections in percent of the capacity (min(max_connections, fd
+	// soft limit − reserve)).
 	WarnConnPct, CritConnPct float64
-	WarnSlow, CritSlow       int64
+	// Open descriptors in percent of the fd soft limit.
+	WarnFDsPct, CritFDsPct float64
+	WarnSlow, CritSlow     int64
 	// AllowVersionSkew: nodes on different versions (an upgrade) are no
 	// warning.
 	AllowVersionSkew bool
@@ -113,12 +171,14 @@ const (
 	Warning  = "warning"
 )
 
-// Verdict is a check's outcome: the problems, worst first, and the
-// highest share of max_connections in use.
+// Verdict is a check's outcome: the problems, worst first, the highest
+// share of a node's connection capacity in use, and the highest share of
+// a node's fd soft limit open.
 type Verdict struct {
 	Problems []Problem `json:"problems"`
 	Nodes    int       `json:"nodes"`
 	MaxConnP float64   `json:"max_connections_used_percent"`
+	FDsP     float64   `json:"fds_used_percent"`
 }
 
 // Worst is the verdict's worst severity: Critical, Warning, or "" (OK).
@@ -143,14 +203,31 @@ func Check(f *Fleet, t Thresholds) Verdict {
 	}
 	versions := map[string][]string{}
 	for _, n := range f.Nodes {
+		if n.FDsSoft > 0 && n.FDsSoft < unlimitedFDs {
+			pct := 100 * float64(n.FDsOpen) / float64(n.FDsSoft)
+			v.FDsP = max(v.FDsP, pct)
+			msg := fmt.Sprintf("%d of %d file descriptors open (%.0f%% of the soft limit): raise [tune] nofile, run natsops tune, then restart the node", n.FDsOpen, n.FDsSoft, pct)
+			switch {
+			case pct >= t.CritFDsPct:
+				v.Problems = append(v.Problems, Problem{Critical, n.Node, "fds", msg})
+			case pct >= t.WarnFDsPct:
+				v.Problems = append(v.Problems, Problem{Warning, n.Node, "fds", msg})
+			}
+		}
 		if !n.Reachable {
 			continue
 		}
 		versions[n.Version] = append(versions[n.Version], n.Node)
-		if n.MaxConns > 0 {
-			pct := 100 * float64(n.Connections) / float64(n.MaxConns)
+		if capacity := n.capacity(); capacity > 0 || n.MaxConns > 0 {
+			pct := 100.0
+			if capacity > 0 {
+				pct = 100 * float64(n.Connections) / float64(capacity)
+			}
 			v.MaxConnP = max(v.MaxConnP, pct)
-			msg := fmt.Sprintf("%d of %d connections (%.0f%%)", n.Connections, n.MaxConns, pct)
+			msg := fmt.Sprintf("%d of %d connections (%.0f%%)", n.Connections, capacity, pct)
+			if capacity < n.MaxConns {
+				msg = fmt.Sprintf("%d of %d connections (%.0f%%; capacity: fd soft limit %d − %d reserved, below max_connections %d)", n.Connections, capacity, pct, n.FDsSoft, n.Reserve, n.MaxConns)
+			}
 			switch {
 			case pct >= t.CritConnPct:
 				v.Problems = append(v.Problems, Problem{Critical, n.Node, "connections", msg})
@@ -175,4 +252,13 @@ func Check(f *Fleet, t Thresholds) Verdict {
 	}
 	sort.SliceStable(v.Problems, func(i, j int) bool { return v.Problems[i].Severity < v.Problems[j].Severity })
 	return v
+}
+
+// capacity is the row's connection capacity: Capacity, or max_connections
+// for a row built without one.
+func (n NodeStatus) capacity() int {
+	if n.CapacityLimit == "" {
+		return n.MaxConns
+	}
+	return n.Capacity
 }

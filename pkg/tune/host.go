@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/natsops/natsops/pkg/remote"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Observe reads what h has now for d, without changing anything, in one
@@ -65,15 +66,10 @@ func observeScript(d Desired) string {
 		}
 		fmt.Fprintf(&b, "f=%s; if [ -e \"$f\" ]; then printf 'file\\t%%s\\t1\\t%%s\\n' \"$f\" \"$(base64 -w0 < \"$f\")\"; else printf 'file\\t%%s\\t0\\t\\n' \"$f\"; fi\n", remote.Quote(path))
 	}
-	pid := "0"
-	switch {
-	case d.Unit != "":
-		u := remote.Quote(d.UnitName())
-		fmt.Fprintf(&b, "printf 'unit\\t%%s\\n' \"$(systemctl show -p LimitNOFILE --value %s)\"\n", u)
-		pid = fmt.Sprintf("$(systemctl show -p MainPID --value %s)", u)
-	case d.PidFile != "":
-		pid = fmt.Sprintf("$(cat %s 2>/dev/null || echo 0)", remote.Quote(d.PidFile))
+	if d.Unit != "" {
+		fmt.Fprintf(&b, "printf 'unit\\t%%s\\n' \"$(systemctl show -p LimitNOFILE --value %s)\"\n", remote.Quote(d.UnitName()))
 	}
+	pid := service.PIDCommand(d.UnitName(), d.PidFile)
 	fmt.Fprintf(&b, "pid=%s\nif [ \"${pid:-0}\" != 0 ] && [ -r /proc/$pid/limits ]; then printf 'pid\\t%%s\\t%%s\\t%%s\\n' \"$pid\" $(awk '/^Max open files/ {print $4, $5}' /proc/$pid/limits); fi\n", pid)
 	return b.String()
 }

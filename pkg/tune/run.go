@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
@@ -16,8 +17,12 @@ type HostRun struct {
 	Plan    *Plan         `json:"plan,omitempty"`
 	Applied bool          `json:"applied"`
 	Verify  *Verification `json:"verify,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	// Limits is the running server's open-files limit next to the
+	// desired one, with the connection capacity each gives.
+	Limits *Limits `json:"limits,omitempty"`
+	Error  string  `json:"error,omitempty"`
 
+	inv     *cluster.Inventory
 	node    *cluster.Node
 	host    remote.Host
 	desired Desired
@@ -38,7 +43,7 @@ type Run struct {
 func Read(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, connect func(context.Context, *cluster.Node) (remote.Host, error), parallel int) *Run {
 	r := &Run{Connect: connect, Parallel: parallel}
 	for _, n := range nodes {
-		r.Hosts = append(r.Hosts, &HostRun{Node: n.Name, Host: n.Host, node: n, desired: DesiredFor(inv, n)})
+		r.Hosts = append(r.Hosts, &HostRun{Node: n.Name, Host: n.Host, inv: inv, node: n, desired: DesiredFor(inv, n)})
 	}
 	r.each(ctx, func(ctx context.Context, h *HostRun) error {
 		host, err := r.Connect(ctx, h.node)
@@ -51,6 +56,8 @@ func Read(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, co
 			return err
 		}
 		h.Plan = MakePlan(h.Node, h.desired, obs)
+		l := LimitsFor(inv, h.node, h.desired, obs.Process)
+		h.Limits = &l
 		if !h.Plan.Pending() && len(h.Plan.Problems) == 0 {
 			v := Verify(h.Node, h.desired, obs)
 			h.Verify = &v
@@ -102,6 +109,8 @@ func (r *Run) Apply(ctx context.Context) {
 		}
 		v := Verify(h.Node, h.desired, obs)
 		h.Verify = &v
+		l := LimitsFor(h.inv, h.node, h.desired, obs.Process)
+		h.Limits = &l
 		if len(v.Mismatches) > 0 {
 			return fmt.Errorf("applied, but %s", strings.Join(v.Mismatches, "; "))
 		}
@@ -147,4 +156,40 @@ func (r *Run) each(ctx context.Context, fn func(context.Context, *HostRun) error
 			todo[k].Error = remote.OneLine(res.Name, res.Err)
 		}
 	}
+}
+
+// Limits is a host's open-files limit as the running nats-server has it
+// and as the inventory wants it, and the client connections each allows
+// (health.CapacityOf with the inventory's reserve estimate: the server is
+// not asked how many clients it has).
+type Limits struct {
+	// PID is the running server's (0: not running; Running* are then 0).
+	PID             int   `json:"pid"`
+	RunningSoft     int64 `json:"running_soft"`
+	RunningHard     int64 `json:"running_hard"`
+	RunningCapacity int   `json:"running_capacity"`
+	Desired         int64 `json:"desired"`
+	DesiredCapacity int   `json:"desired_capacity"`
+	MaxConnections  int   `json:"max_connections"`
+	Reserve         int   `json:"reserve"`
+}
+
+// defaultMaxConnections is nats-server's max_connections default.
+const defaultMaxConnections = 65536
+
+// LimitsFor is node n's Limits from its desired tuning and its running
+// server's limit. Pure.
+func LimitsFor(inv *cluster.Inventory, n *cluster.Node, d Desired, p ProcLimit) Limits {
+	maxConns := defaultMaxConnections
+	if m := n.Server.MaxConnections; m != nil {
+		maxConns = *m
+	}
+	static := health.StaticReserve(inv, n)
+	want := health.CapacityOf(maxConns, static, &health.HostReading{Reached: true, PID: 1, State: "S", Soft: d.NoFile, Hard: d.NoFile}, -1)
+	l := Limits{Desired: d.NoFile, DesiredCapacity: want.Capacity, MaxConnections: maxConns, Reserve: want.Reserve}
+	if p.PID > 0 {
+		now := health.CapacityOf(maxConns, static, &health.HostReading{Reached: true, PID: p.PID, State: "S", Soft: p.Soft, Hard: p.Hard}, -1)
+		l.PID, l.RunningSoft, l.RunningHard, l.RunningCapacity = p.PID, p.Soft, p.Hard, now.Capacity
+	}
+	return l
 }
