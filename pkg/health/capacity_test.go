@@ -92,6 +92,8 @@ func TestDiagnose(t *testing.T) {
 			"nats-server is not running (systemd: nats-server.service is failed failed exit-code): start it with natsops restart --node n2 --force"},
 		{"no pid, nothing says it is down", down, &HostReading{Reached: true, Note: NoteNoPID, Service: "systemctl says nothing of nats-server.service: is systemd running?"}, "", ""},
 		{"zombie", down, with(func(h *HostReading) { h.State = "Z" }), ReasonNotRunning, "pid 77 is a zombie"},
+		{"8 short of the limit (clients churning): out of fds", down, with(func(h *HostReading) { h.FDs = 19992 }), ReasonOutOfFDs, "out of file descriptors (19992 of 20000 open)"},
+		{"9 short of the limit: not out of fds", down, with(func(h *HostReading) { h.FDs = 19991 }), "", ""},
 		{"stopped by SIGSTOP", down, with(func(h *HostReading) { h.State = "T" }), ReasonStopped, "send SIGCONT: kill -CONT 77"},
 		{"stopped and out of fds: stopped first", down, with(func(h *HostReading) { h.State = "T"; h.FDs = 20000 }), ReasonStopped, "kill -CONT 77"},
 		{"listening on another port", down, with(func(h *HostReading) { h.Listening = []int{4333, 8333} }), ReasonWrongPort, "listens on port 4333, 8333, not on the inventory's monitoring port 8222"},
