@@ -93,6 +93,7 @@ func (r Reader) Host(ctx context.Context, n *cluster.Node) health.HostReading {
 	if err != nil {
 		return health.HostReading{Note: transport(n, err)}
 	}
+	defer h.Close() // a pooled host ignores it: its pool closes it
 	res, err := h.Run(ctx, service.ProbeCommand(n), remote.RunOptions{Sudo: true})
 	if err != nil {
 		if r.Forget != nil {
