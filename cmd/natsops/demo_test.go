@@ -21,7 +21,7 @@ import (
 // the rollout's events, and the summary last (decoded into summary).
 type demoLine struct {
 	rollout.Event
-	Dir     string `json:"dir"`
+	Dir string `json:"dir"`
 	// Status is the status line's reading (its host readings: the demo
 	// shows status as status does).
 	Status *struct {
