@@ -68,7 +68,8 @@ nodes running different versions.
 
 --format nagios prints perfdata: nodes, max_connections_used (the highest
 share of a node's capacity) and fds_used (the highest share of a node's
-soft limit), each with its warning and critical thresholds.
+soft limit; U when no host was read, e.g. --monitor-only), each with its
+warning and critical thresholds.
 
 Exit codes (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check
 itself could not run, e.g. a broken inventory).`,
@@ -145,7 +146,13 @@ func (o *checkOptions) run(ctx context.Context) error {
 		if len(msgs) > 0 {
 			summary = strings.Join(msgs, "; ")
 		}
-		fmt.Fprintf(o.sys.stdout, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f fds_used=%.1f%%;%.0f;%.0f\n", res.Status, summary, res.Nodes, res.MaxConnP, o.warnConnPct, o.critConnPct, res.FDsP, o.warnFDsPct, o.critFDsPct)
+		// No node's descriptors read (--monitor-only, no host reached):
+		// the value is unknown, Nagios's "U", not 0%.
+		fds := "U"
+		if res.FDsRead > 0 {
+			fds = fmt.Sprintf("%.1f%%", res.FDsP)
+		}
+		fmt.Fprintf(o.sys.stdout, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f fds_used=%s;%.0f;%.0f\n", res.Status, summary, res.Nodes, res.MaxConnP, o.warnConnPct, o.critConnPct, fds, o.warnFDsPct, o.critFDsPct)
 	default:
 		fmt.Fprintf(o.sys.stdout, "%s: %s (%s)\n", inv.Path, res.Status, plural(res.Nodes, "node"))
 		for _, p := range res.Problems {

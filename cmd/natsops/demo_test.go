@@ -21,7 +21,17 @@ import (
 // the rollout's events, and the summary last (decoded into summary).
 type demoLine struct {
 	rollout.Event
-	Dir     string `json:"dir"`
+	Dir string `json:"dir"`
+	// Status is the status line's reading (its host readings: the demo
+	// shows status as status does).
+	Status *struct {
+		Nodes []struct {
+			Node     string `json:"node"`
+			FDs      string `json:"fds"`
+			FDsOpen  int    `json:"fds_open"`
+			Capacity int    `json:"capacity"`
+		} `json:"nodes"`
+	} `json:"status"`
 	summary *demoSummary
 }
 
@@ -137,6 +147,25 @@ func TestDemo(t *testing.T) {
 		}
 		if len(s.PIDs) != 6 {
 			t.Errorf("want 6 server processes (3 started, 3 restarted), got %v", s.PIDs)
+		}
+		// The status it shows has every node's descriptors and capacity.
+		statuses := 0
+		for _, l := range lines {
+			if l.Step != "status" {
+				continue
+			}
+			statuses++
+			if l.Status == nil || len(l.Status.Nodes) != 3 {
+				t.Fatalf("status line: %+v", l.Status)
+			}
+			for _, n := range l.Status.Nodes {
+				if n.FDsOpen <= 0 || n.Capacity <= 0 || strings.HasPrefix(n.FDs, "-") {
+					t.Errorf("status %s: fds %q (%d open), capacity %d", n.Node, n.FDs, n.FDsOpen, n.Capacity)
+				}
+			}
+		}
+		if statuses != 1 {
+			t.Errorf("%d status lines, want 1", statuses)
 		}
 		m := s.Messages
 		if m == nil || m.Acked == 0 || m.Lost != 0 || m.Verified != m.Acked || m.Received == 0 {

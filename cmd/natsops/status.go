@@ -69,7 +69,7 @@ Exit codes: 0 healthy, 3 not healthy.`,
 func (g *globals) readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, conn *connector) *health.Fleet {
 	r := probe.Reader{Fleet: g.fleetReader(), Parallel: g.parallel}
 	if conn != nil {
-		r.Connect = conn.connect
+		r.Connect, r.Forget = conn.connect, conn.pool.Forget
 	}
 	rd := r.Read(ctx, inv.Nodes, nodes)
 	return health.Status(inv, nodes, rd.Snaps, rd.Hosts)

@@ -116,7 +116,7 @@ func (o *tuneOptions) finish(r *tune.Run, pending bool) error {
 			case h.Error != "":
 				fmt.Fprintf(o.sys.stderr, "natsops: %s\n", h.Error)
 			case h.Verify != nil && h.Verify.RestartNeeded:
-				fmt.Fprintf(o.sys.stdout, "%s: tuned; running nats-server (pid %d) still has nofile %d: restart needed to take effect (natsops restart --node %s)\n", h.Node, h.Verify.Process.PID, h.Verify.Process.Hard, h.Node)
+				fmt.Fprintf(o.sys.stdout, "%s: %s\n", h.Node, restartNeededLine(h))
 			case h.Verify != nil && h.Applied:
 				fmt.Fprintf(o.sys.stdout, "%s: tuned and verified\n", h.Node)
 			}
@@ -150,4 +150,14 @@ func limitString(n int64) string {
 		return "unlimited"
 	}
 	return fmt.Sprint(n)
+}
+
+// restartNeededLine says a tuned host's server still runs with its old
+// limit, and the connections a restart would give it.
+func restartNeededLine(h *tune.HostRun) string {
+	s := fmt.Sprintf("tuned; running nats-server (pid %d) still has nofile %d", h.Verify.Process.PID, h.Verify.Process.Hard)
+	if l := h.Limits; l != nil && l.PID > 0 {
+		s += fmt.Sprintf(" (capacity %d connections; %d after a restart)", l.RunningCapacity, l.DesiredCapacity)
+	}
+	return s + fmt.Sprintf(": restart needed to take effect (natsops restart --node %s)", h.Node)
 }

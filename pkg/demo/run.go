@@ -14,6 +14,7 @@ import (
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/loadgen"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/probe"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
@@ -104,9 +105,15 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 	if hooks.Healthy != nil {
 		hooks.Healthy(run.HealthyMS, c.Running())
 	}
-	snaps := c.Snapshots(ctx)
+	connect := func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
+		return remote.Connect(ctx, n, inv.Dir, remote.Env{}, remote.DialOptions{})
+	}
+	// The status shown is status's own: :8222 and each node's process
+	// (descriptors, limits, capacity) at once.
+	rd := probe.Reader{Fleet: fleet.Reader{Monitor: &monitor.Client{}}, Connect: connect}.Read(ctx, inv.Nodes, inv.Nodes)
+	snaps := rd.Snaps
 	if hooks.Status != nil {
-		hooks.Status(health.Status(inv, inv.Nodes, snaps, nil))
+		hooks.Status(health.Status(inv, inv.Nodes, snaps, rd.Hosts))
 	}
 	byNode := map[string]*Node{}
 	for _, n := range inv.Nodes {
@@ -142,13 +149,11 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 		Nodes:     inv.Nodes,
 		Operation: fmt.Sprintf("demo restart %s", opts.Mode),
 		Command:   "restart",
-		Connect: func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
-			return remote.Connect(ctx, n, inv.Dir, remote.Env{}, remote.DialOptions{})
-		},
-		Monitor: &monitor.Client{},
-		Clock:   fleet.RealClock{},
-		Events:  events,
-		Options: rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
+		Connect:   connect,
+		Monitor:   &monitor.Client{},
+		Clock:     fleet.RealClock{},
+		Events:    events,
+		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
 	})
 	run.RolloutMS = time.Since(t).Milliseconds()
 	if rep != nil && rep.Order != nil {

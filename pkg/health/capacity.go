@@ -147,6 +147,12 @@ const (
 	ReasonWrongPort  = "wrong-port"
 )
 
+// outOfFDsSlack: a silent server this close to its limit is out of
+// descriptors. At the limit, every descriptor a leaving client frees is
+// taken at once by the next accept (clients reconnect in storms), so the
+// probe, a moment apart from the :8222 reading, may see a few short.
+const outOfFDsSlack = 8
+
 // monitorDown reports a snapshot whose monitoring endpoint did not answer.
 func monitorDown(s *monitor.Snapshot) bool {
 	return s == nil || s.Varz == nil && s.Healthz == nil
@@ -178,7 +184,7 @@ func Diagnose(n *cluster.Node, s *monitor.Snapshot, h *HostReading) (Reason, boo
 	case h.State == "T" || h.State == "t":
 		r.Code = ReasonStopped
 		r.Msg = fmt.Sprintf("nats-server (pid %d) is stopped (SIGSTOP, state %s): it holds its connections but answers nothing; send SIGCONT: kill -CONT %d", h.PID, h.State, h.PID)
-	case h.Soft > 0 && int64(h.FDs) >= h.Soft:
+	case h.Soft > 0 && int64(h.FDs) >= h.Soft-outOfFDsSlack:
 		r.Code = ReasonOutOfFDs
 		r.Msg = fmt.Sprintf("out of file descriptors (%d of %d open): clients and monitoring are refused; raise [tune] nofile, run natsops tune, then natsops restart --node %s --force", h.FDs, h.Soft, n.Name)
 	case h.Listening != nil && !containsInt(h.Listening, monitorPort(n)):

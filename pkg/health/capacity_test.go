@@ -92,6 +92,8 @@ func TestDiagnose(t *testing.T) {
 			"nats-server is not running (systemd: nats-server.service is failed failed exit-code): start it with natsops restart --node n2 --force"},
 		{"no pid, nothing says it is down", down, &HostReading{Reached: true, Note: NoteNoPID, Service: "systemctl says nothing of nats-server.service: is systemd running?"}, "", ""},
 		{"zombie", down, with(func(h *HostReading) { h.State = "Z" }), ReasonNotRunning, "pid 77 is a zombie"},
+		{"8 short of the limit (clients churning): out of fds", down, with(func(h *HostReading) { h.FDs = 19992 }), ReasonOutOfFDs, "out of file descriptors (19992 of 20000 open)"},
+		{"9 short of the limit: not out of fds", down, with(func(h *HostReading) { h.FDs = 19991 }), "", ""},
 		{"stopped by SIGSTOP", down, with(func(h *HostReading) { h.State = "T" }), ReasonStopped, "send SIGCONT: kill -CONT 77"},
 		{"stopped and out of fds: stopped first", down, with(func(h *HostReading) { h.State = "T"; h.FDs = 20000 }), ReasonStopped, "kill -CONT 77"},
 		{"listening on another port", down, with(func(h *HostReading) { h.Listening = []int{4333, 8333} }), ReasonWrongPort, "listens on port 4333, 8333, not on the inventory's monitoring port 8222"},
@@ -169,19 +171,23 @@ func TestCheckGradesCapacityAndFDs(t *testing.T) {
 		want  string // severity:code, space separated
 		connP float64
 		fdsP  float64
+		read  int // nodes with an fd reading (0: fds_used unknown)
 	}{
-		{"idle", row(10, 19881, 65536, 50, 20000), "", 100 * 10.0 / 19881, 0.25},
-		{"the seed: 19000 conns, 29% of max_connections but 96% of capacity and 95% fds", row(19000, 19881, 65536, 19040, 20000), "critical:fds critical:connections", 100 * 19000.0 / 19881, 95.2},
-		{"fds warning only", row(100, 19881, 65536, 16500, 20000), "warning:fds", 100 * 100.0 / 19881, 82.5},
-		{"connections warning against capacity", row(16000, 19881, 65536, 16100, 40000), "warning:connections", 100 * 16000.0 / 19881, 40.25},
-		{"no host reading: graded against max_connections", NodeStatus{Node: "n1", Reachable: true, Connections: 60000, MaxConns: 65536}, "warning:connections", 100 * 60000.0 / 65536, 0},
-		{"unreachable with fds at the limit: fds still graded", NodeStatus{Node: "n1", FDsOpen: 20000, FDsSoft: 20000}, "critical:fds", 0, 100},
+		{"idle", row(10, 19881, 65536, 50, 20000), "", 100 * 10.0 / 19881, 0.25, 1},
+		{"the seed: 19000 conns, 29% of max_connections but 96% of capacity and 95% fds", row(19000, 19881, 65536, 19040, 20000), "critical:fds critical:connections", 100 * 19000.0 / 19881, 95.2, 1},
+		{"fds warning only", row(100, 19881, 65536, 16500, 20000), "warning:fds", 100 * 100.0 / 19881, 82.5, 1},
+		{"connections warning against capacity", row(16000, 19881, 65536, 16100, 40000), "warning:connections", 100 * 16000.0 / 19881, 40.25, 1},
+		{"no host reading: graded against max_connections", NodeStatus{Node: "n1", Reachable: true, Connections: 60000, MaxConns: 65536}, "warning:connections", 100 * 60000.0 / 65536, 0, 0},
+		{"unreachable with fds at the limit: fds still graded", NodeStatus{Node: "n1", FDsOpen: 20000, FDsSoft: 20000}, "critical:fds", 0, 100, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := Check(&Fleet{Nodes: []NodeStatus{tc.n}, Reasons: []Reason{}}, th)
 			var got []string
 			for _, p := range v.Problems {
 				got = append(got, p.Severity+":"+p.Code)
+				if p.Code == "fds" && !strings.HasSuffix(p.Message, "raise [tune] nofile, run natsops tune, then natsops restart --node n1") {
+					t.Errorf("fds problem without its fix: %q", p.Message)
+				}
 			}
 			if strings.Join(got, " ") != tc.want {
 				t.Errorf("problems %v, want %q", v.Problems, tc.want)
@@ -191,6 +197,9 @@ func TestCheckGradesCapacityAndFDs(t *testing.T) {
 			}
 			if diff := v.FDsP - tc.fdsP; diff > 0.01 || diff < -0.01 {
 				t.Errorf("FDsP %.2f, want %.2f", v.FDsP, tc.fdsP)
+			}
+			if v.FDsRead != tc.read {
+				t.Errorf("FDsRead %d, want %d", v.FDsRead, tc.read)
 			}
 		})
 	}

@@ -179,6 +179,10 @@ type Verdict struct {
 	Nodes    int       `json:"nodes"`
 	MaxConnP float64   `json:"max_connections_used_percent"`
 	FDsP     float64   `json:"fds_used_percent"`
+	// FDsRead is how many nodes had a reading of their descriptors and
+	// soft limit (0: FDsP is unknown, not 0%: --monitor-only, no host
+	// reached).
+	FDsRead int `json:"fds_read_nodes"`
 }
 
 // Worst is the verdict's worst severity: Critical, Warning, or "" (OK).
@@ -206,7 +210,8 @@ func Check(f *Fleet, t Thresholds) Verdict {
 		if n.FDsSoft > 0 && n.FDsSoft < unlimitedFDs {
 			pct := 100 * float64(n.FDsOpen) / float64(n.FDsSoft)
 			v.FDsP = max(v.FDsP, pct)
-			msg := fmt.Sprintf("%d of %d file descriptors open (%.0f%% of the soft limit): raise [tune] nofile, run natsops tune, then restart the node", n.FDsOpen, n.FDsSoft, pct)
+			v.FDsRead++
+			msg := fmt.Sprintf("%d of %d file descriptors open (%.0f%% of the soft limit): raise [tune] nofile, run natsops tune, then natsops restart --node %s", n.FDsOpen, n.FDsSoft, pct, n.Node)
 			switch {
 			case pct >= t.CritFDsPct:
 				v.Problems = append(v.Problems, Problem{Critical, n.Node, "fds", msg})

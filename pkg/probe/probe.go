@@ -36,6 +36,10 @@ type Reader struct {
 	// Connect reaches a node's host; nil: monitoring only (every host
 	// reading is NoteMonitorOnly).
 	Connect func(ctx context.Context, n *cluster.Node) (remote.Host, error)
+	// Forget, when set, drops node n's connection after the probe failed
+	// on it, so the next reading dials again (status --watch outlives a
+	// host's reboot).
+	Forget func(n *cluster.Node)
 	// Parallel bounds the hosts probed at once (0: all at once).
 	Parallel int
 	// Timeout bounds each host (0: HostTimeout).
@@ -89,8 +93,12 @@ func (r Reader) Host(ctx context.Context, n *cluster.Node) health.HostReading {
 	if err != nil {
 		return health.HostReading{Note: transport(n, err)}
 	}
+	defer h.Close() // a pooled host ignores it: its pool closes it
 	res, err := h.Run(ctx, service.ProbeCommand(n), remote.RunOptions{Sudo: true})
 	if err != nil {
+		if r.Forget != nil {
+			r.Forget(n)
+		}
 		return health.HostReading{Note: transport(n, err)}
 	}
 	if err := res.Err(h, "probe"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,8 +56,15 @@ func TestRead(t *testing.T) {
 		}
 		return fakeHost{name: "n3", hang: true}, nil
 	}
-	r := Reader{Fleet: fleet.Reader{Monitor: fakeMonitor{}}, Connect: connect, Timeout: 50 * time.Millisecond}
+	var mu sync.Mutex
+	forgot := map[string]bool{}
+	forget := func(n *cluster.Node) { mu.Lock(); forgot[n.Name] = true; mu.Unlock() }
+	r := Reader{Fleet: fleet.Reader{Monitor: fakeMonitor{}}, Connect: connect, Forget: forget, Timeout: 50 * time.Millisecond}
 	rd := r.Read(context.Background(), inv.Nodes, inv.Nodes)
+	// Only the connection the probe failed on is dropped (n2 has none).
+	if len(forgot) != 1 || !forgot["n3"] {
+		t.Errorf("forgotten: %v, want n3", forgot)
+	}
 	if len(rd.Snaps) != 3 || len(rd.Hosts) != 3 {
 		t.Fatalf("reading: %+v", rd)
 	}

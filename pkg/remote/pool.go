@@ -46,6 +46,19 @@ func (p *Pool) Connect(ctx context.Context, n *cluster.Node) (Host, error) {
 	return shared{h}, nil
 }
 
+// Forget closes node n's connection, if any: the next Connect dials
+// again (a connection that failed, e.g. its host rebooted, is not handed
+// out for the rest of a long run such as status --watch).
+func (p *Pool) Forget(n *cluster.Node) {
+	p.mu.Lock()
+	h, ok := p.hosts[n.Name]
+	delete(p.hosts, n.Name)
+	p.mu.Unlock()
+	if ok {
+		h.Close()
+	}
+}
+
 // Close closes every connection the pool made.
 func (p *Pool) Close() {
 	p.mu.Lock()

@@ -67,3 +67,31 @@ func TestPool(t *testing.T) {
 		t.Errorf("closed %d of %d", closed, dials["a"]+dials["b"])
 	}
 }
+
+// Forget closes a node's connection and the next Connect dials again;
+// forgetting a node never dialled does nothing.
+func TestPoolForget(t *testing.T) {
+	dials, closed := 0, 0
+	p := NewPool(func(ctx context.Context, n *cluster.Node) (Host, error) {
+		dials++
+		return &countingHost{Local{NodeName: n.Name}, &closed}, nil
+	})
+	a := &cluster.Node{Name: "a"}
+	p.Forget(a)
+	for range 2 {
+		if _, err := p.Connect(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Forget(a)
+	if dials != 1 || closed != 1 {
+		t.Fatalf("after Forget: %d dials, %d closed", dials, closed)
+	}
+	if _, err := p.Connect(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if dials != 2 || closed != 2 {
+		t.Errorf("%d dials, %d closed", dials, closed)
+	}
+}

@@ -43,7 +43,8 @@ const markProbe = "natsops:probe"
 // root (it reads another user's /proc/<pid>): the pid (PIDCommand), its
 // state, the count of /proc/<pid>/fd, "Max open files" soft and hard from
 // /proc/<pid>/limits, and the TCP ports it listens on (its socket inodes
-// matched against the listening sockets of /proc/net/tcp and tcp6, in its own network namespace). With
+// matched against the listening sockets of /proc/<pid>/net/tcp and tcp6,
+// its own network namespace; "listened" once that read completed). With
 // no process it prints what the service manager says. It always exits 0;
 // ParseProbe reads its lines:
 //
@@ -54,6 +55,7 @@ const markProbe = "natsops:probe"
 //	natsops:probe fds COUNT
 //	natsops:probe limits SOFT HARD
 //	natsops:probe listen HEXPORT
+//	natsops:probe listened                       (the ports were read)
 func ProbeCommand(n *cluster.Node) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pid=%s\n", nodePID(n))
@@ -69,8 +71,13 @@ func ProbeCommand(n *cluster.Node) string {
 	fmt.Fprintf(&b, "echo \"%[1]s state $(awk '/^State:/ {print $2}' /proc/$pid/status 2>/dev/null)\"\n", markProbe)
 	fmt.Fprintf(&b, "echo \"%[1]s fds $(ls /proc/$pid/fd 2>/dev/null | wc -l)\"\n", markProbe)
 	fmt.Fprintf(&b, "awk '/^Max open files/ {print \"%[1]s limits\", $4, $5}' /proc/$pid/limits 2>/dev/null\n", markProbe)
-	fmt.Fprintf(&b, "socks=\" $(ls -l /proc/$pid/fd 2>/dev/null | sed -n 's/.*socket:\\[\\([0-9]*\\)\\].*/\\1/p' | tr '\\n' ' ')\"\n")
-	fmt.Fprintf(&b, "awk -v s=\"$socks\" '$4 == \"0A\" && index(s, \" \" $10 \" \") { split($2, a, \":\"); print \"%[1]s listen\", a[2] }' /proc/$pid/net/tcp /proc/$pid/net/tcp6 2>/dev/null\n", markProbe)
+	// The socket inodes go through a pipe, never an argument: at the
+	// seed's 20,000 connections they are ~150KB, past the kernel's 128KB
+	// per argument (awk -v would fail with E2BIG and every port be lost).
+	// "listened" ends a complete read: without it the ports are unknown,
+	// not "none".
+	b.WriteString("t=; for f in /proc/$pid/net/tcp /proc/$pid/net/tcp6; do [ -r \"$f\" ] && t=\"$t $f\"; done\n")
+	fmt.Fprintf(&b, "if [ -n \"$t\" ]; then ls -l /proc/$pid/fd 2>/dev/null | sed -n 's/.*socket:\\[\\([0-9]*\\)\\].*/\\1/p' | awk 'NF == 1 { s[$1] = 1; next } $4 == \"0A\" && ($10 in s) { split($2, a, \":\"); print \"%[1]s listen\", a[2] } END { print \"%[1]s listened\" }' - $t 2>/dev/null; fi\n", markProbe)
 	b.WriteString("exit 0\n")
 	return b.String()
 }
@@ -130,15 +137,16 @@ func ParseProbe(n *cluster.Node, out string) health.HostReading {
 			if len(f) == 2 {
 				h.Soft, h.Hard = parseLimit(f[0]), parseLimit(f[1])
 			}
+		case "listened":
+			if h.Listening == nil {
+				h.Listening = []int{}
+			}
 		case "listen":
 			if p, err := strconv.ParseInt(val, 16, 32); err == nil && !seen[int(p)] {
 				seen[int(p)] = true
 				h.Listening = append(h.Listening, int(p))
 			}
 		}
-	}
-	if h.PID > 0 && h.Listening == nil {
-		h.Listening = []int{}
 	}
 	if h.PID == 0 && h.Note == "" {
 		h.Note = "probe: no pid in the output"

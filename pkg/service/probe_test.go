@@ -78,10 +78,14 @@ func TestParseProbe(t *testing.T) {
 		name, out string
 		want      health.HostReading
 	}{
-		{"running", "natsops:probe pid 42\nnatsops:probe state S\nnatsops:probe fds 19040\nnatsops:probe limits 20000 20000\nnatsops:probe listen 107E\nnatsops:probe listen 1F6E\nnatsops:probe listen 1F6E\n",
+		{"running", "natsops:probe pid 42\nnatsops:probe state S\nnatsops:probe fds 19040\nnatsops:probe limits 20000 20000\nnatsops:probe listen 107E\nnatsops:probe listen 1F6E\nnatsops:probe listen 1F6E\nnatsops:probe listened\n",
 			health.HostReading{Reached: true, PID: 42, State: "S", FDs: 19040, Soft: 20000, Hard: 20000, Listening: []int{4222, 8046}}},
-		{"unlimited, no listener", "natsops:probe pid 42\nnatsops:probe state T\nnatsops:probe fds 9\nnatsops:probe limits unlimited unlimited\n",
+		{"unlimited, no listener", "natsops:probe pid 42\nnatsops:probe state T\nnatsops:probe fds 9\nnatsops:probe limits unlimited unlimited\nnatsops:probe listened\n",
 			health.HostReading{Reached: true, PID: 42, State: "T", FDs: 9, Soft: 1<<63 - 1, Hard: 1<<63 - 1, Listening: []int{}}},
+		// The ports' read did not complete: unknown (nil), never "none",
+		// which would read as listening on another port.
+		{"ports not read", "natsops:probe pid 42\nnatsops:probe state S\nnatsops:probe fds 19006\nnatsops:probe limits 20000 20000\n",
+			health.HostReading{Reached: true, PID: 42, State: "S", FDs: 19006, Soft: 20000, Hard: 20000}},
 		{"systemd unit failed", "natsops:probe nopid\nnatsops:probe unit failed failed exit-code loaded\n",
 			health.HostReading{Reached: true, Note: health.NoteNoPID, Down: true, Service: "systemd: nats-server.service is failed failed exit-code"}},
 		{"no such unit", "natsops:probe nopid\nnatsops:probe unit inactive dead success not-found\n",
@@ -109,5 +113,56 @@ func TestProbeCommandSystemd(t *testing.T) {
 	c := ProbeCommand(inv.Nodes[0])
 	if want := "$(systemctl show -p MainPID --value nats@blue.service 2>/dev/null || echo 0)"; !strings.Contains(c, want) || PIDCommand("nats@blue.service", "") != want {
 		t.Errorf("probe:\n%s", c)
+	}
+}
+
+// At the seed's scale (some 17,000 sockets, their inodes past the
+// kernel's 128KB limit on one argument) the probe still finds the port
+// the process listens on, instead of losing every port (which would read
+// as "listening on another port").
+func TestProbeManySockets(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	const pairs = 8500
+	if lim.Cur < 2*pairs+500 {
+		t.Skipf("open-files soft limit %d: too low for %d sockets", lim.Cur, 2*pairs)
+	}
+	pf := filepath.Join(t.TempDir(), "p.pid")
+	if err := os.WriteFile(pf, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			_ = syscall.Close(fd)
+		}
+	}()
+	for range pairs {
+		p, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatalf("socketpair after %d sockets: %v", len(fds), err)
+		}
+		fds = append(fds, p[0], p[1])
+	}
+	n := pidfileNode(t, pf)
+	out, err := exec.Command("sh", "-c", ProbeCommand(n)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	h := ParseProbe(n, string(out))
+	port := ln.Addr().(*net.TCPAddr).Port
+	found := false
+	for _, p := range h.Listening {
+		found = found || p == port
+	}
+	if !h.Running() || h.FDs < 2*pairs || !found {
+		t.Errorf("reading %+v, want %d among the ports and %d+ fds", h, port, 2*pairs)
 	}
 }
