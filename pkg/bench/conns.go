@@ -47,8 +47,11 @@ type NodeReading struct {
 	MemBytes    int64  `json:"mem_bytes"`
 	// MemPer1k is the server's RSS growth per 1,000 connections since
 	// before the ramp.
-	MemPer1k int64  `json:"mem_per_1k_bytes"`
-	Error    string `json:"error,omitempty"`
+	MemPer1k int64 `json:"mem_per_1k_bytes"`
+	// SlowConsumers is /varz slow_consumers (pubsub).
+	SlowConsumers int64  `json:"-"`
+	MaxPayload    int64  `json:"-"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Step is one step of a ramp.
@@ -118,7 +121,8 @@ func readings(ctx context.Context, m Monitor, ts []Target) []NodeReading {
 				out[i].Error = err.Error()
 				return
 			}
-			out[i].Connections, out[i].MaxConns, out[i].MemBytes = v.Connections, v.MaxConnections, v.Mem
+			out[i].Connections, out[i].MaxConns, out[i].MemBytes, out[i].SlowConsumers = v.Connections, v.MaxConnections, v.Mem, v.SlowConsumers
+			out[i].MaxPayload = v.MaxPayload
 		}()
 	}
 	wg.Wait()

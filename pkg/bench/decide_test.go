@@ -1,7 +1,6 @@
 package bench
 
 import (
-
 	"errors"
 	"fmt"
 	"net"
@@ -216,5 +215,3 @@ func TestDrained(t *testing.T) {
 		}
 	}
 }
-
-
