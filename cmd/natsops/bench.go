@@ -171,7 +171,7 @@ func (o *benchOptions) benchSetup(flag string, conns int) ([]bench.Target, bench
 	}
 	auth, err := bench.ResolveAuth(inv, o.user, o.sys.getenv)
 	if err != nil {
-		return nil, bench.Auth{}, err
+		return nil, bench.Auth{}, benchError(err)
 	}
 	if o.sys.nofile != nil {
 		if soft, hard, err := o.sys.nofile(); err == nil {

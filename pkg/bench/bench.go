@@ -111,7 +111,7 @@ func ResolveAuth(inv *cluster.Inventory, user string, env cluster.Env) (Auth, er
 		}
 	}
 	if sec == nil {
-		return Auth{}, fmt.Errorf("--user %s: the inventory has no such user (server.auth.user or server.auth.users)", user)
+		return Auth{}, &LimitError{Msg: fmt.Sprintf("--user %s: the inventory has no such user (server.auth.user or server.auth.users)", user)}
 	}
 	if sec.Kind() == cluster.SecretLiteral && cluster.IsBcrypt(string(*sec)) {
 		return Auth{}, fmt.Errorf("user %s: the inventory holds only a bcrypt hash of its password, which natsops cannot log in with: reference the password with env:NAME or file:PATH", user)

@@ -79,10 +79,11 @@ const (
 	// CauseMaxConnections: the server answered -ERR 'maximum connections
 	// exceeded' (its max_connections).
 	CauseMaxConnections Cause = "max-connections"
-	// CauseServerOutOfFDs: the server stopped answering: a connection got
-	// no INFO (or no TCP accept) in time and its :8222 did not answer
-	// either — what a server at its open-files limit looks like from
-	// outside (accept4: too many open files).
+	// CauseServerOutOfFDs: the server stopped answering: a connection the
+	// kernel accepted got no INFO in time (or not even a TCP accept, and
+	// its :8222 did not answer either) — what a server at its open-files
+	// limit looks like from outside (accept4: too many open files); or
+	// the host's limit is known (ConnOptions.HostFDLimit) and reached.
 	CauseServerOutOfFDs Cause = "server-out-of-fds"
 	// CauseServerRefused: the server refused or closed connections for a
 	// reason that cannot be told (connection refused, closed after INFO).
@@ -96,8 +97,9 @@ const (
 	// CauseEphemeralPorts: this machine ran out of local ports
 	// (EADDRNOTAVAIL, or EADDRINUSE on bind).
 	CauseEphemeralPorts Cause = "ephemeral-ports"
-	// CauseTimeout: the bench's --timeout ran out, or the server is slow
-	// but its :8222 still answers.
+	// CauseTimeout: the bench's --timeout ran out, or the server is slow:
+	// no TCP accept in time while its :8222 answers, or no INFO in time
+	// while its host's open-files limit is known and far.
 	CauseTimeout Cause = "timeout"
 	// CauseInterrupted: Ctrl-C.
 	CauseInterrupted Cause = "interrupted"
@@ -180,15 +182,29 @@ func Classify(f *Failure, c Context) Cause {
 		// socket the server had closed): the server is at its limit.
 		return CauseMaxConnections
 	}
-	atLimit := c.HostFDLimit > 0 && c.MonitorAnswers && c.Connections+serverFDMargin >= c.HostFDLimit
+	known := c.HostFDLimit > 0 && c.MonitorAnswers
+	atLimit := known && c.Connections+serverFDMargin >= c.HostFDLimit
 	switch {
 	case atLimit:
 		return CauseServerOutOfFDs
-	case f.ServerErr == "" && isTimeout(f.Err) && (f.Phase == PhaseDial || f.Phase == PhaseInfo):
-		if c.MonitorAnswers {
-			return CauseTimeout
-		}
+	case f.ServerErr != "" || !isTimeout(f.Err):
+		return CauseServerRefused
+	case known:
+		// Far from a limit we know: a slow server.
+		return CauseTimeout
+	case f.Phase == PhaseInfo:
+		// The kernel accepted the connection (it sits in the listen
+		// backlog) but the server never sent INFO: its accept4 fails,
+		// "too many open files". Its :8222 may still answer a read now
+		// and then (a descriptor freed for a moment), so that is not
+		// evidence against it.
 		return CauseServerOutOfFDs
+	case f.Phase == PhaseDial && !c.MonitorAnswers:
+		// Not even a TCP accept (the backlog is full too), and no
+		// monitoring: the same, further along.
+		return CauseServerOutOfFDs
+	case f.Phase == PhaseDial:
+		return CauseTimeout
 	}
 	return CauseServerRefused
 }
@@ -263,7 +279,9 @@ func Rate(n int64, d time.Duration) float64 {
 // PerThousand is the memory per 1,000 connections between two readings
 // (0 when the connections did not grow).
 func PerThousand(memBefore, memAfter int64, connsBefore, connsAfter int) int64 {
-	if connsAfter <= connsBefore {
+	if connsAfter <= connsBefore || memAfter <= 0 {
+		// No growth, or no reading (a server out of descriptors answers
+		// /varz with mem 0: it could not read its own /proc).
 		return 0
 	}
 	return (memAfter - memBefore) * 1000 / int64(connsAfter-connsBefore)

@@ -114,7 +114,8 @@ func TestClassify(t *testing.T) {
 		{"no local port on bind", &Failure{Phase: PhaseDial, Err: opErr(syscall.EADDRINUSE)}, Context{MonitorAnswers: true}, CauseEphemeralPorts},
 		{"refused", &Failure{Phase: PhaseDial, Err: opErr(syscall.ECONNREFUSED)}, Context{}, CauseServerRefused},
 		{"no INFO, :8222 silent", &Failure{Phase: PhaseInfo, Err: netTimeout{}}, Context{}, CauseServerOutOfFDs},
-		{"no INFO, :8222 answers", &Failure{Phase: PhaseInfo, Err: netTimeout{}}, Context{MonitorAnswers: true}, CauseTimeout},
+		{"no INFO, :8222 answers now and then", &Failure{Phase: PhaseInfo, Err: netTimeout{}}, Context{MonitorAnswers: true}, CauseServerOutOfFDs},
+		{"no TCP accept, :8222 answers", &Failure{Phase: PhaseDial, Err: netTimeout{}}, Context{MonitorAnswers: true}, CauseTimeout},
 		{"SYN unanswered (backlog full), :8222 silent", &Failure{Phase: PhaseDial, Err: netTimeout{}}, Context{}, CauseServerOutOfFDs},
 		{"connect timeout errno, :8222 silent", &Failure{Phase: PhaseDial, Err: opErr(syscall.ETIMEDOUT)}, Context{}, CauseServerOutOfFDs},
 		{"no PONG in time is not fds", &Failure{Phase: PhaseConnect, Err: netTimeout{}}, Context{}, CauseServerRefused},
@@ -186,6 +187,9 @@ func TestComplete(t *testing.T) {
 func TestPerThousandAndRate(t *testing.T) {
 	if got := PerThousand(10<<20, 50<<20, 10, 1010); got != 40<<20 {
 		t.Errorf("PerThousand = %d", got)
+	}
+	if got := PerThousand(10<<20, 0, 10, 1010); got != 0 {
+		t.Errorf("PerThousand without a memory reading = %d", got)
 	}
 	if got := PerThousand(10, 5, 10, 10); got != 0 {
 		t.Errorf("PerThousand without growth = %d", got)
