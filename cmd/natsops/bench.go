@@ -68,13 +68,15 @@ connection, spread round robin over the selected nodes), wait until every
 subscriber's interest has reached every node, then publish --msgs
 messages of --size bytes (shared among the publishers) on --subject.
 
-Publishing is flow-controlled: each publisher flushes every 100 messages
-(a PING the server answers once it has delivered them), so the final
-flush waits for one batch only. (natscli's bench publishes everything and
-then flushes with nats.go's 10s default; at 1,000 subscribers the server
-answers that PING only after 10 million deliveries, hence its "flushing:
-nats: timeout".) The subscribers are then given time to drain: until every
-one is complete, nothing arrived for 5s, or 60s.
+Publishing is flow-controlled: each publisher flushes every 1,000
+messages (a PING the server answers once it has fanned out everything
+before it), so no more than that is in flight and the final flush waits
+for one window only. (nats-bench and the single-process natscli bench
+published everything and then flushed once with nats.go's 10s default:
+with 1,000 subscribers the server answers that PING only after 10 million
+deliveries, and when that takes longer than 10s the run ends with
+"flushing: nats: timeout".) The subscribers are then given time to drain:
+until every one is complete, nothing arrived for 5s, or 60s.
 
 Reported: publish rate (messages/s until the last flush answered),
 delivery rate (deliveries/s over all subscribers until the last one),
@@ -82,7 +84,8 @@ per-subscriber completeness (complete or not, how many short, the worst),
 slow consumers the servers counted during the run (/varz slow_consumers
 after − before) and the client's own, and the latency p50/p99/max of the
 messages that carry their send time (about 1,000 per run, every
-subscriber; --size of at least 9 bytes).
+subscriber; --size of at least 9 bytes), measured under full load: it
+includes the queueing behind the publisher's window.
 
 -o json: one summary object.
 
