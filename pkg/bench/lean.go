@@ -100,6 +100,9 @@ func leanDialer(auth Auth, timeout time.Duration) dialer {
 			return nil, &Failure{Node: t.Node, Phase: phase, Err: err, ServerErr: serr}
 		}
 		_ = c.SetDeadline(time.Now().Add(timeout))
+		// Ctrl-C or --timeout ends a handshake at once, not after timeout.
+		stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+		defer stop()
 		br := bufio.NewReaderSize(c, 1024)
 		line, err := readLine(br)
 		switch {
@@ -131,6 +134,9 @@ func leanDialer(auth Auth, timeout time.Duration) dialer {
 				continue
 			}
 			break
+		}
+		if !stop() {
+			return fail(PhaseConnect, ctx.Err(), "")
 		}
 		_ = c.SetDeadline(time.Time{})
 		// Hold with a small buffer: what the handshake read ahead, then

@@ -166,8 +166,13 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 	probed := make([]atomic.Bool, o.Subs)
 	var nProbed atomic.Int64
 	var delivered, lastDelivery atomic.Int64
-	var stampMu sync.Mutex
-	var stamps []time.Duration
+	// Every subscriber's latency sample, each behind its own lock (its
+	// callbacks run one at a time; the lock only orders them with the
+	// read at the end).
+	subStamps := make([]struct {
+		mu sync.Mutex
+		d  []time.Duration
+	}, o.Subs)
 	var subConns []*nats.Conn
 	for i := range o.Subs {
 		if ctx.Err() != nil {
@@ -178,22 +183,35 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 			return res, err
 		}
 		subConns = append(subConns, nc)
+		st := &subStamps[i]
 		sub, err := nc.Subscribe(o.Subject, func(m *nats.Msg) {
-			now := time.Now()
 			if len(m.Data) > 0 && m.Data[0] == kindProbe {
 				if !probed[i].Swap(true) {
 					nProbed.Add(1)
 				}
 				return
 			}
-			counts[i].Add(1)
+			n := counts[i].Add(1)
 			delivered.Add(1)
-			lastDelivery.Store(now.UnixNano())
-			if len(m.Data) >= 9 && m.Data[0] == kindStamp {
+			// The clock only for the sampled messages and a subscriber's
+			// last one: 10 million time.Now calls would cost the bench
+			// more than the server.
+			stamped := len(m.Data) >= 9 && m.Data[0] == kindStamp
+			if !stamped && n != int64(want) {
+				return
+			}
+			now := time.Now()
+			for t := now.UnixNano(); ; {
+				last := lastDelivery.Load()
+				if t <= last || lastDelivery.CompareAndSwap(last, t) {
+					break
+				}
+			}
+			if stamped {
 				d := now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(m.Data[1:9]))))
-				stampMu.Lock()
-				stamps = append(stamps, d)
-				stampMu.Unlock()
+				st.mu.Lock()
+				st.d = append(st.d, d)
+				st.mu.Unlock()
 			}
 		})
 		if err != nil {
@@ -342,9 +360,13 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 		res.DeliverMS = d.Milliseconds()
 		res.DeliveryRate = Rate(res.Deliveries, d)
 	}
-	stampMu.Lock()
+	var stamps []time.Duration
+	for i := range subStamps {
+		subStamps[i].mu.Lock()
+		stamps = append(stamps, subStamps[i].d...)
+		subStamps[i].mu.Unlock()
+	}
 	res.Latency = Percentiles(stamps)
-	stampMu.Unlock()
 	res.ClientSlow = clientSlow.Load()
 	after := readings(ctx, o.Monitor, targets)
 	if s1 := sumSlow(after); s1 >= slow0 {
