@@ -163,7 +163,8 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 	every := sampleEvery(o.Msgs)
 	want := o.Msgs
 	counts := make([]atomic.Int64, o.Subs)
-	probed := make([]atomic.Bool, o.Subs)
+	probed := make([]atomic.Bool, o.Subs*o.Pubs) // [sub*Pubs+pub]
+	probedBy := make([]atomic.Int64, o.Subs)
 	var nProbed atomic.Int64
 	var delivered, lastDelivery atomic.Int64
 	// Every subscriber's latency sample, each behind its own lock (its
@@ -186,8 +187,14 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 		st := &subStamps[i]
 		sub, err := nc.Subscribe(o.Subject, func(m *nats.Msg) {
 			if len(m.Data) > 0 && m.Data[0] == kindProbe {
-				if !probed[i].Swap(true) {
-					nProbed.Add(1)
+				// A probe from every publisher: the interest reached
+				// each publisher's node (one route knowing it proves
+				// nothing about another).
+				if len(m.Data) >= 5 {
+					p := int(binary.BigEndian.Uint32(m.Data[1:5]))
+					if p < o.Pubs && !probed[i*o.Pubs+p].Swap(true) && probedBy[i].Add(1) == int64(o.Pubs) {
+						nProbed.Add(1)
+					}
 				}
 				return
 			}
@@ -240,19 +247,21 @@ func PubSub(ctx context.Context, o PubSubOptions) (*PubSubResult, error) {
 		pubConns = append(pubConns, nc)
 	}
 
-	// Every subscriber's interest on every node: probes until each
-	// subscriber saw one (messages sent before a route learnt of a
-	// subscription would be lost to it, and counted against the server).
-	probe := []byte{kindProbe}
+	// Every subscriber's interest on every publisher's node: probes until
+	// each subscriber saw one from every publisher (messages sent before a
+	// route learnt of a subscription would be lost to it, and counted
+	// against the server).
 	deadline := time.Now().Add(readyTimeout)
 	for nProbed.Load() < int64(o.Subs) {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("only %d of %d subscribers received the probe within %s: the cluster's routes do not carry their interest", nProbed.Load(), o.Subs, readyTimeout)
+			return res, fmt.Errorf("only %d of %d subscribers received a probe from every publisher within %s: the cluster's routes do not carry their interest", nProbed.Load(), o.Subs, readyTimeout)
 		}
-		for _, nc := range pubConns {
+		for p, nc := range pubConns {
+			probe := []byte{kindProbe, 0, 0, 0, 0}
+			binary.BigEndian.PutUint32(probe[1:], uint32(p))
 			_ = nc.Publish(o.Subject, probe)
 			_ = nc.FlushTimeout(flushTimeout)
 		}
