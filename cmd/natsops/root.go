@@ -158,6 +158,7 @@ Start with:
 		newVersionCmd(g),
 		newDemoCmd(g),
 		newServerCmd(g),
+		newBenchCmd(g),
 	)
 	return root, g
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/natsops/natsops/pkg/bench"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
@@ -26,6 +27,9 @@ type system struct {
 	// sshEnv reads the operator's SSH environment (home, user,
 	// ~/.ssh/config, SSH_AUTH_SOCK).
 	sshEnv func() (remote.Env, error)
+	// nofile is this process's open-files limit (soft, hard); nil:
+	// unknown, and bench does not check it.
+	nofile func() (soft, hard uint64, err error)
 }
 
 func newSystem() *system {
@@ -36,6 +40,7 @@ func newSystem() *system {
 		args:   os.Args[1:],
 		getenv: os.LookupEnv,
 		sshEnv: remote.LoadEnv,
+		nofile: bench.ClientNoFile,
 		isTTY: func(f any) bool {
 			if fd, ok := f.(interface{ Fd() uintptr }); ok {
 				return term.IsTerminal(int(fd.Fd()))

@@ -52,6 +52,27 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 	return servers
 }
 
+// StartServer starts one server (no JetStream, no cluster) with edit
+// applied to its options, and waits until it accepts connections. It
+// shuts down with the test.
+func StartServer(t testing.TB, edit func(*server.Options)) *server.Server {
+	t.Helper()
+	o := &server.Options{ServerName: "n1", Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1, NoLog: true, NoSigs: true}
+	if edit != nil {
+		edit(o)
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(2 * time.Minute) {
+		t.Fatal("the server did not start within 2m")
+	}
+	return s
+}
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
