@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/bench"
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/probe"
 )
 
 type benchOptions struct {
@@ -29,6 +31,9 @@ type benchOptions struct {
 	target, step int
 	hold         time.Duration
 	client       string
+	// the selected nodes (benchSetup)
+	nodes []*cluster.Node
+	inv   *cluster.Inventory
 }
 
 const benchExits = `Exit codes: 0 the target was reached / every subscriber got every
@@ -106,7 +111,10 @@ includes the queueing behind the publisher's window.
 		Short: "Ramp idle connections in steps until a target or the first failure",
 		Long: `Open idle client connections to the selected nodes (round robin) in
 steps of --step, holding each step for --hold, until --target or the
-first failure, then close every one of them.
+first failure, then close every one of them. The step that fails is held
+too, so status and check show the node at its limit meanwhile; a failing
+node's server is then read on its host (descriptors open and its
+open-files limit, as status reads them) to tell fd exhaustion for sure.
 
 Per step: connections held (and dropped while held), the time to open
 them, each node's /varz connections and memory (server RSS growth per
@@ -172,6 +180,7 @@ func (o *benchOptions) benchSetup(flag string, conns int) ([]bench.Target, bench
 	if err != nil {
 		return nil, bench.Auth{}, err
 	}
+	o.inv, o.nodes = inv, nodes
 	auth, err := bench.ResolveAuth(inv, o.user, o.sys.getenv)
 	if err != nil {
 		return nil, bench.Auth{}, benchError(err)
@@ -264,10 +273,27 @@ func (o *benchOptions) runConnections(ctx context.Context) error {
 	}
 	ctx, cancel := o.benchContext(ctx)
 	defer cancel()
+	// A failing node's server is read on its host too (descriptors open
+	// and its limit), as status does: the proof of fd exhaustion.
+	var hostFDs func(ctx context.Context, node string) (int, int, bool)
+	if conn, err := o.connector(o.inv); err == nil {
+		defer conn.close()
+		pr := probe.Reader{Connect: conn.connect}
+		hostFDs = func(ctx context.Context, node string) (int, int, bool) {
+			for _, n := range o.nodes {
+				if n.Name == node {
+					h := pr.Host(ctx, n)
+					return h.FDs, int(min(h.Soft, 1<<31-1)), h.Running() && h.Soft > 0
+				}
+			}
+			return 0, 0, false
+		}
+	}
 	bar := o.progress()
 	res, err := bench.Connections(ctx, bench.ConnOptions{
 		Targets: targets, Auth: auth, Target: o.target, Step: o.step, Hold: o.hold, Client: o.client,
 		Monitor:    &monitor.Client{},
+		HostFDs:    hostFDs,
 		OnProgress: func(held, target int) { bar.show("connections", held, target) },
 		OnStep: func(st bench.Step) {
 			bar.clear()

@@ -27,11 +27,12 @@ type ConnOptions struct {
 	// Parallel connections opened at once (default 16).
 	Parallel int
 	Monitor  Monitor
-	// HostFDLimit, when set, is a node's open-files limit as its host
-	// reports it (the running server's /proc/<pid>/limits; /varz does not
-	// say): a hook for the fd readings of status/check/tune. Nil or
-	// ok=false: unknown, and the stop cause is told from the symptoms.
-	HostFDLimit func(ctx context.Context, node string) (limit int, ok bool)
+	// HostFDs, when set, reads a node's running server from its host:
+	// descriptors open and its open-files soft limit (/proc/<pid>/fd and
+	// /proc/<pid>/limits; /varz says neither). cmd wires it to the probe
+	// status and check use. Nil or ok=false: unknown, and the stop cause
+	// is told from the symptoms.
+	HostFDs func(ctx context.Context, node string) (open, limit int, ok bool)
 	// OnProgress is called as connections open (a progress bar).
 	OnProgress func(held, target int)
 	// OnStep is called after every step with its reading.
@@ -83,6 +84,10 @@ type ConnResult struct {
 	// phase, error; never a secret).
 	Detail string `json:"detail,omitempty"`
 	Node   string `json:"node,omitempty"`
+	// HostFDsOpen and HostFDLimit: the failing node's server as its host
+	// showed it at the failure (0: not read).
+	HostFDsOpen int `json:"host_fds_open,omitempty"`
+	HostFDLimit int `json:"host_fd_limit,omitempty"`
 	// Down: selected nodes whose monitoring did not answer before the
 	// ramp: not benched.
 	Down   []NodeDown `json:"down,omitempty"`
@@ -265,8 +270,10 @@ func Connections(ctx context.Context, o ConnOptions) (*ConnResult, error) {
 		wg.Wait()
 		cancel()
 		st := Step{Event: "step", Step: si + 1, Want: want, OpenMS: time.Since(stepStart).Milliseconds()}
-		// Hold the step (unless it already failed).
-		if first == nil && ctx.Err() == nil && o.Hold > 0 {
+		// Hold the step, also one that failed: what the ramp holds at the
+		// limit stays for --hold, for the operator's status and check to
+		// see, and the host is read while it is held.
+		if ctx.Err() == nil && o.Hold > 0 {
 			t := time.NewTimer(o.Hold)
 			select {
 			case <-t.C:
@@ -301,9 +308,10 @@ func Connections(ctx context.Context, o ConnOptions) (*ConnResult, error) {
 					}
 					cctx.MonitorAnswers = st.Nodes[i].Error == ""
 					cctx.Connections, cctx.MaxConnections = st.Nodes[i].Connections, st.Nodes[i].MaxConns
-					if o.HostFDLimit != nil {
-						if l, ok := o.HostFDLimit(ctx, t.Node); ok {
-							cctx.HostFDLimit = l
+					if o.HostFDs != nil {
+						if open, l, ok := o.HostFDs(ctx, t.Node); ok {
+							cctx.HostFDsOpen, cctx.HostFDLimit = open, l
+							res.HostFDsOpen, res.HostFDLimit = open, l
 						}
 					}
 				}

@@ -83,7 +83,7 @@ const (
 	// kernel accepted got no INFO in time (or not even a TCP accept, and
 	// its :8222 did not answer either) — what a server at its open-files
 	// limit looks like from outside (accept4: too many open files); or
-	// the host's limit is known (ConnOptions.HostFDLimit) and reached.
+	// the host shows it at its limit (ConnOptions.HostFDs).
 	CauseServerOutOfFDs Cause = "server-out-of-fds"
 	// CauseServerRefused: the server refused or closed connections for a
 	// reason that cannot be told (connection refused, closed after INFO).
@@ -143,16 +143,21 @@ type Context struct {
 	// the failure.
 	MonitorAnswers bool
 	// Connections the node reported then (when it answered), and its
-	// host-side open-files limit when known (0: unknown; the hook
-	// ConnOptions.HostFDLimit).
+	// server's descriptors open and open-files limit as its host showed
+	// them (0: unknown; the hook ConnOptions.HostFDs).
 	Connections    int
 	MaxConnections int
+	HostFDsOpen    int
 	HostFDLimit    int
 }
 
 // serverFDMargin: a server within this many descriptors of its limit is
 // taken to be at it (listeners, routes, JetStream files, the log).
 const serverFDMargin = 200
+
+// hostFDMargin: a server whose host shows it within this many descriptors
+// of its limit is at it (as health.Diagnose judges it).
+const hostFDMargin = 8
 
 // Classify is the stop cause of a failure.
 func Classify(f *Failure, c Context) Cause {
@@ -181,6 +186,11 @@ func Classify(f *Failure, c Context) Cause {
 		// The -ERR lost in a race (a client that wrote CONNECT into a
 		// socket the server had closed): the server is at its limit.
 		return CauseMaxConnections
+	}
+	// The host's own count is the proof: within a few descriptors of the
+	// limit (each one a leaving client frees is taken by the next accept).
+	if c.HostFDLimit > 0 && c.HostFDsOpen+hostFDMargin >= c.HostFDLimit {
+		return CauseServerOutOfFDs
 	}
 	known := c.HostFDLimit > 0 && c.MonitorAnswers
 	atLimit := known && c.Connections+serverFDMargin >= c.HostFDLimit

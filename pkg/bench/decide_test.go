@@ -121,6 +121,8 @@ func TestClassify(t *testing.T) {
 		{"no PONG in time is not fds", &Failure{Phase: PhaseConnect, Err: netTimeout{}}, Context{}, CauseServerRefused},
 		{"closed before INFO", &Failure{Phase: PhaseInfo, Err: opErr(syscall.ECONNRESET)}, Context{MonitorAnswers: true}, CauseServerRefused},
 		{"host limit known and reached", &Failure{Phase: PhaseInfo, Err: opErr(syscall.ECONNRESET)}, Context{MonitorAnswers: true, Connections: 9900, HostFDLimit: 10000}, CauseServerOutOfFDs},
+		{"host shows the server at its limit, :8222 silent", &Failure{Phase: PhaseDial, Err: netTimeout{}}, Context{MonitorAnswers: true, HostFDsOpen: 2046, HostFDLimit: 2048}, CauseServerOutOfFDs},
+		{"host shows descriptors free", &Failure{Phase: PhaseDial, Err: netTimeout{}}, Context{MonitorAnswers: true, HostFDsOpen: 1000, HostFDLimit: 2048}, CauseTimeout},
 		{"host limit known, far", &Failure{Phase: PhaseInfo, Err: netTimeout{}}, Context{MonitorAnswers: true, Connections: 100, HostFDLimit: 10000}, CauseTimeout},
 		{"dropped while held", &Failure{Phase: PhaseHold, Err: errors.New("EOF")}, Context{}, CauseConnectionsDropped},
 	} {
