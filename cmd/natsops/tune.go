@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/tune"
 )
 
@@ -146,7 +147,7 @@ func limitsLine(l *tune.Limits) string {
 }
 
 func limitString(n int64) string {
-	if n >= 1<<40 {
+	if n >= health.UnlimitedFDs {
 		return "unlimited"
 	}
 	return fmt.Sprint(n)

@@ -48,8 +48,8 @@ func (h *HostReading) Running() bool {
 	return h != nil && h.Reached && h.PID > 0 && h.State != "Z"
 }
 
-// unlimitedFDs: a limit this high ("unlimited") bounds nothing.
-const unlimitedFDs = 1 << 40
+// UnlimitedFDs: a limit this high ("unlimited") bounds nothing.
+const UnlimitedFDs = 1 << 40
 
 // Descriptor reserve: what nats-server needs for itself besides its
 // client connections. The static estimate, from the inventory, is
@@ -128,7 +128,7 @@ func CapacityOf(maxConns, static int, h *HostReading, conns int) Capacity {
 		c.Measured = h.FDs - conns
 	}
 	c.Reserve = max(c.Static, c.Measured) + reserveMargin
-	if h.Soft >= unlimitedFDs {
+	if h.Soft >= UnlimitedFDs {
 		return c
 	}
 	byFDs := max(int(h.Soft)-c.Reserve, 0)
@@ -238,7 +238,7 @@ func FDsColumn(h *HostReading) string {
 		return "-(" + h.Note + ")"
 	case !h.Running():
 		return "-(not running)"
-	case h.Soft >= unlimitedFDs:
+	case h.Soft >= UnlimitedFDs:
 		return fmt.Sprintf("%d/unlimited", h.FDs)
 	}
 	return fmt.Sprintf("%d/%d", h.FDs, h.Soft)

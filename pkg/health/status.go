@@ -207,7 +207,7 @@ func Check(f *Fleet, t Thresholds) Verdict {
 	}
 	versions := map[string][]string{}
 	for _, n := range f.Nodes {
-		if n.FDsSoft > 0 && n.FDsSoft < unlimitedFDs {
+		if n.FDsSoft > 0 && n.FDsSoft < UnlimitedFDs {
 			pct := 100 * float64(n.FDsOpen) / float64(n.FDsSoft)
 			v.FDsP = max(v.FDsP, pct)
 			v.FDsRead++

@@ -135,7 +135,7 @@ func ParseProbe(n *cluster.Node, out string) health.HostReading {
 		case "limits":
 			f := strings.Fields(val)
 			if len(f) == 2 {
-				h.Soft, h.Hard = parseLimit(f[0]), parseLimit(f[1])
+				h.Soft, h.Hard = ParseLimit(f[0]), ParseLimit(f[1])
 			}
 		case "listened":
 			if h.Listening == nil {
@@ -154,8 +154,9 @@ func ParseProbe(n *cluster.Node, out string) health.HostReading {
 	return h
 }
 
-// parseLimit reads a /proc limits value ("unlimited" is the largest).
-func parseLimit(s string) int64 {
+// ParseLimit reads a /proc/<pid>/limits value ("unlimited" is the
+// largest); tune's observation reads the same file.
+func ParseLimit(s string) int64 {
 	if s == "unlimited" || s == "infinity" {
 		return 1<<63 - 1
 	}

@@ -47,8 +47,8 @@ func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 			o.UnitLimit = f[1]
 		case f[0] == "pid" && len(f) == 4:
 			o.Process.PID, _ = strconv.Atoi(f[1])
-			o.Process.Soft = parseLimit(f[2])
-			o.Process.Hard = parseLimit(f[3])
+			o.Process.Soft = service.ParseLimit(f[2])
+			o.Process.Hard = service.ParseLimit(f[3])
 		}
 	}
 	return o, nil
@@ -72,14 +72,6 @@ func observeScript(d Desired) string {
 	pid := service.PIDCommand(d.UnitName(), d.PidFile)
 	fmt.Fprintf(&b, "pid=%s\nif [ \"${pid:-0}\" != 0 ] && [ -r /proc/$pid/limits ]; then printf 'pid\\t%%s\\t%%s\\t%%s\\n' \"$pid\" $(awk '/^Max open files/ {print $4, $5}' /proc/$pid/limits); fi\n", pid)
 	return b.String()
-}
-
-func parseLimit(s string) int64 {
-	if s == "unlimited" || s == "infinity" {
-		return 1<<63 - 1
-	}
-	n, _ := strconv.ParseInt(s, 10, 64)
-	return n
 }
 
 // Apply carries out p on h in one round trip: a check that every target
