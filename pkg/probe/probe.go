@@ -58,22 +58,21 @@ func (r Reader) Read(ctx context.Context, all, nodes []*cluster.Node) Reading {
 	var mu sync.Mutex
 	limit := r.Parallel
 	if limit <= 0 {
-		limit = len(nodes)
+		limit = max(len(nodes), 1)
 	}
-	sem := make(chan struct{}, max(limit, 1))
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			h := r.Host(ctx, n)
-			mu.Lock()
-			out.Hosts[n.Name] = &h
-			mu.Unlock()
-		}()
-	}
+	res := remote.Each(ctx, nodes, limit, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
+		h := r.Host(ctx, n)
+		mu.Lock()
+		out.Hosts[n.Name] = &h
+		mu.Unlock()
+		return nil
+	})
 	wg.Wait()
+	for i, n := range nodes {
+		if err := res[i].Err; err != nil { // not started (ctx done), or a panic
+			out.Hosts[n.Name] = &health.HostReading{Note: transport(n, err)}
+		}
+	}
 	return out
 }
 
