@@ -218,7 +218,46 @@ func unwrapURLError(err error) error {
 
 // Healthz reads /healthz?details=true (the full check: JetStream included;
 // js-enabled-only answers ok before the node is really back).
+//
+// An answer whose only complaint is a listener check that never ran (see
+// spuriousNotReady) is asked again, up to spuriousRetries times: on a
+// loaded host nats-server gives it about a healthy server.
 func (c *Client) Healthz(ctx context.Context, base string) (*Healthz, error) {
+	for i := 0; ; i++ {
+		h, err := c.healthzOnce(ctx, base)
+		if err != nil || i == spuriousRetries || !spuriousNotReady(h) || ctx.Err() != nil {
+			return h, err
+		}
+	}
+}
+
+// spuriousRetries bounds how often a spurious not-ready answer is re-asked.
+const spuriousRetries = 3
+
+// spuriousNotReady reports an answer that fails only because nats-server's
+// readyForConnections(1ms) ran out of time before its first look at the
+// listeners: when more than a millisecond passes between taking the
+// deadline and the loop (a starved CPU, a GC pause), no listener is checked
+// and the error lists none ("failed to be ready for connections after
+// 1ms: "). A listener really down is named in that list, so only the empty
+// list is re-asked.
+func spuriousNotReady(h *Healthz) bool {
+	if h == nil || h.OK() {
+		return false
+	}
+	reasons := h.Reasons()
+	if len(reasons) == 0 {
+		return false
+	}
+	for _, r := range reasons {
+		if !strings.HasPrefix(r, "failed to be ready for connections after ") || !strings.HasSuffix(r, ": ") {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) healthzOnce(ctx context.Context, base string) (*Healthz, error) {
 	h := &Healthz{}
 	code, err := c.get(ctx, base, "/healthz?details=true", h)
 	if err != nil && code == 0 {
