@@ -84,7 +84,7 @@ func TestDeploy(t *testing.T) {
 			}
 		}
 		for _, n := range tb.Nodes {
-			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf*; systemctl daemon-reload; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl start nats-server"); err != nil {
+			if _, err := tb.Exec(c, n.Name, "rm -rf /var/lib/nats/jetstream/* /etc/nats-server.conf.natsops-bak /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf* /etc/systemd/system/nats-server.service.d/92-natsops-service.conf*; systemctl daemon-reload; printf '%s\\n' '"+strings.ReplaceAll(orig[n.Name], "'", "'\\''")+"' > /etc/nats-server.conf; systemctl start nats-server"); err != nil {
 				t.Error(err)
 			}
 		}

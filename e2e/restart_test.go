@@ -25,6 +25,7 @@ import (
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 	"github.com/natsops/natsops/testbed"
 )
 
@@ -82,7 +83,9 @@ func installRendered(c context.Context, t *testing.T, invPath string) *cluster.I
 		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		for _, n := range inv.Nodes {
-			nodeOut(c, t, n.Name, "rm -f "+rollout.LockPath+" "+rollout.StatePath+"*; echo ok")
+			// The stop contract this deploy installed goes too (an
+			// inventory with another lame duck would find it stale).
+			nodeOut(c, t, n.Name, "rm -f "+rollout.LockPath+" "+rollout.StatePath+"* /etc/systemd/system/nats-server.service.d/"+service.ContractDropInName+"*; systemctl daemon-reload; echo ok")
 			o := olds[n.Name]
 			if !o.exists {
 				continue
@@ -636,8 +639,9 @@ func TestRestartInterrupt(t *testing.T) {
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 		var e jsonEvent
-		if json.Unmarshal(sc.Bytes(), &e) == nil && !sent && e.Step == rollout.StepReady && e.Result == rollout.ResultOK {
-			// The first node is back: interrupt as an operator would.
+		if json.Unmarshal(sc.Bytes(), &e) == nil && !sent && e.Step == rollout.StepSteady && e.Result == rollout.ResultOK {
+			// The first node is back and stayed ready: interrupt as an
+			// operator would.
 			if err := cmd.Process.Signal(os.Interrupt); err != nil {
 				t.Fatal(err)
 			}

@@ -96,7 +96,7 @@ func resetTuning(c context.Context, t *testing.T) {
 	t.Helper()
 	for _, n := range tb.Nodes {
 		nodeOut(c, t, n.Name, `set -e
-rm -f /etc/sysctl.d/90-natsops.conf* /etc/security/limits.d/90-natsops.conf* /etc/systemd/system/nats-server.service.d/90-natsops.conf*
+rm -f /etc/sysctl.d/90-natsops.conf* /etc/security/limits.d/90-natsops.conf* /etc/systemd/system/nats-server.service.d/90-natsops.conf* /etc/systemd/system/nats-server.service.d/92-natsops-service.conf*
 mkdir -p /etc/systemd/system/nats-server.service.d
 printf '[Service]\nLimitNOFILE=4096\n' > /etc/systemd/system/nats-server.service.d/10-e2e-low.conf
 systemctl daemon-reload

@@ -39,7 +39,7 @@ func TestDeployUpgrade(t *testing.T) {
 		for _, n := range inv.Nodes {
 			// 2.15's JetStream store is not for 2.9 (no downgrades here):
 			// stopped, wiped, back to the packaged unit.
-			nodeOut(c, t, n.Name, "systemctl stop nats-server; rm -rf /var/lib/nats/jetstream/*; rm -f /etc/systemd/system/nats-server.service.d/"+service.ExecDropInName+"*; systemctl daemon-reload; echo ok")
+			nodeOut(c, t, n.Name, "systemctl stop nats-server; rm -rf /var/lib/nats/jetstream/*; rm -f /etc/systemd/system/nats-server.service.d/"+service.ExecDropInName+"* /etc/systemd/system/nats-server.service.d/"+service.ContractDropInName+"*; systemctl daemon-reload; echo ok")
 		}
 	})
 	before := waitHealthy(c, t, inv)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/deploy"
@@ -30,6 +31,7 @@ type deployOptions struct {
 	timeout   time.Duration
 	reloadTTL time.Duration
 	bootstrap bool
+	canary    canaryFlags
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -73,21 +75,41 @@ absolute service.binary, natsops owns the unit's ExecStart through the
 drop-in /etc/systemd/system/<unit>.d/` + service.ExecDropInName + `
 (ExecStart=<binary> -c <config_path>), installed before the restart and
 restored on rollback. Changing service.binary and running deploy is a
-rolling upgrade, one node at a time, the meta leader last.
+rolling upgrade, one node at a time, the meta leader last. The first
+start of a node whose nats-server version changes is waited for up to
+--start-timeout (default ` + rollout.DefaultStartTimeout.String() + `, never less than --timeout; an upgrade
+can rebuild a store at its first start, nats-server#4914); a server that
+dies at start is still noticed within about a second.
+
+Canary and soak, as natsops restart: --stop-after N stops cleanly after N
+nodes (lock released; a rerun deploys the rest: exit 0, -o json
+"stopped_after"); --pause D waits D between nodes, with a countdown on a
+terminal (Ctrl-C during it: exit 5, a rerun continues); --healthy-for D
+(default ` + rollout.DefaultHealthyFor.String() + `): a restarted node must stay ready for D, every
+reading healthy, before the next node; one that does not is rolled back
+like a node that never came back. Neither --stop-after nor --pause goes
+with a bootstrap (every node starts at once).
 
 Ctrl-C stops between nodes (exit 5); a node being restarted is started
 first, and a rollback under way finishes.
 
-Exit codes: 0 deployed (or nothing to do), 2 --check: changes pending,
+Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
+asked), 2 --check: changes pending,
 3 the cluster is not healthy (restarts refused, or a node did not come
 back and could not be rolled back), 5 cancelled or interrupted, 1 any
 other failure (a node rolled back, the node's nats-server refused the
 config, a node not readable, the lock held by another run).`,
 		Example: `  natsops deploy --check
   natsops deploy --yes
-  natsops deploy --restart never --limit nats-1`,
+  natsops deploy --restart never --limit nats-1
+  natsops deploy --stop-after 1 --yes      # upgrade one node; then: natsops deploy --yes`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.canary.check(cmd.Flags()); err != nil {
+				return err
+			}
+			return o.run(cmd.Context())
+		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.check, "check", false, "show the diffs and exit 2 if anything would change; change nothing")
@@ -98,6 +120,7 @@ config, a node not readable, the lock held by another run).`,
 	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
 	f.DurationVar(&o.reloadTTL, "reload-timeout", rollout.DefaultReloadTimeout, "how long a reload may take to show in /varz")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "form the cluster: every node installed, then all started together (automatic when no node is a member yet; refused on a formed cluster unless --force)")
+	o.canary.register(f, true)
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{deploy.RestartAuto, deploy.RestartNever, deploy.RestartAlways}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{string(service.Graceful), string(service.Fast)}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -209,6 +232,9 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if plan.Refusal != "" {
 		return o.reportPlan(plan, withCode(ExitError, fmt.Errorf("nothing deployed: %s", plan.Refusal)))
 	}
+	if plan.Bootstrap && (o.canary.stopAfter > 0 || o.canary.pause > 0) {
+		return o.reportPlan(plan, usageError("nothing deployed: this deploy bootstraps the cluster (every node starts at once), so --stop-after and --pause do not apply; rerun without them"))
+	}
 	if len(changed) == 0 {
 		return o.reportPlan(plan, o.planErrors(plan, ""))
 	}
@@ -228,10 +254,16 @@ func (o *deployOptions) run(ctx context.Context) error {
 	defer stop()
 	// The rollout covers the nodes that leave, too (locked, checked,
 	// taken out first).
-	cfg := o.rolloutConfig(d.inv.WithRemoved(), plan.ChangedNodes(), d.conn, rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}, o.printEvent(time.Now()))
-	cfg.Actions, cfg.Operation, cfg.Command = plan.Actions(), plan.Operation(), "deploy"
+	trail := o.startAudit("deploy", d.inv, plan.ChangedNodes(), d.conn)
+	trail.plan = audit.DeployPlan(plan)
+	opts := rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}
+	o.canary.apply(&opts)
+	cfg := o.rolloutConfig(d.inv.WithRemoved(), plan.ChangedNodes(), d.conn, opts, trail.tee(o.printEvent(time.Now())))
+	cfg.Actions, cfg.Operation, cfg.Command, cfg.Pausing = plan.Actions(), plan.Operation(), "deploy", o.countdown()
 	cfg.Bootstrap, cfg.Joining = plan.Bootstrap, plan.Joining
+	trail.run.Operation = cfg.Operation
 	rep, err := rollout.Run(ctx, cfg)
+	trail.endRollout(ctx, rep, err)
 	return o.finish(plan, rep, err)
 }
 
@@ -267,8 +299,8 @@ func (g *globals) printPlan(plan *deploy.Plan) {
 		default:
 			fmt.Fprintf(w, "%s: %s: %s\n", p.Node, p.Path, p)
 			prefixLines(w, "  ", p.Diff)
-			if p.Unit != nil {
-				prefixLines(w, "  ", p.Unit.Diff)
+			for _, u := range p.Units {
+				prefixLines(w, "  ", u.Diff)
 			}
 		}
 	}
@@ -338,8 +370,11 @@ type deployResult struct {
 	Rollout string                  `json:"rollout"`
 	Applied map[string]rollout.Kind `json:"applied"`
 	NotDone []string                `json:"not_done"`
-	Error   string                  `json:"error,omitempty"`
-	Logs    string                  `json:"logs,omitempty"`
+	// StoppedAfter: --stop-after stopped the deploy after this many
+	// nodes (ok, exit 0; not_done are left for a rerun).
+	StoppedAfter int    `json:"stopped_after,omitempty"`
+	Error        string `json:"error,omitempty"`
+	Logs         string `json:"logs,omitempty"`
 }
 
 // finish reports what the rollout applied to each node and picks the exit
@@ -353,7 +388,7 @@ func (o *deployOptions) finish(plan *deploy.Plan, rep *rollout.Report, err error
 		for _, p := range plan.Nodes {
 			writeJSONLine(o.sys.stdout, p)
 		}
-		res := deployResult{Step: "result", OK: err == nil, Rollout: rep.ID, Applied: rep.Applied, NotDone: nonNil(rep.NotDone)}
+		res := deployResult{Step: "result", OK: err == nil, Rollout: rep.ID, Applied: rep.Applied, NotDone: nonNil(rep.NotDone), StoppedAfter: rep.StoppedAfter}
 		var re *rollout.Error
 		if errors.As(err, &re) {
 			res.Logs = re.Logs
@@ -365,6 +400,9 @@ func (o *deployOptions) finish(plan *deploy.Plan, rep *rollout.Report, err error
 	} else {
 		for _, name := range rep.Done {
 			fmt.Fprintf(o.sys.stdout, "%s: %s\n", name, applied(byNode[name], rep.Applied[name]))
+		}
+		if err == nil && rep.StoppedAfter > 0 {
+			fmt.Fprintln(o.sys.stdout, o.canary.stopped(rep, "deploy", "deployed"))
 		}
 	}
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/monitor"
@@ -29,6 +30,7 @@ type restartOptions struct {
 	poll      time.Duration
 	breakLock bool
 	noResume  bool
+	canary    canaryFlags
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
@@ -61,15 +63,36 @@ before touching a node: the nodes that rollout confirmed back are skipped.
 --no-resume restarts every node again; any other operation, or older
 state, starts afresh.
 
-Exit codes: 0 done, 3 the cluster is not healthy (preflight refused, or a
-node did not come back), 1 any other failure (lock held, SSH, a command),
+Canary and soak: --stop-after N stops cleanly once N nodes of this run
+are done and healthy: the lock is released, the resume state kept, and a
+rerun of the same restart (with or without --stop-after) continues with
+the rest (exit 0; -o json: "stopped_after"). --pause D waits D between
+nodes (not after the last), with a countdown on a terminal; Ctrl-C during
+it stops cleanly (exit 5), and a rerun continues. --healthy-for D (default
+` + rollout.DefaultHealthyFor.String() + `): once a node is back it must stay ready for D, every
+reading healthy (the node, its routes both ways, JetStream current on the
+meta leader, the same process), before the next node; a reading that
+fails restarts nothing and stops the rollout at that node (exit 3): a
+node whose /healthz said ok while it was still catching up
+(nats-server#4875, #5976).
+
+Exit codes: 0 done (or stopped as --stop-after asked), 3 the cluster is
+not healthy (preflight refused, or a node did not come back or did not
+stay ready), 1 any other failure (lock held, SSH, a command),
 5 cancelled or interrupted.`,
 		Example: `  natsops restart --dry-run
   natsops restart --yes
   natsops restart --node nats-2 --force --yes
-  natsops restart --mode fast -o json --yes`,
+  natsops restart --mode fast -o json --yes
+  natsops restart --stop-after 1 --yes      # a canary; then: natsops restart --yes
+  natsops restart --pause 5m --yes`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.canary.check(cmd.Flags()); err != nil {
+				return err
+			}
+			return o.run(cmd.Context())
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.node, "node", "", "restart only this node (the incident case)")
@@ -80,6 +103,7 @@ node did not come back), 1 any other failure (lock held, SSH, a command),
 	f.DurationVar(&o.poll, "poll", 50*time.Millisecond, "health poll interval")
 	f.BoolVar(&o.breakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead)")
 	f.BoolVar(&o.noResume, "no-resume", false, "restart every selected node, even those a stopped rollout of the same restart already did")
+	o.canary.register(f, false)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"graceful", "fast"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -93,8 +117,11 @@ type restartResult struct {
 	Done    []string `json:"done"`
 	Skipped []string `json:"skipped"`
 	NotDone []string `json:"not_done"`
-	Error   string   `json:"error,omitempty"`
-	Logs    string   `json:"logs,omitempty"`
+	// StoppedAfter: --stop-after stopped the rollout after this many
+	// nodes (ok, exit 0; not_done are left for a rerun).
+	StoppedAfter int    `json:"stopped_after,omitempty"`
+	Error        string `json:"error,omitempty"`
+	Logs         string `json:"logs,omitempty"`
 }
 
 func (o *restartOptions) run(ctx context.Context) error {
@@ -131,21 +158,33 @@ func (o *restartOptions) run(ctx context.Context) error {
 	defer stop()
 
 	start := time.Now()
-	cfg := o.rolloutConfig(inv, nodes, conn, rollout.Options{
+	var trail *auditRun
+	if !o.dryRun {
+		trail = o.startAudit("restart", inv, nodes, conn)
+		trail.plan = audit.RestartPlan(nodeNames(nodes), string(mode))
+	}
+	opts := rollout.Options{
 		Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,
 		Force: o.force, DryRun: o.dryRun, BreakLock: o.breakLock, NoResume: o.noResume,
-	}, o.printEvent(start))
-	cfg.Command = "restart"
+	}
+	o.canary.apply(&opts)
+	cfg := o.rolloutConfig(inv, nodes, conn, opts, trail.tee(o.printEvent(start)))
+	cfg.Command, cfg.Pausing = "restart", o.countdown()
+	// The operation leaves out --stop-after, --pause and --healthy-for: a
+	// rerun with or without them resumes.
 	cfg.Operation = fmt.Sprintf("restart %s %s", mode, strings.Join(nodeNames(nodes), ","))
+	if trail != nil {
+		trail.run.Operation = cfg.Operation
+	}
 	rep, err := rollout.Run(ctx, cfg)
+	trail.endRollout(ctx, rep, err)
 	return o.finish(rep, err, time.Since(start))
 }
 
 // rolloutConfig is the engine's input for this process: the lock's owner
 // (user@host, pid) and the real monitor, clock and hosts.
 func (g *globals) rolloutConfig(inv *cluster.Inventory, nodes []*cluster.Node, conn *connector, opts rollout.Options, events func(rollout.Event)) rollout.Config {
-	host, _ := os.Hostname()
-	opts.Owner, opts.PID, opts.ProcessAlive = conn.env.User+"@"+host, os.Getpid(), processAlive
+	opts.Owner, opts.PID, opts.ProcessAlive = owner(conn), os.Getpid(), processAlive
 	return rollout.Config{
 		Inventory: inv,
 		Nodes:     nodes,
@@ -198,7 +237,7 @@ func (g *globals) printEvent(start time.Time) func(rollout.Event) {
 }
 
 func (o *restartOptions) finish(rep *rollout.Report, err error, took time.Duration) error {
-	res := restartResult{Step: "result", OK: err == nil, Rollout: rep.ID, Order: nonNil(rep.Order), Done: nonNil(rep.Done), Skipped: nonNil(rep.Skipped), NotDone: nonNil(rep.NotDone)}
+	res := restartResult{Step: "result", OK: err == nil, Rollout: rep.ID, Order: nonNil(rep.Order), Done: nonNil(rep.Done), Skipped: nonNil(rep.Skipped), NotDone: nonNil(rep.NotDone), StoppedAfter: rep.StoppedAfter}
 	code := exitCode(err)
 	var re *rollout.Error
 	if errors.As(err, &re) {
@@ -225,6 +264,9 @@ func (o *restartOptions) finish(rep *rollout.Report, err error, took time.Durati
 			fmt.Fprintf(w, " (skipped, already restarted: %s)", strings.Join(rep.Skipped, ", "))
 		}
 		fmt.Fprintln(w)
+		if rep.StoppedAfter > 0 {
+			fmt.Fprintln(w, o.canary.stopped(rep, "restart", "restarted"))
+		}
 		return nil
 	}
 	fmt.Fprintf(w, "done: %s; not done: %s\n", orNone(rep.Done), orNone(rep.NotDone))

@@ -159,6 +159,7 @@ Start with:
 		newDemoCmd(g),
 		newServerCmd(g),
 		newBenchCmd(g),
+		newHistoryCmd(g),
 	)
 	return root, g
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -69,8 +70,12 @@ func (o *tuneOptions) run(ctx context.Context) error {
 	if err := o.confirm(fmt.Sprintf("apply %s on %s", plural(pending, "change"), plural(r.Ready(), "host"))); err != nil {
 		return err
 	}
+	trail := o.startAudit("tune", inv, nodes, conn)
+	start := time.Now()
 	r.Apply(ctx)
-	return o.finish(r, false)
+	err = o.finish(r, false)
+	trail.endTune(ctx, r, time.Since(start), err)
+	return err
 }
 
 func (o *tuneOptions) printPlans(runs []*tune.HostRun) {
@@ -79,7 +84,7 @@ func (o *tuneOptions) printPlans(runs []*tune.HostRun) {
 		if r.Error != "" {
 			continue // reported with the errors
 		}
-		for _, n := range r.Plan.Notes {
+		for _, n := range append(r.Plan.Notes, r.Notes...) {
 			fmt.Fprintf(w, "%s: %s\n", r.Node, n)
 		}
 		if l := r.Limits; l != nil {
@@ -116,6 +121,10 @@ func (o *tuneOptions) finish(r *tune.Run, pending bool) error {
 			switch {
 			case h.Error != "":
 				fmt.Fprintf(o.sys.stderr, "natsops: %s\n", h.Error)
+			case len(h.Contract) > 0:
+				for _, m := range h.Contract {
+					fmt.Fprintf(o.sys.stderr, "natsops: %s: %s\n", h.Node, m)
+				}
 			case h.Verify != nil && h.Verify.RestartNeeded:
 				fmt.Fprintf(o.sys.stdout, "%s: %s\n", h.Node, restartNeededLine(h))
 			case h.Verify != nil && h.Applied:

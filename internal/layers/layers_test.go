@@ -19,7 +19,8 @@ var layer = map[string]int{
 	"pkg/service": 3,
 	"pkg/tune":    4, "pkg/rollout": 4, "pkg/probe": 4,
 	"pkg/provision": 5, "pkg/deploy": 5, "pkg/demo": 5,
-	"cmd/natsops": 6,
+	"pkg/audit":   6,
+	"cmd/natsops": 7,
 	// Test support and the testbed sit beside the product.
 	"internal/natstest": 1, "internal/testinv": 2, "testbed": 3, "testbed/cmd/testbed": 4,
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -132,6 +133,30 @@ func (c *checker) checkHostValues(n *Node) {
 		}
 	}
 	c.checkInstall(n)
+	c.checkGoMemLimit(n)
+}
+
+// checkGoMemLimit checks service.gomemlimit: Go's own syntax (a value the
+// runtime cannot read makes nats-server crash at start), not so small
+// that the garbage collector never stops, and a systemd unit to carry it.
+func (c *checker) checkGoMemLimit(n *Node) {
+	v := n.Service.GoMemLimit
+	if v == "" {
+		return
+	}
+	at := nodeKey(n.Index, "service.gomemlimit")
+	if n.Service.Manager != "systemd" {
+		c.add(n.Name, "service.gomemlimit", at, "gomemlimit is set through the systemd unit (Environment=GOMEMLIMIT), and pidfile mode has none", "remove gomemlimit, or start the server with it yourself: service.start_command = \"env GOMEMLIMIT="+v+" nats-server -c ...\"")
+		return
+	}
+	b, err := ParseGoMemLimit(v)
+	var bad *GoMemLimitError
+	switch {
+	case errors.As(err, &bad):
+		c.add(n.Name, "service.gomemlimit", at, bad.Msg, bad.Fix)
+	case b >= 0 && b < MinGoMemLimit:
+		c.add(n.Name, "service.gomemlimit", at, fmt.Sprintf("gomemlimit %q is %d bytes: the Go runtime would collect garbage without pause", v, b), fmt.Sprintf("write it with a unit, e.g. \"%sMiB\" or \"3GiB\" (at least 64MiB)", v))
+	}
 }
 
 // checkInstall checks service.install and the binary it names.

@@ -28,6 +28,7 @@ var quotedEverywhere = map[string]string{
 	"cluster.listen_host":            "natsconf.Quote",
 	"service.start_command":          "a shell command by design: run as one remote.Quote'd sh -c argument",
 	"service.nats_version":           "checked as a version",
+	"service.gomemlimit":             "checked as Go's GOMEMLIMIT syntax (digits and a unit)",
 	"service.manager":                "one of systemd, pidfile",
 	"service.install":                "one of package, binary",
 	"service.binary_sha256":          "checked as hex",

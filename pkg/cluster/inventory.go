@@ -83,6 +83,8 @@ type Service struct {
 	BinarySource string `json:"binary_source,omitempty"`
 	// BinarySHA256 is lower-case hex.
 	BinarySHA256 string `json:"binary_sha256,omitempty"`
+	// GoMemLimit is GOMEMLIMIT as written ("" when unset).
+	GoMemLimit string `json:"gomemlimit,omitempty"`
 }
 
 // Install modes (service.install).
@@ -340,6 +342,7 @@ func (inv *Inventory) resolveNodes() {
 			Install:      deref(svc.Install, InstallPackage),
 			BinarySource: deref(svc.BinarySource, ""),
 			BinarySHA256: strings.ToLower(deref(svc.BinarySHA256, "")),
+			GoMemLimit:   deref(svc.GoMemLimit, ""),
 		}
 		inv.Nodes[i] = n
 	}

@@ -72,6 +72,11 @@ type ServiceSpec struct {
 	// match is refused before any host is touched, and the uploaded copy is
 	// checked on the host before it replaces anything.
 	BinarySHA256 *string `toml:"binary_sha256" json:"binary_sha256,omitempty"`
+	// GoMemLimit is the Go runtime's soft memory limit for nats-server
+	// (GOMEMLIMIT: bytes, with an optional binary unit as Go reads it,
+	// "3GiB"), set by natsops deploy as the unit's Environment=; systemd
+	// only. It takes effect at the server's next start.
+	GoMemLimit *string `toml:"gomemlimit" json:"gomemlimit,omitempty"`
 }
 
 // ServerSpec holds nats-server options; cluster-wide in [server], per node

@@ -136,3 +136,50 @@ func (v Version) Less(w Version) bool {
 	}
 	return false
 }
+
+// MinGoMemLimit is the smallest GOMEMLIMIT the inventory accepts: below
+// it the Go runtime collects garbage all the time, which is never what
+// was meant ("2048" is 2048 bytes, not MiB).
+const MinGoMemLimit = 64 << 20
+
+// GoMemLimitError says why a GOMEMLIMIT value is refused, and how to
+// write it.
+type GoMemLimitError struct{ Msg, Fix string }
+
+func (e *GoMemLimitError) Error() string { return e.Msg + "; " + e.Fix }
+
+// ParseGoMemLimit reads a GOMEMLIMIT value exactly as the Go runtime
+// does: "off", or digits with an optional binary unit B, KiB, MiB, GiB
+// or TiB (case-sensitive, no space, no sign). It returns the bytes
+// ("off": -1), or a *GoMemLimitError. A value the runtime cannot read
+// makes it crash at start ("malformed GOMEMLIMIT").
+func ParseGoMemLimit(s string) (int64, error) {
+	if s == "off" {
+		return -1, nil
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	num, unit := s[:i], s[i:]
+	if num == "" {
+		return 0, &GoMemLimitError{fmt.Sprintf("%q is not a GOMEMLIMIT: nats-server would crash at start", s), `write bytes with a binary unit, e.g. "3GiB" or "512MiB", or "off"`}
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+	m, ok := mult[unit]
+	if !ok {
+		fix := `write the number with one of them, e.g. "3GiB"`
+		for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+			switch strings.ToUpper(strings.TrimSpace(unit)) {
+			case u[:1], strings.ToUpper(u[:1]) + "B", strings.ToUpper(u):
+				fix = fmt.Sprintf("write %q", num+u)
+			}
+		}
+		return 0, &GoMemLimitError{fmt.Sprintf("GOMEMLIMIT %q has a unit the Go runtime does not read (only B, KiB, MiB, GiB or TiB, case-sensitive): nats-server would crash at start", s), fix}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > (1<<63-1)/m {
+		return 0, &GoMemLimitError{fmt.Sprintf("GOMEMLIMIT %q is too large", s), `write a limit below the host's memory, e.g. "3GiB", or "off"`}
+	}
+	return n * m, nil
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,46 @@ func TestIsBcrypt(t *testing.T) {
 		if IsBcrypt(s) {
 			t.Errorf("IsBcrypt(%q) = true", s)
 		}
+	}
+}
+
+// TestParseGoMemLimit: the Go runtime's own syntax, one row per case.
+func TestParseGoMemLimit(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		fix  string // "" when accepted
+	}{
+		{"3GiB", 3 << 30, ""},
+		{"512MiB", 512 << 20, ""},
+		{"1TiB", 1 << 40, ""},
+		{"64KiB", 64 << 10, ""},
+		{"1048576B", 1 << 20, ""},
+		{"1073741824", 1 << 30, ""},
+		{"off", -1, ""},
+		{"2GB", 0, `write "2GiB"`},
+		{"2G", 0, `write "2GiB"`},
+		{"2gib", 0, `write "2GiB"`},
+		{"100M", 0, `write "100MiB"`},
+		{"3 GiB", 0, `write "3GiB"`},
+		{"1.5GiB", 0, `write the number with one of them`},
+		{"", 0, `e.g. "3GiB"`},
+		{"-1", 0, `e.g. "3GiB"`},
+		{"OFF", 0, `e.g. "3GiB"`},
+		{"99999999999TiB", 0, `below the host's memory`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseGoMemLimit(tc.in)
+			if tc.fix == "" {
+				if err != nil || got != tc.want {
+					t.Fatalf("ParseGoMemLimit(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+				}
+				return
+			}
+			var e *GoMemLimitError
+			if !errors.As(err, &e) || !strings.Contains(e.Fix, tc.fix) {
+				t.Fatalf("ParseGoMemLimit(%q) = %d, %v; want a refusal whose fix says %q", tc.in, got, err, tc.fix)
+			}
+		})
 	}
 }

@@ -19,15 +19,30 @@ type action struct {
 	plan *NodePlan
 	// restorable: the config's backup is what the server ran before this
 	// deploy (this deploy wrote the file, or it was installed but not
-	// loaded); unitWritten: the drop-in was installed.
-	restorable  bool
-	unitWritten bool
+	// loaded); unitsWritten: the drop-ins installed so far.
+	restorable   bool
+	unitsWritten []*UnitChange
 }
 
 func (a *action) Kind() rollout.Kind { return a.plan.How }
 
 // Digest is the digest the server reports once it runs the new config.
 func (a *action) Digest() string { return a.plan.Digest.Desired }
+
+// Upgrade reports a binary change (another nats-server version than the
+// running one): the rollout bounds that node's first start by its
+// StartTimeout.
+func (a *action) Upgrade() bool { return a.plan.Binary.Upgrade() }
+
+// TargetVersion is the nats-server version service.binary starts when it
+// is not the running one (an upgrade or a downgrade), else "": the
+// rollout judges the change before it stops the node.
+func (a *action) TargetVersion() string {
+	if a.plan.Binary.Upgrade() {
+		return a.plan.Binary.Installed
+	}
+	return ""
+}
 
 // leaving is a node marked remove = true: no files to install, and its
 // peer removal once it is stopped.
@@ -69,9 +84,9 @@ func (a *action) Check(ctx context.Context, h remote.Host) error {
 	p := a.plan
 	paths := []string{p.Path}
 	want := []string{digest(p.observed.Config)}
-	if u := p.desired.Unit; u != nil {
+	for _, u := range p.desired.Units {
 		paths = append(paths, u.Path)
-		want = append(want, digest(p.observed.Unit))
+		want = append(want, digest(p.observed.Units[u.Path]))
 	}
 	var b strings.Builder
 	for _, path := range paths {
@@ -93,9 +108,9 @@ func (a *action) Check(ctx context.Context, h remote.Host) error {
 	return nil
 }
 
-// Install writes the config, then the drop-in (and reloads systemd's
-// units); a drop-in that fails puts the config back, so an error leaves
-// the node as it was.
+// Install writes the config, then the drop-ins that differ (and reloads
+// systemd's units once); a drop-in that fails puts the config back, so an
+// error leaves the node as it was.
 func (a *action) Install(ctx context.Context, h remote.Host) error {
 	p := a.plan
 	n := p.desired.Node
@@ -123,8 +138,8 @@ func (a *action) Install(ctx context.Context, h remote.Host) error {
 			return err
 		}
 	}
-	if p.Unit != nil {
-		err := a.installUnit(ctx, h)
+	if len(p.Units) > 0 {
+		err := a.installUnits(ctx, h)
 		if err == nil {
 			return nil
 		}
@@ -139,21 +154,25 @@ func (a *action) Install(ctx context.Context, h remote.Host) error {
 	return nil
 }
 
-func (a *action) installUnit(ctx context.Context, h remote.Host) error {
-	u := a.plan.desired.Unit
-	if _, err := remote.Install(ctx, h, remote.File{Path: u.Path, Data: u.Data, Mode: 0o644}, true); err != nil {
-		return err
-	}
-	a.unitWritten = true
-	if err := daemonReload(ctx, h); err != nil {
-		// The drop-in is in place but systemd did not take it: take it
-		// away again.
-		if rerr := a.restoreUnit(ctx, h); rerr != nil {
-			return fmt.Errorf("%w; removing the new drop-in failed too: %v", err, rerr)
+func (a *action) installUnits(ctx context.Context, h remote.Host) error {
+	var err error
+	for _, u := range a.plan.Units {
+		if _, err = remote.Install(ctx, h, remote.File{Path: u.Path, Data: u.data, Mode: 0o644}, true); err != nil {
+			break
 		}
-		return err
+		a.unitsWritten = append(a.unitsWritten, u)
 	}
-	return nil
+	if err == nil {
+		err = daemonReload(ctx, h)
+	}
+	if err != nil && len(a.unitsWritten) > 0 {
+		// A drop-in is in place but the rest, or systemd, did not take:
+		// take them away again.
+		if rerr := a.restoreUnit(ctx, h); rerr != nil {
+			return fmt.Errorf("%w; removing the new drop-ins failed too: %v", err, rerr)
+		}
+	}
+	return err
 }
 
 // Restore puts back the config this deploy replaced and the previous
@@ -192,18 +211,20 @@ func remove(ctx context.Context, h remote.Host, path string) error {
 }
 
 func (a *action) restoreUnit(ctx context.Context, h remote.Host) error {
-	u := a.plan.Unit
-	if u == nil || !a.unitWritten {
+	if len(a.unitsWritten) == 0 {
 		return nil
 	}
-	if u.existed {
-		if err := remote.RestoreBackup(ctx, h, u.Path, true); err != nil {
+	for len(a.unitsWritten) > 0 {
+		u := a.unitsWritten[len(a.unitsWritten)-1]
+		if u.existed {
+			if err := remote.RestoreBackup(ctx, h, u.Path, true); err != nil {
+				return err
+			}
+		} else if err := remove(ctx, h, u.Path); err != nil {
 			return err
 		}
-	} else if err := remove(ctx, h, u.Path); err != nil {
-		return err
+		a.unitsWritten = a.unitsWritten[:len(a.unitsWritten)-1]
 	}
-	a.unitWritten = false
 	return daemonReload(ctx, h)
 }
 

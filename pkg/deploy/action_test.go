@@ -156,7 +156,7 @@ func TestActionFirstDeployUndoneWhole(t *testing.T) {
 	n, dir, h := fixture(t)
 	h.failReload = true
 	unit := filepath.Join(dir, "nats-server.service.d", "91-natsops-exec.conf")
-	d := Desired{Node: n, Config: []byte("port: 4222\n"), Unit: &File{Path: unit, Data: []byte("[Service]\nExecStart=\n")}}
+	d := Desired{Node: n, Config: []byte("port: 4222\n"), Units: []File{{Path: unit, Data: []byte("[Service]\nExecStart=\n")}}}
 	p := MakePlan(d, observe(t, h, d), Options{Restart: RestartAuto})
 	a := (&Plan{Nodes: []*NodePlan{p}}).Actions()["a"]
 	err := a.Install(context.Background(), h)
@@ -185,5 +185,46 @@ func TestActionFirstDeployUndoneWhole(t *testing.T) {
 	}
 	if read(t, n.Service.ConfigPath) != "(absent)" || read(t, unit) != "(absent)" {
 		t.Error("rollback of a first deploy left files behind")
+	}
+}
+
+// Both drop-ins through a real shell: the one that differs is written
+// (the one in place left alone), systemd reloaded once; a rollback puts
+// the replaced one back from its backup and removes the new one.
+func TestActionTwoDropIns(t *testing.T) {
+	n, dir, h := fixture(t)
+	exec := filepath.Join(dir, "nats-server.service.d", "91-natsops-exec.conf")
+	contract := filepath.Join(dir, "nats-server.service.d", "92-natsops-service.conf")
+	if err := os.MkdirAll(filepath.Dir(exec), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]string{exec: "[Service]\nExecStart=\n", contract: "[Service]\nKillSignal=SIGUSR2\nTimeoutStopSec=60\n", n.Service.ConfigPath: "port: 4222\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := Desired{Node: n, Config: []byte("port: 4223\n"), Units: []File{{Path: exec, Data: []byte("[Service]\nExecStart=\n")}, {Path: contract, Data: []byte("[Service]\nKillSignal=SIGUSR2\nTimeoutStopSec=150\n")}}}
+	p := MakePlan(d, observe(t, h, d), Options{Restart: RestartAuto})
+	if len(p.Units) != 1 || p.Units[0].Path != contract {
+		t.Fatalf("plan: units %+v", p.Units)
+	}
+	a := (&Plan{Nodes: []*NodePlan{p}}).Actions()["a"]
+	if err := a.Check(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Install(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, contract); !strings.Contains(got, "TimeoutStopSec=150") || h.reloads != 1 {
+		t.Errorf("after install: %q, %d reloads", got, h.reloads)
+	}
+	if err := a.Restore(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, contract); !strings.Contains(got, "TimeoutStopSec=60") || h.reloads != 2 {
+		t.Errorf("after restore: %q, %d reloads", got, h.reloads)
+	}
+	if got := read(t, exec); got != "[Service]\nExecStart=\n" {
+		t.Errorf("the drop-in in place was touched: %q", got)
 	}
 }

@@ -35,9 +35,11 @@ type Desired struct {
 	// Config is the rendered config (with its secrets: it is what gets
 	// installed; the plan only ever shows it masked).
 	Config []byte
-	// Unit is the systemd drop-in that sets the unit's ExecStart, when
-	// natsops manages it (service.binary absolute), else nil.
-	Unit *File
+	// Units are the systemd drop-ins natsops writes for the node's unit:
+	// the one that sets ExecStart, when natsops manages it
+	// (service.binary absolute), and the stop contract (service.
+	// ContractDropIn); none in pidfile mode.
+	Units []File
 	// Remove: the node leaves the cluster (remove = true): no config.
 	Remove bool
 }
@@ -52,7 +54,10 @@ type File struct {
 func DesiredFor(r *config.Rendered) Desired {
 	d := Desired{Node: r.Node, Config: r.Config}
 	if path, data, ok := service.ExecDropIn(r.Node); ok {
-		d.Unit = &File{Path: path, Data: data}
+		d.Units = append(d.Units, File{Path: path, Data: data})
+	}
+	if path, data, ok := service.ContractDropIn(r.Node); ok {
+		d.Units = append(d.Units, File{Path: path, Data: data})
 	}
 	return d
 }
@@ -72,7 +77,8 @@ type Observed struct {
 	// the last deploy (read to classify a config installed but not
 	// loaded).
 	Backup FileState
-	Unit   FileState
+	// Units are the drop-ins of Desired.Units as found, by path.
+	Units map[string]FileState
 	// Installed is the version service.binary reports on the node.
 	Installed string
 	// Streams are the JetStream streams ("account/stream") found under
@@ -125,13 +131,16 @@ func Observe(ctx context.Context, h remote.Host, m fleet.Monitor, url string, d 
 			}
 			secs, _ := strconv.ParseInt(f[3], 10, 64)
 			fs := FileState{Exists: f[2] == "1", Data: data, MTime: time.Unix(secs, 0)}
-			switch f[1] {
-			case "config":
+			switch path, unit := strings.CutPrefix(f[1], "unit:"); {
+			case f[1] == "config":
 				o.Config = fs
-			case "backup":
+			case f[1] == "backup":
 				o.Backup = fs
-			case "unit":
-				o.Unit = fs
+			case unit:
+				if o.Units == nil {
+					o.Units = map[string]FileState{}
+				}
+				o.Units[path] = fs
 			}
 		case f[0] == "version":
 			version = append(version, strings.Join(f[1:], " "))
@@ -162,8 +171,8 @@ func observeScript(d Desired) string {
 	b.WriteString("natsops_file() { if [ -e \"$2\" ]; then printf 'file\\t%s\\t1\\t%s\\t%s\\n' \"$1\" \"$(stat -c %Y \"$2\")\" \"$(base64 -w0 < \"$2\")\"; else printf 'file\\t%s\\t0\\t0\\t\\n' \"$1\"; fi; }\n")
 	p := d.Node.Service.ConfigPath
 	fmt.Fprintf(&b, "natsops_file config %s\nnatsops_file backup %s\n", remote.Quote(p), remote.Quote(p+remote.BackupSuffix))
-	if d.Unit != nil {
-		fmt.Fprintf(&b, "natsops_file unit %s\n", remote.Quote(d.Unit.Path))
+	for _, u := range d.Units {
+		fmt.Fprintf(&b, "natsops_file %s %s\n", remote.Quote("unit:"+u.Path), remote.Quote(u.Path))
 	}
 	fmt.Fprintf(&b, "%s 2>&1 | sed 's/^/version\\t/' || true\n", remote.Command(d.Node.Service.Binary, "--version"))
 	if d.Remove && d.Node.Service.Manager == "systemd" {

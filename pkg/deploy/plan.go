@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Restart policies (deploy --restart).
@@ -46,8 +48,8 @@ type NodePlan struct {
 	// it (installed after its last load).
 	Pending bool          `json:"pending,omitempty"`
 	Change  config.Change `json:"change"`
-	// Unit is the ExecStart drop-in when it differs.
-	Unit *UnitChange `json:"unit,omitempty"`
+	// Units are the drop-ins that differ (ExecStart, the stop contract).
+	Units []*UnitChange `json:"units,omitempty"`
 	// Binary: the version service.binary reports on the node and the one
 	// running (/varz); a difference needs a restart (an upgrade).
 	Binary Versions `json:"binary"`
@@ -75,6 +77,7 @@ type UnitChange struct {
 	Path    string `json:"path"`
 	Diff    string `json:"diff"`
 	existed bool
+	data    []byte
 }
 
 // Digests are a config's digest as rendered and as running.
@@ -155,10 +158,26 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 		p.Change.NeedsRestart = true
 		p.Change.RestartReason = append(p.Change.RestartReason, fmt.Sprintf("nats-server %s runs, %s is %s", p.Binary.Running, n.Service.Binary, p.Binary.Installed))
 	}
-	if u := d.Unit; u != nil && !(o.Unit.Exists && bytes.Equal(o.Unit.Data, u.Data)) {
-		p.Unit = &UnitChange{Path: u.Path, Diff: config.Diff(n.Name, u.Path, o.Unit.Data, o.Unit.Exists, u.Data), existed: o.Unit.Exists}
+	for _, u := range d.Units {
+		have := o.Units[u.Path]
+		if have.Exists && bytes.Equal(have.Data, u.Data) {
+			continue
+		}
+		p.Units = append(p.Units, &UnitChange{Path: u.Path, Diff: config.Diff(n.Name, u.Path, have.Data, have.Exists, u.Data), existed: have.Exists, data: u.Data})
 		p.Changed = true
-		p.Change.Keys = append(p.Change.Keys, "ExecStart")
+		switch path.Base(u.Path) {
+		case service.ExecDropInName:
+			p.Change.Keys = append(p.Change.Keys, "ExecStart")
+		case service.ContractDropInName:
+			// KillSignal and TimeoutStopSec take at daemon-reload (the
+			// install does it); the environment only at the next start.
+			p.Change.Keys = append(p.Change.Keys, "stop contract")
+			if old, want := service.ContractEnv(have.Data), service.ContractEnv(u.Data); old != want {
+				p.Change.Keys = append(p.Change.Keys, "GOMEMLIMIT")
+				p.Change.NeedsRestart = true
+				p.Change.RestartReason = append(p.Change.RestartReason, fmt.Sprintf("GOMEMLIMIT %s (Environment= takes effect at the next start)", arrow(old, want)))
+			}
+		}
 	}
 	if !p.Changed {
 		return p
@@ -172,7 +191,7 @@ func MakePlan(d Desired, o Observed, opts Options) *NodePlan {
 		// Only the drop-in changed, to what the running server already
 		// is: systemd's units are reloaded, nothing else to apply.
 		p.How, p.Note = rollout.Install, "unit updated"
-	case p.Unit == nil && !p.Pending && len(p.Change.Keys) == 0:
+	case len(p.Units) == 0 && !p.Pending && len(p.Change.Keys) == 0:
 		// Only comments differ (the header names another inventory
 		// file): the file is replaced, the running server has nothing to
 		// take.
@@ -346,7 +365,7 @@ func (p *Plan) Operation() string {
 	for _, n := range p.Changed() {
 		h := sha256.New()
 		h.Write(n.desired.Config)
-		if u := n.desired.Unit; u != nil {
+		for _, u := range n.desired.Units {
 			h.Write([]byte(u.Path))
 			h.Write(u.Data)
 		}
@@ -373,6 +392,17 @@ func (p *Plan) Actions() map[string]rollout.Action {
 		out[n.Node] = a
 	}
 	return out
+}
+
+// arrow is "old -> new", an unset side shown as "unset".
+func arrow(old, new string) string {
+	if old == "" {
+		old = "unset"
+	}
+	if new == "" {
+		new = "unset"
+	}
+	return old + " -> " + new
 }
 
 func (c *NodePlan) String() string {

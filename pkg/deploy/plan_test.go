@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,14 @@ func TestMakePlan(t *testing.T) {
 	file := func(data []byte, mtime time.Time) FileState { return FileState{Exists: true, Data: data, MTime: mtime} }
 	running := &monitor.Varz{Version: "2.15.2", ConfigLoadTime: loaded}
 	unit := &File{Path: "/etc/systemd/system/nats-server.service.d/91-natsops-exec.conf", Data: []byte("[Service]\nExecStart=\nExecStart=/usr/local/bin/nats-server-2.15 -c /etc/nats-server.conf\n")}
+	contractPath := "/etc/systemd/system/nats-server.service.d/92-natsops-service.conf"
+	contract := func(timeout int, gomemlimit string) File {
+		data := fmt.Sprintf("[Service]\nExecStop=\nKillSignal=SIGUSR2\nTimeoutStopSec=%d\n", timeout)
+		if gomemlimit != "" {
+			data += "Environment=GOMEMLIMIT=" + gomemlimit + "\n"
+		}
+		return File{Path: contractPath, Data: []byte(data)}
+	}
 	for _, tc := range []struct {
 		name     string
 		want     Desired
@@ -52,11 +61,28 @@ func TestMakePlan(t *testing.T) {
 		{name: "2.11+: the running digest is the rendered one: loaded, whatever the file's time", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded.Add(time.Hour)), Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2", ConfigLoadTime: loaded, ConfigDigest: digestOf(t, conf(""))}}},
 		{name: "another binary version is an upgrade: restart", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
 			changed: true, how: rollout.Restart, keys: "service.binary", contains: "nats-server 2.15.2 runs, nats-server is 2.15.3"},
-		{name: "drop-in only, same version: install", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+		{name: "drop-in only, same version: install", want: Desired{Config: conf(""), Units: []File{*unit}}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
 			changed: true, how: rollout.Install, keys: "ExecStart", contains: "unit updated"},
-		{name: "drop-in and upgrade: restart", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
+		{name: "drop-in and upgrade: restart", want: Desired{Config: conf(""), Units: []File{*unit}}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.3", Varz: running},
 			changed: true, how: rollout.Restart, keys: "service.binary,ExecStart"},
-		{name: "drop-in already in place", want: Desired{Config: conf(""), Unit: unit}, have: Observed{Config: file(conf(""), loaded), Unit: file(unit.Data, loaded), Installed: "2.15.2", Varz: running}},
+		{name: "drop-in already in place", want: Desired{Config: conf(""), Units: []File{*unit}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{unit.Path: file(unit.Data, loaded)}, Installed: "2.15.2", Varz: running}},
+		{name: "stop contract, new: installed, no restart", want: Desired{Config: conf(""), Units: []File{contract(150, "")}}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Install, keys: "stop contract", contains: "+KillSignal=SIGUSR2"},
+		{name: "stop contract, new TimeoutStopSec: installed, no restart", want: Desired{Config: conf(""), Units: []File{contract(330, "3GiB")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{contractPath: file(contract(150, "3GiB").Data, loaded)}, Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Install, keys: "stop contract", contains: "+TimeoutStopSec=330"},
+		{name: "stop contract with a reloadable change: reload", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n"), Units: []File{contract(150, "")}}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Reload, keys: "max_connections,stop contract"},
+		{name: "GOMEMLIMIT set: restart (the environment takes at the next start)", want: Desired{Config: conf(""), Units: []File{contract(150, "3GiB")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{contractPath: file(contract(150, "").Data, loaded)}, Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Restart, keys: "stop contract,GOMEMLIMIT", contains: "GOMEMLIMIT unset -> 3GiB (Environment= takes effect at the next start)"},
+		{name: "GOMEMLIMIT changed", want: Desired{Config: conf(""), Units: []File{contract(150, "4GiB")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{contractPath: file(contract(150, "3GiB").Data, loaded)}, Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Restart, contains: "GOMEMLIMIT 3GiB -> 4GiB"},
+		{name: "GOMEMLIMIT removed", want: Desired{Config: conf(""), Units: []File{contract(150, "")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{contractPath: file(contract(150, "3GiB").Data, loaded)}, Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Restart, contains: "GOMEMLIMIT 3GiB -> unset"},
+		{name: "GOMEMLIMIT with --restart never: installed", want: Desired{Config: conf(""), Units: []File{contract(150, "3GiB")}}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", Varz: running}, restart: RestartNever,
+			changed: true, how: rollout.Install},
+		{name: "both drop-ins in place", want: Desired{Config: conf(""), Units: []File{*unit, contract(150, "")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{unit.Path: file(unit.Data, loaded), contractPath: file(contract(150, "").Data, loaded)}, Installed: "2.15.2", Varz: running}},
+		{name: "ExecStart in place, contract new", want: Desired{Config: conf(""), Units: []File{*unit, contract(150, "")}}, have: Observed{Config: file(conf(""), loaded), Units: map[string]FileState{unit.Path: file(unit.Data, loaded)}, Installed: "2.15.2", Varz: running},
+			changed: true, how: rollout.Install, keys: "stop contract"},
 		{name: "server down, reloadable diff: started with it", want: Desired{Config: []byte("port: 4222\nmax_connections: 200\n")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", VarzErr: errors.New("connection refused")},
 			changed: true, how: rollout.Restart, keys: "max_connections", unknown: true, contains: "it is started with the new config"},
 		{name: "server down, no diff: cannot tell", want: Desired{Config: conf("")}, have: Observed{Config: file(conf(""), loaded), Installed: "2.15.2", VarzErr: errors.New("connection refused")},
@@ -78,7 +104,11 @@ func TestMakePlan(t *testing.T) {
 			if tc.keys != "" && strings.Join(p.Change.Keys, ",") != tc.keys {
 				t.Errorf("keys %v, want %s", p.Change.Keys, tc.keys)
 			}
-			if all := p.Diff + p.Note + p.String() + strings.Join(p.Change.RestartReason, ";"); tc.contains != "" && !strings.Contains(all, tc.contains) {
+			all := p.Diff + p.Note + p.String() + strings.Join(p.Change.RestartReason, ";")
+			for _, u := range p.Units {
+				all += u.Diff
+			}
+			if tc.contains != "" && !strings.Contains(all, tc.contains) {
 				t.Errorf("want %q in:\n%s", tc.contains, all)
 			}
 		})

@@ -132,3 +132,52 @@ func Until(ctx context.Context, c Clock, every, within time.Duration, check func
 
 // ErrTimeout: Until's condition did not hold in time.
 var ErrTimeout = errors.New("timed out")
+
+// StreamsMonitor is a Monitor that also lists the streams and consumers a
+// node holds (*monitor.Client does).
+type StreamsMonitor interface {
+	Streams(ctx context.Context, baseURL string) (*monitor.JSDetail, error)
+}
+
+// StreamsReading is one node's streams, or why they could not be read.
+type StreamsReading struct {
+	Detail *monitor.JSDetail
+	Err    error
+}
+
+// ErrNoStreamsReader: the monitor cannot list streams.
+var ErrNoStreamsReader = errors.New("this monitor cannot list streams")
+
+// Streams reads the streams and consumers of nodes at once (bounded like
+// Read), by node name.
+func (r Reader) Streams(ctx context.Context, nodes []*cluster.Node) map[string]StreamsReading {
+	out := map[string]StreamsReading{}
+	sm, ok := r.Monitor.(StreamsMonitor)
+	if !ok {
+		for _, n := range nodes {
+			out[n.Name] = StreamsReading{Err: ErrNoStreamsReader}
+		}
+		return out
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	limit := r.Parallel
+	if limit <= 0 {
+		limit = len(nodes)
+	}
+	sem := make(chan struct{}, max(limit, 1))
+	for _, n := range nodes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d, err := sm.Streams(ctx, r.URLOf(n))
+			mu.Lock()
+			out[n.Name] = StreamsReading{Detail: d, Err: err}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -38,6 +38,9 @@ type Reason struct {
 	Node string `json:"node"`
 	Code string `json:"code"`
 	Msg  string `json:"message"`
+	// Asset is the account/stream (and consumer) a JetStream reason is
+	// about, or "".
+	Asset string `json:"asset,omitempty"`
 }
 
 func (r Reason) String() string { return fmt.Sprintf("%s: %s (%s)", r.Node, r.Msg, r.Code) }

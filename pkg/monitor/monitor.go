@@ -141,6 +141,9 @@ type MetaReplica struct {
 	Current bool   `json:"current"`
 	Offline bool   `json:"offline,omitempty"`
 	Lag     uint64 `json:"lag,omitempty"`
+	// Active is how long ago the reporting server last heard from it
+	// (0 when never).
+	Active time.Duration `json:"active,omitempty"`
 }
 
 // Snapshot is one server's four endpoints read together; an endpoint that
@@ -186,6 +189,10 @@ func (c *Client) http() *http.Client {
 // get decodes base+path into v; non-2xx answers are returned with their
 // status so /healthz's 500/503 bodies are still read.
 func (c *Client) get(ctx context.Context, base, path string, v any) (int, error) {
+	return c.getLimit(ctx, base, path, v, 8<<20)
+}
+
+func (c *Client) getLimit(ctx context.Context, base, path string, v any, limit int64) (int, error) {
 	url := strings.TrimSuffix(base, "/") + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -196,7 +203,7 @@ func (c *Client) get(ctx context.Context, base, path string, v any) (int, error)
 		return 0, fmt.Errorf("GET %s: %w", url, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("GET %s: %w", url, err)
 	}

@@ -35,6 +35,14 @@ type Digester interface {
 	Digest() string
 }
 
+// Upgrader is an Action that knows whether its node runs another
+// nats-server version after its restart: that first start may take long
+// (nats-server#4914), so its wait is bounded by Options.StartTimeout
+// instead of NodeTimeout.
+type Upgrader interface {
+	Upgrade() bool
+}
+
 // Leaver is an Action whose node, once stopped, must also leave the
 // JetStream meta group (a peer removal through the system account).
 type Leaver interface {

@@ -62,6 +62,11 @@ func (r *runner) remove(ctx context.Context, n *cluster.Node, a Action) error {
 	if len(down) > 0 && up(r.snaps[n.Name]) {
 		return r.fail(n, StepStop, fmt.Errorf("refusing to stop %s while %s %s down: that would take two nodes down", n.Name, strings.Join(down, ", "), isAre(len(down))), nil, t)
 	}
+	if up(r.snaps[n.Name]) {
+		if err := r.stopGate(ctx, n); err != nil {
+			return err
+		}
+	}
 	if _, err := r.steps(ctx, n, r.opts.Mode, false); err != nil {
 		return err
 	}
@@ -291,13 +296,16 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 		if len(down) > 0 {
 			return r.fail(n, StepStop, fmt.Errorf("refusing to stop %s while %s %s down: that would take two nodes down", n.Name, strings.Join(down, ", "), isAre(len(down))), nil, t)
 		}
+		if err := r.stopGate(ctx, n); err != nil {
+			return err
+		}
 	}
 	if a != nil {
 		if err := r.installFiles(ctx, n, a); err != nil {
 			return err
 		}
 	}
-	err := r.cycle(ctx, n, r.opts.Mode, prev)
+	err := r.cycle(ctx, n, r.opts.Mode, prev, r.startTimeout(a), true)
 	if err == nil && a != nil {
 		// Back, but running what? A unit whose ExecStart reads another
 		// file comes back with the old config.
@@ -325,7 +333,7 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 			return n.Name + " has its previous files again and is stopped, as it was before this deploy", nil
 		}
 		before := r.read.Node(ctx, n)
-		if err := r.cycle(ctx, n, service.Fast, before); err != nil {
+		if err := r.cycle(ctx, n, service.Fast, before, r.opts.NodeTimeout, false); err != nil {
 			var ce *Error
 			if errors.As(err, &ce) {
 				return "", fmt.Errorf("%s did not come back with them either: %s", n.Name, ce.Summary())
@@ -337,10 +345,21 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 	return e
 }
 
+// startTimeout bounds the wait for node's start with action a: the
+// first start after a binary change gets StartTimeout (never shorter
+// than NodeTimeout), any other NodeTimeout.
+func (r *runner) startTimeout(a Action) time.Duration {
+	if u, ok := a.(Upgrader); ok && u.Upgrade() {
+		return r.opts.StartTimeout
+	}
+	return r.opts.NodeTimeout
+}
+
 // cycle runs one node's stop, exit and start in one round trip, then
-// waits until the node is back. prev is the node's reading before (nil or
+// waits until the node is back, at most timeout, and (steady) until it
+// stayed back for HealthyFor. prev is the node's reading before (nil or
 // down: any start counts). r.snaps is updated with the latest reading.
-func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, prev *monitor.Snapshot) error {
+func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, prev *monitor.Snapshot, timeout time.Duration, steady bool) error {
 	start, err := r.steps(ctx, n, mode, true)
 	if err != nil {
 		return err
@@ -351,16 +370,70 @@ func (r *runner) cycle(ctx context.Context, n *cluster.Node, mode service.Mode, 
 	if up(prev) {
 		e.RestartedAfter, e.PrevServerID = prev.Varz.Start, prev.Varz.ServerID
 	}
-	reasons, err := r.waitReady(ctx, n, e, r.aliveCommand(n, start))
+	interrupted := func(what string) error {
+		r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while %s: %s was started but is not confirmed back", what, n.Name)
+		return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming", Err: ctx.Err()})
+	}
+	reasons, err := r.waitReady(ctx, n, e, r.aliveCommand(n, start), timeout)
 	if err != nil {
 		if ctx.Err() != nil {
-			r.event(n.Name, StepReady, ResultInterrupted, t, "interrupted while waiting: %s was started but is not confirmed back", n.Name)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "confirming", Err: ctx.Err()})
+			return interrupted("waiting")
 		}
 		return r.fail(n, StepReady, err, reasons, t)
 	}
 	r.event(n.Name, StepReady, ResultOK, t, "back: new start, /healthz ok, routes on it and its peers, JetStream current")
+	if !steady {
+		return nil
+	}
+	t = r.clock.Now()
+	readings, reasons, err := r.holdReady(ctx, n, e)
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted("it had to stay ready")
+		}
+		return r.fail(n, StepSteady, err, reasons, t)
+	}
+	r.event(n.Name, StepSteady, ResultOK, t, "stayed ready for %s: %d readings, every one healthy (node and cluster gate)", r.opts.HealthyFor, readings)
 	return nil
+}
+
+// holdReady reads the node and the cluster every Poll until HealthyFor
+// has passed since the node was found back: every reading must pass the
+// gate waitReady waited for, from the same process. It restarts nothing:
+// a failing reading (a node whose /healthz said ok while it was still
+// catching up, nats-server#4875, #5976) is the error, with its reasons.
+func (r *runner) holdReady(ctx context.Context, n *cluster.Node, e health.Expect) (int, []health.Reason, error) {
+	e, _ = r.expect(n, e)
+	begin := r.clock.Now()
+	var started time.Time
+	if s := r.snaps[n.Name]; up(s) {
+		started = s.Varz.Start
+	}
+	readings := 0
+	for r.clock.Now().Sub(begin) < r.opts.HealthyFor {
+		if err := r.clock.Sleep(ctx, r.opts.Poll); err != nil {
+			return readings, nil, err
+		}
+		r.read.Read(ctx, r.current().Nodes, r.snaps)
+		if err := ctx.Err(); err != nil {
+			return readings, nil, err
+		}
+		monitor.NameRoutes(r.snaps)
+		readings++
+		s := r.snaps[n.Name]
+		reasons := health.NodeReady(n.Name, s, e)
+		if len(reasons) == 0 && !s.Varz.Start.Equal(started) {
+			reasons = []health.Reason{{Node: n.Name, Code: ReasonRestartedAgain, Msg: fmt.Sprintf("started again at %s (a new process since it was found back)", s.Varz.Start.UTC().Format(time.RFC3339Nano))}}
+		}
+		if len(reasons) == 0 {
+			reasons = append(r.unlessBaseline(n.Name, health.Gate(r.current(), n.Name, r.snaps)), r.peersSee(n.Name)...)
+		}
+		if len(reasons) > 0 {
+			return readings, reasons, fmt.Errorf("flapped: back, then not ready %s later (reading %d of the %s it must stay ready; nothing was restarted for it): %s: %s",
+				r.clock.Now().Sub(begin).Round(time.Millisecond), readings, r.opts.HealthyFor, reasons[0].Node, reasons[0].Msg)
+		}
+	}
+	return readings, nil, nil
 }
 
 // aliveCommand checks node n's process: the unit's state, or in pidfile
@@ -480,27 +553,18 @@ func (r *runner) logs(n *cluster.Node) string {
 	return out
 }
 
-// waitReady polls until the gate holds, at most NodeTimeout. The node
+// waitReady polls until the gate holds, at most timeout. The node
 // alone is read until it answers ready (cheap); then the whole cluster.
 // While the node's (or a peer's) monitoring endpoint does not answer, its
 // process is checked on its host every aliveEvery: a server that died at
 // start, or a peer that went down meanwhile, stops the wait at once
 // instead of at the timeout.
-func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect, alive string) ([]health.Reason, error) {
-	var peers []*cluster.Node
-	for _, p := range r.current().Nodes {
-		if p != n {
-			peers = append(peers, p)
-			if r.upAtStart[p.Name] || !r.opts.Force {
-				e.Peers = append(e.Peers, p.Name)
-			}
-		}
-	}
-	e.JetStream = health.ClusteredJetStream(r.cfg.Inventory, n)
+func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect, alive string, timeout time.Duration) ([]health.Reason, error) {
+	e, peers := r.expect(n, e)
 	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
 	var swept time.Time
 	var reasons []health.Reason
-	err := fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
+	err := fleet.Until(ctx, r.clock, r.opts.Poll, timeout, func() (bool, error) {
 		s := r.read.Node(ctx, n)
 		r.snaps[n.Name] = s
 		monitor.NameRoutes(r.snaps)
@@ -535,9 +599,27 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 		return false, nil
 	})
 	if errors.Is(err, fleet.ErrTimeout) {
-		return reasons, fmt.Errorf("not back within %s", r.opts.NodeTimeout)
+		return reasons, fmt.Errorf("not back within %s", timeout)
 	}
 	return reasons, err
+}
+
+// expect completes e for node n: the peers it must have routes to (under
+// --force, those serving at preflight) and whether JetStream is
+// clustered; it returns the peers to read.
+func (r *runner) expect(n *cluster.Node, e health.Expect) (health.Expect, []*cluster.Node) {
+	var peers []*cluster.Node
+	e.Peers = nil
+	for _, p := range r.current().Nodes {
+		if p != n {
+			peers = append(peers, p)
+			if r.upAtStart[p.Name] || !r.opts.Force {
+				e.Peers = append(e.Peers, p.Name)
+			}
+		}
+	}
+	e.JetStream = health.ClusteredJetStream(r.cfg.Inventory, n)
+	return e, peers
 }
 
 // aliveEvery is how often, at most, a silent node's process is checked on

@@ -41,8 +41,14 @@ type Options struct {
 	ReloadTimeout time.Duration
 	// Poll is the health poll interval (default 50ms).
 	Poll time.Duration
-	// Force skips the preflight refusal (reported as a warning event).
+	// Force skips the preflight refusal (reported as a warning event),
+	// and the JetStream check's refusal of a binary change (an API level
+	// the target lacks, a minor-version jump over one).
 	Force bool
+	// AllowUnavailable stops a node although streams or consumers would
+	// lose availability (R1 on it, or too few other replicas current),
+	// or a meta peer is not current (each reported as a warning event).
+	AllowUnavailable bool
 	// Settle is how long preflight waits for an unhealthy cluster to
 	// become healthy before it refuses (default 10s).
 	Settle time.Duration
@@ -64,6 +70,45 @@ type Options struct {
 	// ProcessAlive, when set, tells whether a local pid runs (a lock held
 	// by a dead process of this machine is stale).
 	ProcessAlive func(pid int) bool
+	// StopAfter, when positive, stops the rollout once this run has done
+	// that many nodes (a canary): the lock is released and the resume
+	// state kept, so a rerun of the same operation continues with the
+	// rest; Report.StoppedAfter says so.
+	StopAfter int
+	// Pause is a soak between two nodes (not after the last): the rollout
+	// waits this long, reporting the countdown through Config.Pausing; a
+	// cancellation during it stops the rollout as interrupted with the
+	// state kept.
+	Pause time.Duration
+	// HealthyFor is how long a restarted node must stay back, every
+	// reading healthy (the node ready and the cluster gate), before the
+	// rollout goes on (default DefaultHealthyFor): a node whose /healthz
+	// said ok while it was still catching up (nats-server#4875, #5976)
+	// fails here instead of after the next node went down.
+	HealthyFor time.Duration
+	// StartTimeout bounds the wait for a node's first start after a binary
+	// change (its Action is an Upgrader that says so) instead of
+	// NodeTimeout, and is never shorter than it (default
+	// DefaultStartTimeout): an upgrade can need a long first start
+	// (nats-server#4914).
+	StartTimeout time.Duration
+}
+
+// DefaultHealthyFor is Options.HealthyFor's default: a few poll readings
+// after the first all-ok one (measured on the testbed; see the README's
+// "Safe rollouts").
+const DefaultHealthyFor = 150 * time.Millisecond
+
+// DefaultStartTimeout is Options.StartTimeout's default.
+const DefaultStartTimeout = 10 * time.Minute
+
+// PauseTick is one moment of a --pause soak: the node done, the node
+// next, how long is left (Left is 0 on the last tick).
+type PauseTick struct {
+	After string
+	Next  string
+	Total time.Duration
+	Left  time.Duration
 }
 
 // Config is one rollout's input.
@@ -94,6 +139,10 @@ type Config struct {
 	Clock fleet.Clock
 	// Events receives every step as it finishes.
 	Events func(Event)
+	// Pausing, when set, is told about a pause between nodes when it
+	// starts, about every second, and when it ends (Left 0): cmd draws
+	// the countdown on a terminal. Events still report the pause.
+	Pausing func(PauseTick)
 	Options
 }
 
@@ -115,6 +164,8 @@ const (
 	ResultPlanned     = "planned"
 	ResultInterrupted = "interrupted"
 	ResultWaiting     = "waiting"
+	// ResultStopped: the rollout stopped as asked (Options.StopAfter).
+	ResultStopped = "stopped"
 )
 
 // Steps.
@@ -133,6 +184,8 @@ const (
 	StepReady     = "ready"
 	StepLogs      = "logs"
 	StepRollback  = "rollback"
+	StepSteady    = "steady"
+	StepPause     = "pause"
 	StepUnlock    = "unlock"
 	StepDone      = "done"
 )
@@ -146,7 +199,10 @@ type Report struct {
 	NotDone []string `json:"not_done,omitempty"`
 	// Applied is how each done node took its change.
 	Applied map[string]Kind `json:"applied,omitempty"`
-	Elapsed time.Duration   `json:"-"`
+	// StoppedAfter is set when Options.StopAfter stopped the rollout
+	// (the nodes this run did; NotDone are the rest, left for a rerun).
+	StoppedAfter int           `json:"stopped_after,omitempty"`
+	Elapsed      time.Duration `json:"-"`
 }
 
 // DefaultSettle is Options.Settle's default.
@@ -161,6 +217,10 @@ const ResumeWithin = time.Hour
 
 // ReasonSSH: preflight could not reach a node's host over SSH.
 const ReasonSSH = "ssh-unreachable"
+
+// ReasonRestartedAgain: a node found back was a new process again while it
+// had to stay ready (it crashed and its service manager started it).
+const ReasonRestartedAgain = "restarted-again"
 
 // Error kinds.
 const (
@@ -186,6 +246,8 @@ type Error struct {
 	RolledBack  string
 	RollbackErr error
 	command     string
+	// upfront: a JetStream refusal before any node was touched.
+	upfront bool
 }
 
 func (e *Error) cmd() string {
@@ -210,7 +272,12 @@ func (e *Error) Error() string {
 		return b.String()
 	case KindLock, KindCheck:
 		return e.Err.Error()
+	case KindJetStream:
+		return e.jetStreamError()
 	case KindInterrupted:
+		if e.Step == StepPause {
+			return fmt.Sprintf("interrupted during the pause before %s: the nodes before it are done and recorded, %s was not touched; rerun natsops %s to continue", e.Node, e.Node, e.cmd())
+		}
 		return fmt.Sprintf("interrupted before %s %s; rerun natsops %s to continue", e.Step, e.Node, e.cmd())
 	}
 	switch {
@@ -310,6 +377,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if r.opts.Settle <= 0 {
 		r.opts.Settle = DefaultSettle
 	}
+	if r.opts.HealthyFor <= 0 {
+		r.opts.HealthyFor = DefaultHealthyFor
+	}
+	if r.opts.StartTimeout <= 0 {
+		r.opts.StartTimeout = DefaultStartTimeout
+	}
+	r.opts.StartTimeout = max(r.opts.StartTimeout, r.opts.NodeTimeout)
 	r.read = fleet.Reader{Monitor: cfg.Monitor, URL: cfg.URL}
 	r.absent = map[string]bool{}
 	for _, n := range cfg.Joining {
@@ -476,6 +550,13 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		r.event("", StepOrder, ResultOK, t, "%s (inventory order: no node is restarted)", strings.Join(rep.Order, ", "))
 	}
 
+	// What stopping each node would make unavailable, judged before any
+	// node is touched (and again right before each stop).
+	if err := r.checkStops(ctx, rep.Order); err != nil {
+		rep.NotDone = rep.Order
+		return rep, err
+	}
+
 	if r.opts.DryRun {
 		r.planned(rep.Order, t)
 		rep.NotDone = rep.Order
@@ -501,7 +582,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if err := r.node(ctx, r.byName[name]); err != nil {
 			rep.NotDone = todo[i+1:]
 			var re *Error
-			if errors.As(err, &re) && re.Kind == KindInterrupted {
+			// Interrupted or refused before its stop: this node was not
+			// touched either.
+			if errors.As(err, &re) && (re.Kind == KindInterrupted || re.Kind == KindJetStream) {
 				rep.NotDone = todo[i:]
 			}
 			return rep, err
@@ -522,11 +605,71 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			keepLeaderLast(todo[i+1:], health.MetaLeader(r.snaps))
 			copy(todo[i+1:], joinersLast(todo[i+1:], r.absent))
 		}
+		rest := todo[i+1:]
+		if len(rest) == 0 {
+			continue
+		}
+		if r.opts.StopAfter > 0 && len(rep.Done) >= r.opts.StopAfter {
+			// A canary: stop here, healthy, the state kept for a rerun.
+			rep.NotDone, rep.StoppedAfter = rest, len(rep.Done)
+			rep.Elapsed = r.clock.Now().Sub(begin)
+			r.event("", StepDone, ResultStopped, begin, "stopped after %s as asked: %s done, %s not yet; a rerun of the same %s continues with them", plural(len(rep.Done), "node"), strings.Join(rep.Done, ", "), strings.Join(rest, ", "), orNone(r.cfg.Command))
+			return rep, nil
+		}
+		if r.opts.Pause > 0 {
+			if err := r.pause(ctx, name, rest[0]); err != nil {
+				rep.NotDone = rest
+				return rep, err
+			}
+		}
 	}
 	r.finished = true // the unlock removes the state
 	rep.Elapsed = r.clock.Now().Sub(begin)
 	r.event("", StepDone, ResultOK, begin, "changed %s; skipped %s", orNone(strings.Join(rep.Done, ", ")), orNone(strings.Join(rep.Skipped, ", ")))
 	return rep, nil
+}
+
+// pause soaks between node after (done) and node next: Pause long,
+// telling Config.Pausing the time left about every second. A
+// cancellation stops the rollout as interrupted before next, with the
+// done nodes recorded.
+func (r *runner) pause(ctx context.Context, after, next string) error {
+	t := r.clock.Now()
+	total := r.opts.Pause
+	tick := func(left time.Duration) {
+		if r.cfg.Pausing != nil {
+			r.cfg.Pausing(PauseTick{After: after, Next: next, Total: total, Left: left})
+		}
+	}
+	r.event(after, StepPause, ResultWaiting, t, "pausing %s before %s", total, next)
+	end := t.Add(total)
+	for {
+		left := end.Sub(r.clock.Now())
+		if left <= 0 {
+			break
+		}
+		tick(left)
+		// Whole seconds left on every tick after the first.
+		step := left % time.Second
+		if step == 0 {
+			step = time.Second
+		}
+		if err := r.clock.Sleep(ctx, step); err != nil {
+			tick(0)
+			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause: %s not touched", next)
+			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: err})
+		}
+	}
+	tick(0)
+	r.event(after, StepPause, ResultOK, t, "paused %s after %s", total, after)
+	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // joinersLast moves the joining nodes after the members: the members take

@@ -70,6 +70,20 @@ type world struct {
 	reloads  map[string]int
 	// names are the nodes the world has (n1..n3, and n4 when it joins).
 	names []string
+	// sinceStart counts each node's readings since its last start: a
+	// loaded config containing "flaps" makes the third one a 503 (back,
+	// then catching up); "restarts-again" makes the third one a new
+	// process.
+	sinceStart map[string]int
+	// slow: a started node answers only this long after its start (a long
+	// first start after an upgrade).
+	slow map[string]time.Duration
+	// streams are the JetStream streams the nodes hold (Streams), and
+	// version the nats-server every node runs (/varz).
+	streams []*fakeStream
+	version string
+	// streamReads counts the /jsz stream readings.
+	streamReads int
 }
 
 func newWorld() *world {
@@ -80,6 +94,7 @@ func newWorld() *world {
 		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{},
 		conf: map[string]string{}, loaded: map[string]string{}, loadedAt: map[string]time.Time{}, reloads: map[string]int{},
 		leader: "n1", names: []string{"n1", "n2", "n3"},
+		sinceStart: map[string]int{}, slow: map[string]time.Duration{},
 	}
 	for _, n := range w.names {
 		w.add(n)
@@ -128,16 +143,23 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 	defer w.mu.Unlock()
 	node := strings.TrimPrefix(url, "fake://")
 	s := &monitor.Snapshot{URL: url, At: w.now, Errs: map[string]error{}}
-	if !w.running[node] {
+	if !w.running[node] || w.now.Before(w.start[node].Add(w.slow[node])) {
 		for _, ep := range []string{"healthz", "varz", "routez", "jsz"} {
 			s.Errs[ep] = errors.New("connection refused")
 		}
 		return s
 	}
-	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node], ConfigDigest: "d:" + w.loaded[node]}
+	w.sinceStart[node]++
+	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "restarts-again") {
+		w.start[node] = w.now
+	}
+	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node], ConfigDigest: "d:" + w.loaded[node], Version: w.version}
 	s.Healthz = &monitor.Healthz{Status: "ok", HTTPStatus: 200}
 	if strings.Contains(w.loaded[node], "unhealthy") {
 		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
+	}
+	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "flaps") {
+		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream stream '$G > ROLL' is not current"}
 	}
 	if w.lagging[node] > 0 {
 		w.lagging[node]--
@@ -235,6 +257,7 @@ func (h *fakeHost) Run(ctx context.Context, cmd string, opts remote.RunOptions) 
 		}
 		w.now = w.now.Add(10 * time.Millisecond)
 		w.start[h.name] = w.now
+		w.sinceStart[h.name] = 0
 		w.loaded[h.name], w.loadedAt[h.name] = w.conf[h.name], w.now
 		w.ids[h.name] = fmt.Sprintf("ID-%s-%d", h.name, w.restarts)
 		fmt.Fprintf(&b, "natsops:step start 0 %d\nnatsops:out \n", w.now.UnixMilli())
@@ -663,8 +686,8 @@ func TestDryRunTouchesNothing(t *testing.T) {
 			}
 		}
 	}
-	if planned != 12 {
-		t.Errorf("%d planned events, want 4 per node", planned)
+	if planned != 15 {
+		t.Errorf("%d planned events, want 5 per node (the JetStream check, stop, exit, start, ready)", planned)
 	}
 }
 
@@ -677,7 +700,7 @@ func TestInterruptBetweenNodes(t *testing.T) {
 	inner := cfg.Events
 	cfg.Events = func(e Event) {
 		inner(e)
-		if e.Node == "n2" && e.Step == StepReady && e.Result == ResultOK {
+		if e.Node == "n2" && e.Step == StepSteady && e.Result == ResultOK {
 			cancel()
 		}
 	}
@@ -734,7 +757,7 @@ func TestInterruptDuringNextNodeReadings(t *testing.T) {
 	inner := cfg.Events
 	cfg.Events = func(e Event) {
 		inner(e)
-		if e.Node == "n2" && e.Step == StepReady && e.Result == ResultOK {
+		if e.Node == "n2" && e.Step == StepSteady && e.Result == ResultOK {
 			m.mu.Lock()
 			m.armed = true
 			m.mu.Unlock()

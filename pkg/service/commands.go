@@ -28,7 +28,7 @@ const (
 	// Graceful stops through lame duck mode (SIGUSR2): clients are moved
 	// away and Raft leaders handed over before the process exits.
 	Graceful Mode = "graceful"
-	// Fast stops at once (systemctl stop / --signal quit).
+	// Fast stops at once, without lame duck (SIGINT / --signal quit).
 	Fast Mode = "fast"
 )
 
@@ -120,13 +120,18 @@ func CommandsFor(n *cluster.Node, mode Mode) Commands {
 		return c
 	}
 	unit := remote.Quote(n.Service.Unit)
-	if mode == Graceful {
-		// Debian's unit stops with SIGINT (no lame duck): send USR2 to
-		// the main process ourselves, then wait for it to exit.
-		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\nsystemctl kill -s SIGUSR2 --kill-who=main %[1]s", unit, MarkNotRunning)
-	} else {
-		c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\ntimeout %[3]d systemctl stop %[1]s", unit, MarkNotRunning, secs)
+	// Both modes signal the main process and wait for it to exit, rather
+	// than `systemctl stop`: what that sends is the unit's (Debian's
+	// ExecStop sends SIGINT; under natsops's contract, KillSignal=SIGUSR2
+	// is lame duck), so neither mode would be what it says on every unit.
+	// Graceful: SIGUSR2, lame duck. Fast: SIGINT, nats-server's orderly
+	// shutdown without lame duck (--signal quit; exit 0 on every version,
+	// where SIGTERM exits 1 before 2.10).
+	sig := "SIGUSR2"
+	if mode == Fast {
+		sig = "SIGINT"
 	}
+	c.Stop = fmt.Sprintf("if ! systemctl is-active --quiet %[1]s; then echo %[2]s; exit 0; fi\nsystemctl kill -s %[3]s --kill-who=main %[1]s", unit, MarkNotRunning, sig)
 	c.WaitExit = fmt.Sprintf("end=$(($(date +%%s) + %[2]d))\nwhile [ \"$(systemctl show -p MainPID --value %[1]s)\" != 0 ]; do\n  if [ \"$(date +%%s)\" -ge $end ]; then echo %[3]s; exit 0; fi\n  sleep 0.05\ndone\necho %[4]s", unit, secs, MarkTimeout, MarkExited)
 	c.Start = "systemctl start " + unit
 	// activating covers Restart= retries: systemd is still trying.

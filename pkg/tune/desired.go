@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // FileBase names the files natsops manages on a host.
@@ -66,6 +67,18 @@ type Desired struct {
 	Unit string `json:"unit,omitempty"`
 	// PidFile locates the running server in pidfile mode.
 	PidFile string `json:"pid_file,omitempty"`
+	// Contract is the stop contract natsops deploy installs for the unit
+	// (service.ContractDropIn), verified against what systemd has; nil in
+	// pidfile mode (no unit: natsops stops the server itself).
+	Contract *service.Contract `json:"contract,omitempty"`
+}
+
+// ContractPath is the contract's drop-in, "" without one.
+func (d Desired) ContractPath() string {
+	if d.Contract == nil {
+		return ""
+	}
+	return service.ContractPath(d.Contract.Unit)
 }
 
 // SysctlPath, LimitsPath and DropInPath are the managed files.
@@ -103,6 +116,9 @@ func DesiredFor(inv *cluster.Inventory, n *cluster.Node) Desired {
 	}
 	if n.Service.Manager == "systemd" {
 		d.Unit = n.Service.Unit
+		if c, ok := service.ContractFor(n); ok {
+			d.Contract = &c
+		}
 	} else if n.Server.PidFile != nil {
 		d.PidFile = *n.Server.PidFile
 	}

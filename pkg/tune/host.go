@@ -31,6 +31,7 @@ func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 	}
 	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var show []string
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
 		switch {
@@ -45,11 +46,20 @@ func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 			o.Files[f[1]] = FileState{Exists: f[2] == "1", Data: data}
 		case f[0] == "unit" && len(f) == 2:
 			o.UnitLimit = f[1]
+		case f[0] == "show" && len(f) >= 2:
+			show = append(show, strings.Join(f[1:], "\t"))
 		case f[0] == "pid" && len(f) == 4:
 			o.Process.PID, _ = strconv.Atoi(f[1])
 			o.Process.Soft = service.ParseLimit(f[2])
 			o.Process.Hard = service.ParseLimit(f[3])
 		}
+	}
+	if d.Unit != "" {
+		p, err := service.ParseShow(show)
+		if err != nil {
+			return o, fmt.Errorf("%s: systemctl show %s: %v", h.Name(), d.UnitName(), err)
+		}
+		o.Unit, o.Show = p, true
 	}
 	return o, nil
 }
@@ -60,7 +70,7 @@ func observeScript(d Desired) string {
 		fmt.Fprintf(&b, "f=%s; if [ -e \"$f\" ]; then if [ -w \"$f\" ]; then m=rw; else m=ro; fi; printf 'sysctl\\t%%s\\t%%s\\t%%s\\n' %s \"$m\" \"$(tr '\\t\\n' '  ' < \"$f\")\"; fi\n",
 			remote.Quote(s.ProcPath()), remote.Quote(s.Name))
 	}
-	for _, path := range []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath()} {
+	for _, path := range []string{d.SysctlPath(), d.LimitsPath(), d.DropInPath(), d.ContractPath()} {
 		if path == "" {
 			continue
 		}
@@ -68,6 +78,7 @@ func observeScript(d Desired) string {
 	}
 	if d.Unit != "" {
 		fmt.Fprintf(&b, "printf 'unit\\t%%s\\n' \"$(systemctl show -p LimitNOFILE --value %s)\"\n", remote.Quote(d.UnitName()))
+		fmt.Fprintf(&b, "{ %s; } 2>/dev/null | sed 's/^/show\\t/'\n", service.ShowCommand(d.UnitName()))
 	}
 	pid := service.PIDCommand(d.UnitName(), d.PidFile)
 	fmt.Fprintf(&b, "pid=%s\nif [ \"${pid:-0}\" != 0 ] && [ -r /proc/$pid/limits ]; then printf 'pid\\t%%s\\t%%s\\t%%s\\n' \"$pid\" $(awk '/^Max open files/ {print $4, $5}' /proc/$pid/limits); fi\n", pid)
@@ -129,9 +140,40 @@ type Verification struct {
 	Mismatches []string `json:"mismatches,omitempty"`
 	// RestartNeeded: the unit or files are right, but the running
 	// nats-server still has its old open-files limit.
-	RestartNeeded bool      `json:"restart_needed"`
-	UnitLimit     string    `json:"unit_limit_nofile,omitempty"`
-	Process       ProcLimit `json:"process"`
+	RestartNeeded bool `json:"restart_needed"`
+	// Notes are worth saying but are not an error (the stop contract
+	// before the first deploy).
+	Notes     []string  `json:"notes,omitempty"`
+	UnitLimit string    `json:"unit_limit_nofile,omitempty"`
+	Process   ProcLimit `json:"process"`
+}
+
+// VerifyContract compares what systemd has for the unit (systemctl show,
+// whatever the files say) with the stop contract natsops deploy installs.
+// Before the drop-in is there (tune runs before the first deploy) it is a
+// note saying what a stop of the unit does now; once it is, every way
+// systemd's unit breaks it (a drop-in of the admin's that sorts later, no
+// daemon-reload, an inventory changed since the deploy) is a mismatch
+// with its fix. Nothing in pidfile mode. Pure.
+func VerifyContract(d Desired, o Observed) (mismatches, notes []string) {
+	c := d.Contract
+	if c == nil || !o.Show {
+		return nil, nil
+	}
+	if !o.Files[d.ContractPath()].Exists {
+		return nil, []string{fmt.Sprintf("the stop contract is not installed: %s stops with KillSignal=%s, ExecStop %s, TimeoutStopSec=%s; %s", d.UnitName(), "SIG"+o.Unit.KillSignal, orNone(o.Unit.ExecStop), o.Unit.TimeoutStop, service.ContractFix(*c, o.Unit, false))}
+	}
+	for _, f := range service.CheckContract(*c, o.Unit) {
+		mismatches = append(mismatches, f+" ("+service.ContractFix(*c, o.Unit, true)+")")
+	}
+	return mismatches, nil
+}
+
+func orNone(cmds []string) string {
+	if len(cmds) == 0 {
+		return "none"
+	}
+	return strings.Join(cmds, "; ")
 }
 
 // Verify compares what the host reports with d. Pure, like MakePlan.
@@ -150,6 +192,9 @@ func Verify(node string, d Desired, o Observed) Verification {
 	if d.Unit != "" && o.UnitLimit != want {
 		v.Mismatches = append(v.Mismatches, fmt.Sprintf("systemd %s has LimitNOFILE=%s, want %s", d.UnitName(), o.UnitLimit, want))
 	}
+	mis, notes := VerifyContract(d, o)
+	v.Mismatches = append(v.Mismatches, mis...)
+	v.Notes = append(v.Notes, notes...)
 	if o.Process.PID != 0 && o.Process.Hard < d.NoFile {
 		// Go raises its soft limit to the hard one at start: the hard limit
 		// is what nats-server gets.

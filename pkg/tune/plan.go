@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
+
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // Observed is what a host has now.
@@ -19,6 +21,10 @@ type Observed struct {
 	Files    map[string]FileState // by path
 	// UnitLimit is `systemctl show -p LimitNOFILE` of the unit.
 	UnitLimit string
+	// Unit is what systemd has for the unit (service.ShowCommand); Show
+	// false when it was not read (pidfile mode).
+	Unit service.UnitProps
+	Show bool
 	// Process is the running nats-server's open-files limit; PID 0 when it
 	// is not running.
 	Process ProcLimit

@@ -3,8 +3,10 @@ package tune
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 func desired(t *testing.T, src string) Desired {
@@ -167,5 +169,45 @@ func TestPlanKeepsManagedValues(t *testing.T) {
 	p := MakePlan("n1", d, o)
 	if got := string(p.Files[d.SysctlPath()]); !strings.Contains(got, "net.core.somaxconn = 4096") {
 		t.Errorf("managed value dropped:\n%s", got)
+	}
+}
+
+// TestVerifyContract: what systemd has against the stop contract, one
+// row per case.
+func TestVerifyContract(t *testing.T) {
+	d := desired(t, "[server]\nlame_duck_duration = \"30s\"\n")
+	kept := service.UnitProps{KillSignal: "USR2", TimeoutStop: 60 * time.Second, DropIns: []string{d.ContractPath()}}
+	installed := map[string]FileState{d.ContractPath(): {Exists: true, Data: []byte("x")}}
+	for _, tc := range []struct {
+		name       string
+		d          Desired
+		o          Observed
+		mismatches []string
+		notes      []string
+	}{
+		{name: "kept", d: d, o: Observed{Show: true, Unit: kept, Files: installed}},
+		{name: "not installed yet: a note, not an error", d: d, o: Observed{Show: true, Unit: service.UnitProps{KillSignal: "TERM", TimeoutStop: 90 * time.Second, ExecStop: []string{"/bin/kill -s SIGINT $MAINPID"}}, Files: map[string]FileState{}},
+			notes: []string{"the stop contract is not installed: nats-server.service stops with KillSignal=SIGTERM, ExecStop /bin/kill -s SIGINT $MAINPID, TimeoutStopSec=1m30s; natsops deploy installs /etc/systemd/system/nats-server.service.d/92-natsops-service.conf"}},
+		{name: "an admin's drop-in after it shortens the timeout", d: d,
+			o:          Observed{Show: true, Unit: service.UnitProps{KillSignal: "USR2", TimeoutStop: 15 * time.Second, DropIns: []string{d.ContractPath(), "/etc/systemd/system/nats-server.service.d/99-admin.conf"}}, Files: installed},
+			mismatches: []string{"TimeoutStopSec=15s, below lame_duck_duration 30s + 30s: systemd SIGKILLs nats-server mid lame duck (/etc/systemd/system/nats-server.service.d/99-admin.conf overrides"}},
+		{name: "pidfile mode: nothing", d: desired(t, "[service]\nmanager = \"pidfile\"\n[server]\npid_file = \"/run/n.pid\"\n"), o: Observed{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, n := VerifyContract(tc.d, tc.o)
+			if len(m) != len(tc.mismatches) || len(n) != len(tc.notes) {
+				t.Fatalf("mismatches %q notes %q", m, n)
+			}
+			for i, w := range tc.mismatches {
+				if !strings.Contains(m[i], w) {
+					t.Errorf("mismatch %q does not say %q", m[i], w)
+				}
+			}
+			for i, w := range tc.notes {
+				if n[i] != w {
+					t.Errorf("note %q\nwant %q", n[i], w)
+				}
+			}
+		})
 	}
 }

@@ -20,7 +20,12 @@ type HostRun struct {
 	// Limits is the running server's open-files limit next to the
 	// desired one, with the connection capacity each gives.
 	Limits *Limits `json:"limits,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	// Contract are the ways systemd's unit breaks the stop contract
+	// (VerifyContract), read with the plan: a failure of this host even
+	// when nothing is to be tuned. Notes say the rest (not installed yet).
+	Contract []string `json:"contract_mismatches,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+	Error    string   `json:"error,omitempty"`
 
 	inv     *cluster.Inventory
 	node    *cluster.Node
@@ -56,6 +61,7 @@ func Read(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, co
 			return err
 		}
 		h.Plan = MakePlan(h.Node, h.desired, obs)
+		h.Contract, h.Notes = VerifyContract(h.desired, obs)
 		l := LimitsFor(inv, h.node, h.desired, obs.Process)
 		h.Limits = &l
 		if !h.Plan.Pending() && len(h.Plan.Problems) == 0 {
@@ -109,6 +115,7 @@ func (r *Run) Apply(ctx context.Context) {
 		}
 		v := Verify(h.Node, h.desired, obs)
 		h.Verify = &v
+		h.Contract, h.Notes = VerifyContract(h.desired, obs)
 		l := LimitsFor(h.inv, h.node, h.desired, obs.Process)
 		h.Limits = &l
 		if len(v.Mismatches) > 0 {
@@ -122,7 +129,7 @@ func (r *Run) Apply(ctx context.Context) {
 func (r *Run) Failed() []string {
 	var out []string
 	for _, h := range r.Hosts {
-		if h.Error != "" {
+		if h.Error != "" || len(h.Contract) > 0 {
 			out = append(out, h.Node)
 		}
 	}
