@@ -209,6 +209,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// CatchingUp reports whether a server's /healthz fails only because
+// stream or consumer replicas on it are not current yet (nats-server's
+// "JetStream stream 'A > S' is not current", "JetStream consumer 'A > S >
+// C' is not current"): replicas catching up with their leader, as they do
+// for a moment under traffic when a peer restarts. Anything else it
+// reports, or no /healthz reading, is not catching up. Pure.
+func CatchingUp(s *monitor.Snapshot) bool {
+	if s == nil || s.Healthz == nil || s.Healthz.OK() {
+		return false
+	}
+	rs := s.Healthz.Reasons()
+	for _, r := range rs {
+		if !(strings.HasPrefix(r, "JetStream stream '") || strings.HasPrefix(r, "JetStream consumer '")) || !strings.Contains(r, "' is not current") {
+			return false
+		}
+	}
+	return len(rs) > 0
+}
+
 // Gate decides, after node was restarted, whether the cluster has it back:
 // every node ready with routes to all its inventory peers (so the peers
 // see node again), one JetStream meta leader, and node current on it. The

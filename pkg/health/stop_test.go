@@ -227,3 +227,34 @@ func TestAPILevel(t *testing.T) {
 		}
 	}
 }
+
+// CatchingUp: a /healthz that fails only on stream or consumer replicas
+// not current yet; anything else, or no reading, is not.
+func TestCatchingUp(t *testing.T) {
+	hz := func(err string, more ...string) *monitor.Snapshot {
+		h := &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: err}
+		for _, m := range more {
+			h.Errors = append(h.Errors, monitor.HealthError{Error: m})
+		}
+		return &monitor.Snapshot{Healthz: h}
+	}
+	for _, tc := range []struct {
+		name string
+		s    *monitor.Snapshot
+		want bool
+	}{
+		{"stream", hz("JetStream stream '$G > ROLL' is not current"), true},
+		{"stream, with the server's cause", hz("JetStream stream 'A > S' is not current: catching up"), true},
+		{"consumer", hz("JetStream consumer '$G > ROLL > C' is not current"), true},
+		{"stream and consumer", hz("JetStream stream 'A > S' is not current", "JetStream consumer 'A > S > C' is not current"), true},
+		{"stream and no meta leader", hz("JetStream stream 'A > S' is not current", "JetStream has not established contact with a meta leader"), false},
+		{"meta", hz("JetStream is not current with the meta leader"), false},
+		{"ok", &monitor.Snapshot{Healthz: &monitor.Healthz{Status: "ok", HTTPStatus: 200}}, false},
+		{"no reading", &monitor.Snapshot{}, false},
+		{"nil", nil, false},
+	} {
+		if got := CatchingUp(tc.s); got != tc.want {
+			t.Errorf("%s: CatchingUp = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -58,7 +58,9 @@ type world struct {
 	aliveChecks map[string]int
 	// lagging: this many more readings of the node say a stream replica
 	// is not current (as 2.9's /healthz does under traffic).
-	lagging  map[string]int
+	lagging map[string]int
+	// broken: the node's next readings fail /healthz for another reason.
+	broken   map[string]int
 	restarts int
 	// conf is each node's config file and loaded the config its running
 	// server loaded (at loadedAt). A config containing "cannot-start"
@@ -72,7 +74,7 @@ type world struct {
 	names []string
 	// sinceStart counts each node's readings since its last start: a
 	// loaded config containing "flaps" makes the third one a 503 (back,
-	// then catching up); "restarts-again" makes the third one a new
+	// then without its meta leader); "restarts-again" makes the third one a new
 	// process.
 	sinceStart map[string]int
 	// slow: a started node answers only this long after its start (a long
@@ -91,7 +93,7 @@ func newWorld() *world {
 		now:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		running: map[string]bool{}, start: map[string]time.Time{}, ids: map[string]string{},
 		files: map[string]map[string]string{}, cmds: map[string][]string{}, failNext: map[string]string{},
-		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{},
+		killOnStart: map[string]string{}, aliveChecks: map[string]int{}, lagging: map[string]int{}, broken: map[string]int{},
 		conf: map[string]string{}, loaded: map[string]string{}, loadedAt: map[string]time.Time{}, reloads: map[string]int{},
 		leader: "n1", names: []string{"n1", "n2", "n3"},
 		sinceStart: map[string]int{}, slow: map[string]time.Duration{},
@@ -159,7 +161,34 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
 	}
 	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "flaps") {
-		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream stream '$G > ROLL' is not current"}
+		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
+	}
+	// "lags-briefly" / "lags-long": from its third reading the node's
+	// replica is catching up for two readings / for good.
+	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "lags-briefly") {
+		w.lagging[node] = 2
+	}
+	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "lags-long") {
+		w.lagging[node] = 1 << 30
+	}
+	// "peer-lags" / "peer-breaks": on its second reading after a start
+	// the node's peers report, for their next two readings, a stream
+	// replica catching up / a failure of their own.
+	if w.sinceStart[node] == 2 && (strings.Contains(w.loaded[node], "peer-lags") || strings.Contains(w.loaded[node], "peer-breaks")) {
+		for _, p := range w.names {
+			if p == node {
+				continue
+			}
+			if strings.Contains(w.loaded[node], "peer-lags") {
+				w.lagging[p] = 2
+			} else {
+				w.broken[p] = 2
+			}
+		}
+	}
+	if w.broken[node] > 0 {
+		w.broken[node]--
+		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
 	}
 	if w.lagging[node] > 0 {
 		w.lagging[node]--
