@@ -81,25 +81,12 @@ func (r Reader) Read(ctx context.Context, nodes []*cluster.Node, into Snapshots)
 		into = Snapshots{}
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	limit := r.Parallel
-	if limit <= 0 {
-		limit = len(nodes)
-	}
-	sem := make(chan struct{}, max(limit, 1))
-	for _, n := range nodes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s := r.Node(ctx, n)
-			mu.Lock()
-			into[n.Name] = s
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	r.each(nodes, func(n *cluster.Node) {
+		s := r.Node(ctx, n)
+		mu.Lock()
+		into[n.Name] = s
+		mu.Unlock()
+	})
 	monitor.NameRoutes(into)
 	return into
 }
@@ -160,6 +147,18 @@ func (r Reader) Streams(ctx context.Context, nodes []*cluster.Node) map[string]S
 		return out
 	}
 	var mu sync.Mutex
+	r.each(nodes, func(n *cluster.Node) {
+		d, err := sm.Streams(ctx, r.URLOf(n))
+		mu.Lock()
+		out[n.Name] = StreamsReading{Detail: d, Err: err}
+		mu.Unlock()
+	})
+	return out
+}
+
+// each calls read for every node at once, at most Parallel at a time
+// (every node at once when Parallel is 0), and returns when all are done.
+func (r Reader) each(nodes []*cluster.Node, read func(*cluster.Node)) {
 	var wg sync.WaitGroup
 	limit := r.Parallel
 	if limit <= 0 {
@@ -172,12 +171,8 @@ func (r Reader) Streams(ctx context.Context, nodes []*cluster.Node) map[string]S
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d, err := sm.Streams(ctx, r.URLOf(n))
-			mu.Lock()
-			out[n.Name] = StreamsReading{Detail: d, Err: err}
-			mu.Unlock()
+			read(n)
 		}()
 	}
 	wg.Wait()
-	return out
 }
