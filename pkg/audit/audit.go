@@ -41,7 +41,8 @@ const (
 	Failed      = "failed"
 	Interrupted = "interrupted"
 	// Refused: the run stopped before it changed anything (a held lock,
-	// an unhealthy cluster at preflight, files changed since the plan).
+	// an unhealthy cluster at preflight, files changed since the plan,
+	// the JetStream check before any node was touched).
 	Refused = "refused"
 )
 
@@ -206,7 +207,7 @@ func Outcome(err error) string {
 		return Interrupted
 	case errors.As(err, &re) && re.Kind == rollout.KindInterrupted:
 		return Interrupted
-	case errors.As(err, &re) && (re.Kind == rollout.KindLock || re.Kind == rollout.KindPreflight || re.Kind == rollout.KindCheck):
+	case errors.As(err, &re) && (re.Kind == rollout.KindLock || re.Kind == rollout.KindPreflight || re.Kind == rollout.KindCheck || re.Kind == rollout.KindJetStream && re.Upfront):
 		return Refused
 	}
 	return Failed

@@ -101,6 +101,8 @@ func TestOutcome(t *testing.T) {
 		{"lock held", &rollout.Error{Kind: rollout.KindLock, Err: errors.New("held")}, Refused},
 		{"preflight", &rollout.Error{Kind: rollout.KindPreflight}, Refused},
 		{"files changed", &rollout.Error{Kind: rollout.KindCheck, Err: errors.New("changed")}, Refused},
+		{"jetstream check up front", &rollout.Error{Kind: rollout.KindJetStream, Node: "n1", Upfront: true}, Refused},
+		{"jetstream check before a later node", &rollout.Error{Kind: rollout.KindJetStream, Node: "n2"}, Failed},
 		{"node failed", &rollout.Error{Kind: rollout.KindNode, Node: "n1", Err: errors.New("x")}, Failed},
 		{"other", errors.New("ssh"), Failed},
 	} {
@@ -172,7 +174,7 @@ host = "10.0.0.2"
 	run := testRun()
 	run.Operation = "restart " + leak
 	res := Result{End: t0.Add(time.Second), Plan: []Planned{{Node: "n1", Change: "reload", Items: []string{"authorization " + leak}}},
-		Steps: []Step{{Node: "n1", Step: "logs", Result: "ok", Detail: "[ERR] auth " + leak}, {Step: "lock", Result: "ok", Detail: "nats://route:" + want[2] + "@10.0.0.2:6222"}},
+		Steps:   []Step{{Node: "n1", Step: "logs", Result: "ok", Detail: "[ERR] auth " + leak}, {Step: "lock", Result: "ok", Detail: "nats://route:" + want[2] + "@10.0.0.2:6222"}},
 		Outcome: Failed, Error: "n1: " + leak}
 	local, nodes := Build(run, res, secrets)
 	for _, r := range append(nodes, local) {
@@ -444,4 +446,3 @@ func TestSinkWarnsAndGoesOn(t *testing.T) {
 		t.Errorf("no local path: warnings %v, want one for local", w)
 	}
 }
-

@@ -159,7 +159,7 @@ func (r *runner) judgeStop(n *cluster.Node, v health.StopVerdict, t time.Time, u
 	for _, x := range refused {
 		r.event(n.Name, StepJetStream, ResultFailed, t, "%s (%s)", x.Msg, x.Code)
 	}
-	return r.errorf(&Error{Kind: KindJetStream, Node: n.Name, Step: StepJetStream, Reasons: refused, upfront: upfront})
+	return r.errorf(&Error{Kind: KindJetStream, Node: n.Name, Step: StepJetStream, Reasons: refused, Upfront: upfront})
 }
 
 // jetStreamError words a refusal of the JetStream check.
@@ -176,7 +176,7 @@ func (e *Error) jetStreamError() string {
 			avail = true
 		}
 	}
-	if e.upfront {
+	if e.Upfront {
 		b.WriteString("\nnothing was changed")
 	} else {
 		b.WriteString("\nthe rollout stopped before " + e.Node + "; it was not touched, later nodes neither")

@@ -245,9 +245,10 @@ type Error struct {
 	// there was none); RollbackErr is why it did not.
 	RolledBack  string
 	RollbackErr error
-	command     string
-	// upfront: a JetStream refusal before any node was touched.
-	upfront bool
+	// Upfront: a JetStream refusal before any node was touched (not
+	// one right before a later node's stop).
+	Upfront bool
+	command string
 }
 
 func (e *Error) cmd() string {
