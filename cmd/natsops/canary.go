@@ -10,12 +10,14 @@ import (
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
-// canaryFlags are restart's and deploy's canary and soak flags.
+// canaryFlags are restart's and deploy's canary, soak and JetStream
+// availability flags.
 type canaryFlags struct {
-	stopAfter    int
-	pause        time.Duration
-	healthyFor   time.Duration
-	startTimeout time.Duration
+	stopAfter        int
+	allowUnavailable bool
+	pause            time.Duration
+	healthyFor       time.Duration
+	startTimeout     time.Duration
 	// upgrades: the command has --start-timeout (deploy).
 	upgrades bool
 }
@@ -25,6 +27,7 @@ func (c *canaryFlags) register(f *pflag.FlagSet, upgrades bool) {
 	f.IntVar(&c.stopAfter, "stop-after", 0, "stop cleanly after this many nodes are done and healthy (a canary); a rerun continues with the rest")
 	f.DurationVar(&c.pause, "pause", 0, "soak this long between nodes (not after the last), with a countdown on a terminal; Ctrl-C during it stops cleanly")
 	f.DurationVar(&c.healthyFor, "healthy-for", rollout.DefaultHealthyFor, "a restarted node must stay ready this long, every reading healthy, before the next node")
+	f.BoolVar(&c.allowUnavailable, "allow-unavailable", false, "stop a node although streams or consumers with a replica on it lose availability while it is down (R1, or too few current peers); each is named")
 	if upgrades {
 		f.DurationVar(&c.startTimeout, "start-timeout", rollout.DefaultStartTimeout, "per node: how long the first start after a nats-server version change may take to be back (never less than --timeout)")
 	}
@@ -58,6 +61,7 @@ func (c *canaryFlags) check(f *pflag.FlagSet) error {
 // apply puts the flags into the rollout's options.
 func (c *canaryFlags) apply(o *rollout.Options) {
 	o.StopAfter, o.Pause, o.HealthyFor, o.StartTimeout = c.stopAfter, c.pause, c.healthyFor, c.startTimeout
+	o.AllowUnavailable = c.allowUnavailable
 }
 
 // stopped is the line that says a --stop-after run stopped as asked.

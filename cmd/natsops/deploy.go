@@ -90,13 +90,23 @@ reading healthy, before the next node; one that does not is rolled back
 like a node that never came back. Neither --stop-after nor --pause goes
 with a bootstrap (every node starts at once).
 
+JetStream, as natsops restart: a node is not stopped while its stop would
+make a stream or consumer unavailable (R1 on it, or too few current peers)
+or while a meta peer lags, unless --allow-unavailable. For a version
+change, also refused unless --force: streams or consumers that need a
+higher JetStream API level (metadata ` + "`_nats.req.level`" + `) than the
+target version has (a downgrade that would not load them), and a
+minor-version jump larger than one (the server supports upgrades one
+minor version at a time).
+
 Ctrl-C stops between nodes (exit 5); a node being restarted is started
 first, and a rollback under way finishes.
 
 Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
 asked), 2 --check: changes pending,
-3 the cluster is not healthy (restarts refused, or a node did not come
-back and could not be rolled back), 5 cancelled or interrupted, 1 any
+3 the cluster is not healthy (restarts refused, the JetStream check
+refused to stop a node, or a node did not come back and could not be
+rolled back), 5 cancelled or interrupted, 1 any
 other failure (a node rolled back, the node's nats-server refused the
 config, a node not readable, the lock held by another run).`,
 		Example: `  natsops deploy --check
@@ -116,7 +126,7 @@ config, a node not readable, the lock held by another run).`,
 	f.StringVar(&o.restart, "restart", deploy.RestartAuto, "auto (reload when possible, else restart), never (install only), always (restart)")
 	f.StringVar(&o.mode, "mode", string(service.Graceful), "how restarts stop a node: graceful (lame duck) or fast")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long a restarted node may take to be back")
-	f.BoolVar(&o.force, "force", false, "restart even when the cluster is not healthy before a node (says what it skipped)")
+	f.BoolVar(&o.force, "force", false, "restart even when the cluster is not healthy before a node, and change the binary across a JetStream API level or a minor-version jump the check refuses (says what it skipped)")
 	f.StringVar(&o.build.templates, "templates", "", "use the templates in this directory instead of the embedded ones")
 	f.DurationVar(&o.reloadTTL, "reload-timeout", rollout.DefaultReloadTimeout, "how long a reload may take to show in /varz")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "form the cluster: every node installed, then all started together (automatic when no node is a member yet; refused on a formed cluster unless --force)")

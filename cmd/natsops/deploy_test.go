@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/demo"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -66,6 +67,9 @@ func newLocalCluster(t *testing.T, bin string) *demo.Cluster {
 func natsopsExec(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	// The runs' audit log sits next to the binary (one per test), never
+	// in the user's state directory.
+	cmd.Env = append(os.Environ(), audit.EnvLog+"="+auditLogOf(bin))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -78,6 +82,9 @@ func natsopsExec(t *testing.T, bin string, args ...string) (int, string, string)
 	}
 	return 0, stdout.String(), stderr.String()
 }
+
+// auditLogOf is the audit log natsopsExec's runs of bin write.
+func auditLogOf(bin string) string { return filepath.Join(filepath.Dir(bin), "audit.jsonl") }
 
 // withServer returns a copy of the cluster's inventory (same file name, in
 // a new directory: the rendered header names it) with extra settings under
@@ -183,6 +190,7 @@ func TestDeployAndDiffOnALocalCluster(t *testing.T) {
 	restart := withServer(t, c, "max_connections = 1234\nmax_pending = \"96MB\"\n")
 	other := withServer(t, c, "max_connections = 999\n")
 	first := exec.Command(bin, "deploy", "--yes", "--mode", "fast", "-i", restart)
+	first.Env = append(os.Environ(), audit.EnvLog+"="+auditLogOf(bin))
 	pipe, err := first.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

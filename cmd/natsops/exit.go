@@ -48,8 +48,9 @@ func usageError(format string, args ...any) error {
 
 // exitCode is the one mapping from an error to the exit code: an
 // exitError's own code; a rollout that stopped: 3 when the cluster is
-// not healthy (preflight refused, or a node did not come back or did not
-// stay ready, and was not rolled back), 5 when interrupted, 1 otherwise (a held lock, a failed
+// not healthy (preflight refused, the JetStream check refused to stop a
+// node, or a node did not come back or did not stay ready, and was not
+// rolled back), 5 when interrupted, 1 otherwise (a held lock, a failed
 // install, a node rolled back); anything else 1.
 func exitCode(err error) int {
 	if err == nil {
@@ -62,7 +63,7 @@ func exitCode(err error) int {
 	var re *rollout.Error
 	if errors.As(err, &re) {
 		switch {
-		case re.Kind == rollout.KindPreflight:
+		case re.Kind == rollout.KindPreflight, re.Kind == rollout.KindJetStream:
 			return ExitUnhealthy
 		case re.Kind == rollout.KindNode && (re.Step == rollout.StepReady || re.Step == rollout.StepSteady) && re.RolledBack == "":
 			return ExitUnhealthy

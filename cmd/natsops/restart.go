@@ -76,16 +76,27 @@ fails restarts nothing and stops the rollout at that node (exit 3): a
 node whose /healthz said ok while it was still catching up
 (nats-server#4875, #5976).
 
+JetStream: before any node is touched, and again right before each stop,
+natsops reads every node's streams and consumers (/jsz) and refuses to
+stop a node whose stop would make one unavailable: an R1 stream or
+consumer whose only replica it holds (nats-io/k8s#614), or an Rn one
+whose other replicas, as its group leader sees them, are too few current
+to keep a quorum; and a node while a JetStream meta peer is lagging or
+not seen. Each is named as account/stream with its reason code; a peer
+catching up is reread for up to 10s first. --allow-unavailable goes on
+and says what will be unavailable.
+
 Exit codes: 0 done (or stopped as --stop-after asked), 3 the cluster is
-not healthy (preflight refused, or a node did not come back or did not
-stay ready), 1 any other failure (lock held, SSH, a command),
-5 cancelled or interrupted.`,
+not healthy (preflight or the JetStream check refused, or a node did not
+come back or did not stay ready), 1 any other failure (lock held, SSH, a
+command), 5 cancelled or interrupted.`,
 		Example: `  natsops restart --dry-run
   natsops restart --yes
   natsops restart --node nats-2 --force --yes
   natsops restart --mode fast -o json --yes
   natsops restart --stop-after 1 --yes      # a canary; then: natsops restart --yes
-  natsops restart --pause 5m --yes`,
+  natsops restart --pause 5m --yes
+  natsops restart --node nats-2 --allow-unavailable --yes   # accept an R1 stream's outage`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.canary.check(cmd.Flags()); err != nil {
