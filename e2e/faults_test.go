@@ -188,6 +188,41 @@ func TestFaultNetworkCut(t *testing.T) {
 	}
 }
 
+// TestFaultRouteCut: cut-routes takes the node's routes away while it
+// keeps answering on :8222 (and SSH); heal-routes brings the full
+// cluster back.
+func TestFaultRouteCut(t *testing.T) {
+	needCluster(t)
+	c, v := ctx(t, 3*time.Minute), victim()
+	t.Cleanup(func() { tb.HealRoutes(context.Background(), v) })
+	if err := tb.CutRoutes(c, v); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := testbed.Poll(c, 60*time.Second, func() error {
+		out, err := tb.Exec(c, v, "curl -sf http://127.0.0.1:8222/routez | grep -c remote_id || true")
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != "0" {
+			return fmt.Errorf("%s still has %s routes", v, strings.TrimSpace(out))
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("routes cut: %v", err)
+	}
+	t.Logf("%s lost all its routes after %s", v, time.Since(t0).Round(100*time.Millisecond))
+	if _, _, err := tb.HTTPGet(c, v, "/varz"); err != nil {
+		t.Errorf("%s's monitoring does not answer with its routes cut: %v", v, err)
+	}
+	if err := tb.HealRoutes(c, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitCluster(c, names(), 90*time.Second); err != nil {
+		t.Fatalf("cluster after healing %s's routes: %v", v, err)
+	}
+}
+
 // A node whose host key changed is refused by host-key verification (the
 // generated known_hosts still has the old key): a mismatch, not an unknown
 // host.

@@ -196,18 +196,23 @@ type publisher struct {
 	maxGap  time.Duration
 }
 
-func startTraffic(c context.Context, t *testing.T, inv *cluster.Inventory, extra ...nats.Option) (*publisher, func()) {
-	t.Helper()
+// clientURLs is every node's client URL, comma-separated.
+func clientURLs(inv *cluster.Inventory) string {
 	var urls []string
 	for _, n := range inv.Nodes {
 		urls = append(urls, fmt.Sprintf("nats://%s:%d", n.RouteHost, *n.Server.Port))
 	}
+	return strings.Join(urls, ",")
+}
+
+func startTraffic(c context.Context, t *testing.T, inv *cluster.Inventory, extra ...nats.Option) (*publisher, func()) {
+	t.Helper()
 	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.Timeout(2 * time.Second)}, extra...)
-	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	nc, err := nats.Connect(clientURLs(inv), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	sc, err := nats.Connect(clientURLs(inv), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/testbed"
 )
 
@@ -41,7 +42,8 @@ func natsops(c context.Context, t *testing.T, args ...string) (string, string, i
 		t.Fatalf("build natsops: %v", err)
 	}
 	cmd := exec.CommandContext(c, bin, args...)
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "NO_COLOR=1")
+	// The runs' own audit log, not the user's state directory.
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "NO_COLOR=1", audit.EnvLog+"="+filepath.Join(tb.Dir, "audit.jsonl"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

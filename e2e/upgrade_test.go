@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -87,7 +92,9 @@ func TestDeployUpgrade(t *testing.T) {
 	if err := os.WriteFile(oldInv, []byte(strings.Replace(string(src), `binary = "/usr/sbin/nats-server"`, `binary = "`+broken+`"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code := natsops(c, t, "-i", oldInv, "deploy", "--yes", "--mode", "fast")
+	// 2.9 -> 2.15 jumps six minor versions: --force (the jump's own
+	// refusal is asserted below).
+	out, stderr, code := natsops(c, t, "-i", oldInv, "deploy", "--yes", "--mode", "fast", "--force")
 	if err := os.WriteFile(oldInv, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,10 +130,18 @@ func TestDeployUpgrade(t *testing.T) {
 		t.Fatalf("deploy --check of the upgrade: exit %d\n%s", code, out)
 	}
 
+	// Without --force the jump is refused before any node is touched,
+	// naming it; nothing is installed.
+	out, stderr, code = natsops(c, t, "-i", upgPath, "deploy", "--yes")
+	if code != 3 || !strings.Contains(stderr, "jumps 6 minor versions") || !strings.Contains(stderr, "(version-jump)") || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("upgrade 2.9 -> 2.15 without --force: exit %d, want 3 and the version-jump refusal\n%s\n%s", code, out, stderr)
+	}
+	sameNodes(c, t, inv, before, confBefore, "/usr/sbin/nats-server", "the refused upgrade")
+
 	p, check := startTraffic(c, t, inv)
 	time.Sleep(time.Second)
 	began := time.Now()
-	out, stderr, code = natsops(c, t, "-i", upgPath, "deploy", "--yes")
+	out, stderr, code = natsops(c, t, "-i", upgPath, "deploy", "--yes", "--force")
 	took := time.Since(began)
 	time.Sleep(time.Second)
 	check()
@@ -155,4 +170,54 @@ func TestDeployUpgrade(t *testing.T) {
 	p.mu.Lock()
 	t.Logf("rolling upgrade 2.9.10 -> 2.15 of %d nodes under load: %s (longest subscriber gap %s)", len(inv.Nodes), took.Round(time.Millisecond), p.maxGap.Round(time.Millisecond))
 	p.mu.Unlock()
+
+	// The downgrade guard: a stream that uses per-message TTLs needs
+	// JetStream API level 1 (2.11+); going back to 2.9.10 (level 0) is
+	// refused before any node is touched, naming the stream.
+	confAfter := map[string]string{}
+	for _, n := range inv.Nodes {
+		confAfter[n.Name] = nodeOut(c, t, n.Name, "md5sum < /etc/nats-server.conf")
+	}
+	createTTLStream(c, t, inv)
+	out, stderr, code = natsops(c, t, "-i", oldInv, "deploy", "--yes")
+	if code != 3 || !strings.Contains(stderr, "stream $G/TTL requires JetStream API level 1") || !strings.Contains(stderr, "(api-level)") || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("downgrade to 2.9.10 with a TTL stream: exit %d, want 3 naming $G/TTL (api-level)\n%s\n%s", code, out, stderr)
+	}
+	sameNodes(c, t, inv, after, confAfter, testbedBinary215, "the refused downgrade")
+}
+
+// sameNodes fails unless every node still runs the same process (start
+// time), the same config file and the unit's ExecStart path binary.
+func sameNodes(c context.Context, t *testing.T, inv *cluster.Inventory, before map[string]*monitor.Snapshot, conf map[string]string, binary, what string) {
+	t.Helper()
+	now := waitHealthy(c, t, inv)
+	for _, n := range inv.Nodes {
+		if !now[n.Name].Varz.Start.Equal(before[n.Name].Varz.Start) {
+			t.Errorf("%s restarted by %s", n.Name, what)
+		}
+		if got := nodeOut(c, t, n.Name, "md5sum < /etc/nats-server.conf"); got != conf[n.Name] {
+			t.Errorf("%s: config file changed by %s", n.Name, what)
+		}
+		if got := nodeOut(c, t, n.Name, "systemctl show -p ExecStart --value nats-server | grep -o 'path=[^ ;]*'"); got != "path="+binary {
+			t.Errorf("%s: the unit runs %q after %s, want %s", n.Name, got, what, binary)
+		}
+	}
+}
+
+// createTTLStream makes the R3 stream TTL with per-message TTLs allowed
+// (nats-server records _nats.req.level 1 in its metadata).
+func createTTLStream(c context.Context, t *testing.T, inv *cluster.Inventory) {
+	t.Helper()
+	nc, err := nats.Connect(clientURLs(inv), nats.Timeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "TTL", Subjects: []string{"ttl.>"}, Replicas: 3, Storage: jetstream.FileStorage, AllowMsgTTL: true}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,12 +3,14 @@ package testbed
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sort"
 	"strings"
 )
 
 // Faults. Each acts on one node by name and has an inverse. They go through
-// docker (not SSH) so they work whatever state the node's sshd is in.
+// docker or nsenter (not SSH) so they work whatever state the node's sshd
+// is in.
 
 // Stop stops the node cleanly (systemd shutdown via SIGRTMIN+3).
 func (tb *Testbed) Stop(ctx context.Context, node string) error {
@@ -108,6 +110,47 @@ func (tb *Testbed) FixNATSStart(ctx context.Context, node string) error {
 	return err
 }
 
+// CutRoutes resets every TCP connection to or from the node's route port
+// (RoutePort) and refuses new ones, in the node's own network namespace
+// (iptables there, entered from this machine with nsenter): the node keeps
+// serving clients, SSH and monitoring, but loses its routes. Peers see it
+// fall behind; its own :8222 still answers. HealRoutes undoes it.
+func (tb *Testbed) CutRoutes(ctx context.Context, node string) error {
+	return tb.routeRules(ctx, node, "-I")
+}
+
+// HealRoutes removes CutRoutes' rules (none there: nothing to do).
+func (tb *Testbed) HealRoutes(ctx context.Context, node string) error {
+	return tb.routeRules(ctx, node, "-D")
+}
+
+func (tb *Testbed) routeRules(ctx context.Context, node, op string) error {
+	n, err := tb.Node(node)
+	if err != nil {
+		return err
+	}
+	pid, err := Docker(ctx, nil, "inspect", "-f", "{{.State.Pid}}", n.Container)
+	if err != nil {
+		return err
+	}
+	pid = strings.TrimSpace(pid)
+	if pid == "" || pid == "0" {
+		return fmt.Errorf("%s: container not running", node)
+	}
+	port := fmt.Sprint(RoutePort)
+	for _, rule := range [][]string{
+		{"INPUT", "--dport", port}, {"INPUT", "--sport", port},
+		{"OUTPUT", "--dport", port}, {"OUTPUT", "--sport", port},
+	} {
+		args := []string{"-t", pid, "-n", "iptables", op, rule[0], "-p", "tcp", rule[1], rule[2], "-j", "REJECT", "--reject-with", "tcp-reset"}
+		out, err := exec.CommandContext(ctx, "nsenter", args...).CombinedOutput()
+		if err != nil && op == "-I" {
+			return fmt.Errorf("%s: nsenter %s: %v: %s", node, strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
 func (tb *Testbed) dockerNode(ctx context.Context, node string, args ...string) error {
 	n, err := tb.Node(node)
 	if err != nil {
@@ -134,6 +177,8 @@ var Faults = map[string]Fault{
 	"restore-host-key": (*Testbed).RestoreHostKey,
 	"break-nats-start": (*Testbed).BreakNATSStart,
 	"fix-nats-start":   (*Testbed).FixNATSStart,
+	"cut-routes":       (*Testbed).CutRoutes,
+	"heal-routes":      (*Testbed).HealRoutes,
 }
 
 // FaultNames lists Faults' keys, sorted.

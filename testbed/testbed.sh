@@ -18,8 +18,21 @@ log() { echo "testbed.sh: $*" >&2; }
 
 build_tool() { $GO build -o "$tool" ./testbed/cmd/testbed; }
 
+# The cut-routes fault runs iptables in a node's network namespace with
+# nsenter, from this machine.
+host_tools() {
+  local missing=()
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} with apt-get (the cut-routes fault needs nsenter and iptables)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2; }
+}
+
 up() {
   local n=${1:-${NODES:-3}}
+  host_tools
   local t0 image
   t0=$(date +%s)
   build_tool
