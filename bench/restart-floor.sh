@@ -85,25 +85,35 @@ floor_run() {
 	echo "$total"
 }
 
+# natsops_run prints the wall time; the run's events go to $ctl/events.
 natsops_run() {
 	local t0 t1
 	t0=$(now)
-	bin/natsops -i $inv restart --mode fast --yes >/dev/null
+	bin/natsops -i $inv restart --mode fast --yes -o json >"$ctl/events"
 	t1=$(now)
 	echo "$t1 - $t0" | bc
 }
 
+# gates STEP: the milliseconds the run's STEP events took, summed over the
+# nodes (steady: the --healthy-for window; jetstream: the check before
+# each stop).
+gates() { jq -s --arg s "$1" '[.[] | select(.step == $s) | .elapsed_ms] | add // 0' "$ctl/events"; }
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-fl=() na=()
+fl=() na=() st=() js=()
 for i in $(seq "$runs"); do
 	healthy
 	f=$(floor_run)
 	healthy
 	x=$(natsops_run)
-	fl+=("$f") na+=("$x")
-	printf 'run %d: floor %.3fs  natsops --mode fast %.3fs\n' "$i" "$f" "$x"
+	s=$(gates steady) g=$(gates jetstream)
+	fl+=("$f") na+=("$x") st+=("$s") js+=("$g")
+	printf 'run %d: floor %.3fs  natsops --mode fast %.3fs  (of which --healthy-for windows %dms, JetStream checks %dms)\n' "$i" "$f" "$x" "$s" "$g"
 done
 mf=$(printf '%s\n' "${fl[@]}" | median)
 mn=$(printf '%s\n' "${na[@]}" | median)
-printf 'median of %d: floor %.3fs  natsops %.3fs  ratio %.3f\n' "$runs" "$mf" "$mn" "$(echo "$mn / $mf" | bc -l)"
+ms=$(printf '%s\n' "${st[@]}" | median)
+mj=$(printf '%s\n' "${js[@]}" | median)
+printf 'median of %d: floor %.3fs  natsops %.3fs  ratio %.3f  (--healthy-for windows %dms, JetStream checks %dms, over %d nodes)\n' \
+	"$runs" "$mf" "$mn" "$(echo "$mn / $mf" | bc -l)" "$ms" "$mj" "${#nodes[@]}"
