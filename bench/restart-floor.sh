@@ -14,6 +14,10 @@
 # 3.055s, ratio 0.98. The floor's own polling (curl + jq per check, 10ms
 # sleeps) costs about as much as natsops's lock, preflight and per-node SSH
 # round trip, so the two are level: natsops adds nothing measurable.
+# Measured again 2026-12-04 with the issue-14 gates (--healthy-for 100ms
+# default, JetStream check), 7 runs: floor median 2.570s (bimodal: four
+# runs 2.50-2.57s, three 3.37-3.67s), natsops median 3.233s, ratio 1.258,
+# of which the --healthy-for windows 331ms and the JetStream checks 2ms.
 #
 # Installs natsops-rendered configs (JetStream, server_name) on the nodes;
 # brings the testbed up and tears it down at the end (make testbed-up /

@@ -94,10 +94,14 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// DefaultHealthyFor is Options.HealthyFor's default: a few poll readings
-// after the first all-ok one (measured on the testbed; see the README's
-// "Safe rollouts").
-const DefaultHealthyFor = 150 * time.Millisecond
+// DefaultHealthyFor is Options.HealthyFor's default: at the default 50ms
+// poll, two more full readings (node and cluster) after the one that
+// found the node back, so three in a row. Each costs its window once per
+// node, which no other gate overlaps: on the 3-node testbed 150ms made a
+// fast rolling restart 1.28x the floor (bench/restart-floor.sh, 5 runs);
+// see the README's "Safe rollouts" for the figures at this default. A
+// replica still catching up extends the window (holdReady) whatever it is.
+const DefaultHealthyFor = 100 * time.Millisecond
 
 // DefaultStartTimeout is Options.StartTimeout's default.
 const DefaultStartTimeout = 10 * time.Minute
