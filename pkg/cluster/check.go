@@ -296,6 +296,9 @@ func (c *checker) checkServer(n *Node) {
 			c.checkTLS(n.Name, "server.websocket.tls", k("server.websocket.tls"), w.TLS)
 		}
 	}
+	if d := n.JetStream.Domain; d != nil && !accountNameRE.MatchString(*d) {
+		c.add(n.Name, "jetstream.domain", k("jetstream.domain"), fmt.Sprintf("JetStream domain %q must be letters, digits, '_', '-' (nats-server refuses '.', '*', '>' and spaces: it becomes part of the $JS.<domain>.API subjects)", *d), "use a name such as \"edge\"")
+	}
 	if n.JetStreamEnabled() && n.JetStream.StoreDir != nil && !strings.HasPrefix(*n.JetStream.StoreDir, "/") && n.Connection == "ssh" {
 		c.add(n.Name, "jetstream.store_dir", k("jetstream.store_dir"), "store_dir must be an absolute path on the node", "use e.g. /var/lib/nats/jetstream")
 	}

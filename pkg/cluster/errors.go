@@ -13,10 +13,12 @@ type Problem struct {
 	File string `json:"file"`
 	Line int    `json:"line,omitempty"`
 	Col  int    `json:"column,omitempty"`
-	Node string `json:"node,omitempty"`
-	Key  string `json:"key,omitempty"`
-	Msg  string `json:"message"`
-	Fix  string `json:"fix,omitempty"`
+	// Cluster names the cluster of an estate file ("" in a file of one).
+	Cluster string `json:"cluster,omitempty"`
+	Node    string `json:"node,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Msg     string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
 }
 
 // Where formats the location as file:line:col.
@@ -34,6 +36,9 @@ func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.Where())
 	b.WriteString(": ")
+	if p.Cluster != "" {
+		fmt.Fprintf(&b, "cluster %s: ", Printable(p.Cluster))
+	}
 	if p.Node != "" {
 		fmt.Fprintf(&b, "node %s: ", Printable(p.Node))
 	}

@@ -48,6 +48,18 @@ var quotedEverywhere = map[string]string{
 	"cluster.tls.key_file":           "natsconf.Quote",
 	"cluster.tls.ca_file":            "natsconf.Quote",
 	"server.pid_file":                "checked as a host path when pidfile mode uses it",
+	"gateway.listen_host":            "natsconf.Quote",
+	"gateway.user":                   "natsconf.Quote, and url.UserPassword in gateway URLs",
+	"gateway.password":               "a secret: natsconf.Quote",
+	"gateway.tls.cert_file":          "natsconf.Quote",
+	"gateway.tls.key_file":           "natsconf.Quote",
+	"gateway.tls.ca_file":            "natsconf.Quote",
+	"leafnodes.listen_host":          "natsconf.Quote",
+	"leafnodes.tls.cert_file":        "natsconf.Quote",
+	"leafnodes.tls.key_file":         "natsconf.Quote",
+	"leafnodes.tls.ca_file":          "natsconf.Quote",
+	"server.auth.system_account":     "checked as an account of [accounts]",
+	"server.auth.no_auth_user":       "checked as a user of an account",
 }
 
 // stringSettings lists every string setting under t as dotted keys

@@ -11,11 +11,9 @@
 package cluster
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -48,8 +46,12 @@ type Inventory struct {
 	// true, leaving it (not rendered, no routes to them).
 	Nodes   []*Node
 	Removed []*Node
+	// Estate is every cluster of the file (a single-cluster file's has
+	// this one); gateways and leaf remotes are rendered from it.
+	Estate *Estate
 
-	loc *locator
+	loc   *locator
+	index int // the cluster's [[clusters]] entry
 }
 
 // Node is one server with its effective settings.
@@ -64,7 +66,11 @@ type Node struct {
 	Service    Service
 	Server     ServerSpec
 	Cluster    NodeClusterSpec // effective port and listen host
-	JetStream  JetStreamSpec
+	// Gateway and LeafNodes are the node's gateway and leaf node listener
+	// (port and listen host) when its cluster runs them, else empty.
+	Gateway   NodeListenSpec
+	LeafNodes NodeListenSpec
+	JetStream JetStreamSpec
 	// Remove: the node leaves the cluster (it is in Inventory.Removed).
 	Remove bool
 }
@@ -113,35 +119,25 @@ func Load(path string) (*Inventory, error) {
 }
 
 // Parse checks inventory data; path names it in errors and anchors relative
-// paths.
+// paths. A file describing several clusters ([[clusters]]) is refused
+// here, naming them: commands that work on one cluster take it from
+// ParseEstate and --cluster.
 func Parse(path string, data []byte) (*Inventory, error) {
-	inv := &Inventory{Path: path, Dir: filepath.Dir(path), loc: newLocator(data)}
-	// go-toml hands a bare number to a TextUnmarshaler without a position;
-	// catch bare durations first so the error points at the line.
-	if ps := inv.loc.bareDurations(path); len(ps) > 0 {
-		return nil, &InventoryError{Problems: ps}
+	est, err := ParseEstate(path, data)
+	if err != nil {
+		return nil, err
 	}
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&inv.File); err != nil {
-		return nil, &InventoryError{Problems: decodeProblems(path, err)}
+	return est.Single()
+}
+
+// Single is the estate's only cluster, or an error naming them all.
+func (est *Estate) Single() (*Inventory, error) {
+	if len(est.Clusters) == 1 {
+		return est.Clusters[0], nil
 	}
-	c := &checker{inv: inv}
-	inv.resolveNodes()
-	c.check()
-	if len(c.problems) > 0 {
-		return nil, &InventoryError{Problems: c.problems}
-	}
-	// Every node was checked; the ones leaving are kept apart.
-	all := inv.Nodes
-	inv.Nodes = nil
-	for _, n := range all {
-		if n.Remove {
-			inv.Removed = append(inv.Removed, n)
-		} else {
-			inv.Nodes = append(inv.Nodes, n)
-		}
-	}
-	return inv, nil
+	return nil, &InventoryError{Problems: []Problem{{File: est.Path,
+		Msg: fmt.Sprintf("the inventory describes %d clusters (%s)", len(est.Clusters), strings.Join(est.Names(), ", ")),
+		Fix: "pick one with --cluster NAME"}}}
 }
 
 // decodeProblems turns go-toml errors into problems with positions and the
@@ -344,6 +340,7 @@ func (inv *Inventory) resolveNodes() {
 			BinarySHA256: strings.ToLower(deref(svc.BinarySHA256, "")),
 			GoMemLimit:   deref(svc.GoMemLimit, ""),
 		}
+		inv.resolveListeners(n, &f.Nodes[i])
 		inv.Nodes[i] = n
 	}
 }

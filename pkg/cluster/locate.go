@@ -16,6 +16,40 @@ type locator struct {
 	pos   map[string][2]int
 	kinds map[string]unstable.Kind // value kind of every key = value
 	lines []int                    // byte offset of each line start
+	// prefix is set on a cluster's view of an estate file
+	// ("clusters[1]"): its keys are looked up under the cluster first,
+	// then, for settings, estate-wide.
+	prefix string
+}
+
+// view is l as cluster i of an estate sees it: "node[0].host" is
+// "clusters[i].node[0].host", "cluster.port" is "clusters[i].port" (or the
+// estate's [cluster] default), "server.port" is "clusters[i].server.port"
+// or the estate's "server.port".
+func (l *locator) view(prefix string) *locator {
+	v := *l
+	v.prefix = prefix
+	return &v
+}
+
+func (l *locator) expand(paths []string) []string {
+	if l.prefix == "" {
+		return paths
+	}
+	out := make([]string, 0, 2*len(paths))
+	for _, p := range paths {
+		switch {
+		case p == "cluster":
+			out = append(out, l.prefix, p)
+		case strings.HasPrefix(p, "cluster."):
+			out = append(out, l.prefix+"."+strings.TrimPrefix(p, "cluster."), p)
+		case strings.HasPrefix(p, "node[") || strings.HasPrefix(p, "node.") || p == "node" || strings.HasPrefix(p, "leafnodes"):
+			out = append(out, l.prefix+"."+p)
+		default:
+			out = append(out, l.prefix+"."+p, p)
+		}
+	}
+	return out
 }
 
 func newLocator(data []byte) *locator {
@@ -117,6 +151,7 @@ func (l *locator) find(paths ...string) (line, col int) {
 	if l == nil {
 		return 0, 0
 	}
+	paths = l.expand(paths)
 	for _, p := range paths {
 		if pc, ok := l.pos[p]; ok {
 			return pc[0], pc[1]

@@ -130,5 +130,27 @@ func (inv *Inventory) Secrets(n *Node) []SecretField {
 	if inv.Clustered() && inv.File.Cluster.Password != nil {
 		out = append(out, SecretField{"cluster.password", *inv.File.Cluster.Password})
 	}
+	if g := inv.File.Gateway; inv.HasGateway() && g.Password != nil {
+		out = append(out, SecretField{"gateway.password", *g.Password})
+	}
+	if l := inv.File.LeafNodes; l != nil {
+		if inv.LeafListens() {
+			for i, u := range l.Users {
+				out = append(out, SecretField{fmt.Sprintf("leafnodes.users[%d].password", i), u.Password})
+			}
+		}
+		for i, r := range l.Remotes {
+			if r.Password != nil {
+				out = append(out, SecretField{fmt.Sprintf("leafnodes.remotes[%d].password", i), *r.Password})
+			}
+		}
+	}
+	for _, name := range inv.AccountNames() {
+		for i, u := range inv.File.Accounts[name].Users {
+			if u.NKey == "" {
+				out = append(out, SecretField{fmt.Sprintf("accounts.%s.users[%d].password", name, i), u.Password})
+			}
+		}
+	}
 	return out
 }

@@ -58,3 +58,47 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// SelectNodes returns, for each of the clusters, its nodes matching the
+// --limit patterns (all with none); a cluster with none matching is left
+// out. A pattern matching no node of any of them is an error.
+func SelectNodes(clusters []*Inventory, patterns []string) (map[*Inventory][]*Node, error) {
+	out := map[*Inventory][]*Node{}
+	if len(patterns) == 0 {
+		for _, c := range clusters {
+			out[c] = c.Nodes
+		}
+		return out, nil
+	}
+	var all []string
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("--limit %q is not a valid pattern: %v", p, err)
+		}
+		hit := false
+		for _, c := range clusters {
+			for _, n := range c.Nodes {
+				if ok, _ := path.Match(p, n.Name); ok {
+					hit = true
+				}
+			}
+		}
+		if !hit {
+			for _, c := range clusters {
+				all = append(all, c.NodeNames()...)
+			}
+			return nil, fmt.Errorf("--limit %q matches no node in %s (nodes: %s)", p, clusters[0].Path, strings.Join(all, ", "))
+		}
+	}
+	for _, c := range clusters {
+		for _, n := range c.Nodes {
+			for _, p := range patterns {
+				if ok, _ := path.Match(p, n.Name); ok {
+					out[c] = append(out[c], n)
+					break
+				}
+			}
+		}
+	}
+	return out, nil
+}

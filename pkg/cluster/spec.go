@@ -14,6 +14,125 @@ type File struct {
 	JetStream JetStreamSpec `toml:"jetstream" json:"jetstream"`
 	Tune      TuneSpec      `toml:"tune" json:"tune"`
 	Nodes     []NodeSpec    `toml:"node" json:"nodes"`
+	// Gateway joins clusters into a supercluster: estate-wide here,
+	// overridden per cluster in [clusters.gateway].
+	Gateway *GatewaySpec `toml:"gateway" json:"gateway,omitempty"`
+	// LeafNodes is a single-cluster file's leaf node settings (a file
+	// with [[clusters]] sets them per cluster).
+	LeafNodes *LeafNodesSpec `toml:"leafnodes" json:"leafnodes,omitempty"`
+	// Accounts are the estate's accounts (config mode), by name: rendered
+	// on every node of every cluster.
+	Accounts map[string]AccountSpec `toml:"accounts" json:"accounts,omitempty"`
+	// Clusters makes the file an estate of several clusters; [cluster]
+	// and the estate-wide tables are then every cluster's defaults.
+	Clusters []ClusterEntry `toml:"clusters" json:"clusters,omitempty"`
+}
+
+// ClusterEntry is one [[clusters]] entry: a cluster of the estate with
+// its nodes and the settings it overrides (estate -> cluster -> node).
+type ClusterEntry struct {
+	Name       *string        `toml:"name" json:"name,omitempty"`
+	Port       *int           `toml:"port" json:"port,omitempty"`
+	ListenHost *string        `toml:"listen_host" json:"listen_host,omitempty"`
+	PoolSize   *int           `toml:"pool_size" json:"pool_size,omitempty"`
+	User       *string        `toml:"user" json:"user,omitempty"`
+	Password   *Secret        `toml:"password" json:"password,omitempty"`
+	TLS        *TLSSpec       `toml:"tls" json:"tls,omitempty"`
+	SSH        SSHSpec        `toml:"ssh" json:"ssh"`
+	Service    ServiceSpec    `toml:"service" json:"service"`
+	Server     ServerSpec     `toml:"server" json:"server"`
+	JetStream  JetStreamSpec  `toml:"jetstream" json:"jetstream"`
+	Tune       TuneSpec       `toml:"tune" json:"tune"`
+	Gateway    *GatewaySpec   `toml:"gateway" json:"gateway,omitempty"`
+	LeafNodes  *LeafNodesSpec `toml:"leafnodes" json:"leafnodes,omitempty"`
+	Nodes      []NodeSpec     `toml:"node" json:"nodes"`
+}
+
+// GatewaySpec is nats-server's gateway block. The gateway name is the
+// cluster's name; every other cluster's gateway URLs are generated from
+// the inventory.
+type GatewaySpec struct {
+	Port       *int    `toml:"port" json:"port,omitempty"`
+	ListenHost *string `toml:"listen_host" json:"listen_host,omitempty"`
+	// User and Password authenticate gateways both ways: the same on
+	// every cluster (each dials the others with them).
+	User                 *string  `toml:"user" json:"user,omitempty"`
+	Password             *Secret  `toml:"password" json:"password,omitempty"`
+	TLS                  *TLSSpec `toml:"tls" json:"tls,omitempty"`
+	RejectUnknownCluster *bool    `toml:"reject_unknown_cluster" json:"reject_unknown_cluster,omitempty"`
+}
+
+// LeafNodesSpec is nats-server's leafnodes block: a hub listens (Port,
+// Users), a leaf cluster dials its hubs (Remotes).
+type LeafNodesSpec struct {
+	Port       *int             `toml:"port" json:"port,omitempty"`
+	ListenHost *string          `toml:"listen_host" json:"listen_host,omitempty"`
+	TLS        *TLSSpec         `toml:"tls" json:"tls,omitempty"`
+	Users      []LeafUserSpec   `toml:"users" json:"users,omitempty"`
+	Remotes    []LeafRemoteSpec `toml:"remotes" json:"remotes,omitempty"`
+}
+
+// LeafUserSpec is a user leaf nodes log in as on a hub, bound to an
+// account there.
+type LeafUserSpec struct {
+	User     string `toml:"user" json:"user"`
+	Password Secret `toml:"password" json:"password,omitempty"`
+	Account  string `toml:"account" json:"account"`
+}
+
+// LeafRemoteSpec is one hub a leaf cluster's nodes dial: its URLs are
+// the hub's nodes, from the inventory.
+type LeafRemoteSpec struct {
+	// Hub is the name of the hub cluster in this inventory.
+	Hub string `toml:"hub" json:"hub"`
+	// Account is the local account the connection is bound to.
+	Account string `toml:"account" json:"account,omitempty"`
+	// User and Password log in as a hub's leafnodes user; Credentials is a
+	// creds file on the node instead (operator mode hubs).
+	User        *string  `toml:"user" json:"user,omitempty"`
+	Password    *Secret  `toml:"password" json:"password,omitempty"`
+	Credentials *string  `toml:"credentials" json:"credentials,omitempty"`
+	TLS         *TLSSpec `toml:"tls" json:"tls,omitempty"`
+}
+
+// AccountSpec is one account: its users, what it exports and imports,
+// and its JetStream limits.
+type AccountSpec struct {
+	Users     []UserSpec            `toml:"users" json:"users,omitempty"`
+	Exports   []ExportSpec          `toml:"exports" json:"exports,omitempty"`
+	Imports   []ImportSpec          `toml:"imports" json:"imports,omitempty"`
+	JetStream *AccountJetStreamSpec `toml:"jetstream" json:"jetstream,omitempty"`
+}
+
+// ExportSpec exports a stream or a service subject.
+type ExportSpec struct {
+	Stream  string `toml:"stream" json:"stream,omitempty"`
+	Service string `toml:"service" json:"service,omitempty"`
+}
+
+// ImportSpec imports another account's stream or service export.
+type ImportSpec struct {
+	Stream  string `toml:"stream" json:"stream,omitempty"`
+	Service string `toml:"service" json:"service,omitempty"`
+	Account string `toml:"account" json:"account"`
+	// To is the local subject a service import is reached at, or the
+	// prefix of a stream import ("" keeps the exported subject).
+	To string `toml:"to" json:"to,omitempty"`
+}
+
+// AccountJetStreamSpec enables JetStream for an account, with limits.
+type AccountJetStreamSpec struct {
+	MaxMemory    *Size `toml:"max_memory" json:"max_memory,omitempty"`
+	MaxFile      *Size `toml:"max_file" json:"max_file,omitempty"`
+	MaxStreams   *int  `toml:"max_streams" json:"max_streams,omitempty"`
+	MaxConsumers *int  `toml:"max_consumers" json:"max_consumers,omitempty"`
+}
+
+// NodeListenSpec is a node's own port and listen host for a listener
+// its cluster turns on (gateway, leafnodes).
+type NodeListenSpec struct {
+	Port       *int    `toml:"port" json:"port,omitempty"`
+	ListenHost *string `toml:"listen_host" json:"listen_host,omitempty"`
 }
 
 // ClusterSpec is the cluster block shared by every node: routes between the
@@ -129,6 +248,11 @@ type AuthSpec struct {
 	// with it.
 	SystemUser     *string `toml:"system_user" json:"system_user,omitempty"`
 	SystemPassword *Secret `toml:"system_password" json:"system_password,omitempty"`
+	// SystemAccount names the account of [accounts] that is the system
+	// account, and NoAuthUser the user of an account clients without
+	// credentials are: both estate-wide, with [accounts].
+	SystemAccount *string `toml:"system_account" json:"system_account,omitempty"`
+	NoAuthUser    *string `toml:"no_auth_user" json:"no_auth_user,omitempty"`
 }
 
 // UserSpec is one client user: user+password or an nkey.
@@ -179,6 +303,9 @@ type JetStreamSpec struct {
 	StoreDir  *string `toml:"store_dir" json:"store_dir,omitempty"`
 	MaxMemory *Size   `toml:"max_memory" json:"max_memory,omitempty"`
 	MaxFile   *Size   `toml:"max_file" json:"max_file,omitempty"`
+	// Domain is the JetStream domain: a leaf cluster's own, so its
+	// streams stay apart from the hub's.
+	Domain *string `toml:"domain" json:"domain,omitempty"`
 }
 
 // TuneSpec is the desired host tuning, applied by `natsops tune`.
@@ -204,6 +331,8 @@ type NodeSpec struct {
 	Server     ServerSpec      `toml:"server" json:"server"`
 	Cluster    NodeClusterSpec `toml:"cluster" json:"cluster"`
 	JetStream  JetStreamSpec   `toml:"jetstream" json:"jetstream"`
+	Gateway    NodeListenSpec  `toml:"gateway" json:"gateway"`
+	LeafNodes  NodeListenSpec  `toml:"leafnodes" json:"leafnodes"`
 	// Remove takes the node out of the cluster at the next deploy: lame
 	// duck, stop, disable, JetStream peer removal, then the others drop
 	// its route. It stays listed so natsops can reach it.
