@@ -45,6 +45,7 @@ targets=(
 	"./pkg/cluster FuzzLoad 120000"
 	"./pkg/config FuzzRoundTrip 4000"
 	"./pkg/config FuzzMaskConfig 12000"
+	"./pkg/config FuzzEstateRoundTrip 3000"
 	"./pkg/remote FuzzQuote 12000"
 	"./pkg/remote FuzzMatchPattern 150000"
 )

@@ -123,3 +123,115 @@ func roundTrip(t *testing.T, src string, env cluster.Env, secret string, check f
 	}
 	check(o)
 }
+
+// FuzzEstateRoundTrip: the estate's strings (an account name, an export
+// subject, a leaf remote's user and password in its URL, a creds path)
+// either are refused clearly or read back from the rendered config
+// exactly as written, and never change its structure.
+func FuzzEstateRoundTrip(f *testing.F) {
+	f.Add("APP", "events.>", "leaf", "pa$$w:rd@x/y", "/etc/nats/leaf.creds")
+	f.Add(`A"B`, "a b", "u@h", "p\n}", "/x\"y")
+	f.Add("$X", "*.>", "%2F", "#", "/日志/\x01")
+	f.Fuzz(func(t *testing.T, account, subject, user, password, creds string) {
+		env := cluster.MapEnv(map[string]string{"LEAF": password, "GW": password})
+		src := fmt.Sprintf(`[gateway]
+user = "gw"
+password = "env:GW"
+[accounts.%s]
+users = [{user = "app", password = "app-password-123"}]
+exports = [{stream = %s}]
+[[clusters]]
+name = "hub"
+[clusters.leafnodes]
+users = [{user = %s, password = "env:LEAF", account = %s}]
+[[clusters.node]]
+name = "h1"
+host = "10.0.0.1"
+[[clusters]]
+name = "other"
+[[clusters.node]]
+name = "o1"
+host = "10.0.0.2"
+[[clusters]]
+name = "leaf"
+[[clusters.leafnodes.remotes]]
+hub = "hub"
+account = %s
+user = %s
+password = "env:LEAF"
+[[clusters.leafnodes.remotes]]
+hub = "hub"
+credentials = %s
+[[clusters.node]]
+name = "l1"
+host = "10.0.0.3"
+`, tomlString(account), tomlString(subject), tomlString(user), tomlString(account), tomlString(account), tomlString(user), tomlString(creds))
+		est, err := cluster.ParseEstate("fuzz.toml", []byte(src))
+		if err != nil {
+			var ie *cluster.InventoryError
+			if !errors.As(err, &ie) || len(ie.Problems) == 0 || ie.Problems[0].Msg == "" {
+				t.Fatalf("unclear refusal: %v", err)
+			}
+			if len(password) >= 16 && strings.Contains(err.Error(), password) {
+				t.Fatalf("refusal reveals the secret: %v", err)
+			}
+			return
+		}
+		ts, err := LoadTemplates(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes := map[*cluster.Inventory][]*cluster.Node{}
+		for _, c := range est.Clusters {
+			nodes[c] = c.Nodes
+		}
+		res := BuildEstate(est, ts, nodes, env)
+		if !res.OK(SevError) {
+			text := findingsText(res.Findings)
+			if len(password) >= 16 && strings.Contains(text, password) {
+				t.Fatalf("refusal reveals the secret:\n%s", text)
+			}
+			return
+		}
+		for _, c := range res.Configs {
+			o := &server.Options{}
+			if err := o.ProcessConfigString(string(c.Config)); err != nil {
+				t.Fatalf("validated config of %s does not parse: %v\n%s", c.Node.Name, err, c.Config)
+			}
+			found := false
+			for _, a := range o.Accounts {
+				found = found || a.Name == account
+			}
+			if !found {
+				t.Fatalf("%s: account %q not read back (%v)", c.Node.Name, account, o.Accounts)
+			}
+			switch c.Node.Name {
+			case "h1":
+				if len(o.LeafNode.Users) != 1 || o.LeafNode.Users[0].Username != user || o.LeafNode.Users[0].Password != password {
+					t.Fatalf("hub leaf users read back as %+v", o.LeafNode.Users)
+				}
+				if len(o.Gateway.Gateways) != 1 || o.Gateway.Gateways[0].Name != "other" {
+					t.Fatalf("gateways read back as %+v", o.Gateway.Gateways)
+				}
+				if u := o.Gateway.Gateways[0].URLs[0].User; u.Username() != "gw" {
+					t.Fatalf("gateway URL user %q", u.Username())
+				} else if p, _ := u.Password(); p != password {
+					t.Fatalf("gateway URL password %q, want %q", p, password)
+				}
+			case "l1":
+				rs := o.LeafNode.Remotes
+				if len(rs) != 2 || rs[0].LocalAccount != account || len(rs[0].URLs) != 1 {
+					t.Fatalf("remotes read back as %+v", rs)
+				}
+				if u := rs[0].URLs[0].User; u.Username() != user {
+					t.Fatalf("leaf URL user %q, want %q", u.Username(), user)
+				} else if p, _ := u.Password(); p != password {
+					t.Fatalf("leaf URL password %q, want %q", p, password)
+				}
+				if rs[1].Credentials != creds {
+					t.Fatalf("credentials read back as %q, want %q", rs[1].Credentials, creds)
+				}
+			}
+		}
+	})
+}

@@ -38,6 +38,11 @@ const (
 	LShortSecret      = "L017"
 	LInsecureSSH      = "L018"
 	LServerTooOld     = "L019"
+	// What only several clusters together show (lintEstate).
+	LGatewayNoTLS    = "L020"
+	LLeafNoCreds     = "L021"
+	LDomainClash     = "L022"
+	LJetStreamSingle = "L023"
 )
 
 // Rules lists every lint rule, for `natsops validate --rules` and the docs.
@@ -61,6 +66,10 @@ var rules = []Rule{
 	{LShortSecret, "short-secret", SevWarning, "short passwords and tokens are guessable"},
 	{LInsecureSSH, "ssh-host-key-insecure", SevWarning, "host keys are not checked: anyone on the path can impersonate the node"},
 	{LServerTooOld, "option-needs-newer-server", SevError, "the node's nats-server (service.nats_version) refuses options it does not know, and will not start"},
+	{LGatewayNoTLS, "gateway-no-tls", SevWarning, "gateway traffic between clusters (often between regions) crosses networks in clear text, credentials included"},
+	{LLeafNoCreds, "leaf-no-credentials", SevWarning, "a leaf remote without credentials needs a hub that accepts anyone reaching its leaf port"},
+	{LDomainClash, "jetstream-domain-clash", SevError, "clusters joined only by leaf nodes must have different JetStream domains, and the clusters of one supercluster the same one: else their JetStream APIs collide"},
+	{LJetStreamSingle, "jetstream-single-node-cluster", SevInfo, "a one-node cluster of an estate holds only R1 streams: an R3 stream cannot be placed there"},
 }
 
 // Rules returns the lint rules.
@@ -115,7 +124,7 @@ func lintNode(inv *cluster.Inventory, n *cluster.Node, secrets map[string]string
 		add(LLameDuck, "server.lame_duck_grace_period", fmt.Sprintf("lame_duck_grace_period %s is not below lame_duck_duration %s", gp.Duration, ldd.Duration), "make the grace period shorter than the duration (defaults: 10s and 2m)")
 	}
 	a := s.Auth
-	if a.User == nil && a.Token == nil && len(a.Users) == 0 && !isLoopback(*s.ListenHost) {
+	if a.User == nil && a.Token == nil && len(a.Users) == 0 && !accountUsers(inv) && !isLoopback(*s.ListenHost) {
 		add(LNoAuth, "server.auth", fmt.Sprintf("clients on %s:%d need no credentials", *s.ListenHost, *s.Port), "add [server.auth] users (bcrypt password hashes or env: secrets), or listen on 127.0.0.1")
 	}
 	for _, f := range inv.Secrets(n) {
@@ -153,6 +162,17 @@ func lintNode(inv *cluster.Inventory, n *cluster.Node, secrets map[string]string
 		add(LInsecureSSH, "ssh.host_key_checking", "host key checking is off", "use \"strict\" with a known_hosts file, or \"accept-new\"")
 	}
 	return out
+}
+
+// accountUsers: some account of the inventory has users (clients log in
+// to their accounts).
+func accountUsers(inv *cluster.Inventory) bool {
+	for _, a := range inv.File.Accounts {
+		if len(a.Users) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lintInventory checks what concerns the cluster as a whole.

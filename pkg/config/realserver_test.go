@@ -31,31 +31,33 @@ func TestRealServerAcceptsRenderedConfigs(t *testing.T) {
 		}
 		v, _ := cluster.ParseVersion(ver[1])
 		old := v.Less(cluster.Version{2, 10, 0})
-		inventories := []string{"../../inventory/example.toml", "../../inventory/local.toml", "testdata/single.toml"}
+		inventories := []string{"../../inventory/example.toml", "../../inventory/local.toml", "testdata/single.toml", "../../inventory/supercluster.toml"}
 		if !old {
 			inventories = append(inventories, "testdata/full.toml")
 		}
 		for _, src := range inventories {
-			inv, err := cluster.Load(src)
+			est, err := cluster.LoadEstate(src)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ts, _ := LoadTemplates(nil)
 			tls := &tlsStandIns{}
-			for _, n := range inv.Nodes {
-				r, err := Render(inv, ts, n, RenderOptions{Env: cluster.MapEnv(testEnv), TLSPath: tls.path})
-				if err != nil {
-					t.Fatal(err)
-				}
-				path := filepath.Join(t.TempDir(), n.Name+".conf")
-				if err := os.WriteFile(path, r.Config, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				out, err := exec.Command(bin, "-t", "-c", path).CombinedOutput()
-				if err != nil || !strings.Contains(string(out), "is valid") {
-					t.Errorf("nats-server %s -t refused %s node %s: %v\n%s\n--- config:\n%s", ver[1], src, n.Name, err, out, r.Config)
-				} else {
-					t.Logf("nats-server %s -t: %s node %s valid", ver[1], filepath.Base(src), n.Name)
+			for _, inv := range est.Clusters {
+				for _, n := range inv.Nodes {
+					r, err := Render(inv, ts, n, RenderOptions{Env: cluster.MapEnv(testEnv), TLSPath: tls.path})
+					if err != nil {
+						t.Fatal(err)
+					}
+					path := filepath.Join(t.TempDir(), n.Name+".conf")
+					if err := os.WriteFile(path, r.Config, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					out, err := exec.Command(bin, "-t", "-c", path).CombinedOutput()
+					if err != nil || !strings.Contains(string(out), "is valid") {
+						t.Errorf("nats-server %s -t refused %s node %s: %v\n%s\n--- config:\n%s", ver[1], src, n.Name, err, out, r.Config)
+					} else {
+						t.Logf("nats-server %s -t: %s node %s valid", ver[1], filepath.Base(src), n.Name)
+					}
 				}
 			}
 			tls.cleanup()

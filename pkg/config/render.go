@@ -83,6 +83,60 @@ type view struct {
 	Auth      *authView
 	Cluster   *clusterView
 	JetStream *cluster.JetStreamSpec
+	// The estate's parts, nil or empty when the inventory has none (a
+	// single-cluster inventory renders as before).
+	Accounts      []accountView
+	SystemAccount string
+	NoAuthUser    string
+	Gateway       *gatewayView
+	LeafNodes     *leafView
+}
+
+type accountView struct {
+	Name      string
+	Users     []userView
+	Exports   []cluster.ExportSpec
+	Imports   []cluster.ImportSpec
+	JetStream *cluster.AccountJetStreamSpec
+}
+
+type gatewayView struct {
+	Name                 string
+	ListenHost           string
+	Port                 int
+	User                 string
+	Password             *secretValue
+	TLS                  *cluster.TLSSpec
+	RejectUnknownCluster *bool
+	Remotes              []gatewayRemoteView
+}
+
+type gatewayRemoteView struct {
+	Name string
+	URLs []routeURL
+}
+
+// leafView is a hub's listener (Users) or a leaf cluster's remotes.
+type leafView struct {
+	Listen     bool
+	ListenHost string
+	Port       int
+	TLS        *cluster.TLSSpec
+	Users      []leafUserView
+	Remotes    []leafRemoteView
+}
+
+type leafUserView struct {
+	User     string
+	Password secretValue
+	Account  string
+}
+
+type leafRemoteView struct {
+	URLs        []routeURL
+	Account     string
+	Credentials *string
+	TLS         *cluster.TLSSpec
 }
 
 type authView struct {
@@ -141,7 +195,9 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 	v := view{Source: filepath.Base(inv.Path), Node: n, Server: n.Server}
 
 	a := n.Server.Auth
-	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 || a.SystemUser != nil {
+	// With accounts, clients log in to them: the authorization block
+	// then carries only the timeout (and any global-account users).
+	if a.User != nil || a.Password != nil || a.Token != nil || len(a.Users) > 0 || a.SystemUser != nil || (a.Timeout != nil && len(inv.File.Accounts) > 0) {
 		av := &authView{Timeout: a.Timeout, User: a.User, Password: secret("server.auth.password"), Token: secret("server.auth.token")}
 		for i, u := range a.Users {
 			uv := userView{User: u.User, NKey: u.NKey, Permissions: u.Permissions}
@@ -190,6 +246,7 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 		js := n.JetStream
 		v.JetStream = &js
 	}
+	r.estate(inv, n, &v, secret)
 
 	t, err := ts.t.Clone()
 	if err != nil {
@@ -208,6 +265,80 @@ func Render(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderO
 	out := bytes.TrimRight(buf.Bytes(), " \t\r\n")
 	r.Config = append(out, '\n')
 	return r, nil
+}
+
+// estate fills in the accounts, gateway and leaf nodes of n's view.
+func (r *Rendered) estate(inv *cluster.Inventory, n *cluster.Node, v *view, secret func(string) *secretValue) {
+	for _, name := range inv.AccountNames() {
+		acc := inv.File.Accounts[name]
+		av := accountView{Name: name, Exports: acc.Exports, Imports: acc.Imports, JetStream: acc.JetStream}
+		for i, u := range acc.Users {
+			uv := userView{User: u.User, NKey: u.NKey, Permissions: u.Permissions}
+			if p := secret(fmt.Sprintf("accounts.%s.users[%d].password", name, i)); p != nil {
+				uv.Password = *p
+			}
+			av.Users = append(av.Users, uv)
+		}
+		v.Accounts = append(v.Accounts, av)
+	}
+	v.SystemAccount = deref(n.Server.Auth.SystemAccount, "")
+	v.NoAuthUser = deref(n.Server.Auth.NoAuthUser, "")
+	withCreds := func(scheme string, user *url.Userinfo, addr string) routeURL {
+		u := url.URL{Scheme: scheme, User: user, Host: addr}
+		ru := routeURL{url: u.String(), hasCreds: user != nil}
+		if ru.hasCreds {
+			r.secrets = append(r.secrets, ru.url)
+		}
+		return ru
+	}
+	if inv.HasGateway() {
+		g := inv.File.Gateway
+		gv := &gatewayView{Name: inv.ClusterName(), ListenHost: *n.Gateway.ListenHost, Port: *n.Gateway.Port,
+			User: deref(g.User, ""), TLS: g.TLS, RejectUnknownCluster: g.RejectUnknownCluster}
+		var user *url.Userinfo
+		if p := secret("gateway.password"); p != nil {
+			gv.Password = p
+			user = url.UserPassword(gv.User, p.v)
+		}
+		for _, rc := range inv.GatewayRemotes() {
+			rv := gatewayRemoteView{Name: rc.Name}
+			for _, peer := range rc.Nodes {
+				rv.URLs = append(rv.URLs, withCreds("nats", user, peer.GatewayAddr()))
+			}
+			gv.Remotes = append(gv.Remotes, rv)
+		}
+		v.Gateway = gv
+	}
+	l := inv.File.LeafNodes
+	switch {
+	case l == nil:
+	case inv.LeafListens():
+		lv := &leafView{Listen: true, ListenHost: *n.LeafNodes.ListenHost, Port: *n.LeafNodes.Port, TLS: l.TLS}
+		for i, u := range l.Users {
+			uv := leafUserView{User: u.User, Account: u.Account}
+			if p := secret(fmt.Sprintf("leafnodes.users[%d].password", i)); p != nil {
+				uv.Password = *p
+			}
+			lv.Users = append(lv.Users, uv)
+		}
+		v.LeafNodes = lv
+	case inv.IsLeaf():
+		lv := &leafView{}
+		for i, rm := range l.Remotes {
+			rv := leafRemoteView{Account: rm.Account, Credentials: rm.Credentials, TLS: rm.TLS}
+			var user *url.Userinfo
+			if p := secret(fmt.Sprintf("leafnodes.remotes[%d].password", i)); p != nil && rm.User != nil {
+				user = url.UserPassword(*rm.User, p.v)
+			}
+			if hub := inv.Hub(rm); hub != nil {
+				for _, hn := range hub.Nodes {
+					rv.URLs = append(rv.URLs, withCreds("nats-leaf", user, hn.LeafAddr()))
+				}
+			}
+			lv.Remotes = append(lv.Remotes, rv)
+		}
+		v.LeafNodes = lv
+	}
 }
 
 // SecretError is a secret that could not be resolved while rendering.

@@ -17,7 +17,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOKEN": "tok-0123456789abcdef", "SYS_PASSWORD": "sys-Secret-98765"}
+var testEnv = map[string]string{"ADMIN_PASSWORD": "admin-Secret-1234", "NATS_TOKEN": "tok-0123456789abcdef", "SYS_PASSWORD": "sys-Secret-98765",
+	// inventory/supercluster.toml's
+	"NATS_ROUTE_PASSWORD": "route-Secret-12345", "NATS_GATEWAY_PASSWORD": "gw-Secret-123456", "NATS_SYS_PASSWORD": "sys-Secret-123456", "NATS_LEAF_PASSWORD": "leaf-Secret-123456"}
 
 // TestGolden renders every test and example inventory and compares each
 // node's config with testdata/golden. Run with -update to rewrite them.
@@ -49,6 +51,47 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(c.Config, want) {
 				t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
 			}
+		}
+	}
+}
+
+// TestGoldenEstate renders every node of every cluster of the
+// supercluster example (gateways, leaf nodes, accounts) and compares it
+// with testdata/golden/supercluster.
+func TestGoldenEstate(t *testing.T) {
+	est, err := cluster.LoadEstate("../../inventory/supercluster.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := LoadTemplates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[*cluster.Inventory][]*cluster.Node{}
+	for _, c := range est.Clusters {
+		nodes[c] = c.Nodes
+	}
+	res := BuildEstate(est, ts, nodes, cluster.MapEnv(testEnv))
+	if !res.OK(SevError) || len(res.Configs) != 7 {
+		t.Fatalf("%d configs: %s", len(res.Configs), findingsText(res.Findings))
+	}
+	for _, c := range res.Configs {
+		golden := filepath.Join("testdata", "golden", "supercluster", c.Node.Name+".conf")
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(golden, c.Config, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if !bytes.Equal(c.Config, want) {
+			t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
 		}
 	}
 }
