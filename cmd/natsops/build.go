@@ -16,8 +16,46 @@ type buildFlags struct {
 // linted.
 type built struct {
 	inv *cluster.Inventory
-	ts  *config.Templates
-	res *config.Result
+	// clusters are the clusters built (one, for build); each rendered
+	// node is of one of them.
+	clusters []*cluster.Inventory
+	ts       *config.Templates
+	res      *config.Result
+}
+
+// invOf is the cluster node n is of.
+func (b *built) invOf(n *cluster.Node) *cluster.Inventory {
+	for _, c := range b.clusters {
+		for _, m := range c.Nodes {
+			if m == n {
+				return c
+			}
+		}
+	}
+	return b.inv
+}
+
+// buildEstate loads the inventory and builds the --limit nodes of every
+// --cluster cluster (all of them without flags), with the estate's own
+// lint: what validate and render check.
+func (g *globals) buildEstate(bf buildFlags) (*built, error) {
+	est, err := g.loadEstate()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := g.selectClusters(est)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := cluster.SelectNodes(cs, g.limit)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	ts, err := loadTemplates(bf.templates)
+	if err != nil {
+		return nil, err
+	}
+	return &built{inv: cs[0], clusters: cs, ts: ts, res: config.BuildEstate(est, ts, nodes, g.sys.getenv)}, nil
 }
 
 // build loads the inventory, selects --limit nodes and builds their configs.
@@ -30,7 +68,7 @@ func (g *globals) build(bf buildFlags) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &built{inv: inv, ts: ts, res: config.Build(inv, ts, nodes, g.sys.getenv)}, nil
+	return &built{inv: inv, clusters: []*cluster.Inventory{inv}, ts: ts, res: config.Build(inv, ts, nodes, g.sys.getenv)}, nil
 }
 
 func loadTemplates(dir string) (*config.Templates, error) {

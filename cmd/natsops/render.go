@@ -44,7 +44,7 @@ func (o *renderOptions) run() error {
 	if o.out == "" {
 		return usageError("render needs --out DIR (or --out - to print)")
 	}
-	b, err := o.globals.build(o.build)
+	b, err := o.globals.buildEstate(o.build)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (o *renderOptions) print(b *built) error {
 		cfg := c.Config
 		if !o.showSecrets {
 			// Re-render with placeholders: the real config was validated.
-			m, err := config.Render(b.inv, b.ts, c.Node, config.RenderOptions{Env: o.sys.getenv, Mask: true})
+			m, err := config.Render(b.invOf(c.Node), b.ts, c.Node, config.RenderOptions{Env: o.sys.getenv, Mask: true})
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 type globals struct {
 	sys       *system
 	inventory string
+	clusters  []string
 	limit     []string
 	output    string
 	noColor   bool
@@ -39,13 +40,47 @@ func (g *globals) color() bool {
 	return g.sys.isTTY(g.sys.stdout)
 }
 
-// load reads the inventory named by -i.
-func (g *globals) load() (*cluster.Inventory, error) {
-	inv, err := cluster.Load(g.inventory)
+// loadEstate reads the inventory named by -i with every cluster.
+func (g *globals) loadEstate() (*cluster.Estate, error) {
+	est, err := cluster.LoadEstate(g.inventory)
 	if err != nil {
 		return nil, g.inventoryError(err)
 	}
-	return inv, nil
+	return est, nil
+}
+
+// selectClusters are the clusters --cluster picks (all without it).
+func (g *globals) selectClusters(est *cluster.Estate) ([]*cluster.Inventory, error) {
+	if !est.Multi && len(g.clusters) == 0 {
+		return est.Clusters, nil
+	}
+	cs, err := est.Select(g.clusters)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return cs, nil
+}
+
+// load reads the inventory named by -i: one cluster. An estate of
+// several needs --cluster to pick one, for the commands that work on one
+// cluster at a time.
+func (g *globals) load() (*cluster.Inventory, error) {
+	est, err := g.loadEstate()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := g.selectClusters(est)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) != 1 {
+		names := make([]string, len(cs))
+		for i, c := range cs {
+			names[i] = c.ClusterName()
+		}
+		return nil, usageError("%s describes %d clusters (%s) and this command works on one cluster at a time: pass --cluster NAME", est.Path, len(cs), strings.Join(names, ", "))
+	}
+	return cs[0], nil
 }
 
 // loadSelected reads the inventory and the nodes the patterns select
@@ -124,6 +159,7 @@ Start with:
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.inventory, "inventory", "i", def, "inventory file (env NATSOPS_INVENTORY)")
+	pf.StringSliceVar(&g.clusters, "cluster", nil, "only these clusters of an inventory with [[clusters]] (names or globs, comma-separated)")
 	pf.StringSliceVar(&g.limit, "limit", nil, "only these nodes (names or globs, comma-separated)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVar(&g.noColor, "no-color", false, "no ANSI colours (also when NO_COLOR is set)")
@@ -132,11 +168,22 @@ Start with:
 	pf.IntVar(&g.parallel, "parallel", 10, "hosts worked on at once")
 	pf.BoolVar(&g.askBecomePass, "ask-become-pass", false, "ask for the sudo password (when the SSH user has no passwordless sudo)")
 	_ = root.RegisterFlagCompletionFunc("limit", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		inv, err := cluster.Load(g.inventory)
+		est, err := cluster.LoadEstate(g.inventory)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return inv.NodeNames(), cobra.ShellCompDirectiveNoFileComp
+		var names []string
+		for _, c := range est.Clusters {
+			names = append(names, c.NodeNames()...)
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = root.RegisterFlagCompletionFunc("cluster", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		est, err := cluster.LoadEstate(g.inventory)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return est.Names(), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 

@@ -57,7 +57,7 @@ func (o *validateOptions) run() error {
 		}
 		return nil
 	}
-	b, err := o.globals.build(o.build)
+	b, err := o.globals.buildEstate(o.build)
 	if err != nil {
 		return err
 	}
