@@ -2,8 +2,9 @@
 // a node is ready and whether the cluster is healthy: reachable, the right
 // server, restarted when a restart is expected, full /healthz ok, routes to
 // every inventory peer (distinct peers, never pooled connections), one
-// JetStream meta leader with every replica current. Each verdict is a list
-// of reasons with a stable code.
+// JetStream meta leader with every replica current; for a supercluster,
+// gateways to every other cluster and leaf node connections up. Each
+// verdict is a list of reasons with a stable code.
 //
 // It is pure: no I/O, no clock. Reading the endpoints is pkg/monitor;
 // polling until a verdict holds is the caller's (pkg/rollout).
@@ -31,6 +32,12 @@ const (
 	ReasonLeaderSplit       = "jetstream-leader-disagreement"
 	ReasonJSNotCurrent      = "jetstream-not-current"
 	ReasonMonitorIncomplete = "monitoring-incomplete"
+	// A cluster of a supercluster (GatewaysReady, ClusterGatewaysReady)
+	// and leaf nodes (LeafsReady, ClusterLeafsReady).
+	ReasonGatewayName     = "gateway-name"
+	ReasonGatewayOutbound = "gateway-outbound-missing"
+	ReasonGatewayInbound  = "gateway-inbound-missing"
+	ReasonLeafMissing     = "leaf-missing"
 )
 
 // Reason is one thing keeping a node, or the cluster, from being ready.

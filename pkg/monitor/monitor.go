@@ -1,5 +1,6 @@
 // Package monitor reads a nats-server's HTTP monitoring endpoint (:8222):
-// /healthz, /varz, /routez and /jsz. It decodes only the fields natsops
+// /healthz, /varz, /routez and /jsz, and on request the supercluster's
+// /gatewayz and /leafz. It decodes only the fields natsops
 // decides on, tolerantly, so it reads every server version the fleet may
 // run (Debian's 2.9 as well as 2.15).
 //
@@ -146,8 +147,9 @@ type MetaReplica struct {
 	Active time.Duration `json:"active,omitempty"`
 }
 
-// Snapshot is one server's four endpoints read together; an endpoint that
-// failed has its error in Errs and a nil value.
+// Snapshot is one server's four endpoints read together, and the ones
+// SnapshotOptions asked for; an endpoint that failed has its error in
+// Errs (keyed by its name: "healthz", "gatewayz") and a nil value.
 type Snapshot struct {
 	URL     string
 	At      time.Time
@@ -155,12 +157,15 @@ type Snapshot struct {
 	Varz    *Varz
 	Routez  *Routez
 	Jsz     *Jsz
-	Errs    map[string]error
+	// Gatewayz and Leafz are nil unless asked for (SnapshotWith).
+	Gatewayz *Gatewayz
+	Leafz    *Leafz
+	Errs     map[string]error
 }
 
 // Err is the first fetch error (unreachable server), or nil.
 func (s *Snapshot) Err() error {
-	for _, ep := range []string{"healthz", "varz", "routez", "jsz"} {
+	for _, ep := range []string{"healthz", "varz", "routez", "jsz", "gatewayz", "leafz"} {
 		if err := s.Errs[ep]; err != nil {
 			return err
 		}
@@ -317,6 +322,21 @@ func okOnly(code int, err error) error {
 
 // Snapshot reads all four endpoints at once.
 func (c *Client) Snapshot(ctx context.Context, base string) *Snapshot {
+	return c.SnapshotWith(ctx, base, SnapshotOptions{})
+}
+
+// SnapshotOptions adds endpoints to a Snapshot. The zero value reads the
+// four every node needs; a single cluster asks for nothing more, so its
+// polls cost what they did.
+type SnapshotOptions struct {
+	// Gateways reads /gatewayz (a cluster of a supercluster).
+	Gateways bool
+	// Leafs reads /leafz (a hub, or a leaf node).
+	Leafs bool
+}
+
+// SnapshotWith reads the four endpoints and the ones o asks for, at once.
+func (c *Client) SnapshotWith(ctx context.Context, base string, o SnapshotOptions) *Snapshot {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
@@ -337,6 +357,14 @@ func (c *Client) Snapshot(ctx context.Context, base string) *Snapshot {
 	go fetch("varz", func() (err error) { s.Varz, err = c.Varz(ctx, base); return })
 	go fetch("routez", func() (err error) { s.Routez, err = c.Routez(ctx, base); return })
 	go fetch("jsz", func() (err error) { s.Jsz, err = c.Jsz(ctx, base); return })
+	if o.Gateways {
+		wg.Add(1)
+		go fetch("gatewayz", func() (err error) { s.Gatewayz, err = c.Gatewayz(ctx, base); return })
+	}
+	if o.Leafs {
+		wg.Add(1)
+		go fetch("leafz", func() (err error) { s.Leafz, err = c.Leafz(ctx, base); return })
+	}
 	wg.Wait()
 	return s
 }
