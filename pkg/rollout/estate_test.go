@@ -1,0 +1,144 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/monitor"
+)
+
+// gatewayGate is an estate gate that says the cluster lacks the
+// inbound gateway of cluster "west" while bad reports so.
+func gatewayGate(bad func() bool) func(map[string]*monitor.Snapshot) []health.Reason {
+	return func(map[string]*monitor.Snapshot) []health.Reason {
+		if bad() {
+			return []health.Reason{{Node: "cluster", Code: health.ReasonGatewayInbound, Msg: "cluster east has inbound gateway connections from 0 of cluster west's 1 server"}}
+		}
+		return nil
+	}
+}
+
+// TestAcrossGateWaitsForTheGateways: a node is not left until the
+// estate's gate passes too (its gateways back): the next node is stopped
+// only then.
+func TestAcrossGateWaitsForTheGateways(t *testing.T) {
+	w := newWorld()
+	cfg, _ := setup(t, w, Options{})
+	after := 0
+	cfg.Across.Gate = gatewayGate(func() bool {
+		// Once n2 is started again, the gateway is missing for 5 readings.
+		if w.start["n2"].After(w.start["n3"]) && after < 5 {
+			after++
+			return true
+		}
+		return false
+	})
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after != 5 {
+		t.Errorf("the gate failed %d times after n2's restart, want 5 (it was not asked until it passed)", after)
+	}
+	if got := strings.Join(w.steps, " "); got != "n2:stop n2:start n3:stop n3:start n1:stop n1:start" {
+		t.Errorf("steps %s", got)
+	}
+}
+
+// TestAcrossGateFailsTheNode: gateways that never come back fail the node
+// with the gate's reason; the nodes after it are not touched.
+func TestAcrossGateFailsTheNode(t *testing.T) {
+	w := newWorld()
+	cfg, _ := setup(t, w, Options{})
+	cfg.Across.Gate = gatewayGate(func() bool { return w.start["n2"].After(w.start["n3"]) })
+	_, err := Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Node != "n2" {
+		t.Fatalf("err %v, want n2 failed", err)
+	}
+	if !strings.Contains(err.Error(), "inbound gateway connections from 0 of cluster west's 1 server") {
+		t.Errorf("error does not say why: %v", err)
+	}
+	for _, n := range []string{"n3", "n1"} {
+		if got := w.touched(n); len(got) > 0 {
+			t.Errorf("%s touched after n2 failed: %v", n, got)
+		}
+	}
+}
+
+// TestAcrossGateRefusesPreflight: an estate whose gateways are down is
+// not rolled (nothing touched), as an unhealthy cluster is not.
+func TestAcrossGateRefusesPreflight(t *testing.T) {
+	w := newWorld()
+	cfg, _ := setup(t, w, Options{})
+	cfg.Settle = 1
+	cfg.Across.Gate = gatewayGate(func() bool { return true })
+	_, err := Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != KindPreflight || !strings.Contains(err.Error(), "gateway-inbound-missing") && !strings.Contains(err.Error(), "inbound gateway") {
+		t.Fatalf("err %v, want a preflight refusal naming the gateway", err)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if got := w.touched(n); len(got) > 0 {
+			t.Errorf("%s touched: %v", n, got)
+		}
+	}
+}
+
+func TestEstateOrder(t *testing.T) {
+	est, err := cluster.ParseEstate("est.toml", []byte(`[gateway]
+[accounts.SYS]
+users = [{user = "sys", password = "sys-password-123"}]
+[server.auth]
+system_account = "SYS"
+[[clusters]]
+name = "east"
+[clusters.leafnodes]
+port = 7422
+[[clusters.node]]
+name = "e1"
+host = "10.0.1.1"
+[[clusters]]
+name = "west"
+[[clusters.node]]
+name = "w1"
+host = "10.0.2.1"
+[[clusters]]
+name = "edge"
+[[clusters.leafnodes.remotes]]
+hub = "east"
+[[clusters.node]]
+name = "x1"
+host = "10.0.3.1"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(cs []*cluster.Inventory) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ClusterName())
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct{ leader, want string }{
+		{"e1", "edge,west,east"},
+		{"w1", "edge,east,west"},
+		{"", "edge,east,west"},
+		{"x1", "edge,east,west"}, // a leaf's own domain leader: hubs in file order
+	} {
+		if got := names(EstateOrder(est.Clusters, tc.leader)); got != tc.want {
+			t.Errorf("leader %q: order %s, want %s", tc.leader, got, tc.want)
+		}
+	}
+	a := AcrossFor(est.Clusters[0])
+	if len(a.Observe) != 1 || a.Observe[0].Name != "w1" || a.Gate == nil || a.Options == nil {
+		t.Errorf("east's Across: observe %v, gate %v", a.Observe, a.Gate != nil)
+	}
+	if o := a.Options(est.Clusters[2].Nodes[0]); !o.Leafs || o.Gateways {
+		t.Errorf("the leaf node's reads: %+v", o)
+	}
+}
