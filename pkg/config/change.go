@@ -51,12 +51,16 @@ func secretsOf(text []byte) any {
 
 // reloadable are the config keys nats-server applies on a reload (SIGHUP;
 // server/reload.go). Anything else changed needs a restart. Deliberately
-// short: when in doubt, restart.
+// short: when in doubt, restart. Of an estate's keys, accounts reload
+// (users, exports, imports, limits); gateway (but its TLS files),
+// system_account and no_auth_user do not; leafnodes users and listener do
+// not, and its remotes only from 2.14 (getLeafNodeOptionsChanges), so a
+// leafnodes change restarts on every version.
 func reloadable(key string) bool {
 	switch key {
 	case "authorization", "max_connections", "max_payload", "max_control_line",
 		"write_deadline", "ping_interval", "ping_max", "debug", "trace", "logtime",
-		"log_file", "tls", "server_tags", "pid_file",
+		"log_file", "tls", "server_tags", "pid_file", "accounts",
 		"cluster.routes", "cluster.authorization":
 		return true
 	}
