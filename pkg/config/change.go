@@ -51,16 +51,18 @@ func secretsOf(text []byte) any {
 
 // reloadable are the config keys nats-server applies on a reload (SIGHUP;
 // server/reload.go). Anything else changed needs a restart. Deliberately
-// short: when in doubt, restart. Of an estate's keys, accounts reload
-// (users, exports, imports, limits); gateway (but its TLS files),
-// system_account and no_auth_user do not; leafnodes users and listener do
-// not, and its remotes only from 2.14 (getLeafNodeOptionsChanges), so a
-// leafnodes change restarts on every version.
+// short: when in doubt, restart. Of an estate's keys: gateway (but its
+// TLS files), system_account and no_auth_user do not reload; leafnodes
+// users and listener do not, and its remotes only from 2.14
+// (getLeafNodeOptionsChanges), so a leafnodes change restarts on every
+// version; accounts do reload in nats-server, but adding the system
+// account that way does not take (TestDeployScalesALocalClusterOutAndIn
+// restarts for it), so an accounts change restarts too.
 func reloadable(key string) bool {
 	switch key {
 	case "authorization", "max_connections", "max_payload", "max_control_line",
 		"write_deadline", "ping_interval", "ping_max", "debug", "trace", "logtime",
-		"log_file", "tls", "server_tags", "pid_file", "accounts",
+		"log_file", "tls", "server_tags", "pid_file",
 		"cluster.routes", "cluster.authorization":
 		return true
 	}

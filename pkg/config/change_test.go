@@ -55,7 +55,7 @@ func TestClassify(t *testing.T) {
 		{"cluster port restarts", base, strings.Replace(base, "port: 6222", "port: 6223", 1), "cluster.port", "restart needed (cluster.port)"},
 		{"lame duck restarts", base, base + "lame_duck_duration: \"40s\"\n", "lame_duck_duration", "restart needed (lame_duck_duration)"},
 		{"unparsable deployed", "port: {", base, "(whole file)", "restart needed (the deployed config does not parse)"},
-		{"accounts reload", base + "accounts { A: { users: [{user: a, password: x}] } }\n", base + "accounts { A: { users: [{user: a, password: y}] } }\n", "accounts", "reload (accounts)"},
+		{"accounts restart", base + "accounts { A: { users: [{user: a, password: x}] } }\n", base + "accounts { A: { users: [{user: a, password: y}] } }\n", "accounts", "restart needed (accounts)"},
 		{"a gateway restarts", base, base + "gateway { name: \"c\", port: 7222 }\n", "gateway", "restart needed (gateway)"},
 		{"leaf remotes restart", base + "leafnodes { remotes: [{url: \"nats-leaf://a:7422\"}] }\n", base + "leafnodes { remotes: [{url: \"nats-leaf://b:7422\"}] }\n", "leafnodes", "restart needed (leafnodes)"},
 		{"the system account restarts", base, base + "system_account: \"SYS\"\n", "system_account", "restart needed (system_account)"},
