@@ -108,20 +108,21 @@ func (o *checkOptions) run(ctx context.Context) error {
 	if o.format != "text" && o.format != "nagios" && o.format != "json" {
 		return usageError("--format must be text, nagios or json")
 	}
-	inv, err := o.load()
+	scope, err := o.selectScope()
 	if err != nil {
 		return o.unknown(err)
 	}
-	nodes, err := inv.Select(o.limit)
-	if err != nil {
-		return o.unknown(err)
+	var fs []*health.Fleet
+	for _, sc := range scope {
+		conn, closeConn, err := o.hostConnector(sc.inv, o.monitorOnly)
+		if err != nil {
+			return o.unknown(err)
+		}
+		fs = append(fs, o.readFleet(ctx, sc.inv, sc.nodes, conn))
+		closeConn()
 	}
-	conn, closeConn, err := o.hostConnector(inv, o.monitorOnly)
-	if err != nil {
-		return o.unknown(err)
-	}
-	defer closeConn()
-	v := health.Check(o.readFleet(ctx, inv, nodes, conn), health.Thresholds{
+	inv := scope[0].inv
+	v := health.Check(health.Merge(fs), health.Thresholds{
 		WarnConnPct: o.warnConnPct, CritConnPct: o.critConnPct,
 		WarnFDsPct: o.warnFDsPct, CritFDsPct: o.critFDsPct,
 		WarnSlow: o.warnSlow, CritSlow: o.critSlow, AllowVersionSkew: o.allowVersions,

@@ -222,6 +222,15 @@ func (o *deployOptions) run(ctx context.Context) error {
 	if o.bootstrap && o.restart == deploy.RestartNever {
 		return usageError("--bootstrap starts every node: it cannot go with --restart never")
 	}
+	return o.eachCluster(ctx, "deploy", o.limit, o.canary.stopAfter > 0, func(g *globals) error {
+		oc := *o
+		oc.globals = g
+		return oc.runCluster(ctx, mode)
+	})
+}
+
+// runCluster deploys the selected nodes of one cluster.
+func (o *deployOptions) runCluster(ctx context.Context, mode service.Mode) error {
 	d, plan, err := o.deployPlan(ctx, o.build, deploy.Options{Restart: o.restart, Bootstrap: o.bootstrap, Force: o.force})
 	if err != nil {
 		return err

@@ -150,6 +150,18 @@ func (o *restartOptions) run(ctx context.Context) error {
 	if o.node != "" {
 		sel = []string{o.node}
 	}
+	return o.eachCluster(ctx, "restart", sel, o.canary.stopAfter > 0, func(g *globals) error {
+		oc := *o
+		oc.globals = g
+		if o.node == "" {
+			sel = g.limit
+		}
+		return oc.runCluster(ctx, mode, sel)
+	})
+}
+
+// runCluster restarts the nodes sel selects of one cluster.
+func (o *restartOptions) runCluster(ctx context.Context, mode service.Mode, sel []string) error {
 	inv, nodes, err := o.loadSelected(sel)
 	if err != nil {
 		return err
@@ -203,6 +215,7 @@ func (g *globals) rolloutConfig(inv *cluster.Inventory, nodes []*cluster.Node, c
 		Monitor:   &monitor.Client{},
 		Clock:     fleet.RealClock{},
 		Events:    events,
+		Across:    rollout.AcrossFor(inv),
 		Options:   opts,
 	}
 }

@@ -67,7 +67,11 @@ Exit codes: 0 healthy, 3 not healthy.`,
 // (nil: monitoring only), the selected nodes' hosts, and judges the
 // selected nodes.
 func (g *globals) readFleet(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, conn *connector) *health.Fleet {
-	r := probe.Reader{Fleet: g.fleetReader(), Parallel: g.parallel}
+	fr := g.fleetReader()
+	if inv.Estate != nil && inv.Estate.Multi {
+		fr.Options = fleet.EstateOptions(inv.Estate)
+	}
+	r := probe.Reader{Fleet: fr, Parallel: g.parallel}
 	if conn != nil {
 		r.Connect, r.Forget = conn.connect, conn.pool.Forget
 	}
@@ -94,7 +98,7 @@ func (g *globals) fleetReader() fleet.Reader {
 }
 
 func (o *statusOptions) run(ctx context.Context) error {
-	inv, nodes, err := o.loadSelected(o.limit)
+	scope, err := o.selectScope()
 	if err != nil {
 		return err
 	}
@@ -107,20 +111,27 @@ func (o *statusOptions) run(ctx context.Context) error {
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
-	conn, closeConn, err := o.hostConnector(inv, o.monitorOnly)
-	if err != nil {
-		return err
+	conns := make([]*connector, len(scope))
+	for i, s := range scope {
+		conn, closeConn, err := o.hostConnector(s.inv, o.monitorOnly)
+		if err != nil {
+			return err
+		}
+		defer closeConn()
+		conns[i] = conn
 	}
-	defer closeConn()
 	for {
-		f := o.readFleet(ctx, inv, nodes, conn)
+		fs := make([]*health.Fleet, len(scope))
+		for i, s := range scope {
+			fs[i] = o.readFleet(ctx, s.inv, s.nodes, conns[i])
+		}
 		if o.watch {
 			fmt.Fprint(o.sys.stdout, "\x1b[H\x1b[2J")
 			fmt.Fprintf(o.sys.stdout, "natsops status — %s — every %s (Ctrl-C to stop)\n\n", time.Now().Format("15:04:05"), o.interval)
 		}
-		o.printStatus(f)
+		healthy := o.printEstate(fs)
 		if !o.watch {
-			if !f.Healthy {
+			if !healthy {
 				return reported(ExitUnhealthy)
 			}
 			return nil
@@ -131,6 +142,63 @@ func (o *statusOptions) run(ctx context.Context) error {
 		case <-time.After(o.interval):
 		}
 	}
+}
+
+// scoped is one cluster's part of a command over an estate: the cluster
+// and its selected nodes.
+type scoped struct {
+	inv   *cluster.Inventory
+	nodes []*cluster.Node
+}
+
+// selectScope is every --cluster cluster with --limit nodes (one for a
+// single-cluster file), in file order.
+func (g *globals) selectScope() ([]scoped, error) {
+	est, err := g.loadEstate()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := g.selectClusters(est)
+	if err != nil {
+		return nil, err
+	}
+	by, err := cluster.SelectNodes(cs, g.limit)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	var out []scoped
+	for _, c := range cs {
+		if ns, ok := by[c]; ok && len(ns) > 0 {
+			out = append(out, scoped{c, ns})
+		}
+	}
+	return out, nil
+}
+
+// printEstate prints one cluster's status as always, several one after
+// another under their names (-o json: {"clusters": [...]}), and says
+// whether all are healthy.
+func (g *globals) printEstate(fs []*health.Fleet) bool {
+	healthy := true
+	for _, f := range fs {
+		healthy = healthy && f.Healthy
+	}
+	if len(fs) == 1 {
+		g.printStatus(fs[0])
+		return healthy
+	}
+	if g.json() {
+		writeJSON(g.sys.stdout, map[string]any{"inventory": fs[0].Inventory, "healthy": healthy, "clusters": fs})
+		return healthy
+	}
+	for i, f := range fs {
+		if i > 0 {
+			fmt.Fprintln(g.sys.stdout)
+		}
+		fmt.Fprintf(g.sys.stdout, "cluster %s\n", f.Cluster)
+		g.printStatus(f)
+	}
+	return healthy
 }
 
 func (g *globals) printStatus(f *health.Fleet) {
@@ -166,6 +234,10 @@ func (g *globals) printStatus(f *health.Fleet) {
 	}
 	tw.Flush()
 	if f.Healthy {
+		if f.Cluster != "" {
+			fmt.Fprintf(g.sys.stdout, "\n%s: cluster %s: %s healthy\n", f.Inventory, f.Cluster, plural(len(f.Nodes), "node"))
+			return
+		}
 		fmt.Fprintf(g.sys.stdout, "\n%s: %s healthy\n", f.Inventory, plural(len(f.Nodes), "node"))
 		return
 	}

@@ -232,7 +232,8 @@ func (inv *Inventory) GatewayRemotes() []GatewayRemote {
 	}
 	var out []GatewayRemote
 	for _, c := range inv.Estate.Clusters {
-		if c == inv || !c.HasGateway() {
+		// By name: inv may be a copy (WithRemoved, Without).
+		if c.ClusterName() == inv.ClusterName() || !c.HasGateway() {
 			continue
 		}
 		out = append(out, GatewayRemote{Name: c.ClusterName(), Nodes: c.Nodes})

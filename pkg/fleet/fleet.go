@@ -57,6 +57,30 @@ type Reader struct {
 	URL func(*cluster.Node) string
 	// Parallel bounds the nodes read at once (0: all at once).
 	Parallel int
+	// Options, when set, are the endpoints to read beyond the four every
+	// node needs (a supercluster's /gatewayz, /leafz), by node; used when
+	// Monitor is a SnapshotWithMonitor.
+	Options func(*cluster.Node) monitor.SnapshotOptions
+}
+
+// SnapshotWithMonitor is a Monitor that reads more endpoints when asked
+// (*monitor.Client does).
+type SnapshotWithMonitor interface {
+	SnapshotWith(ctx context.Context, baseURL string, o monitor.SnapshotOptions) *monitor.Snapshot
+}
+
+// EstateOptions are the endpoints the nodes of est need read: /gatewayz
+// on a cluster joined by gateways, /leafz on a hub and on a leaf cluster.
+// A single cluster with neither asks for nothing more.
+func EstateOptions(est *cluster.Estate) func(*cluster.Node) monitor.SnapshotOptions {
+	by := map[*cluster.Node]monitor.SnapshotOptions{}
+	for _, c := range est.Clusters {
+		o := monitor.SnapshotOptions{Gateways: c.HasGateway(), Leafs: c.LeafListens() || c.IsLeaf()}
+		for _, n := range append(append([]*cluster.Node(nil), c.Nodes...), c.Removed...) {
+			by[n] = o
+		}
+	}
+	return func(n *cluster.Node) monitor.SnapshotOptions { return by[n] }
 }
 
 // URLOf is node n's monitoring base URL.
@@ -69,6 +93,13 @@ func (r Reader) URLOf(n *cluster.Node) string {
 
 // Node reads one node.
 func (r Reader) Node(ctx context.Context, n *cluster.Node) *monitor.Snapshot {
+	if r.Options != nil {
+		if o := r.Options(n); o != (monitor.SnapshotOptions{}) {
+			if m, ok := r.Monitor.(SnapshotWithMonitor); ok {
+				return m.SnapshotWith(ctx, r.URLOf(n), o)
+			}
+		}
+	}
 	return r.Monitor.Snapshot(ctx, r.URLOf(n))
 }
 

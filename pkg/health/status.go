@@ -47,10 +47,12 @@ type NodeStatus struct {
 // Fleet is the selected nodes of one reading, and every reason the
 // cluster (or, for a selection, those nodes) is not healthy.
 type Fleet struct {
-	Inventory string       `json:"inventory"`
-	Healthy   bool         `json:"healthy"`
-	Nodes     []NodeStatus `json:"nodes"`
-	Reasons   []Reason     `json:"reasons"`
+	Inventory string `json:"inventory"`
+	// Cluster names the cluster of an estate ("" in a file of one).
+	Cluster string       `json:"cluster,omitempty"`
+	Healthy bool         `json:"healthy"`
+	Nodes   []NodeStatus `json:"nodes"`
+	Reasons []Reason     `json:"reasons"`
 }
 
 // Status judges a reading of every inventory node (snapshots named with
@@ -61,8 +63,23 @@ type Fleet struct {
 // instead of reported "unreachable". Pure.
 func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*monitor.Snapshot, hosts map[string]*HostReading) *Fleet {
 	f := &Fleet{Inventory: inv.Path, Reasons: []Reason{}}
+	if inv.Estate != nil && inv.Estate.Multi {
+		f.Cluster = inv.ClusterName()
+	}
 	if len(nodes) == len(inv.Nodes) {
 		f.Reasons = append(f.Reasons, ClusterReady(inv, snaps)...)
+		// The estate's gateways and leaf connections, once per node and
+		// code (a node down is already said so).
+		seen := map[[2]string]bool{}
+		for _, r := range f.Reasons {
+			seen[[2]string{r.Node, r.Code}] = true
+		}
+		for _, r := range EstateReady(inv, snaps) {
+			if k := [2]string{r.Node, r.Code}; !seen[k] && (r.Code != ReasonUnreachable || !seen[[2]string{r.Node, ReasonUnreachable}]) {
+				seen[k] = true
+				f.Reasons = append(f.Reasons, r)
+			}
+		}
 	} else {
 		for _, n := range nodes {
 			f.Reasons = append(f.Reasons, NodeReady(n.Name, snaps[n.Name], ExpectFor(inv, n))...)
@@ -73,6 +90,13 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 		if d, ok := Diagnose(n, snaps[n.Name], hosts[n.Name]); ok {
 			diagnosis[n.Name] = d.Code
 			f.Reasons = replaceUnreachable(f.Reasons, d)
+		}
+	}
+	if f.Cluster != "" {
+		for i := range f.Reasons {
+			if f.Reasons[i].Node == "cluster" {
+				f.Reasons[i].Node = "cluster " + f.Cluster
+			}
 		}
 	}
 	sort.SliceStable(f.Reasons, func(i, j int) bool { return f.Reasons[i].Node < f.Reasons[j].Node })
@@ -266,4 +290,17 @@ func (n NodeStatus) capacity() int {
 		return n.MaxConns
 	}
 	return n.Capacity
+}
+
+// Merge is one Fleet of several clusters' (an estate's, for check): every
+// node and reason, healthy when each is.
+func Merge(fs []*Fleet) *Fleet {
+	out := &Fleet{Healthy: true, Reasons: []Reason{}}
+	for _, f := range fs {
+		out.Inventory = f.Inventory
+		out.Healthy = out.Healthy && f.Healthy
+		out.Nodes = append(out.Nodes, f.Nodes...)
+		out.Reasons = append(out.Reasons, f.Reasons...)
+	}
+	return out
 }

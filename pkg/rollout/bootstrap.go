@@ -39,7 +39,7 @@ func (r *runner) bootstrap(ctx context.Context, rep *Report) error {
 	rep.Order = inv.NodeNames()
 	// What runs now, to put back on failure.
 	running := r.allAlive(ctx)
-	r.snaps = r.read.Read(ctx, inv.Nodes, nil)
+	r.snaps = r.readAll(ctx, inv.Nodes, nil)
 	r.event("", StepBootstrap, ResultOK, t, "%s do not form a cluster yet: every node is installed first, then all %d start together", strings.Join(rep.Order, ", "), len(rep.Order))
 
 	// 1. Every node's files, or none.
@@ -116,7 +116,7 @@ func (r *runner) waitFormed(ctx context.Context, starts map[string]string) ([]he
 	lv := &liveness{last: map[string]time.Time{}, dead: map[string]int{}}
 	var reasons []health.Reason
 	err := fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
-		r.snaps = r.read.Read(ctx, inv.Nodes, r.snaps)
+		r.snaps = r.readAll(ctx, inv.Nodes, r.snaps)
 		reasons = health.ClusterReady(inv, r.snaps)
 		if len(reasons) == 0 {
 			return true, nil

@@ -45,7 +45,7 @@ const StepLeave = "leave"
 // A removal is not rolled back: each step says where it stands.
 func (r *runner) remove(ctx context.Context, n *cluster.Node, a Action) error {
 	t := r.clock.Now()
-	r.snaps = r.read.Read(ctx, r.current().Nodes, r.snaps)
+	r.snaps = r.readAll(ctx, r.current().Nodes, r.snaps)
 	if ctx.Err() != nil {
 		r.event(n.Name, StepStop, ResultInterrupted, t, "interrupted: %s not touched", n.Name)
 		return r.errorf(&Error{Kind: KindInterrupted, Node: n.Name, Step: "removing", Err: ctx.Err()})
@@ -91,8 +91,8 @@ func (r *runner) remove(ctx context.Context, n *cluster.Node, a Action) error {
 	t = r.clock.Now()
 	var reasons []health.Reason
 	err = fleet.Until(ctx, r.clock, r.opts.Poll, r.opts.NodeTimeout, func() (bool, error) {
-		r.snaps = r.read.Read(ctx, r.current().Nodes, r.snaps)
-		reasons = r.unlessBaseline(n.Name, health.ClusterReady(r.current(), r.snaps))
+		r.snaps = r.readAll(ctx, r.current().Nodes, r.snaps)
+		reasons = r.unlessBaseline(n.Name, append(health.ClusterReady(r.current(), r.snaps), r.across()...))
 		return len(reasons) == 0, nil
 	})
 	if err != nil {
@@ -275,7 +275,7 @@ func (r *runner) restart(ctx context.Context, n *cluster.Node, a Action) error {
 	prev := r.snaps[n.Name]
 	// Never two down: every other node must be serving before this one
 	// stops (unless this one is already down: starting it only helps).
-	fresh := r.read.Read(ctx, r.cfg.Inventory.Nodes, r.snaps)
+	fresh := r.readAll(ctx, r.cfg.Inventory.Nodes, r.snaps)
 	if ctx.Err() != nil {
 		// Interrupted while reading: the readings are errors, not nodes
 		// down. Nothing was touched.
@@ -430,7 +430,7 @@ func (r *runner) holdReady(ctx context.Context, n *cluster.Node, e health.Expect
 		if err := r.clock.Sleep(ctx, r.opts.Poll); err != nil {
 			return readings, behind, nil, err
 		}
-		r.read.Read(ctx, r.current().Nodes, r.snaps)
+		r.readAll(ctx, r.current().Nodes, r.snaps)
 		if err := ctx.Err(); err != nil {
 			return readings, behind, nil, err
 		}
@@ -442,7 +442,7 @@ func (r *runner) holdReady(ctx context.Context, n *cluster.Node, e health.Expect
 			reasons = []health.Reason{{Node: n.Name, Code: ReasonRestartedAgain, Msg: fmt.Sprintf("started again at %s (a new process since it was found back)", s.Varz.Start.UTC().Format(time.RFC3339Nano))}}
 		}
 		if len(reasons) == 0 || catchingOnly(reasons, r.snaps) {
-			reasons = append(reasons, append(r.unlessBaseline(n.Name, health.Gate(r.current(), n.Name, r.snaps)), r.peersSee(n.Name)...)...)
+			reasons = append(reasons, append(r.unlessBaseline(n.Name, append(health.Gate(r.current(), n.Name, r.snaps), r.across()...)), r.peersSee(n.Name)...)...)
 		}
 		var hard []health.Reason
 		catching = nil
@@ -609,9 +609,9 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 		reasons = health.NodeReady(n.Name, s, e)
 		peersRead := false
 		if len(reasons) == 0 {
-			r.read.Read(ctx, peers, r.snaps)
+			r.readAll(ctx, peers, r.snaps)
 			peersRead = true
-			reasons = append(r.unlessBaseline(n.Name, health.Gate(r.current(), n.Name, r.snaps)), r.peersSee(n.Name)...)
+			reasons = append(r.unlessBaseline(n.Name, append(health.Gate(r.current(), n.Name, r.snaps), r.across()...)), r.peersSee(n.Name)...)
 			if len(reasons) == 0 {
 				return true, nil
 			}
@@ -624,7 +624,7 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 			// The node serves but is not back: is a peer gone?
 			if !peersRead {
 				swept = now
-				r.read.Read(ctx, peers, r.snaps)
+				r.readAll(ctx, peers, r.snaps)
 			}
 			for _, p := range peers {
 				if r.upAtStart[p.Name] && !up(r.snaps[p.Name]) {

@@ -147,7 +147,24 @@ type Config struct {
 	// starts, about every second, and when it ends (Left 0): cmd draws
 	// the countdown on a terminal. Events still report the pause.
 	Pausing func(PauseTick)
+	// Across is how the cluster's rollout sees the rest of its estate
+	// (the zero value: a cluster on its own).
+	Across Across
 	Options
+}
+
+// Across is what a cluster of an estate adds to its rollout: nodes of
+// the other clusters to read with its own, never changed (its
+// supercluster's JetStream meta leader may be one of them), and the
+// estate's gate (gateways both ways, leaf connections), judged with the
+// cluster's on every reading: in preflight, before a node is left and
+// while it must stay ready.
+type Across struct {
+	Observe []*cluster.Node
+	Gate    func(snaps map[string]*monitor.Snapshot) []health.Reason
+	// Options are the endpoints to read per node beyond the usual four
+	// (fleet.EstateOptions).
+	Options func(*cluster.Node) monitor.SnapshotOptions
 }
 
 // Event is one step of the rollout (-o json: one per line).
@@ -347,6 +364,22 @@ type runner struct {
 // nodes not started yet.
 func (r *runner) current() *cluster.Inventory { return r.cfg.Inventory.Without(r.absent) }
 
+// readAll reads nodes and the estate's observed nodes into into.
+func (r *runner) readAll(ctx context.Context, nodes []*cluster.Node, into fleet.Snapshots) fleet.Snapshots {
+	if len(r.cfg.Across.Observe) > 0 {
+		nodes = append(append([]*cluster.Node(nil), nodes...), r.cfg.Across.Observe...)
+	}
+	return r.read.Read(ctx, nodes, into)
+}
+
+// across is the estate's verdict on the latest readings (nil alone).
+func (r *runner) across() []health.Reason {
+	if r.cfg.Across.Gate == nil {
+		return nil
+	}
+	return r.cfg.Across.Gate(r.snaps)
+}
+
 // Run changes cfg.Nodes one at a time. On failure it returns *Error (a
 // held lock: KindLock wrapping *LockHeldError) and a report of what was
 // and was not done.
@@ -389,7 +422,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.opts.StartTimeout = DefaultStartTimeout
 	}
 	r.opts.StartTimeout = max(r.opts.StartTimeout, r.opts.NodeTimeout)
-	r.read = fleet.Reader{Monitor: cfg.Monitor, URL: cfg.URL}
+	r.read = fleet.Reader{Monitor: cfg.Monitor, URL: cfg.URL, Options: cfg.Across.Options}
 	r.absent = map[string]bool{}
 	for _, n := range cfg.Joining {
 		r.absent[n] = true
@@ -838,8 +871,8 @@ func (r *runner) settle(ctx context.Context, once bool) []health.Reason {
 	waited := false
 	var reasons []health.Reason
 	_ = fleet.Until(ctx, r.clock, settlePoll, r.opts.Settle, func() (bool, error) {
-		r.snaps = r.read.Read(ctx, r.cfg.Inventory.Nodes, nil)
-		reasons = health.ClusterReady(inv, r.snaps)
+		r.snaps = r.readAll(ctx, r.cfg.Inventory.Nodes, nil)
+		reasons = append(health.ClusterReady(inv, r.snaps), r.across()...)
 		if len(reasons) == 0 || once {
 			return true, nil
 		}
