@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -23,10 +24,11 @@ import (
 
 type demoOptions struct {
 	*globals
-	graceful bool
-	keep     bool
-	stop     string
-	timeout  time.Duration
+	graceful     bool
+	keep         bool
+	stop         string
+	timeout      time.Duration
+	supercluster bool
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -50,6 +52,19 @@ says what was restarted, the timings, how many messages were sent,
 acknowledged and received, whether every acknowledged message can be read
 back, and the longest gap the subscriber saw.
 
+With --supercluster it starts an estate instead
+(inventory/local-supercluster.toml): two 3-node regions, east and west,
+joined by gateways, and a one-node edge site attached to east as a leaf
+node (account APP, its own JetStream domain), with a system account.
+Once every cluster is healthy, with its gateways both ways and its leaf
+connections, it restarts every cluster, one at a time (the leaf first,
+the hub of the JetStream meta leader last), each node gated on its
+cluster and on the estate, as 'natsops restart' does over an estate,
+while a client per path publishes with acks and a subscriber listens at
+the other end: east->west and west->east through the gateways,
+east->edge over the leaf connection, edge->west over both. The summary
+gives every path's messages sent, acknowledged, received and read back.
+
 Then every process the demo started is stopped and its directory removed,
 also on failure and on Ctrl-C; with --keep the cluster keeps running for
 'status', 'restart', 'check' or 'deploy' with -i DIR/natsops.toml, and
@@ -61,6 +76,7 @@ acknowledged message that could not be read back).`,
 		Example: `  natsops demo
   natsops demo --graceful
   natsops demo --keep
+  natsops demo --supercluster
   natsops demo --stop /tmp/natsops-demo-123456`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
@@ -70,6 +86,7 @@ acknowledged message that could not be read back).`,
 	f.BoolVar(&o.keep, "keep", false, "leave the cluster running afterwards and print how to use and stop it")
 	f.StringVar(&o.stop, "stop", "", "stop the kept demo cluster in `DIR` and remove DIR")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long the cluster may take to become healthy, and each restarted node to be back")
+	f.BoolVar(&o.supercluster, "supercluster", false, "two 3-node regions joined by gateways and a leaf node site, restarted one cluster at a time under traffic on every path")
 	return cmd
 }
 
@@ -109,13 +126,17 @@ func (o *demoOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: find the natsops binary the nodes run: %w", err)
 	}
-	c, err := demo.Create("", exe)
+	create, run := demo.Create, o.demo
+	if o.supercluster {
+		create, run = demo.CreateSupercluster, o.demoSupercluster
+	}
+	c, err := create("", exe)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	sum := &demoSummary{Step: "summary", Dir: c.Dir, Inventory: c.InventoryPath(), Mode: mode, Run: demo.Run{Order: []string{}}, Running: []int{}}
 	stopReaping := c.Reap()
-	err = o.demo(ctx, c, mode, sum)
+	err = run(ctx, c, mode, sum)
 	if err == nil && o.keep {
 		sum.Kept = true
 		sum.PIDs, sum.Running = nonNil(c.Started()), nonNil(c.Running())
@@ -135,7 +156,11 @@ func (o *demoOptions) run(ctx context.Context) error {
 	if err != nil && ctx.Err() != nil {
 		// The rollout's "rerun natsops restart to resume" does not apply:
 		// the cluster is gone.
-		err = withCode(ExitCancelled, fmt.Errorf("demo: interrupted; the demo cluster was stopped and %s removed", c.Dir))
+		what := "cluster"
+		if c.Supercluster() {
+			what = "supercluster"
+		}
+		err = withCode(ExitCancelled, fmt.Errorf("demo: interrupted; the demo %s was stopped and %s removed", what, c.Dir))
 	}
 	sum.TotalMS = time.Since(begin).Milliseconds()
 	sum.OK = err == nil
@@ -207,6 +232,30 @@ func (o *demoOptions) demo(ctx context.Context, c *demo.Cluster, mode service.Mo
 
 func msString(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
+// printSteps prints the restart step times of the nodes named, in that
+// order.
+func (o *demoOptions) printSteps(s *demoSummary, order []string, indent string) {
+	byName := map[string]*demo.Node{}
+	for _, n := range s.Nodes {
+		byName[n.Node] = n
+	}
+	for _, name := range order {
+		n := byName[name]
+		if n == nil || len(n.Steps) == 0 {
+			continue
+		}
+		var parts []string
+		var total int64
+		for _, st := range []string{rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady} {
+			if v, ok := n.Steps[st]; ok {
+				parts = append(parts, fmt.Sprintf("%s %s", st, msString(v)))
+				total += v
+			}
+		}
+		fmt.Fprintf(o.sys.stdout, "%s%-6s %s  (%s from stop to back)\n", indent, n.Node, strings.Join(parts, ", "), msString(total))
+	}
+}
+
 // printSummary says what happened and what to try next.
 func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 	if o.json() {
@@ -215,7 +264,9 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 	}
 	w := o.sys.stdout
 	fmt.Fprintln(w, "\nsummary")
-	if len(s.Nodes) > 0 && s.RolloutMS > 0 {
+	if c.Supercluster() {
+		o.printEstateSummary(s)
+	} else if len(s.Nodes) > 0 && s.RolloutMS > 0 {
 		var restarted, not []string
 		for _, n := range s.Nodes {
 			if n.Restarted {
@@ -229,36 +280,26 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 			fmt.Fprintf(w, "; not restarted: %s", strings.Join(not, ", "))
 		}
 		fmt.Fprintln(w)
-		byName := map[string]*demo.Node{}
-		for _, n := range s.Nodes {
-			byName[n.Node] = n
-		}
-		for _, name := range s.Order {
-			n := byName[name]
-			if n == nil || len(n.Steps) == 0 {
-				continue
-			}
-			var parts []string
-			var total int64
-			for _, st := range []string{rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady} {
-				if v, ok := n.Steps[st]; ok {
-					parts = append(parts, fmt.Sprintf("%s %s", st, msString(v)))
-					total += v
-				}
-			}
-			fmt.Fprintf(w, "    %-6s %s  (%s from stop to back)\n", n.Node, strings.Join(parts, ", "), msString(total))
-		}
+		o.printSteps(s, s.Order, "    ")
 	}
 	if m := s.Messages; m != nil {
 		fmt.Fprintf(w, "  messages: %d published with acks: %d acknowledged, %d not (error, or no ack within %s: the client's to retry)\n", m.Sent, m.Acked, m.Failed, demo.AckTimeout)
 		fmt.Fprintf(w, "            %d received by the core subscriber; longest gap between two: %s (up to one ack timeout of it is a publish in flight to a stopping node)\n", m.Received, msString(m.MaxGapMS))
 		fmt.Fprintf(w, "            acknowledged and read back from the stream: %d of %d, %d lost\n", m.Verified, m.Acked, m.Lost)
 	}
-	fmt.Fprintf(w, "  total: %s (cluster healthy after %s)\n", msString(s.TotalMS), msString(s.HealthyMS))
+	what := "cluster"
+	if c.Supercluster() {
+		what = "supercluster"
+	}
+	fmt.Fprintf(w, "  total: %s (%s healthy after %s)\n", msString(s.TotalMS), what, msString(s.HealthyMS))
 	if s.Kept {
 		bin := c.Natsops()
-		fmt.Fprintf(w, "\nthe cluster keeps running (pids %s). Try, with this demo's copy of natsops:\n", joinInts(s.Running))
-		for _, cmd := range []string{"status", "check", "restart --yes", "deploy --check"} {
+		fmt.Fprintf(w, "\nthe %s keeps running (pids %s). Try, with this demo's copy of natsops:\n", what, joinInts(s.Running))
+		try := []string{"status", "check", "restart --yes", "deploy --check"}
+		if c.Supercluster() {
+			try = []string{"status", "check", "restart --mode fast --yes", "restart --cluster west --mode fast --yes", "deploy --check"}
+		}
+		for _, cmd := range try {
 			fmt.Fprintf(w, "  %s %s -i %s\n", bin, cmd, s.Inventory)
 		}
 		fmt.Fprintf(w, "stop it and remove %s:\n  %s demo --stop %s\n", s.Dir, bin, s.Dir)
@@ -271,10 +312,28 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 	}
 	if s.OK {
 		fmt.Fprintln(w, "\ntry next:")
-		fmt.Fprintln(w, "  natsops demo --graceful           the same with lame duck: clients are moved away before each stop")
-		fmt.Fprintln(w, "  natsops demo --keep               leave the cluster running and try status, restart, check, deploy on it")
-		fmt.Fprintln(w, "  natsops init                      write a commented natsops.toml for your own cluster")
-		fmt.Fprintln(w, "  natsops validate -i natsops.toml  render every node's config and check it with nats-server's own code")
+		var next [][2]string
+		if c.Supercluster() {
+			next = [][2]string{
+				{"natsops demo --supercluster --graceful", "the same with lame duck: clients are moved away before each stop"},
+				{"natsops demo --supercluster --keep", "leave the supercluster running and try status, restart, check, deploy on it"},
+				{"natsops validate -i inventory/supercluster.toml", "an estate of real hosts: two regions, an edge site, accounts"},
+			}
+		} else {
+			next = [][2]string{
+				{"natsops demo --graceful", "the same with lame duck: clients are moved away before each stop"},
+				{"natsops demo --keep", "leave the cluster running and try status, restart, check, deploy on it"},
+				{"natsops demo --supercluster", "two regions joined by gateways and an edge leaf node, restarted cluster by cluster"},
+			}
+		}
+		next = append(next,
+			[2]string{"natsops init", "write a commented natsops.toml for your own cluster"},
+			[2]string{"natsops validate -i natsops.toml", "render every node's config and check it with nats-server's own code"})
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, x := range next {
+			fmt.Fprintf(tw, "  %s\t%s\n", x[0], x[1])
+		}
+		tw.Flush()
 	}
 }
 

@@ -1,7 +1,10 @@
 // Package demo creates, starts and removes the throwaway local cluster of
 // `natsops demo`: the nodes of inventory/local.toml on free loopback ports,
 // in a directory of their own, each node a separate process of the natsops
-// binary running `natsops server` (the embedded nats-server).
+// binary running `natsops server` (the embedded nats-server); with
+// --supercluster the estate of inventory/local-supercluster.toml (two
+// regions joined by gateways, an edge site attached as a leaf node) the
+// same way.
 //
 // It owns that directory and the processes started from it, and nothing
 // else: nodes are started with the rollout's own pidfile start command
@@ -14,9 +17,11 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -63,10 +68,30 @@ const (
 	LameDuckGrace = time.Second
 )
 
-// Cluster is one demo directory and its inventory.
+// Cluster is one demo directory and its inventory: one cluster, or an
+// estate of several (Estate.Multi).
 type Cluster struct {
-	Dir       string
+	Dir string
+	// Inventory is the demo's cluster; nil for an estate of several.
 	Inventory *cluster.Inventory
+	// Estate is every cluster of the file (an estate of one for a single
+	// cluster).
+	Estate *cluster.Estate
+}
+
+// Supercluster reports whether the demo is an estate of several clusters.
+func (c *Cluster) Supercluster() bool { return c.Estate != nil && c.Estate.Multi }
+
+// Nodes are every node of the demo, cluster by cluster in file order.
+func (c *Cluster) Nodes() []*cluster.Node {
+	if c.Estate == nil {
+		return c.Inventory.Nodes
+	}
+	var out []*cluster.Node
+	for _, inv := range c.Estate.Clusters {
+		out = append(out, inv.Nodes...)
+	}
+	return out
 }
 
 // Natsops is the demo's copy of the natsops binary (what the nodes run).
@@ -80,7 +105,15 @@ func (c *Cluster) InventoryPath() string { return filepath.Join(c.Dir, Inventory
 // free ports, run by exe (the natsops binary): the inventory, the
 // wrapper script and every node's rendered config, validated. On error
 // nothing is left behind.
-func Create(parent, exe string) (*Cluster, error) {
+func Create(parent, exe string) (*Cluster, error) { return createIn(parent, exe, false) }
+
+// CreateSupercluster is Create for the estate of
+// inventory/local-supercluster.toml: east and west joined by gateways,
+// edge a leaf node of east, with the accounts' passwords random, in
+// files of the directory (secrets/*.password, mode 0600).
+func CreateSupercluster(parent, exe string) (*Cluster, error) { return createIn(parent, exe, true) }
+
+func createIn(parent, exe string, estate bool) (*Cluster, error) {
 	dir, err := os.MkdirTemp(parent, "natsops-demo-")
 	if err != nil {
 		return nil, fmt.Errorf("create the demo directory: %w", err)
@@ -90,7 +123,7 @@ func Create(parent, exe string) (*Cluster, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	c, err := create(dir, exe)
+	c, err := create(dir, exe, estate)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -98,7 +131,7 @@ func Create(parent, exe string) (*Cluster, error) {
 	return c, nil
 }
 
-func create(dir, exe string) (*Cluster, error) {
+func create(dir, exe string, estate bool) (*Cluster, error) {
 	if err := os.WriteFile(filepath.Join(dir, Marker), []byte("natsops demo\n"), 0o600); err != nil {
 		return nil, err
 	}
@@ -115,7 +148,11 @@ func create(dir, exe string) (*Cluster, error) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		return nil, err
 	}
-	data, err := inventoryFor(dir, wrapper)
+	build := inventoryFor
+	if estate {
+		build = estateInventoryFor
+	}
+	data, err := build(dir, wrapper)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +160,7 @@ func create(dir, exe string) (*Cluster, error) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return nil, err
 	}
-	inv, err := cluster.Load(path)
+	est, err := cluster.LoadEstate(path)
 	if err != nil {
 		return nil, fmt.Errorf("the demo inventory is invalid (a natsops bug): %w", err)
 	}
@@ -131,7 +168,11 @@ func create(dir, exe string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := config.Build(inv, ts, inv.Nodes, func(string) (string, bool) { return "", false })
+	selected := map[*cluster.Inventory][]*cluster.Node{}
+	for _, inv := range est.Clusters {
+		selected[inv] = inv.Nodes
+	}
+	res := config.BuildEstate(est, ts, selected, func(string) (string, bool) { return "", false })
 	if !res.OK(config.SevError) {
 		var msgs []string
 		for _, f := range res.Findings {
@@ -149,7 +190,15 @@ func create(dir, exe string) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	return &Cluster{Dir: dir, Inventory: inv}, nil
+	return newCluster(dir, est), nil
+}
+
+func newCluster(dir string, est *cluster.Estate) *Cluster {
+	c := &Cluster{Dir: dir, Estate: est}
+	if !est.Multi {
+		c.Inventory = est.Clusters[0]
+	}
+	return c
 }
 
 // copyFile links src to dst, or copies it (another file system).
@@ -184,33 +233,164 @@ func inventoryFor(dir, wrapper string) ([]byte, error) {
 	if len(nodes) == 0 {
 		return nil, errors.New("inventory/local.toml has no nodes")
 	}
-	ports, err := freePorts(3 * len(nodes))
+	ports, err := freePorts(portsPerNode * len(nodes))
 	if err != nil {
 		return nil, err
 	}
+	setDefaults(doc, wrapper)
+	for i, x := range nodes {
+		if err := placeNode(x, dir, ports[portsPerNode*i:], "inventory/local.toml", i); err != nil {
+			return nil, err
+		}
+	}
+	// Tables in local.toml's order (a map would sort them), nodes last.
+	body, err := marshalInOrder(doc, "cluster", "service", "ssh", "server", "jetstream")
+	if err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf(`# natsops demo cluster: inventory/local.toml on free ports, in %s.
+# Each node is the natsops binary running its embedded nats-server
+# (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
+# process (pidfile mode). Try:
+#   %[3]s status  -i %[2]s
+#   %[3]s restart -i %[2]s --yes
+#   %[3]s demo --stop %[1]s
+
+`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
+	return append([]byte(head), body...), nil
+}
+
+// estateInventoryFor is local-supercluster.toml with every node's ports,
+// files and binary set for dir, and every file:secrets/... password it
+// names written with a random value.
+func estateInventoryFor(dir, wrapper string) ([]byte, error) {
+	const src = "inventory/local-supercluster.toml"
+	var doc map[string]any
+	if err := toml.Unmarshal(inventory.LocalSupercluster(), &doc); err != nil {
+		return nil, err
+	}
+	clusters, _ := doc["clusters"].([]any)
+	var nodes []any
+	for _, x := range clusters {
+		if c, ok := x.(map[string]any); ok {
+			ns, _ := c["node"].([]any)
+			nodes = append(nodes, ns...)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, errors.New(src + " has no nodes")
+	}
+	ports, err := freePorts(portsPerNode * len(nodes))
+	if err != nil {
+		return nil, err
+	}
+	setDefaults(doc, wrapper)
+	for i, x := range nodes {
+		if err := placeNode(x, dir, ports[portsPerNode*i:], src, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeSecrets(dir, doc); err != nil {
+		return nil, err
+	}
+	body, err := marshalInOrder(doc, "service", "ssh", "server", "jetstream", "gateway", "accounts")
+	if err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf(`# natsops demo supercluster: inventory/local-supercluster.toml on free
+# ports, in %s: east and west joined by gateways, edge a leaf node of
+# east. Each node is the natsops binary running its embedded nats-server
+# (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
+# process (pidfile mode). Try:
+#   %[3]s status  -i %[2]s
+#   %[3]s restart -i %[2]s --mode fast --yes     # every cluster, one at a time
+#   %[3]s demo --stop %[1]s
+
+`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
+	return append([]byte(head), body...), nil
+}
+
+// portsPerNode is what placeNode takes: client, monitoring, cluster,
+// gateway and leaf node ports (the last three set only where the
+// inventory has them).
+const portsPerNode = 5
+
+// setDefaults makes every node run the wrapper, without sudo, with the
+// demo's lame duck.
+func setDefaults(doc map[string]any, wrapper string) {
 	table(doc, "service")["binary"] = wrapper
 	table(doc, "ssh")["sudo"] = false
 	srv := table(doc, "server")
 	srv["lame_duck_duration"] = LameDuck.String()
 	srv["lame_duck_grace_period"] = LameDuckGrace.String()
-	for i, x := range nodes {
-		n, ok := x.(map[string]any)
-		name, _ := n["name"].(string)
-		if !ok || name == "" {
-			return nil, fmt.Errorf("inventory/local.toml: node %d has no name", i+1)
-		}
-		base := filepath.Join(dir, name)
-		s := table(n, "server")
-		s["port"], s["http_port"], s["pid_file"] = ports[3*i], ports[3*i+1], base+".pid"
-		log := table(s, "log")
-		log["file"], log["size_limit"] = base+".log", "10MB"
-		table(n, "cluster")["port"] = ports[3*i+2]
-		table(n, "service")["config_path"] = base + ".conf"
-		table(n, "jetstream")["store_dir"] = filepath.Join(base, "jetstream")
+}
+
+// placeNode sets node x's ports (from ports) and files for dir: the
+// client and monitoring ports, and the cluster, gateway and leaf node
+// ports where the inventory sets one for it.
+func placeNode(x any, dir string, ports []int, src string, i int) error {
+	n, ok := x.(map[string]any)
+	name, _ := n["name"].(string)
+	if !ok || name == "" {
+		return fmt.Errorf("%s: node %d has no name", src, i+1)
 	}
-	// Tables in local.toml's order (a map would sort them), nodes last.
+	base := filepath.Join(dir, name)
+	s := table(n, "server")
+	s["port"], s["http_port"], s["pid_file"] = ports[0], ports[1], base+".pid"
+	log := table(s, "log")
+	log["file"], log["size_limit"] = base+".log", "10MB"
+	for j, key := range []string{"cluster", "gateway", "leafnodes"} {
+		if t, ok := n[key].(map[string]any); ok && t["port"] != nil {
+			t["port"] = ports[2+j]
+		}
+	}
+	table(n, "service")["config_path"] = base + ".conf"
+	table(n, "jetstream")["store_dir"] = filepath.Join(base, "jetstream")
+	return nil
+}
+
+// writeSecrets writes every "file:secrets/NAME" secret doc refers to,
+// relative to dir, with a random value (mode 0600).
+func writeSecrets(dir string, doc any) error {
+	const prefix = "file:secrets/"
+	seen := map[string]bool{}
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				if err := walk(x[k]); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case string:
+			rel, ok := strings.CutPrefix(x, "file:")
+			if !ok || !strings.HasPrefix(x, prefix) || seen[rel] {
+				return nil
+			}
+			seen[rel] = true
+			path := filepath.Join(dir, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return err
+			}
+			return os.WriteFile(path, []byte(rand.Text()+"\n"), 0o600)
+		}
+		return nil
+	}
+	return walk(doc)
+}
+
+// marshalInOrder writes doc's tables named first in that order (a map
+// would sort them), then the rest.
+func marshalInOrder(doc map[string]any, first ...string) ([]byte, error) {
 	var body []byte
-	for _, key := range []string{"cluster", "service", "ssh", "server", "jetstream"} {
+	for _, key := range first {
 		if v, ok := doc[key]; ok {
 			delete(doc, key)
 			part, err := toml.Marshal(map[string]any{key: v})
@@ -224,17 +404,7 @@ func inventoryFor(dir, wrapper string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	body = append(body, rest...)
-	head := fmt.Sprintf(`# natsops demo cluster: inventory/local.toml on free ports, in %s.
-# Each node is the natsops binary running its embedded nats-server
-# (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
-# process (pidfile mode). Try:
-#   %[3]s status  -i %[2]s
-#   %[3]s restart -i %[2]s --yes
-#   %[3]s demo --stop %[1]s
-
-`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
-	return append([]byte(head), body...), nil
+	return append(body, rest...), nil
 }
 
 func table(m map[string]any, key string) map[string]any {
@@ -276,18 +446,18 @@ func Open(dir string) (*Cluster, error) {
 	if _, err := os.Stat(filepath.Join(dir, Marker)); err != nil {
 		return nil, fmt.Errorf("%s is not a natsops demo directory (no %s in it): pass the directory `natsops demo --keep` printed", dir, Marker)
 	}
-	inv, err := cluster.Load(filepath.Join(dir, InventoryFile))
+	est, err := cluster.LoadEstate(filepath.Join(dir, InventoryFile))
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Dir: dir, Inventory: inv}, nil
+	return newCluster(dir, est), nil
 }
 
 // Start starts every node with the rollout's pidfile start command,
 // through the local transport, as `natsops restart` would.
 func (c *Cluster) Start(ctx context.Context) error {
-	for _, n := range c.Inventory.Nodes {
-		h, err := remote.Connect(ctx, n, c.Inventory.Dir, remote.Env{}, remote.DialOptions{})
+	for _, n := range c.Nodes() {
+		h, err := remote.Connect(ctx, n, c.Dir, remote.Env{}, remote.DialOptions{})
 		if err != nil {
 			return err
 		}
@@ -304,17 +474,47 @@ func (c *Cluster) Start(ctx context.Context) error {
 	return nil
 }
 
-// Snapshots reads every node's monitoring endpoint, routes named.
-func (c *Cluster) Snapshots(ctx context.Context) fleet.Snapshots {
-	return fleet.Reader{Monitor: &monitor.Client{}}.Read(ctx, c.Inventory.Nodes, nil)
+// Reader is the fleet reader of the demo's nodes: a supercluster's
+// gateways and leaf connections read too.
+func (c *Cluster) Reader() fleet.Reader {
+	r := fleet.Reader{Monitor: &monitor.Client{}}
+	if c.Supercluster() {
+		r.Options = fleet.EstateOptions(c.Estate)
+	}
+	return r
 }
 
-// WaitHealthy polls until health.ClusterReady holds for every node, or
-// timeout (then the reasons are the error).
+// Snapshots reads every node's monitoring endpoint, routes named.
+func (c *Cluster) Snapshots(ctx context.Context) fleet.Snapshots {
+	return c.Reader().Read(ctx, c.Nodes(), nil)
+}
+
+// Ready is every reason a cluster of the demo is not healthy in snaps:
+// health.ClusterReady, and for a supercluster health.EstateReady
+// (gateways both ways, leaf connections), reasons about the whole
+// cluster named "cluster NAME".
+func (c *Cluster) Ready(snaps fleet.Snapshots) []health.Reason {
+	if !c.Supercluster() {
+		return health.ClusterReady(c.Inventory, snaps)
+	}
+	var out []health.Reason
+	for _, inv := range c.Estate.Clusters {
+		for _, r := range append(health.ClusterReady(inv, snaps), health.EstateReady(inv, snaps)...) {
+			if r.Node == "cluster" {
+				r.Node = "cluster " + inv.ClusterName()
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitHealthy polls until every cluster is Ready, or timeout (then the
+// reasons are the error).
 func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) error {
 	var rs []health.Reason
 	err := fleet.Until(ctx, fleet.RealClock{}, poll, timeout, func() (bool, error) {
-		rs = health.ClusterReady(c.Inventory, c.Snapshots(ctx))
+		rs = c.Ready(c.Snapshots(ctx))
 		return len(rs) == 0, nil
 	})
 	if errors.Is(err, fleet.ErrTimeout) {
@@ -322,7 +522,11 @@ func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) 
 		for i, r := range rs {
 			msgs[i] = r.String()
 		}
-		return fmt.Errorf("the cluster is not healthy after %s: %s (node logs: %s)", timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
+		what := "the cluster is"
+		if c.Supercluster() {
+			what = "the supercluster is"
+		}
+		return fmt.Errorf("%s not healthy after %s: %s (node logs: %s)", what, timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
 	}
 	return err
 }
@@ -342,7 +546,7 @@ func (c *Cluster) Started() []int {
 // candidates are the started pids and those in the pid files.
 func (c *Cluster) candidates() []int {
 	out := c.Started()
-	for _, n := range c.Inventory.Nodes {
+	for _, n := range c.Nodes() {
 		data, _ := os.ReadFile(*n.Server.PidFile)
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 && !slices.Contains(out, pid) {
 			out = append(out, pid)
@@ -441,7 +645,7 @@ func (c *Cluster) Remove() error {
 // is not running, with the pid: exited, crashed or killed.
 func (c *Cluster) NotRunning() map[string]int {
 	out := map[string]int{}
-	for _, n := range c.Inventory.Nodes {
+	for _, n := range c.Nodes() {
 		data, _ := os.ReadFile(*n.Server.PidFile)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		if pid <= 0 || !Ours(pid, c.Dir) {

@@ -109,3 +109,109 @@ func portsOf(t *testing.T, c *Cluster) []int {
 	}
 	return ports
 }
+
+// TestCreateSupercluster: the estate of local-supercluster.toml on free
+// ports, every listener its own port (client, monitoring, routes of the
+// 3-node clusters, gateways of the hubs, east's leaf node port), every
+// file under the directory, the passwords random files of mode 0600 the
+// inventory names, and the paths the demo sends on with what joins them.
+func TestCreateSupercluster(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "natsops")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := CreateSupercluster(t.TempDir(), exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Supercluster() || c.Inventory != nil {
+		t.Fatalf("not a supercluster demo: %+v", c)
+	}
+	est, err := cluster.LoadEstate(c.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(est.Names(), ","); got != "east,west,edge" {
+		t.Fatalf("clusters %s", got)
+	}
+	ports := map[int]string{}
+	use := func(n *cluster.Node, what string, p *int) {
+		if p == nil || *p == 0 {
+			t.Errorf("%s: no %s port", n.Name, what)
+			return
+		}
+		if other, dup := ports[*p]; dup {
+			t.Errorf("port %d used twice (%s and %s %s)", *p, other, n.Name, what)
+		}
+		ports[*p] = n.Name + " " + what
+	}
+	for _, inv := range est.Clusters {
+		for _, n := range inv.Nodes {
+			use(n, "client", n.Server.Port)
+			use(n, "monitoring", n.Server.HTTPPort)
+			if inv.Clustered() {
+				use(n, "cluster", n.Cluster.Port)
+			}
+			if inv.HasGateway() {
+				use(n, "gateway", n.Gateway.Port)
+			}
+			if inv.LeafListens() {
+				use(n, "leafnodes", n.LeafNodes.Port)
+			}
+			for _, p := range []string{n.Service.ConfigPath, *n.Server.PidFile, *n.Server.Log.File, *n.JetStream.StoreDir} {
+				if !strings.HasPrefix(p, c.Dir+"/") {
+					t.Errorf("%s: %s is not under %s", n.Name, p, c.Dir)
+				}
+			}
+			if _, err := os.Stat(n.Service.ConfigPath); err != nil {
+				t.Errorf("%s: config not written: %v", n.Name, err)
+			}
+			if n.Service.Binary != filepath.Join(c.Dir, Wrapper) {
+				t.Errorf("%s: binary %s", n.Name, n.Service.Binary)
+			}
+		}
+	}
+	if len(ports) != 7*2+6+6+3 {
+		t.Errorf("%d ports, want 29: %v", len(ports), ports)
+	}
+	secrets, _ := filepath.Glob(filepath.Join(c.Dir, "secrets", "*.password"))
+	if len(secrets) != 3 {
+		t.Errorf("secrets %v, want admin, app and leaf", secrets)
+	}
+	seen := map[string]bool{}
+	for _, f := range secrets {
+		st, err := os.Stat(f)
+		b, _ := os.ReadFile(f)
+		if err != nil || st.Mode().Perm() != 0o600 || len(strings.TrimSpace(string(b))) < 16 || seen[string(b)] {
+			t.Errorf("%s: mode %v, %q", f, st.Mode(), b)
+		}
+		seen[string(b)] = true
+	}
+	paths, err := c.Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range paths {
+		got = append(got, fmt.Sprintf("%s %s R%d", p.Name, p.Via, p.Replicas))
+	}
+	if want := "east->west gateway R3,west->east gateway R3,east->edge leaf R1,edge->west leaf+gateway R3"; strings.Join(got, ",") != want {
+		t.Errorf("paths %s, want %s", strings.Join(got, ","), want)
+	}
+	roles := map[string]string{}
+	for _, inv := range est.Clusters {
+		roles[inv.ClusterName()] = Role(inv)
+	}
+	for name, want := range map[string]string{"east": "gateways to west; hub of the leaf nodes of edge", "west": "gateways to east", "edge": "a leaf node of east (account APP); JetStream domain edge"} {
+		if roles[name] != want {
+			t.Errorf("role of %s: %q, want %q", name, roles[name], want)
+		}
+	}
+	o, err := Open(c.Dir)
+	if err != nil || !o.Supercluster() || len(o.Nodes()) != 7 {
+		t.Errorf("Open: %v, %+v", err, o)
+	}
+	if err := c.Remove(); err != nil {
+		t.Error(err)
+	}
+}

@@ -42,13 +42,20 @@ type Node struct {
 }
 
 // Run is what the demo saw: the nodes, the rollout's order and times,
-// and what the client sent and read back.
+// and what the client sent and read back. A supercluster's Order is
+// every cluster's order, one cluster after another.
 type Run struct {
 	Nodes     []*Node         `json:"nodes"`
 	Order     []string        `json:"order"`
 	HealthyMS int64           `json:"healthy_ms"`
 	RolloutMS int64           `json:"rollout_ms"`
 	Messages  *loadgen.Result `json:"messages,omitempty"`
+	// A supercluster's: the clusters in the order they were restarted
+	// (rollout.EstateOrder), each cluster's rollout, and what each path
+	// sent and read back.
+	ClusterOrder []string      `json:"cluster_order,omitempty"`
+	Clusters     []*ClusterRun `json:"clusters,omitempty"`
+	Paths        []*PathRun    `json:"paths,omitempty"`
 }
 
 // RunOptions are how the demo runs its rolling restart.
@@ -196,7 +203,7 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 func (c *Cluster) deadNodes() string {
 	var b strings.Builder
 	dead := c.NotRunning()
-	for _, n := range c.Inventory.Nodes {
+	for _, n := range c.Nodes() {
 		pid, ok := dead[n.Name]
 		if !ok {
 			continue

@@ -2,7 +2,10 @@
 // it is operated on, and says afterwards what that cost: it publishes with
 // acks to a JetStream stream (R3 by default), a core subscriber on another
 // connection listens on the same subject, and at the end every
-// acknowledged sequence is read back from the stream.
+// acknowledged sequence is read back from the stream. The subscriber and
+// the stream may be on another cluster than the publisher (Options.SubURLs):
+// then every ack and every delivery crosses what joins the two, a
+// supercluster's gateways or a leaf node connection.
 //
 // It is a package of its own because it is a client of the cluster, not
 // part of operating it: `natsops demo` runs it during the rolling restart,
@@ -26,13 +29,22 @@ import (
 
 // Options configure one run.
 type Options struct {
-	// URLs are the cluster's client URLs (nats://host:port).
+	// URLs are the cluster's client URLs (nats://host:port): the
+	// publisher's.
 	URLs []string
+	// SubURLs, when set, are where the subscriber connects instead, and
+	// the stream is created and read back through its connection: the
+	// publisher's messages and acks cross whatever joins the two (a
+	// supercluster's gateways, a leaf node connection).
+	SubURLs []string
 	// Stream and Subject: the stream is created (or replaced) with
 	// Replicas on Subject.
 	Stream   string
 	Subject  string
 	Replicas int
+	// Placement, when set, is the cluster the stream is placed in (of a
+	// supercluster).
+	Placement string
 	// Interval between publishes (default 5ms).
 	Interval time.Duration
 	// AckTimeout bounds one publish (default 2s).
@@ -78,10 +90,13 @@ const markerHeader = "Natsops-Loadgen-Marker"
 
 // Client is one run in progress.
 type Client struct {
-	opts  Options
-	pub   *nats.Conn
-	sub   *nats.Conn
+	opts Options
+	pub  *nats.Conn
+	sub  *nats.Conn
+	// js publishes (on pub); api creates and reads back the stream (on
+	// sub when Options.SubURLs is set, else on pub).
 	js    jetstream.JetStream
+	api   jetstream.JetStream
 	stop  chan struct{}
 	done  chan struct{}
 	mu    sync.Mutex
@@ -103,8 +118,8 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 	if opts.Replicas <= 0 {
 		opts.Replicas = 1
 	}
-	url := strings.Join(opts.URLs, ",")
-	connect := func(name string) (*nats.Conn, error) {
+	connect := func(name string, urls []string) (*nats.Conn, error) {
+		url := strings.Join(urls, ",")
 		nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
 			nats.Timeout(2*time.Second), nats.NoCallbacksAfterClientClose())
 		if err != nil {
@@ -114,14 +129,22 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 	}
 	c := &Client{opts: opts, stop: make(chan struct{}), done: make(chan struct{}), acked: map[uint64]string{}, marker: make(chan struct{}, 1)}
 	var err error
-	if c.pub, err = connect("natsops-loadgen-publisher"); err != nil {
+	subURLs, apiConn := opts.URLs, &c.pub
+	if len(opts.SubURLs) > 0 {
+		subURLs, apiConn = opts.SubURLs, &c.sub
+	}
+	if c.pub, err = connect("natsops-loadgen-publisher", opts.URLs); err != nil {
 		return nil, err
 	}
-	if c.sub, err = connect("natsops-loadgen-subscriber"); err != nil {
+	if c.sub, err = connect("natsops-loadgen-subscriber", subURLs); err != nil {
 		c.pub.Close()
 		return nil, err
 	}
 	if c.js, err = jetstream.New(c.pub); err != nil {
+		c.close()
+		return nil, err
+	}
+	if c.api, err = jetstream.New(*apiConn); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -324,7 +347,7 @@ func createTimeout(n int) time.Duration {
 func (c *Client) readConsumer(ctx context.Context, timeout time.Duration) (jetstream.Consumer, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cons, err := c.js.CreateConsumer(actx, c.opts.Stream, jetstream.ConsumerConfig{
+	cons, err := c.api.CreateConsumer(actx, c.opts.Stream, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
@@ -343,7 +366,7 @@ func (c *Client) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	_ = c.js.DeleteConsumer(dctx, c.opts.Stream, cons.CachedInfo().Name)
+	_ = c.api.DeleteConsumer(dctx, c.opts.Stream, cons.CachedInfo().Name)
 }
 
 // readFrom fetches from cons into found until it has seen sequence last
@@ -408,7 +431,7 @@ func (c *Client) fromLeader(ctx context.Context, want map[uint64]string, found m
 	}
 	slices.Sort(missing)
 	actx, cancel := context.WithTimeout(ctx, requestTimeout)
-	s, err := c.js.Stream(actx, c.opts.Stream)
+	s, err := c.api.Stream(actx, c.opts.Stream)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("look up the stream for the %d sequences not read yet: %w", len(missing), err)
@@ -443,11 +466,14 @@ func (c *Client) close() {
 func (c *Client) createStream(ctx context.Context, opts Options) error {
 	deadline := time.Now().Add(20 * time.Second)
 	cfg := jetstream.StreamConfig{Name: opts.Stream, Subjects: []string{opts.Subject}, Replicas: opts.Replicas, Storage: jetstream.FileStorage}
+	if opts.Placement != "" {
+		cfg.Placement = &jetstream.Placement{Cluster: opts.Placement}
+	}
 	for {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := c.js.DeleteStream(actx, opts.Stream)
+		err := c.api.DeleteStream(actx, opts.Stream)
 		if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = c.js.CreateStream(actx, cfg)
+			_, err = c.api.CreateStream(actx, cfg)
 		}
 		cancel()
 		if err == nil {

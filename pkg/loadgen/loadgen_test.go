@@ -106,6 +106,45 @@ func TestRunAndVerify(t *testing.T) {
 	}
 }
 
+// TestSubscriberElsewhere: with SubURLs the publisher and the
+// subscriber connect to different servers, the stream (placed in the
+// cluster named) is created and read back through the subscriber's
+// connection, and every acknowledged publish is read back and seen.
+func TestSubscriberElsewhere(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := urls(t)
+	c, err := Start(ctx, Options{URLs: u[:1], SubURLs: u[2:], Stream: "T", Subject: "t.msgs", Replicas: 3, Placement: "test", Interval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, "20 acknowledged publishes", func() (bool, string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.res.Acked >= 20, fmt.Sprintf("%+v", c.res)
+	})
+	if got, want := c.pub.ConnectedUrl(), u[0]; got != want {
+		t.Errorf("publisher on %s, want %s", got, want)
+	}
+	if got, want := c.sub.ConnectedUrl(), u[2]; got != want {
+		t.Errorf("subscriber on %s, want %s", got, want)
+	}
+	if c.api.Conn() != c.sub {
+		t.Error("the stream's API is not the subscriber's connection")
+	}
+	info, err := c.api.Stream(ctx, "T")
+	if err != nil || info.CachedInfo().Config.Placement == nil || info.CachedInfo().Config.Placement.Cluster != "test" {
+		t.Errorf("stream placement: %v %+v", err, info)
+	}
+	res, err := c.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acked < 20 || res.Verified != res.Acked || res.Lost != 0 || res.Received == 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
 // TestReadBackWithoutQuorum: two of the stream's three nodes go away
 // after the read-back's consumer exists (where the ordered consumer's
 // Fetch retried forever): reading from that consumer, and Stop's whole

@@ -33,10 +33,17 @@ type streamsReading struct {
 }
 
 // readStreams reads the streams and consumers of every node of the
-// cluster as it stands (a node's own, and its groups' leaders' views).
+// cluster as it stands (a node's own, and its groups' leaders' views),
+// and of the estate's observed nodes: in a supercluster the meta leader
+// (whose view of the meta group counts) may be a node of another
+// cluster.
 func (r *runner) readStreams(ctx context.Context) streamsReading {
 	rd := streamsReading{streams: map[string]*monitor.JSDetail{}, errs: map[string]error{}}
-	for name, x := range r.read.Streams(ctx, r.current().Nodes) {
+	nodes := r.current().Nodes
+	if len(r.cfg.Across.Observe) > 0 {
+		nodes = append(append([]*cluster.Node(nil), nodes...), r.cfg.Across.Observe...)
+	}
+	for name, x := range r.read.Streams(ctx, nodes) {
 		if x.Err != nil {
 			rd.errs[name] = x.Err
 			continue

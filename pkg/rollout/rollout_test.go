@@ -86,6 +86,9 @@ type world struct {
 	version string
 	// streamReads counts the /jsz stream readings.
 	streamReads int
+	// metaBehind: the meta leader's /jsz (Streams) reports these meta
+	// peers not current.
+	metaBehind map[string]bool
 }
 
 func newWorld() *world {
