@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
@@ -140,5 +141,33 @@ host = "10.0.3.1"
 	}
 	if o := a.Options(est.Clusters[2].Nodes[0]); !o.Leafs || o.Gateways {
 		t.Errorf("the leaf node's reads: %+v", o)
+	}
+}
+
+// TestObservedNodeDownStopsTheWait: a server of another cluster read
+// along that stops answering while a node comes back stops the wait
+// within a few seconds, naming it, not at the node timeout.
+func TestObservedNodeDownStopsTheWait(t *testing.T) {
+	w := newWorld()
+	w.add("o1")
+	cfg, _ := setup(t, w, Options{NodeTimeout: time.Minute})
+	cfg.Across.Observe = []*cluster.Node{{Name: "o1", Host: "o1", RouteHost: "o1"}}
+	cfg.Across.Gate = gatewayGate(func() bool {
+		if w.start["n2"].After(w.start["n3"]) {
+			w.running["o1"] = false // o1 dies as n2 comes back
+		}
+		return !w.running["o1"]
+	})
+	begin := w.Now()
+	_, err := Run(context.Background(), cfg)
+	var re *Error
+	if !errors.As(err, &re) || re.Node != "n2" || !strings.Contains(err.Error(), "o1, of another cluster of the estate (read along, its host not reached), has not answered at :8222 for 3s while n2 was coming back") {
+		t.Fatalf("err %v, want n2's wait stopped naming o1", err)
+	}
+	if took := w.Now().Sub(begin); took > 10*time.Second {
+		t.Errorf("stopped after %s, want within a few seconds", took)
+	}
+	if got := w.touched("n3"); len(got) > 0 {
+		t.Errorf("n3 touched: %v", got)
 	}
 }

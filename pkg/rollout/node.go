@@ -633,6 +633,9 @@ func (r *runner) waitReady(ctx context.Context, n *cluster.Node, e health.Expect
 					}
 				}
 			}
+			if o := r.silentObserved(lv); o != "" {
+				return false, fmt.Errorf("%s, of another cluster of the estate (read along, its host not reached), has not answered at :8222 for %s while %s was coming back: its supercluster lost a server, so the rollout stopped; see `natsops status` for that cluster", o, observedSilence, n.Name)
+			}
 		}
 		return false, nil
 	})
@@ -672,6 +675,38 @@ const (
 type liveness struct {
 	last map[string]time.Time
 	dead map[string]int
+	// silent is when each observed node (another cluster's, no host to
+	// ask) was first found not answering, while it still does not.
+	silent map[string]time.Time
+}
+
+// observedSilence is how long an observed node that answered at the
+// start may stay silent before a wait stops for it: a few monitoring
+// timeouts, since its process cannot be asked.
+const observedSilence = 3 * aliveEvery
+
+// silentObserved names an observed node that answered at the start and
+// has not for observedSilence, or "".
+func (r *runner) silentObserved(lv *liveness) string {
+	if lv.silent == nil {
+		lv.silent = map[string]time.Time{}
+	}
+	now := r.clock.Now()
+	for _, o := range r.cfg.Across.Observe {
+		if !r.upAtStart[o.Name] || up(r.snaps[o.Name]) {
+			delete(lv.silent, o.Name)
+			continue
+		}
+		first, seen := lv.silent[o.Name]
+		if !seen {
+			lv.silent[o.Name] = now
+			continue
+		}
+		if now.Sub(first) >= observedSilence {
+			return o.Name
+		}
+	}
+	return ""
 }
 
 // gone checks node's process on its host (at most every aliveEvery) and

@@ -542,7 +542,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	ready := r.settle(ctx, len(reasons) > 0 || r.opts.Force || !gate)
 	reasons = append(reasons, ready...)
 	r.upAtStart, r.baseline = map[string]bool{}, map[string]bool{}
-	for _, n := range inv.Nodes {
+	for _, n := range append(append([]*cluster.Node(nil), inv.Nodes...), r.cfg.Across.Observe...) {
 		if up(r.snaps[n.Name]) {
 			r.upAtStart[n.Name] = true
 		}
