@@ -204,7 +204,7 @@ func (g *globals) deployPlan(ctx context.Context, bf buildFlags, opts deploy.Opt
 			ds = append(ds, deploy.Desired{Node: n, Remove: true})
 		}
 	}
-	plan := deploy.Read(ctx, deploy.Env{Inventory: b.inv, Getenv: g.sys.getenv, Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel}, ds, opts)
+	plan := deploy.Read(ctx, deploy.Env{Inventory: b.inv, Getenv: g.sys.getenv, Connect: conn.connect, Reader: g.fleetReader(), Parallel: g.parallel, Observe: rollout.AcrossFor(b.inv).Observe}, ds, opts)
 	return &deployed{inv: b.inv, conn: conn}, plan, nil
 }
 
@@ -300,6 +300,8 @@ func (g *globals) printPlan(plan *deploy.Plan) {
 		}
 		switch {
 		case len(plan.Failed()) > 0:
+		case plan.JoinsMetaLeader != "":
+			fmt.Fprintf(w, "%s do not form a cluster yet (%s), and the supercluster's JetStream meta group runs (led by %s): they join it one at a time\n", strings.Join(names, ", "), plan.Formation.Why(), plan.JoinsMetaLeader)
 		case plan.Bootstrap:
 			fmt.Fprintf(w, "%s do not form a cluster yet (%s): bootstrapping, all %d nodes restart together\n", strings.Join(names, ", "), plan.Formation.Why(), len(names))
 		case len(plan.Joining) > 0:

@@ -196,6 +196,10 @@ type Env struct {
 	Reader  fleet.Reader
 	// Parallel bounds the nodes read at once.
 	Parallel int
+	// Observe are the other clusters of the inventory's supercluster
+	// (rollout.Across.Observe): read along, so that a cluster that never
+	// formed joins their JetStream meta group instead of starting its own.
+	Observe []*cluster.Node
 }
 
 // Read observes every desired node at once (at most env.Parallel) and
@@ -225,7 +229,8 @@ func Read(ctx context.Context, env Env, ds []Desired, opts Options) *Plan {
 		}
 	}
 	if len(plan.Failed()) == 0 {
-		plan.Decide(env.Inventory, env.Reader.Read(ctx, env.Inventory.Nodes, nil), opts)
+		nodes := append(append([]*cluster.Node(nil), env.Inventory.Nodes...), env.Observe...)
+		plan.Decide(env.Inventory, env.Reader.Read(ctx, nodes, nil), opts)
 		plan.leaver = newLeaver(env.Inventory, env.Getenv)
 	}
 	return plan

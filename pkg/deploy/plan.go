@@ -213,8 +213,14 @@ type Plan struct {
 	// Bootstrap: the cluster has never formed (or --bootstrap): every
 	// node is installed, then all start together.
 	Bootstrap bool `json:"bootstrap,omitempty"`
-	// Joining are nodes new to a formed cluster (scale-out).
+	// Joining are nodes new to a formed cluster (scale-out), or every
+	// node of a cluster that joins its supercluster's meta group.
 	Joining []string `json:"joining,omitempty"`
+	// JoinsMetaLeader: the cluster has never formed, and the JetStream
+	// meta group of its supercluster runs, led by this server of another
+	// cluster: its nodes start one at a time into that group instead of
+	// together into a group of their own.
+	JoinsMetaLeader string `json:"joins_meta_leader,omitempty"`
 	// Refusal says why this deploy must not go on, with the fix; nothing
 	// is changed.
 	Refusal string `json:"refusal,omitempty"`
@@ -254,7 +260,23 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		}
 		n.How = rollout.Restart
 	}
+	// A cluster that never formed, in a supercluster whose JetStream
+	// meta group runs elsewhere: its nodes started together would elect a
+	// leader of their own before their gateways connect (2.9 dials them a
+	// second after start), splitting the meta group; started one at a
+	// time each finds the group through the gateways and joins it.
+	if !p.Formation.Formed() && !opts.Bootstrap && inv.HasGateway() && len(inv.Nodes) > 0 && inv.Nodes[0].JetStreamEnabled() {
+		p.JoinsMetaLeader = elsewhereLeader(inv, snaps)
+	}
 	switch {
+	case p.JoinsMetaLeader != "":
+		if len(leaving) > 0 {
+			refusals = append(refusals, "the cluster has not formed, so it has no node to remove: drop the nodes marked remove = true from the inventory")
+		}
+		for _, n := range active {
+			p.Joining = append(p.Joining, n.Node)
+			start(n, "joins the supercluster's JetStream meta group (led by "+p.JoinsMetaLeader+"), one node at a time")
+		}
 	case !p.Formation.Formed() || opts.Bootstrap:
 		if p.Formation.Formed() && !opts.Force {
 			refusals = append(refusals, fmt.Sprintf("--bootstrap restarts every node at once, but %s: without --bootstrap, deploy changes the cluster one node at a time (--force bootstraps anyway)", p.Formation.Why()))
@@ -288,6 +310,26 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		}
 	}
 	p.Refusal = strings.Join(refusals, "\n")
+}
+
+// elsewhereLeader is the JetStream meta leader that the readings of
+// servers outside inv agree on (another cluster of its supercluster), or
+// "".
+func elsewhereLeader(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) string {
+	own := map[string]bool{}
+	for _, n := range inv.Nodes {
+		own[n.Name] = true
+	}
+	others := map[string]*monitor.Snapshot{}
+	for name, s := range snaps {
+		if !own[name] {
+			others[name] = s
+		}
+	}
+	if l := health.MetaLeader(others); l != "" && !own[l] {
+		return l
+	}
+	return ""
 }
 
 // inMetaGroup reports whether any reading's JetStream meta group lists

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/internal/testinv"
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
@@ -228,5 +229,67 @@ func TestRemovedNodePlan(t *testing.T) {
 				t.Errorf("changed %v how %q (%s), want changed %v", got.Changed, got.How, got.Note, tc.changed)
 			}
 		})
+	}
+}
+
+// TestDecideJoinsTheSupercluster: a cluster of a supercluster that never
+// formed joins the JetStream meta group that runs in another cluster,
+// one node at a time, instead of bootstrapping a group of its own (which
+// splits the meta group: seen on the testbed with 2.9.10); with no meta
+// group elsewhere it bootstraps as any cluster.
+func TestDecideJoinsTheSupercluster(t *testing.T) {
+	est, err := cluster.ParseEstate("est.toml", []byte(`[gateway]
+[jetstream]
+enabled = true
+store_dir = "/var/lib/nats/js"
+[[clusters]]
+name = "east"
+[[clusters.node]]
+name = "e1"
+host = "10.0.1.1"
+[[clusters.node]]
+name = "e2"
+host = "10.0.1.2"
+[[clusters]]
+name = "west"
+[[clusters.node]]
+name = "w1"
+host = "10.0.2.1"
+[[clusters.node]]
+name = "w2"
+host = "10.0.2.2"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	west := est.Clusters[1]
+	plan := func() *Plan {
+		p := &Plan{}
+		for _, n := range west.Nodes {
+			o := Observed{Config: FileState{Exists: true, Data: []byte("x\n")}, Installed: "2.9.10", Varz: &monitor.Varz{Version: "2.9.10"}}
+			p.Nodes = append(p.Nodes, MakePlan(Desired{Node: n, Config: []byte("y\n")}, o, Options{Restart: RestartAuto}))
+		}
+		return p
+	}
+	standalone := func(name string) *monitor.Snapshot {
+		return &monitor.Snapshot{Varz: &monitor.Varz{ServerName: "ID" + name, ServerID: "ID" + name}, Errs: map[string]error{}}
+	}
+	member := func(name, leader string) *monitor.Snapshot {
+		return &monitor.Snapshot{Varz: &monitor.Varz{ServerName: name, ServerID: "ID" + name}, Routez: &monitor.Routez{}, Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: leader}}, Errs: map[string]error{}}
+	}
+	p := plan()
+	p.Decide(west, map[string]*monitor.Snapshot{"w1": standalone("w1"), "w2": standalone("w2"), "e1": member("e1", "e2"), "e2": member("e2", "e2")}, Options{Restart: RestartAuto})
+	if p.Bootstrap || p.JoinsMetaLeader != "e2" || strings.Join(p.Joining, ",") != "w1,w2" || p.Refusal != "" {
+		t.Errorf("bootstrap %v, joins %q, joining %v, refusal %q: want w1, w2 joining e2's meta group", p.Bootstrap, p.JoinsMetaLeader, p.Joining, p.Refusal)
+	}
+	for _, n := range p.Nodes {
+		if n.How != rollout.Restart {
+			t.Errorf("%s: how %q, want a restart", n.Node, n.How)
+		}
+	}
+	p = plan()
+	p.Decide(west, map[string]*monitor.Snapshot{"w1": standalone("w1"), "w2": standalone("w2"), "e1": standalone("e1")}, Options{Restart: RestartAuto})
+	if !p.Bootstrap || p.JoinsMetaLeader != "" {
+		t.Errorf("no meta group elsewhere: bootstrap %v joins %q, want a bootstrap", p.Bootstrap, p.JoinsMetaLeader)
 	}
 }

@@ -106,7 +106,12 @@ func clusterJoin(have, name string) string {
 // gateway to every other cluster, the cluster inbound ones from every
 // server of each, every leaf connection it accepts as a hub and every one
 // each node dials as a leaf. Nothing for a single cluster. Pure.
+//
+// A cluster of no node yet (every one joining) is judged by nothing.
 func EstateReady(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) []Reason {
+	if len(inv.Nodes) == 0 {
+		return nil
+	}
 	e := ExpectEstate(inv)
 	names := inv.NodeNames()
 	var out []Reason

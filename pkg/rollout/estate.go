@@ -6,7 +6,6 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
-	"github.com/natsops/natsops/pkg/monitor"
 )
 
 // AcrossFor is what inv's estate adds to its rollout: the nodes of the
@@ -24,7 +23,7 @@ func AcrossFor(inv *cluster.Inventory) Across {
 	}
 	e := health.ExpectEstate(inv)
 	if e.Gateway != nil || len(e.Hub) > 0 || len(e.Leaf) > 0 {
-		a.Gate = func(snaps map[string]*monitor.Snapshot) []health.Reason { return health.EstateReady(inv, snaps) }
+		a.Gate = health.EstateReady
 	}
 	return a
 }

@@ -14,8 +14,8 @@ import (
 
 // gatewayGate is an estate gate that says the cluster lacks the
 // inbound gateway of cluster "west" while bad reports so.
-func gatewayGate(bad func() bool) func(map[string]*monitor.Snapshot) []health.Reason {
-	return func(map[string]*monitor.Snapshot) []health.Reason {
+func gatewayGate(bad func() bool) func(*cluster.Inventory, map[string]*monitor.Snapshot) []health.Reason {
+	return func(*cluster.Inventory, map[string]*monitor.Snapshot) []health.Reason {
 		if bad() {
 			return []health.Reason{{Node: "cluster", Code: health.ReasonGatewayInbound, Msg: "cluster east has inbound gateway connections from 0 of cluster west's 1 server"}}
 		}

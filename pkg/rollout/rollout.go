@@ -161,7 +161,9 @@ type Config struct {
 // while it must stay ready.
 type Across struct {
 	Observe []*cluster.Node
-	Gate    func(snaps map[string]*monitor.Snapshot) []health.Reason
+	// Gate judges the cluster as it stands (its nodes less the joining
+	// ones not started yet) on the readings.
+	Gate func(cur *cluster.Inventory, snaps map[string]*monitor.Snapshot) []health.Reason
 	// Options are the endpoints to read per node beyond the usual four
 	// (fleet.EstateOptions).
 	Options func(*cluster.Node) monitor.SnapshotOptions
@@ -377,7 +379,7 @@ func (r *runner) across() []health.Reason {
 	if r.cfg.Across.Gate == nil {
 		return nil
 	}
-	return r.cfg.Across.Gate(r.snaps)
+	return r.cfg.Across.Gate(r.current(), r.snaps)
 }
 
 // Run changes cfg.Nodes one at a time. On failure it returns *Error (a
