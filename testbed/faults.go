@@ -116,15 +116,45 @@ func (tb *Testbed) FixNATSStart(ctx context.Context, node string) error {
 // serving clients, SSH and monitoring, but loses its routes. Peers see it
 // fall behind; its own :8222 still answers. HealRoutes undoes it.
 func (tb *Testbed) CutRoutes(ctx context.Context, node string) error {
-	return tb.routeRules(ctx, node, "-I")
+	return tb.portRules(ctx, node, RoutePort, "-I")
 }
 
 // HealRoutes removes CutRoutes' rules (none there: nothing to do).
 func (tb *Testbed) HealRoutes(ctx context.Context, node string) error {
-	return tb.routeRules(ctx, node, "-D")
+	return tb.portRules(ctx, node, RoutePort, "-D")
 }
 
-func (tb *Testbed) routeRules(ctx context.Context, node, op string) error {
+// CutGateways is CutRoutes for the gateway port (GatewayPort): the node
+// loses its outbound gateways to the other clusters and every inbound one
+// (the other clusters' servers dial another node of its cluster instead),
+// and keeps its routes, clients, SSH and monitoring. HealGateways undoes
+// it.
+func (tb *Testbed) CutGateways(ctx context.Context, node string) error {
+	return tb.portRules(ctx, node, GatewayPort, "-I")
+}
+
+// HealGateways removes CutGateways' rules.
+func (tb *Testbed) HealGateways(ctx context.Context, node string) error {
+	return tb.portRules(ctx, node, GatewayPort, "-D")
+}
+
+// CutLeafNodes is CutRoutes for the leaf node port (LeafPort): on a leaf
+// node its connections to the hub, on a hub node those of the leaf nodes
+// it accepted (they reconnect to another hub node). HealLeafNodes undoes
+// it.
+func (tb *Testbed) CutLeafNodes(ctx context.Context, node string) error {
+	return tb.portRules(ctx, node, LeafPort, "-I")
+}
+
+// HealLeafNodes removes CutLeafNodes' rules.
+func (tb *Testbed) HealLeafNodes(ctx context.Context, node string) error {
+	return tb.portRules(ctx, node, LeafPort, "-D")
+}
+
+// portRules inserts (-I) or deletes (-D) the rules that reset TCP to and
+// from port, both directions, in the node's network namespace. Deleting
+// rules that are not there is not an error (heal is idempotent).
+func (tb *Testbed) portRules(ctx context.Context, node string, port int, op string) error {
 	n, err := tb.Node(node)
 	if err != nil {
 		return err
@@ -137,10 +167,10 @@ func (tb *Testbed) routeRules(ctx context.Context, node, op string) error {
 	if pid == "" || pid == "0" {
 		return fmt.Errorf("%s: container not running", node)
 	}
-	port := fmt.Sprint(RoutePort)
+	p := fmt.Sprint(port)
 	for _, rule := range [][]string{
-		{"INPUT", "--dport", port}, {"INPUT", "--sport", port},
-		{"OUTPUT", "--dport", port}, {"OUTPUT", "--sport", port},
+		{"INPUT", "--dport", p}, {"INPUT", "--sport", p},
+		{"OUTPUT", "--dport", p}, {"OUTPUT", "--sport", p},
 	} {
 		args := []string{"-t", pid, "-n", "iptables", op, rule[0], "-p", "tcp", rule[1], rule[2], "-j", "REJECT", "--reject-with", "tcp-reset"}
 		out, err := exec.CommandContext(ctx, "nsenter", args...).CombinedOutput()
@@ -179,6 +209,10 @@ var Faults = map[string]Fault{
 	"fix-nats-start":   (*Testbed).FixNATSStart,
 	"cut-routes":       (*Testbed).CutRoutes,
 	"heal-routes":      (*Testbed).HealRoutes,
+	"cut-gateways":     (*Testbed).CutGateways,
+	"heal-gateways":    (*Testbed).HealGateways,
+	"cut-leafnodes":    (*Testbed).CutLeafNodes,
+	"heal-leafnodes":   (*Testbed).HealLeafNodes,
 }
 
 // FaultNames lists Faults' keys, sorted.

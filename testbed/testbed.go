@@ -69,6 +69,9 @@ type Node struct {
 	Name      string `json:"name"`      // n1..nN, also the hostname
 	Host      string `json:"host"`      // static IP on the private network
 	Container string `json:"container"` // docker container name
+	// Cluster is the estate cluster the node belongs to (EstateNodes);
+	// empty for the testbed's own nodes.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Testbed is a running testbed, as recorded in Dir/testbed.json.
@@ -162,6 +165,9 @@ func Up(ctx context.Context, opts Options) (*Testbed, error) {
 		return nil, err
 	}
 	if err := Down(ctx); err != nil {
+		return nil, err
+	}
+	if err := DownEstate(ctx, dir); err != nil { // its state file
 		return nil, err
 	}
 	if _, err := Docker(ctx, nil, "image", "inspect", "-f", "{{.Id}}", opts.Image); err != nil {

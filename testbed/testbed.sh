@@ -2,6 +2,7 @@
 # natsops testbed entry point (the Makefile's testbed-up, testbed-down, e2e).
 #   testbed/testbed.sh up [N]     build images if needed, start N nodes (default 3)
 #   testbed/testbed.sh bare [N]   start N bare nodes b1.. (no nats-server) beside them
+#   testbed/testbed.sh estate     start the estate east-1,2 west-1,2 edge-1 beside them
 #   testbed/testbed.sh down       remove all testbed containers and networks
 #   testbed/testbed.sh e2e [N]    up, go test -tags e2e ./e2e/..., down (always)
 #   testbed/testbed.sh status     SSH + /healthz per node
@@ -60,10 +61,11 @@ lock() {
 
 cmd=${1:-}
 shift || true
-case "$cmd" in up|bare|down|e2e|fault) lock ;; esac
+case "$cmd" in up|bare|estate|down|e2e|fault) lock ;; esac
 case "$cmd" in
   up) up "$@" ;;
   bare) build_tool; "$tool" bare -n "${1:-3}" -dir "$out" ;;
+  estate) build_tool; "$tool" estate -dir "$out" ;;
   down) down ;;
   status) build_tool; "$tool" status -dir "$out" ;;
   fault) build_tool; "$tool" fault "$@" -dir "$out" ;;
@@ -76,5 +78,5 @@ case "$cmd" in
     NATSOPS_TESTBED_DIR="$root/$out" $GO test -tags e2e -count=1 -timeout 15m ${E2E_FLAGS:-} ./e2e/...
     log "e2e passed in $(( $(date +%s) - t0 ))s (teardown follows)"
     ;;
-  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@
 //
 //	testbed up [-n N] [-image IMAGE] [-dir DIR]
 //	testbed bare [-n N] [-dir DIR]
+//	testbed estate [-dir DIR]
 //	testbed down
 //	testbed status [-dir DIR]
 //	testbed fault NAME NODE [-dir DIR]
@@ -26,9 +27,10 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
   testbed up [-n N] [-image IMAGE] [-dir DIR] [-keep]  start N nodes (default 3, max %d)
   testbed bare [-n N] [-dir DIR]                start N bare nodes b1.. beside a running testbed (default 3, max %d)
+  testbed estate [-dir DIR]                     start the estate (east-1,2 west-1,2 edge-1) beside a running testbed
   testbed down                                  remove every testbed container and network
-  testbed status [-dir DIR]                     SSH and /healthz per node
-  testbed fault NAME NODE [-dir DIR]            faults: %s
+  testbed status [-dir DIR]                     SSH and /healthz per node (the estate's too, when up)
+  testbed fault NAME NODE [-dir DIR]            faults (on testbed and estate nodes): %s
 `, testbed.MaxNodes, testbed.MaxBare, testbed.FaultNames())
 	os.Exit(2)
 }
@@ -72,25 +74,44 @@ func main() {
 				logf("%d bare nodes ready in %.1fs; inventory: %s", len(bare.Nodes), time.Since(start).Seconds(), bare.InventoryFile)
 			}
 		}
+	case "estate":
+		fs.Parse(os.Args[2:])
+		var tb *testbed.Testbed
+		var est *testbed.Estate
+		if tb, err = testbed.Load(*dir); err == nil {
+			start := time.Now()
+			if est, err = tb.UpEstate(ctx, logf); err == nil {
+				logf("%d estate nodes healthy in %.1fs; inventory: %s (one cluster at a time: --cluster east|west|edge)", len(est.Nodes), time.Since(start).Seconds(), est.InventoryFile)
+			}
+		}
 	case "down":
 		fs.Parse(os.Args[2:])
 		err = testbed.Down(context.Background()) // not cancelled by Ctrl-C
+		if derr := testbed.DownEstate(context.Background(), *dir); err == nil {
+			err = derr // the estate's state file
+		}
 	case "status":
 		fs.Parse(os.Args[2:])
 		var tb *testbed.Testbed
 		if tb, err = testbed.Load(*dir); err == nil {
-			for _, nd := range tb.Nodes {
-				ssh := "ok"
-				if out, e := tb.Run(ctx, nd.Name, testbed.User, "systemctl is-active nats-server"); e != nil {
-					ssh = fmt.Sprintf("%v %s", e, out)
+			beds := []*testbed.Testbed{tb}
+			if est, e := testbed.LoadEstate(*dir); e == nil {
+				beds = append(beds, est.Testbed)
+			}
+			for _, b := range beds {
+				for _, nd := range b.Nodes {
+					ssh := "ok"
+					if out, e := b.Run(ctx, nd.Name, testbed.User, "systemctl is-active nats-server"); e != nil {
+						ssh = fmt.Sprintf("%v %s", e, out)
+					}
+					hz := "ok"
+					if code, body, e := b.HTTPGet(ctx, nd.Name, "/healthz"); e != nil {
+						hz = e.Error()
+					} else if code != 200 {
+						hz = fmt.Sprintf("%d %s", code, body)
+					}
+					fmt.Printf("%-4s %-14s ssh+nats-server: %s  healthz: %s\n", nd.Name, nd.Host, ssh, hz)
 				}
-				hz := "ok"
-				if code, body, e := tb.HTTPGet(ctx, nd.Name, "/healthz"); e != nil {
-					hz = e.Error()
-				} else if code != 200 {
-					hz = fmt.Sprintf("%d %s", code, body)
-				}
-				fmt.Printf("%-4s %-14s ssh+nats-server: %s  healthz: %s\n", nd.Name, nd.Host, ssh, hz)
 			}
 		}
 	case "fault":
@@ -105,6 +126,12 @@ func main() {
 		}
 		var tb *testbed.Testbed
 		if tb, err = testbed.Load(*dir); err == nil {
+			if _, e := tb.Node(node); e != nil {
+				// Not one of the testbed's: one of the estate's?
+				if est, e := testbed.LoadEstate(*dir); e == nil {
+					tb = est.Testbed
+				}
+			}
 			err = f(tb, ctx, node)
 		}
 	default:
