@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -214,27 +215,30 @@ func TestEstateSupercluster(t *testing.T) {
 	c := ctx(t, 8*time.Minute)
 	t0 := time.Now()
 	est := upEstate(c, t)
-	// The hubs without JetStream: with it, natsops cannot bring the
-	// supercluster up one cluster at a time (west's two servers,
-	// bootstrapped together, elect their own meta leader before their
-	// gateways connect, and the meta group stays split), nor restart a
-	// hub whose meta leader is in the other one (the ready gate reads
-	// only the cluster's own nodes). edge keeps its JetStream domain.
+	// The estate as generated: JetStream on both hubs (one meta group
+	// across the supercluster) and on edge in its own domain.
 	inv := filepath.Join(tb.Dir, "estate-e2e.toml")
-	if err := est.WriteInventory(inv, true); err != nil {
+	if err := est.WriteInventory(inv, false); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(inv) })
 
-	// Each cluster from Debian's standalone config, one at a time.
-	for _, cl := range []string{"east", "west", "edge"} {
-		t1 := time.Now()
-		out, stderr, code := natsops(c, t, "-i", inv, "deploy", "--cluster", cl, "--yes")
-		if code != 0 {
-			t.Fatalf("deploy --cluster %s: exit %d, want 0\n%s%s", cl, code, out, stderr)
-		}
-		t.Logf("deploy --cluster %s: %s", cl, time.Since(t1).Round(100*time.Millisecond))
+	// The whole estate from Debian's standalone configs in one deploy:
+	// one cluster at a time, the leaf first; the first hub bootstraps,
+	// the second joins the JetStream meta group the first one formed, one
+	// node at a time (bootstrapped together it would elect a leader of
+	// its own before its gateways connect).
+	t1 := time.Now()
+	out, stderr, code := natsops(c, t, "-i", inv, "deploy", "--yes")
+	if code != 0 {
+		t.Fatalf("deploy of the estate: exit %d, want 0\n%s%s", code, out, stderr)
 	}
+	for _, want := range []string{"== cluster edge (1 of 3: edge -> east -> west) ==", "== cluster west (3 of 3", "they join it one at a time"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy of the estate does not say %q:\n%s", want, out)
+		}
+	}
+	t.Logf("deploy of the estate: %s", time.Since(t1).Round(100*time.Millisecond))
 	for _, cl := range []string{"east", "west", "edge"} {
 		estateStatus(c, t, inv, cl, time.Minute)
 	}
@@ -298,7 +302,46 @@ func TestEstateSupercluster(t *testing.T) {
 	restartWestUnderTraffic(c, t, inv, eastNC, westNC)
 	cutWestGateways(c, t, est, inv, eastNC)
 	cutEdgeLeaf(c, t, est, inv, eastNC)
+	badGatewayChange(c, t, inv)
 	t.Logf("TestEstateSupercluster: %s in all", time.Since(t0).Round(100*time.Millisecond))
+}
+
+// badGatewayChange: a gateway change that validates everywhere but cannot
+// run (west's gateway on port 22, sshd's) is rolled back on its first
+// node: deploy exits 1 saying so, the other west node is not touched, and
+// west is healthy again with its old config.
+func badGatewayChange(c context.Context, t *testing.T, inv string) {
+	t.Helper()
+	data, err := os.ReadFile(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(data), "name = \"west\"\n", "name = \"west\"\n\n[clusters.gateway]\nport = 22\n", 1)
+	if bad == string(data) {
+		t.Fatal("no west cluster entry to change")
+	}
+	badInv := filepath.Join(filepath.Dir(inv), "estate-e2e-bad-gateway.toml")
+	if err := os.WriteFile(badInv, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(badInv) })
+	out, stderr, code := natsops(c, t, "-i", badInv, "deploy", "--cluster", "west", "--yes")
+	if code != 1 {
+		t.Fatalf("deploy of west's gateway on port 22: exit %d, want 1 (rolled back)\n%s%s", code, out, stderr)
+	}
+	rolled := regexp.MustCompile(`rolled back: (west-\d) runs its previous config again and serves`).FindStringSubmatch(out + stderr)
+	if rolled == nil {
+		t.Fatalf("deploy does not say the first node was rolled back:\n%s%s", out, stderr)
+	}
+	other := map[string]string{"west-1": "west-2", "west-2": "west-1"}[rolled[1]]
+	if strings.Contains(out, other+"     stop") || strings.Contains(out, other+" install") {
+		t.Errorf("%s was touched after %s failed:\n%s", other, rolled[1], out)
+	}
+	t.Logf("bad gateway change: %s rolled back, %s untouched", rolled[1], other)
+	estateStatus(c, t, inv, "west", time.Minute)
+	if out, stderr, code := natsops(c, t, "-i", inv, "deploy", "--cluster", "west", "--check"); code != 0 {
+		t.Errorf("deploy --check after the rollback: exit %d, want 0 (the old config is back)\n%s%s", code, out, stderr)
+	}
 }
 
 func mustJS(t *testing.T, nc *nats.Conn) jetstream.JetStream {
@@ -317,7 +360,8 @@ func domainOf(ai *jetstream.AccountInfo) string {
 	return ai.Domain
 }
 
-// restartWestUnderTraffic: `natsops restart --cluster west` while a
+// restartWestUnderTraffic: `natsops restart` of the whole estate (edge,
+// then the hubs one at a time) while a
 // client on east sends requests (core NATS: a reply is the ack) to a
 // responder on west, through the gateways, retrying each until it is
 // answered. No message is given up on, every acknowledged one was
@@ -389,21 +433,21 @@ func restartWestUnderTraffic(c context.Context, t *testing.T, inv string, eastNC
 	})
 	time.Sleep(time.Second)
 	t1 := time.Now()
-	out, stderr, code := natsops(c, t, "-i", inv, "restart", "--cluster", "west", "--yes")
+	out, stderr, code := natsops(c, t, "-i", inv, "restart", "--yes")
 	took := time.Since(t1)
 	time.Sleep(time.Second)
 	close(stop)
 	<-done
 	stopped = true
 	if code != 0 {
-		t.Fatalf("restart --cluster west under traffic: exit %d, want 0\n%s%s", code, out, stderr)
+		t.Fatalf("restart of the estate under traffic: exit %d, want 0\n%s%s", code, out, stderr)
 	}
-	if strings.Count(out, " ready     ok ") != 2 {
-		t.Errorf("restart --cluster west: want both west nodes restarted and ready:\n%s", out)
+	if strings.Count(out, " ready     ok ") != 5 || !strings.Contains(out, "== cluster edge (1 of 3") {
+		t.Errorf("restart of the estate: want the 5 nodes restarted and ready, edge first:\n%s", out)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("restart --cluster west took %s under traffic: %d messages acknowledged, %d attempts (%d retried), %d given up after %s; the longest wait for an ack was %s",
+	t.Logf("restart of the estate took %s under traffic: %d messages acknowledged, %d attempts (%d retried), %d given up after %s; the longest wait for an ack was %s",
 		took.Round(100*time.Millisecond), len(acked), attempts, retries, len(lost), giveUp, longest.Round(time.Millisecond))
 	if len(acked) == 0 {
 		t.Fatal("no request was acknowledged")
@@ -519,15 +563,15 @@ func cutWestGateways(c context.Context, t *testing.T, est *testbed.Estate, inv s
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// What natsops says about the cut, as it stands: status does not read
-	// /gatewayz yet, so west looks healthy (exit 0) with west-1 cut off
-	// from east. Once gateway health is wired into status this is exit 3
-	// naming west-1's missing outbound gateway to east, and this assertion
-	// is to change with it.
-	out, stderr, code := natsops(c, t, "-i", inv, "status", "--cluster", "west")
-	t.Logf("status --cluster west with %s's gateways cut: exit %d\n%s%s", v, code, out, stderr)
-	if code != 0 {
-		t.Errorf("status --cluster west with %s's gateways cut: exit %d, want 0 as natsops stands (gateways not judged by status yet)\n%s%s", v, code, out, stderr)
+	// natsops status names the node that lost its gateway (exit 3).
+	if err := testbed.Poll(c, 30*time.Second, func() error {
+		out, stderr, code := natsops(c, t, "-i", inv, "status", "--cluster", "west")
+		if code != 3 || !strings.Contains(out, v+": no outbound gateway connection to cluster east") || !strings.Contains(out, "[gateway-outbound-missing]") {
+			return fmt.Errorf("status --cluster west with %s's gateways cut: exit %d, want 3 naming its missing outbound gateway\n%s%s", v, code, out, stderr)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	if err := est.HealGateways(c, v); err != nil {
@@ -588,12 +632,20 @@ func cutEdgeLeaf(c context.Context, t *testing.T, est *testbed.Estate, inv strin
 	if _, err := eastNC.Request("estate.edge.hello", []byte("cut"), time.Second); err == nil {
 		t.Errorf("a request from east reached %s with its leaf connection cut", v)
 	}
-	// As natsops stands, status does not read /leafz: edge looks healthy
-	// (exit 0) cut off from its hub. Once leaf health is wired into status
-	// this is exit 3 naming edge-1's missing leaf connection to east.
-	out, stderr, code := natsops(c, t, "-i", inv, "status", "--cluster", "edge")
-	if code != 0 {
-		t.Errorf("status --cluster edge with its leaf connection cut: exit %d, want 0 as natsops stands (leaf connections not judged by status yet)\n%s%s", code, out, stderr)
+	// natsops status names the leaf node cut off from its hub (exit 3),
+	// and east misses its leaf connection.
+	if err := testbed.Poll(c, 30*time.Second, func() error {
+		out, stderr, code := natsops(c, t, "-i", inv, "status", "--cluster", "edge")
+		if code != 3 || !strings.Contains(out, v+": 0 of 1 leaf connections to cluster east bound to account "+testbed.AppAccount+" are up") || !strings.Contains(out, "[leaf-missing]") {
+			return fmt.Errorf("status --cluster edge with its leaf connection cut: exit %d, want 3 naming it\n%s%s", code, out, stderr)
+		}
+		out, stderr, code = natsops(c, t, "-i", inv, "status", "--cluster", "east")
+		if code != 3 || !strings.Contains(out, "cluster east: the hub nodes see 0 of 1 leaf connections from cluster edge bound to account "+testbed.AppAccount) {
+			return fmt.Errorf("status --cluster east with edge's leaf connection cut: exit %d, want 3 naming it\n%s%s", code, out, stderr)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 	if err := est.HealLeafNodes(c, v); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ case "$cmd" in
     trap 'exit 143' TERM
     t0=$(date +%s)
     up "${1:-${NODES:-3}}"
-    NATSOPS_TESTBED_DIR="$root/$out" $GO test -tags e2e -count=1 -timeout 15m ${E2E_FLAGS:-} ./e2e/...
+    NATSOPS_TESTBED_DIR="$root/$out" $GO test -tags e2e -count=1 -timeout 30m ${E2E_FLAGS:-} ./e2e/...
     log "e2e passed in $(( $(date +%s) - t0 ))s (teardown follows)"
     ;;
   *) sed -n '2,10p' "$0" >&2; exit 2 ;;
