@@ -108,14 +108,14 @@ func (s Service) UnitName() string {
 	return s.Unit + ".service"
 }
 
-// Load reads and checks the inventory at path.
+// Load reads and checks the inventory at path: one cluster (a file of
+// several is refused naming them, as Parse does).
 func Load(path string) (*Inventory, error) {
-	data, err := ReadBounded(path, MaxInventoryBytes)
+	est, err := LoadEstate(path)
 	if err != nil {
-		hint := "pass the inventory with -i FILE or NATSOPS_INVENTORY, or create one with `natsops init`"
-		return nil, &InventoryError{Problems: []Problem{{File: path, Msg: "cannot read inventory: " + err.Error(), Fix: hint}}}
+		return nil, err
 	}
-	return Parse(path, data)
+	return est.Single()
 }
 
 // Parse checks inventory data; path names it in errors and anchors relative
