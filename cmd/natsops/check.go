@@ -71,6 +71,12 @@ share of a node's capacity) and fds_used (the highest share of a node's
 soft limit; U when no host was read, e.g. --monitor-only), each with its
 warning and critical thresholds.
 
+With an inventory of several clusters ([[clusters]]), every cluster (or the
+--cluster ones) is judged, and a cluster is healthy only when each
+node has its outbound gateway to every other cluster, the cluster inbound
+ones from all their servers, and its leaf connections are up
+(gateway-outbound-missing, gateway-inbound-missing, leaf-missing).
+
 Exit codes (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check
 itself could not run, e.g. a broken inventory).`,
 		Example: `  natsops check

@@ -102,6 +102,15 @@ minor version at a time).
 Ctrl-C stops between nodes (exit 5); a node being restarted is started
 first, and a rollback under way finishes.
 
+With an inventory of several clusters ([[clusters]]), the clusters go one at
+a time, each its own rollout and lock: leaf clusters first, then the hubs,
+the one whose node leads the JetStream meta group last; a node is left
+only once its gateways (both ways) and leaf connections are back too. A
+hub that never formed joins the JetStream meta group running in another
+one, one node at a time. The first failure stops the run; the clusters
+after it are not touched. --cluster NAME picks clusters; --stop-after
+needs one.
+
 Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
 asked), 2 --check: changes pending,
 3 the cluster is not healthy (restarts refused, the JetStream check

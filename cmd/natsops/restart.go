@@ -86,6 +86,13 @@ not seen. Each is named as account/stream with its reason code; a peer
 catching up is reread for up to 10s first. --allow-unavailable goes on
 and says what will be unavailable.
 
+With an inventory of several clusters ([[clusters]]), the clusters go one at
+a time, each its own rollout and lock: leaf clusters first, then the hubs,
+the one whose node leads the JetStream meta group last; a node is left
+only once its gateways (both ways) and leaf connections are back too. The
+first failure stops the run; the clusters after it are not touched.
+--cluster NAME picks clusters; --stop-after needs one.
+
 Exit codes: 0 done (or stopped as --stop-after asked), 3 the cluster is
 not healthy (preflight or the JetStream check refused, or a node did not
 come back or did not stay ready), 1 any other failure (lock held, SSH, a

@@ -49,6 +49,12 @@ answer, the host says why: out-of-fds, not-running, stopped (SIGSTOP) or
 wrong-port, with the fix. A host that cannot be read shows why in FDS,
 e.g. -(ssh: ...), -(no pid); --monitor-only reads no host at all.
 
+With an inventory of several clusters ([[clusters]]), every cluster (or the
+--cluster ones) is shown in turn, and a cluster is healthy only when each
+node has its outbound gateway to every other cluster, the cluster inbound
+ones from all their servers, and its leaf connections are up
+(gateway-outbound-missing, gateway-inbound-missing, leaf-missing).
+
 Exit codes: 0 healthy, 3 not healthy.`,
 		Example: `  natsops status
   natsops status --watch
