@@ -98,39 +98,16 @@ func (e *RolloutError) Unwrap() error { return e.Err }
 // and removes the cluster.
 func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Run) error {
 	inv := c.Inventory
-	t := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("demo: start: %w", err)
-	}
-	if err := c.WaitHealthy(ctx, opts.Timeout, 50*time.Millisecond); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("demo: interrupted while the cluster was starting: %w", ctx.Err())
-		}
-		return fmt.Errorf("demo: %w: %w", ErrNotHealthy, err)
-	}
-	run.HealthyMS = time.Since(t).Milliseconds()
-	if hooks.Healthy != nil {
-		hooks.Healthy(run.HealthyMS, c.Running())
-	}
-	connect := func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
-		return remote.Connect(ctx, n, inv.Dir, remote.Env{}, remote.DialOptions{})
+	if err := c.startHealthy(ctx, opts, "cluster", hooks.Healthy, run); err != nil {
+		return err
 	}
 	// The status shown is status's own: :8222 and each node's process
 	// (descriptors, limits, capacity) at once.
-	rd := probe.Reader{Fleet: fleet.Reader{Monitor: &monitor.Client{}}, Connect: connect}.Read(ctx, inv.Nodes, inv.Nodes)
-	snaps := rd.Snaps
+	rd := probe.Reader{Fleet: c.Reader(), Connect: c.connect}.Read(ctx, inv.Nodes, inv.Nodes)
 	if hooks.Status != nil {
-		hooks.Status(health.Status(inv, inv.Nodes, snaps, rd.Hosts))
+		hooks.Status(health.Status(inv, inv.Nodes, rd.Snaps, rd.Hosts))
 	}
-	byNode := map[string]*Node{}
-	for _, n := range inv.Nodes {
-		dn := &Node{Node: n.Name, Steps: map[string]int64{}}
-		if s := snaps[n.Name]; s != nil && s.Varz != nil {
-			dn.StartBefore = s.Varz.Start
-		}
-		run.Nodes = append(run.Nodes, dn)
-		byNode[n.Name] = dn
-	}
+	byNode := trackNodes(run, inv.Nodes, rd.Snaps)
 
 	load, err := loadgen.Start(ctx, loadgen.Options{URLs: clientURLs(inv), Stream: "DEMO", Subject: "demo.msgs", Replicas: len(inv.Nodes), AckTimeout: AckTimeout})
 	if err != nil {
@@ -139,29 +116,8 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 	if hooks.Traffic != nil {
 		hooks.Traffic()
 	}
-	t = time.Now()
-	events := func(e rollout.Event) {
-		if dn := byNode[e.Node]; dn != nil && e.Result == rollout.ResultOK {
-			switch e.Step {
-			case rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady:
-				dn.Steps[e.Step] = e.ElapsedMS
-			}
-		}
-		if hooks.Event != nil {
-			hooks.Event(e)
-		}
-	}
-	rep, rerr := rollout.Run(ctx, rollout.Config{
-		Inventory: inv,
-		Nodes:     inv.Nodes,
-		Operation: fmt.Sprintf("demo restart %s", opts.Mode),
-		Command:   "restart",
-		Connect:   connect,
-		Monitor:   &monitor.Client{},
-		Clock:     fleet.RealClock{},
-		Events:    events,
-		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
-	})
+	t := time.Now()
+	rep, rerr := rollout.Run(ctx, c.restartConfig(inv, opts, fmt.Sprintf("demo restart %s", opts.Mode), stepEvents(byNode, hooks.Event)))
 	run.RolloutMS = time.Since(t).Milliseconds()
 	if rep != nil && rep.Order != nil {
 		run.Order = rep.Order
@@ -173,29 +129,114 @@ func (c *Cluster) Run(ctx context.Context, opts RunOptions, hooks Hooks, run *Ru
 	res, verr := load.Stop(vctx)
 	cancel()
 	run.Messages = &res
-	after := c.Snapshots(context.WithoutCancel(ctx))
-	for _, dn := range run.Nodes {
-		if s := after[dn.Node]; s != nil && s.Varz != nil {
-			dn.StartAfter = s.Varz.Start
-			dn.Restarted = !dn.StartBefore.IsZero() && s.Varz.Start.After(dn.StartBefore)
-		}
-	}
+	markRestarted(run.Nodes, c.Snapshots(context.WithoutCancel(ctx)))
 	switch {
 	case rerr != nil:
 		// Not restart's advice (rerun to resume): the demo cluster is
 		// stopped and removed after this.
-		what := rerr.Error()
-		var re *rollout.Error
-		if errors.As(rerr, &re) && re.Kind == rollout.KindNode {
-			what = re.Summary()
-		}
-		return &RolloutError{msg: "demo: the rolling restart stopped: " + what + c.deadNodes(), Err: rerr}
+		return &RolloutError{msg: "demo: the rolling restart stopped: " + rolloutWhat(rerr) + c.deadNodes(), Err: rerr}
 	case verr != nil:
 		return fmt.Errorf("demo: %w", verr)
 	case res.Lost > 0:
 		return fmt.Errorf("demo: %d acknowledged messages could not be read back (sequences %v)", res.Lost, res.LostSeqs)
 	}
 	return nil
+}
+
+// startHealthy starts every node and waits until the demo's clusters are
+// healthy (what names them in errors), then sets run.HealthyMS and tells
+// healthy (nil: nobody).
+func (c *Cluster) startHealthy(ctx context.Context, opts RunOptions, what string, healthy func(ms int64, pids []int), run *Run) error {
+	t := time.Now()
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("demo: start: %w", err)
+	}
+	if err := c.WaitHealthy(ctx, opts.Timeout, 50*time.Millisecond); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("demo: interrupted while the %s was starting: %w", what, ctx.Err())
+		}
+		return fmt.Errorf("demo: %w: %w", ErrNotHealthy, err)
+	}
+	run.HealthyMS = time.Since(t).Milliseconds()
+	if healthy != nil {
+		healthy(run.HealthyMS, c.Running())
+	}
+	return nil
+}
+
+// connect reaches a demo node: the local transport, in the demo's
+// directory.
+func (c *Cluster) connect(ctx context.Context, n *cluster.Node) (remote.Host, error) {
+	return remote.Connect(ctx, n, c.Dir, remote.Env{}, remote.DialOptions{})
+}
+
+// restartConfig is the rolling restart of every node of inv, as
+// `natsops restart` runs it (with inv's estate, rollout.AcrossFor).
+func (c *Cluster) restartConfig(inv *cluster.Inventory, opts RunOptions, operation string, events func(rollout.Event)) rollout.Config {
+	return rollout.Config{
+		Inventory: inv,
+		Nodes:     inv.Nodes,
+		Operation: operation,
+		Command:   "restart",
+		Connect:   c.connect,
+		Monitor:   &monitor.Client{},
+		Clock:     fleet.RealClock{},
+		Events:    events,
+		Across:    rollout.AcrossFor(inv),
+		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
+	}
+}
+
+// trackNodes adds one Node per node to run, with its start before the
+// restart from snaps, and returns them by name.
+func trackNodes(run *Run, nodes []*cluster.Node, snaps map[string]*monitor.Snapshot) map[string]*Node {
+	byNode := map[string]*Node{}
+	for _, n := range nodes {
+		dn := &Node{Node: n.Name, Steps: map[string]int64{}}
+		if s := snaps[n.Name]; s != nil && s.Varz != nil {
+			dn.StartBefore = s.Varz.Start
+		}
+		run.Nodes = append(run.Nodes, dn)
+		byNode[n.Name] = dn
+	}
+	return byNode
+}
+
+// stepEvents records each node's stop, exit, start and ready timings and
+// passes every event on to hook (nil: nobody).
+func stepEvents(byNode map[string]*Node, hook func(rollout.Event)) func(rollout.Event) {
+	return func(e rollout.Event) {
+		if dn := byNode[e.Node]; dn != nil && e.Result == rollout.ResultOK {
+			switch e.Step {
+			case rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady:
+				dn.Steps[e.Step] = e.ElapsedMS
+			}
+		}
+		if hook != nil {
+			hook(e)
+		}
+	}
+}
+
+// markRestarted sets each node's start after the restart from after, and
+// whether it was restarted (a later start than before).
+func markRestarted(nodes []*Node, after map[string]*monitor.Snapshot) {
+	for _, dn := range nodes {
+		if s := after[dn.Node]; s != nil && s.Varz != nil {
+			dn.StartAfter = s.Varz.Start
+			dn.Restarted = !dn.StartBefore.IsZero() && s.Varz.Start.After(dn.StartBefore)
+		}
+	}
+}
+
+// rolloutWhat is a stopped rollout as the demo says it: the node's
+// summary, not restart's advice to rerun (the demo is removed after it).
+func rolloutWhat(err error) string {
+	var re *rollout.Error
+	if errors.As(err, &re) && re.Kind == rollout.KindNode {
+		return re.Summary()
+	}
+	return err.Error()
 }
 
 // deadNodes says which nodes' processes are gone (the rollout sees only

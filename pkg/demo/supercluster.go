@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
-	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/loadgen"
-	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/probe"
-	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
@@ -137,27 +134,13 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	t := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("demo: start: %w", err)
-	}
-	if err := c.WaitHealthy(ctx, opts.Timeout, 50*time.Millisecond); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("demo: interrupted while the supercluster was starting: %w", ctx.Err())
-		}
-		return fmt.Errorf("demo: %w: %w", ErrNotHealthy, err)
-	}
-	run.HealthyMS = time.Since(t).Milliseconds()
-	if hooks.Healthy != nil {
-		hooks.Healthy(run.HealthyMS, c.Running())
-	}
-	connect := func(ctx context.Context, n *cluster.Node) (remote.Host, error) {
-		return remote.Connect(ctx, n, c.Dir, remote.Env{}, remote.DialOptions{})
+	if err := c.startHealthy(ctx, opts, "supercluster", hooks.Healthy, run); err != nil {
+		return err
 	}
 	all := c.Nodes()
 	// status's own reading, of every node at once: each cluster is judged
 	// with the others' readings (its meta leader may be one of them).
-	rd := probe.Reader{Fleet: c.Reader(), Connect: connect}.Read(ctx, all, all)
+	rd := probe.Reader{Fleet: c.Reader(), Connect: c.connect}.Read(ctx, all, all)
 	if hooks.Status != nil {
 		var fs []*health.Fleet
 		for _, inv := range c.Estate.Clusters {
@@ -165,15 +148,7 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 		}
 		hooks.Status(fs)
 	}
-	byNode := map[string]*Node{}
-	for _, n := range all {
-		dn := &Node{Node: n.Name, Steps: map[string]int64{}}
-		if s := rd.Snaps[n.Name]; s != nil && s.Varz != nil {
-			dn.StartBefore = s.Varz.Start
-		}
-		run.Nodes = append(run.Nodes, dn)
-		byNode[n.Name] = dn
-	}
+	byNode := trackNodes(run, all, rd.Snaps)
 
 	loads, err := c.startPaths(ctx, paths)
 	if err != nil {
@@ -186,18 +161,8 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 		hooks.Traffic(paths)
 	}
 
-	t = time.Now()
-	events := func(e rollout.Event) {
-		if dn := byNode[e.Node]; dn != nil && e.Result == rollout.ResultOK {
-			switch e.Step {
-			case rollout.StepStop, rollout.StepExit, rollout.StepStart, rollout.StepReady:
-				dn.Steps[e.Step] = e.ElapsedMS
-			}
-		}
-		if hooks.Event != nil {
-			hooks.Event(e)
-		}
-	}
+	t := time.Now()
+	events := stepEvents(byNode, hooks.Event)
 	order := rollout.EstateOrder(c.Estate.Clusters, health.MetaLeader(rd.Snaps))
 	for _, inv := range order {
 		run.ClusterOrder = append(run.ClusterOrder, inv.ClusterName())
@@ -210,18 +175,7 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 		cr := &ClusterRun{Cluster: inv.ClusterName(), Order: []string{}, Done: []string{}}
 		run.Clusters = append(run.Clusters, cr)
 		ct := time.Now()
-		rep, err := rollout.Run(ctx, rollout.Config{
-			Inventory: inv,
-			Nodes:     inv.Nodes,
-			Operation: fmt.Sprintf("demo restart %s %s", opts.Mode, inv.ClusterName()),
-			Command:   "restart",
-			Connect:   connect,
-			Monitor:   &monitor.Client{},
-			Clock:     fleet.RealClock{},
-			Events:    events,
-			Across:    rollout.AcrossFor(inv),
-			Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
-		})
+		rep, err := rollout.Run(ctx, c.restartConfig(inv, opts, fmt.Sprintf("demo restart %s %s", opts.Mode, inv.ClusterName()), events))
 		cr.RolloutMS = time.Since(ct).Milliseconds()
 		if rep != nil {
 			if rep.Order != nil {
@@ -242,13 +196,7 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 	// Read back what was acknowledged even after a failure: the estate
 	// is still up (or was left serving by the rollout).
 	verrs := c.stopPaths(context.WithoutCancel(ctx), loads, run.Paths, hooks.Path)
-	after := c.Snapshots(context.WithoutCancel(ctx))
-	for _, dn := range run.Nodes {
-		if s := after[dn.Node]; s != nil && s.Varz != nil {
-			dn.StartAfter = s.Varz.Start
-			dn.Restarted = !dn.StartBefore.IsZero() && s.Varz.Start.After(dn.StartBefore)
-		}
-	}
+	markRestarted(run.Nodes, c.Snapshots(context.WithoutCancel(ctx)))
 	var lost []string
 	for _, p := range run.Paths {
 		if m := p.Messages; m != nil && m.Lost > 0 {
@@ -259,12 +207,7 @@ func (c *Cluster) RunSupercluster(ctx context.Context, opts RunOptions, hooks Su
 	case rerr != nil:
 		// Not restart's advice (rerun to resume): the demo estate is
 		// stopped and removed after this.
-		what := rerr.Error()
-		var re *rollout.Error
-		if errors.As(rerr, &re) && re.Kind == rollout.KindNode {
-			what = re.Summary()
-		}
-		what = "in cluster " + run.Clusters[len(run.Clusters)-1].Cluster + ": " + what
+		what := "in cluster " + run.Clusters[len(run.Clusters)-1].Cluster + ": " + rolloutWhat(rerr)
 		if rest := run.ClusterOrder[len(run.Clusters):]; len(rest) > 0 {
 			what += "\nclusters not touched: " + strings.Join(rest, ", ")
 		}
