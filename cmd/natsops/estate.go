@@ -27,25 +27,15 @@ func (g *globals) eachCluster(ctx context.Context, verb string, sel []string, ca
 	if !est.Multi {
 		return one(g)
 	}
-	cs, err := g.selectClusters(est)
+	picked, err := g.scope(est, sel)
 	if err != nil {
 		return err
 	}
-	by, err := cluster.SelectNodes(cs, sel)
-	if err != nil {
-		return withCode(ExitUsage, err)
-	}
-	var picked []*cluster.Inventory
-	for _, c := range cs {
-		if len(by[c]) > 0 {
-			picked = append(picked, c)
-		}
-	}
-	narrow := func(c *cluster.Inventory) *globals {
+	narrow := func(sc scoped) *globals {
 		gc := *g
-		gc.clusters = []string{c.ClusterName()}
+		gc.clusters = []string{sc.inv.ClusterName()}
 		if len(g.limit) > 0 {
-			gc.limit = nodeNames(by[c])
+			gc.limit = nodeNames(sc.nodes)
 		}
 		return &gc
 	}
@@ -55,7 +45,13 @@ func (g *globals) eachCluster(ctx context.Context, verb string, sel []string, ca
 	if canary {
 		return usageError("--stop-after counts the nodes of one cluster, and this %s covers %d clusters: pick one with --cluster NAME", verb, len(picked))
 	}
-	order := rollout.EstateOrder(picked, g.metaLeader(ctx, picked))
+	byInv := map[*cluster.Inventory]scoped{}
+	var cs []*cluster.Inventory
+	for _, sc := range picked {
+		byInv[sc.inv] = sc
+		cs = append(cs, sc.inv)
+	}
+	order := rollout.EstateOrder(cs, g.metaLeader(ctx, cs))
 	names := make([]string, len(order))
 	for i, c := range order {
 		names[i] = c.ClusterName()
@@ -66,7 +62,7 @@ func (g *globals) eachCluster(ctx context.Context, verb string, sel []string, ca
 		} else {
 			fmt.Fprintf(g.sys.stdout, "== cluster %s (%d of %d: %s) ==\n", c.ClusterName(), i+1, len(order), strings.Join(names, " -> "))
 		}
-		if err := one(narrow(c)); err != nil {
+		if err := one(narrow(byInv[c])); err != nil {
 			if rest := names[i+1:]; len(rest) > 0 && !g.json() {
 				fmt.Fprintf(g.sys.stderr, "natsops: %s stopped in cluster %s; not touched: %s\n", verb, c.ClusterName(), strings.Join(rest, ", "))
 			}

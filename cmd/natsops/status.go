@@ -164,17 +164,24 @@ func (g *globals) selectScope() ([]scoped, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.scope(est, g.limit)
+}
+
+// scope is every --cluster cluster of est with nodes matching sel (all
+// with none), in file order; a cluster none of whose nodes match is left
+// out, a pattern matching no node at all is a usage error.
+func (g *globals) scope(est *cluster.Estate, sel []string) ([]scoped, error) {
 	cs, err := g.selectClusters(est)
 	if err != nil {
 		return nil, err
 	}
-	by, err := cluster.SelectNodes(cs, g.limit)
+	by, err := cluster.SelectNodes(cs, sel)
 	if err != nil {
 		return nil, withCode(ExitUsage, err)
 	}
 	var out []scoped
 	for _, c := range cs {
-		if ns, ok := by[c]; ok && len(ns) > 0 {
+		if ns := by[c]; len(ns) > 0 {
 			out = append(out, scoped{c, ns})
 		}
 	}
