@@ -75,7 +75,7 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 			seen[[2]string{r.Node, r.Code}] = true
 		}
 		for _, r := range EstateReady(inv, snaps) {
-			if k := [2]string{r.Node, r.Code}; !seen[k] && (r.Code != ReasonUnreachable || !seen[[2]string{r.Node, ReasonUnreachable}]) {
+			if k := [2]string{r.Node, r.Code}; !seen[k] {
 				seen[k] = true
 				f.Reasons = append(f.Reasons, r)
 			}
