@@ -145,37 +145,37 @@ type listener struct {
 	idx        int
 }
 
+// nodePort is one listener of a node: its inventory key and port.
+type nodePort struct {
+	key  string
+	port *int
+}
+
+// ports are the listeners of node n of inv that the cluster's own
+// settings open (client, monitoring, routes, websocket), in the order
+// their clashes are reported.
+func (inv *Inventory) ports(n *Node) []nodePort {
+	s := n.Server
+	ls := []nodePort{{"server.port", s.Port}, {"server.http_port", s.HTTPPort}, {"server.https_port", s.HTTPSPort}}
+	if inv.Clustered() {
+		ls = append(ls, nodePort{"cluster.port", n.Cluster.Port})
+	}
+	if s.Websocket != nil {
+		ls = append(ls, nodePort{"server.websocket.port", s.Websocket.Port})
+	}
+	return ls
+}
+
 // checkPorts refuses two listeners on one port of one host: within a node,
 // or between nodes that share a host.
 func (c *checker) checkPorts() {
 	byHost := map[string]map[int]listener{}
 	for i, n := range c.inv.Nodes {
-		s := n.Server
-		ls := []struct {
-			key  string
-			port *int
-		}{
-			{"server.port", s.Port},
-			{"server.http_port", s.HTTPPort},
-			{"server.https_port", s.HTTPSPort},
-		}
-		if c.inv.Clustered() {
-			ls = append(ls, struct {
-				key  string
-				port *int
-			}{"cluster.port", n.Cluster.Port})
-		}
-		if s.Websocket != nil {
-			ls = append(ls, struct {
-				key  string
-				port *int
-			}{"server.websocket.port", s.Websocket.Port})
-		}
 		host := strings.ToLower(n.Host)
 		if byHost[host] == nil {
 			byHost[host] = map[int]listener{}
 		}
-		for _, l := range ls {
+		for _, l := range c.inv.ports(n) {
 			if l.port == nil {
 				continue
 			}

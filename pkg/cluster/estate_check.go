@@ -96,6 +96,7 @@ func (c *estateChecker) checkPorts() {
 		inv  *Inventory
 		node string
 		what string
+		own  bool
 	}
 	byHost := map[string]map[int]listener{}
 	for _, inv := range c.est.Clusters {
@@ -104,42 +105,15 @@ func (c *estateChecker) checkPorts() {
 			if byHost[host] == nil {
 				byHost[host] = map[int]listener{}
 			}
-			ls := []struct {
-				key  string
-				port *int
-				own  bool // checked by the cluster's own check
-			}{
-				{"server.port", n.Server.Port, true},
-				{"server.http_port", n.Server.HTTPPort, true},
-				{"server.https_port", n.Server.HTTPSPort, true},
-			}
-			if inv.Clustered() {
-				ls = append(ls, struct {
-					key  string
-					port *int
-					own  bool
-				}{"cluster.port", n.Cluster.Port, true})
-			}
-			if w := n.Server.Websocket; w != nil {
-				ls = append(ls, struct {
-					key  string
-					port *int
-					own  bool
-				}{"server.websocket.port", w.Port, true})
+			var ls []estatePort
+			for _, p := range inv.ports(n) {
+				ls = append(ls, estatePort{p, true})
 			}
 			if inv.HasGateway() {
-				ls = append(ls, struct {
-					key  string
-					port *int
-					own  bool
-				}{"gateway.port", n.Gateway.Port, false})
+				ls = append(ls, estatePort{nodePort{"gateway.port", n.Gateway.Port}, false})
 			}
 			if inv.LeafListens() {
-				ls = append(ls, struct {
-					key  string
-					port *int
-					own  bool
-				}{"leafnodes.port", n.LeafNodes.Port, false})
+				ls = append(ls, estatePort{nodePort{"leafnodes.port", n.LeafNodes.Port}, false})
 			}
 			for _, l := range ls {
 				if l.port == nil || *l.port < 1 || *l.port > 65535 {
@@ -150,10 +124,10 @@ func (c *estateChecker) checkPorts() {
 				}
 				prev, clash := byHost[host][*l.port]
 				if !clash {
-					byHost[host][*l.port] = listener{inv, n.Name, l.key}
+					byHost[host][*l.port] = listener{inv, n.Name, l.key, l.own}
 					continue
 				}
-				if prev.inv == inv && l.own && ownKey(prev.what) {
+				if prev.inv == inv && l.own && prev.own {
 					continue // the cluster's own check said so
 				}
 				msg := fmt.Sprintf("port %d clashes with %s of node %s on host %s", *l.port, prev.what, prev.node, n.Host)
@@ -169,7 +143,13 @@ func (c *estateChecker) checkPorts() {
 	}
 }
 
-func ownKey(k string) bool { return k != "gateway.port" && k != "leafnodes.port" }
+// estatePort is a node's listener in the estate's port check: own ones
+// (Inventory.ports) are checked among themselves by the cluster's
+// checker; gateway and leaf ports only here.
+type estatePort struct {
+	nodePort
+	own bool
+}
 
 // checkGateways: gateway settings uniform across members (each cluster
 // dials the others with its own credentials and TLS), a leaf cluster in
