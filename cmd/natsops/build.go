@@ -43,13 +43,15 @@ func (g *globals) buildEstate(bf buildFlags) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := g.selectClusters(est)
+	scope, err := g.scope(est, g.limit)
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := cluster.SelectNodes(cs, g.limit)
-	if err != nil {
-		return nil, withCode(ExitUsage, err)
+	nodes := map[*cluster.Inventory][]*cluster.Node{}
+	var cs []*cluster.Inventory
+	for _, sc := range scope {
+		nodes[sc.inv] = sc.nodes
+		cs = append(cs, sc.inv)
 	}
 	ts, err := loadTemplates(bf.templates)
 	if err != nil {
