@@ -33,24 +33,31 @@ func TestGolden(t *testing.T) {
 		if !res.OK(SevError) {
 			t.Fatalf("%s: %s", src, findingsText(res.Findings))
 		}
-		for _, c := range res.Configs {
-			golden := filepath.Join("testdata", "golden", strings.TrimSuffix(filepath.Base(src), ".toml"), c.Node.Name+".conf")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, c.Config, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
+		checkGolden(t, strings.TrimSuffix(filepath.Base(src), ".toml"), res.Configs)
+	}
+}
+
+// checkGolden compares each config with testdata/golden/DIR/<node>.conf
+// (with -update: writes it).
+func checkGolden(t *testing.T, dir string, configs []*Rendered) {
+	t.Helper()
+	for _, c := range configs {
+		golden := filepath.Join("testdata", "golden", dir, c.Node.Name+".conf")
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+				t.Fatal(err)
 			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
+			if err := os.WriteFile(golden, c.Config, 0o644); err != nil {
+				t.Fatal(err)
 			}
-			if !bytes.Equal(c.Config, want) {
-				t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
-			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if !bytes.Equal(c.Config, want) {
+			t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
 		}
 	}
 }
@@ -75,25 +82,7 @@ func TestGoldenEstate(t *testing.T) {
 	if !res.OK(SevError) || len(res.Configs) != 7 {
 		t.Fatalf("%d configs: %s", len(res.Configs), findingsText(res.Findings))
 	}
-	for _, c := range res.Configs {
-		golden := filepath.Join("testdata", "golden", "supercluster", c.Node.Name+".conf")
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(golden, c.Config, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(c.Config, want) {
-			t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", c.Node.Name, golden, c.Config)
-		}
-	}
+	checkGolden(t, "supercluster", res.Configs)
 }
 
 func TestRenderIsDeterministic(t *testing.T) {
