@@ -81,12 +81,13 @@ Exit codes (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check
 itself could not run, e.g. a broken inventory).`,
 		Example: `  natsops check
   natsops check --format nagios
+  natsops check --format prometheus > /var/lib/node_exporter/textfile/natsops.prom.tmp; mv /var/lib/node_exporter/textfile/natsops.prom.tmp /var/lib/node_exporter/textfile/natsops.prom
   natsops check -o json --warn-connections 70`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "", "text, nagios or json (default: text, or json with -o json)")
+	f.StringVar(&o.format, "format", "", "text, nagios, json or prometheus (default: text, or json with -o json)")
 	f.Float64Var(&o.warnConnPct, "warn-connections", 80, "warn at this percent of the capacity (min of max_connections and fd soft limit - reserve)")
 	f.Float64Var(&o.critConnPct, "crit-connections", 95, "critical at this percent of the capacity")
 	f.Float64Var(&o.warnFDsPct, "warn-fds", 80, "warn at this percent of the server's open-files soft limit in use")
@@ -111,28 +112,30 @@ func (o *checkOptions) run(ctx context.Context) error {
 			o.format = "json"
 		}
 	}
-	if o.format != "text" && o.format != "nagios" && o.format != "json" {
-		return usageError("--format must be text, nagios or json")
+	switch o.format {
+	case "text", "nagios", "json", "prometheus":
+	default:
+		return usageError("--format must be text, nagios, json or prometheus, not %q", o.format)
 	}
 	scope, err := o.selectScope()
 	if err != nil {
 		return o.unknown(err)
 	}
 	var fs []*health.Fleet
+	var named []health.NamedFleet
 	for _, sc := range scope {
 		conn, closeConn, err := o.hostConnector(sc.inv, o.monitorOnly)
 		if err != nil {
 			return o.unknown(err)
 		}
-		fs = append(fs, o.readFleet(ctx, sc.inv, sc.nodes, conn))
+		f := o.readFleet(ctx, sc.inv, sc.nodes, conn)
+		fs = append(fs, f)
+		named = append(named, health.NamedFleet{Cluster: sc.inv.ClusterName(), Fleet: f})
 		closeConn()
 	}
 	inv := scope[0].inv
-	v := health.Check(health.Merge(fs), health.Thresholds{
-		WarnConnPct: o.warnConnPct, CritConnPct: o.critConnPct,
-		WarnFDsPct: o.warnFDsPct, CritFDsPct: o.critFDsPct,
-		WarnSlow: o.warnSlow, CritSlow: o.critSlow, AllowVersionSkew: o.allowVersions,
-	})
+	th := o.thresholds()
+	v := health.Check(health.Merge(fs), th)
 	res := checkResult{Verdict: v, Code: checkOK}
 	switch v.Worst() {
 	case health.Critical:
@@ -144,6 +147,10 @@ func (o *checkOptions) run(ctx context.Context) error {
 	switch o.format {
 	case "json":
 		writeJSON(o.sys.stdout, res)
+	case "prometheus":
+		if err := health.WriteMetrics(o.sys.stdout, health.MetricsInput{Verdict: v, Code: res.Code, Thresholds: th, Fleets: named}); err != nil {
+			return reported(checkUnknown)
+		}
 	case "nagios":
 		var msgs []string
 		for _, p := range res.Problems {
@@ -172,11 +179,31 @@ func (o *checkOptions) run(ctx context.Context) error {
 	return reported(res.Code)
 }
 
+// thresholds are the flags' limits.
+func (o *checkOptions) thresholds() health.Thresholds {
+	return health.Thresholds{
+		WarnConnPct: o.warnConnPct, CritConnPct: o.critConnPct,
+		WarnFDsPct: o.warnFDsPct, CritFDsPct: o.critFDsPct,
+		WarnSlow: o.warnSlow, CritSlow: o.critSlow, AllowVersionSkew: o.allowVersions,
+	}
+}
+
+// unknownProblem is the one problem of a check that could not run.
+func unknownProblem(err error) health.Problem {
+	return health.Problem{Severity: "unknown", Node: "natsops", Code: "check-failed", Message: err.Error()}
+}
+
 // unknown reports that the check itself could not run.
 func (o *checkOptions) unknown(err error) error {
 	switch o.format {
+	case "prometheus":
+		// A textfile collector keeps the last file it read: say UNKNOWN
+		// in the format it reads, so an alert fires instead of stale OK
+		// figures staying in place.
+		_ = health.WriteMetrics(o.sys.stdout, health.MetricsInput{Code: checkUnknown, Verdict: health.Verdict{Problems: []health.Problem{unknownProblem(err)}}})
+		fmt.Fprintf(o.sys.stderr, "natsops: %s\n", err)
 	case "json":
-		writeJSON(o.sys.stdout, checkResult{Status: "UNKNOWN", Code: checkUnknown, Verdict: health.Verdict{Problems: []health.Problem{{Severity: "unknown", Node: "natsops", Code: "check-failed", Message: err.Error()}}}})
+		writeJSON(o.sys.stdout, checkResult{Status: "UNKNOWN", Code: checkUnknown, Verdict: health.Verdict{Problems: []health.Problem{unknownProblem(err)}}})
 	case "nagios":
 		fmt.Fprintf(o.sys.stdout, "NATS UNKNOWN: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 	default:

@@ -7,9 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/natsops/natsops/internal/natstest"
 	"github.com/natsops/natsops/pkg/remote"
@@ -105,6 +109,26 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 		}
 	}
 
+	// Prometheus: the same verdict, parsed by Prometheus's own parser.
+	code, out, _ = runCLI(t, "check", "-i", inv, "--format", "prometheus")
+	prom := promSamples(t, out)
+	if code != checkOK || prom[`natsops_check_status`] != 0 || prom[`natsops_check_nodes`] != 3 || prom[`natsops_check_problems{severity="critical"}`] != 0 {
+		t.Fatalf("check --format prometheus: exit %d:\n%s", code, out)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		l := `{cluster="test",node="` + n + `"}`
+		if prom["natsops_node_up"+l] != 1 || prom["natsops_node_healthy"+l] != 1 || prom["natsops_node_connection_capacity"+l] != 65536 || prom["natsops_node_routes"+l] != 2 {
+			t.Errorf("%s's series:\n%s", n, out)
+		}
+	}
+	// In-process servers have no pid: no descriptors read, none shown.
+	if _, ok := prom["natsops_check_fds_used_ratio"]; ok || prom["natsops_check_fds_read_nodes"] != 0 {
+		t.Errorf("fds with no host read:\n%s", out)
+	}
+	if code, out, _ = runCLI(t, "check", "-i", inv, "--format", "prometheus", "--warn-slow", "0"); code != checkWarning || promSamples(t, out)[`natsops_check_problem{node="n1",code="slow-consumers",severity="warning"}`] != 1 {
+		t.Errorf("check --format prometheus --warn-slow 0: exit %d:\n%s", code, out)
+	}
+
 	servers[2].Shutdown()
 	natstest.WaitFor(t, "n3 reported down", func() (bool, string) {
 		code, out, _ := runCLI(t, "status", "-i", inv)
@@ -113,6 +137,11 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 	code, out, _ = runCLI(t, "check", "-i", inv, "--format", "nagios")
 	if code != checkCritical || !strings.HasPrefix(out, "NATS CRITICAL:") || !strings.Contains(out, "n3 monitoring endpoint") {
 		t.Fatalf("check exit %d: %s", code, out)
+	}
+	code, out, _ = runCLI(t, "check", "-i", inv, "--format", "prometheus")
+	prom = promSamples(t, out)
+	if code != checkCritical || prom["natsops_check_status"] != 2 || prom[`natsops_node_up{cluster="test",node="n3"}`] != 0 || prom[`natsops_node_up{cluster="test",node="n1"}`] != 1 || prom[`natsops_node_healthy{cluster="test",node="n1"}`] != 0 {
+		t.Fatalf("check --format prometheus with n3 down: exit %d:\n%s", code, out)
 	}
 	if code, out, _ = runCLI(t, "check", "-i", filepath.Join(t.TempDir(), "missing.toml"), "--format", "nagios"); code != checkUnknown || !strings.HasPrefix(out, "NATS UNKNOWN:") {
 		t.Fatalf("check on a missing inventory: exit %d: %s", code, out)
@@ -190,4 +219,30 @@ func TestStatusWatch(t *testing.T) {
 	if last := frames[len(frames)-1]; !strings.Contains(last, "unreachable") || strings.Contains(last, "3 nodes healthy") {
 		t.Errorf("last frame should show n3 stopped:\n%s", last)
 	}
+}
+
+// promSamples parses Prometheus text exposition with Prometheus's parser
+// (expfmt) into "name{labels}" -> value, labels in their written order.
+func promSamples(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("not the Prometheus text format: %v\n%s", err, out)
+	}
+	samples := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			var ls []string
+			for _, l := range m.Label {
+				ls = append(ls, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			key := name
+			if len(ls) > 0 {
+				key += "{" + strings.Join(ls, ",") + "}"
+			}
+			samples[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return samples
 }
