@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/spf13/cobra"
 )
@@ -117,7 +118,13 @@ func (o *checkOptions) run(ctx context.Context) error {
 	default:
 		return usageError("--format must be text, nagios, json or prometheus, not %q", o.format)
 	}
-	scope, err := o.selectScope()
+	// Not g.selectScope: with -o json its inventory error is a JSON
+	// document of its own, and check prints exactly one (UNKNOWN).
+	est, err := cluster.LoadEstate(o.inventory)
+	if err != nil {
+		return o.unknown(err)
+	}
+	scope, err := o.scope(est, o.limit)
 	if err != nil {
 		return o.unknown(err)
 	}
