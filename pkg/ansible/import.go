@@ -93,6 +93,9 @@ func Import(inv *Inventory, opts Options) (*Result, error) {
 		n, ps := mapHost(inv, h)
 		for i := range ps {
 			ps[i].Source, ps[i].Host = inv.Source, h
+			if h == "" {
+				ps[i].Host = `""` // an empty inventory hostname, still named
+			}
 		}
 		problems = append(problems, ps...)
 		res.Nodes = append(res.Nodes, n)
