@@ -33,6 +33,11 @@ type Inventory struct {
 	// Source names the document in errors (a file, or "stdin").
 	Source string
 	groups map[string]*group
+	// member lists, per host, the groups with vars it belongs to
+	// (directly or through children): what --export output needs merged.
+	member map[string][]string
+	// depth is each group's depth, for the order group vars merge in.
+	depth map[string]int
 	// hostvars are _meta.hostvars: each host's variables (with --list,
 	// its groups' variables already merged in; with --export, only its own).
 	hostvars map[string]map[string]any
@@ -94,8 +99,9 @@ func Parse(source string, data []byte) (*Inventory, error) {
 		raw := top[name]
 		if name == "_meta" {
 			var m meta
-			if err := strictDecode(raw, &m); err != nil {
-				return nil, invalid(fmt.Sprintf("_meta: %v", err), "_meta holds hostvars: {\"HOST\": {\"VAR\": value}}; "+fixList)
+			// Not strict: a later Ansible may add keys beside hostvars.
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return nil, invalid(fmt.Sprintf("_meta: %v", strings.TrimPrefix(err.Error(), "json: ")), "_meta holds hostvars: {\"HOST\": {\"VAR\": value}}; "+fixList)
 			}
 			for h, vars := range m.Hostvars {
 				if vars == nil {
@@ -121,6 +127,17 @@ func Parse(source string, data []byte) (*Inventory, error) {
 	}
 	if len(problems) > 0 {
 		return nil, &Error{Kind: KindInvalid, Problems: problems}
+	}
+	inv.depth = inv.depths()
+	inv.member = map[string][]string{}
+	for _, g := range sortedKeys(inv.groups) {
+		if len(inv.groups[g].Vars) == 0 {
+			continue
+		}
+		hosts, _ := inv.Hosts(g)
+		for _, h := range hosts {
+			inv.member[h] = append(inv.member[h], g)
+		}
 	}
 	return inv, nil
 }
@@ -218,20 +235,8 @@ func (inv *Inventory) Hosts(name string) (hosts []string, ok bool) {
 // merged first, as Ansible does: shallower groups first, then by
 // ansible_group_priority, then by name, the host's own vars last.
 func (inv *Inventory) Vars(h string) map[string]any {
-	depth := inv.depths()
-	var member []string
-	for _, g := range sortedKeys(inv.groups) {
-		if len(inv.groups[g].Vars) == 0 {
-			continue
-		}
-		hosts, _ := inv.Hosts(g)
-		for _, x := range hosts {
-			if x == h {
-				member = append(member, g)
-				break
-			}
-		}
-	}
+	depth := inv.depth
+	member := append([]string(nil), inv.member[h]...)
 	sort.SliceStable(member, func(i, j int) bool {
 		a, b := member[i], member[j]
 		if depth[a] != depth[b] {

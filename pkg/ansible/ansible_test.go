@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,8 +197,8 @@ func TestProxyFromArgs(t *testing.T) {
 		// ssh: the first value given wins.
 		{"-J first -o ProxyJump=second", "first", "-J", nil, ""},
 		{"-C -o StrictHostKeyChecking=no -i /k -o ProxyJump=b", "b", "-o ProxyJump", []string{"-C", "-o StrictHostKeyChecking", "-i"}, ""},
-		{`-o ProxyCommand="nc -X 5 -x proxy:1080 %h %p"`, "", "", nil, "is not `ssh -W %h:%p [user@]host`"},
-		{`-o ProxyCommand="ssh bastion nc %h %p"`, "", "", nil, "is not `ssh -W"},
+		{`-o ProxyCommand="nc -X 5 -x proxy:1080 %h %p"`, "", "", nil, "ProxyCommand runs nc, not `ssh -W %h:%p [user@]host`"},
+		{`-o ProxyCommand="ssh bastion nc %h %p"`, "", "", nil, "ProxyCommand runs ssh, not `ssh -W"},
 		{"-J", "", "", nil, "-J without a jump host"},
 		{`-o "unterminated`, "", "", nil, "cannot split"},
 	} {
@@ -245,11 +246,13 @@ func TestBadInput(t *testing.T) {
 		{"bad port", hostDoc(`{"h1": {"ansible_port": 70000}}`), "nats", KindInvalid, []string{`host h1: ansible_port "70000" is not a port`}},
 		{"bad user", hostDoc(`{"h1": {"ansible_user": "a b"}}`), "nats", KindInvalid, []string{`host h1: ansible_user "a b" is not a user name`}},
 		{"docker", hostDoc(`{"h1": {"ansible_connection": "docker"}}`), "nats", KindInvalid, []string{"host h1: ansible_connection is docker"}},
-		{"proxy command", hostDoc(`{"h1": {"ansible_ssh_common_args": "-o ProxyCommand='nc -x proxy %h %p'"}}`), "nats", KindInvalid, []string{"host h1: ansible_ssh_common_args: ProxyCommand", "fix: natsops follows ProxyJump"}},
+		{"proxy command", hostDoc(`{"h1": {"ansible_ssh_common_args": "-o ProxyCommand='nc -x proxy %h %p'"}}`), "nats", KindInvalid, []string{"host h1: ansible_ssh_common_args: ProxyCommand runs nc", "fix: natsops follows ProxyJump"}},
+		{"sshpass", hostDoc(`{"h1": {"ansible_ssh_common_args": "-o ProxyCommand='sshpass -p ` + secret + ` ssh -W %h:%p b'"}}`), "nats", KindInvalid, []string{"ProxyCommand runs sshpass, not"}},
 		{"bad jump", hostDoc(`{"h1": {"ansible_ssh_extra_args": "-J 'a b'"}}`), "nats", KindInvalid, []string{`host h1: ansible_ssh_extra_args: -J "a b": "a b" is not a host name`}},
 		{"cluster names", hostDoc(`{"h1": {"nats_cluster_name": "east"}, "h2": {"nats_cluster_name": "west"}}`), "nats", KindInvalid, []string{"the hosts disagree on nats_cluster_name: east (h1); west (h2)"}},
 		{"bad server name", hostDoc(`{"h1": {"nats_server_name": "-x"}}`), "nats", KindInvalid, []string{`host h1: nats_server_name "-x" is not a natsops node name`}},
 		{"tags as string list", hostDoc(`{"h1": {"nats_tags": "[\"a\"]"}}`), "nats", KindInvalid, []string{"a list written as a string"}},
+		{"too many", tooMany(), "nats", KindInvalid, []string{"group nats: 513 hosts: one natsops inventory takes at most 512 nodes", "fix: import each cluster's own group"}},
 		{"two problems", hostDoc(`{"h1": {"ansible_port": "x", "ansible_password": "` + secret + `"}, "h2": {"ansible_host": ""}}`), "nats", KindInvalid, []string{"2 problems", `host h1: ansible_port "x" is not a port`, "host h2: ansible_host is empty"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -349,4 +352,12 @@ func TestWriteFile(t *testing.T) {
 	if err := WriteFile(filepath.Join(dir, "missing", "x.toml"), []byte("a"), false); err == nil {
 		t.Error("a write into a missing directory succeeded")
 	}
+}
+
+func tooMany() string {
+	hosts := make([]string, cluster.MaxNodes+1)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("%q", fmt.Sprintf("h%d", i))
+	}
+	return `{"all": {"children": ["nats"]}, "nats": {"hosts": [` + strings.Join(hosts, ",") + `]}}`
 }

@@ -87,6 +87,9 @@ func Import(inv *Inventory, opts Options) (*Result, error) {
 		}
 		return nil, bad(Problem{Source: inv.Source, Group: opts.Group, Msg: "the group is empty: " + what, Fix: "add the NATS hosts to it in the Ansible inventory, or " + fixGroup})
 	}
+	if len(hosts) > cluster.MaxNodes {
+		return nil, bad(Problem{Source: inv.Source, Group: opts.Group, Msg: fmt.Sprintf("%d hosts: one natsops inventory takes at most %d nodes", len(hosts), cluster.MaxNodes), Fix: "import each cluster's own group (a child group) on its own"})
+	}
 	res := &Result{Group: opts.Group}
 	var problems []Problem
 	for _, h := range hosts {
@@ -115,7 +118,7 @@ func Import(inv *Inventory, opts Options) (*Result, error) {
 	if _, err := cluster.Parse(out, res.TOML); err != nil {
 		// A value got past the checks above that natsops refuses: say so
 		// rather than write an inventory that does not load.
-		return nil, bad(Problem{Source: inv.Source, Group: opts.Group, Msg: fmt.Sprintf("the imported inventory does not load: %v", err), Fix: "fix the host variables named above in the Ansible inventory"})
+		return nil, bad(Problem{Source: inv.Source, Group: opts.Group, Msg: fmt.Sprintf("the imported inventory does not load: %v", err), Fix: "fix those values in the Ansible inventory"})
 	}
 	return res, nil
 }
@@ -522,8 +525,14 @@ func splitOption(opt string) (key, val string) {
 // jumpFromProxyCommand reads `ssh -W %h:%p [flags] [user@]host` as the
 // jump host [user@]host[:port].
 func jumpFromProxyCommand(cmd string) (string, error) {
-	unsupported := fmt.Errorf("ProxyCommand %q is not `ssh -W %%h:%%p [user@]host`, which natsops can follow", cmd)
+	// The command is named by its program only: its arguments could hold
+	// a password (sshpass -p ...).
 	words, err := shlex.Split(cmd)
+	program := "(empty)"
+	if err == nil && len(words) > 0 {
+		program = printable(path.Base(words[0]))
+	}
+	unsupported := fmt.Errorf("ProxyCommand runs %s, not `ssh -W %%h:%%p [user@]host`, which natsops can follow", program)
 	if err != nil || len(words) == 0 || path.Base(words[0]) != "ssh" {
 		return "", unsupported
 	}
