@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/ansible"
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 func newInventoryCmd(g *globals) *cobra.Command {
@@ -116,14 +117,15 @@ func (o *importOptions) run() error {
 	if where == "-" {
 		where = "stdout"
 	}
-	fmt.Fprintf(w, "imported %d hosts of group %s as cluster %s (from %s) to %s\n", len(res.Nodes), res.Group, res.Cluster, res.ClusterFrom, where)
+	fmt.Fprintf(w, "imported %d hosts of group %s as cluster %s (from %s) to %s\n", len(res.Nodes), cluster.Printable(res.Group), res.Cluster, res.ClusterFrom, where)
 	for _, n := range res.Nodes {
 		fmt.Fprintf(w, "  %-20s %s\n", n.Name, n.Host)
 	}
 	if len(ignored) > 0 {
 		var parts []string
 		for _, name := range sortedNames(ignored) {
-			parts = append(parts, fmt.Sprintf("%s (%d of %d hosts)", name, ignored[name], len(res.Nodes)))
+			// Names only (a value could be a password), and printable.
+			parts = append(parts, fmt.Sprintf("%s (%d of %d hosts)", cluster.Printable(name), ignored[name], len(res.Nodes)))
 		}
 		fmt.Fprintf(w, "ignored (names only, natsops does not use them): %s\n", strings.Join(parts, ", "))
 	}

@@ -321,9 +321,8 @@ func mapHost(inv *Inventory, h string) (Node, []Problem) {
 	} else {
 		add("its inventory name cannot be made a node name", "set the host variable nats_server_name to a name of letters, digits, '.', '_' or '-'")
 	}
-	if c, v, set := str("nats_cluster_name"); set {
-		n.From["cluster"] = c
-		_ = v
+	if c, _, set := str("nats_cluster_name"); set {
+		n.From["cluster"] = c // the value: clusterName checks the hosts agree
 	}
 	if r, v, set := str("nats_route_host"); set {
 		if !cluster.ValidHost(r) {
