@@ -4,7 +4,7 @@ GO ?= go
 # why not a duration); 50000x or 10m override it for every target.
 FUZZTIME ?=
 
-.PHONY: build test unit fuzz lint realserver e2e testbed-up testbed-down bench
+.PHONY: build test unit fuzz lint realserver ansible e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
@@ -12,7 +12,7 @@ build:
 # The whole test suite: lint, unit + CLI scripts, rendered configs checked by
 # real nats-server binaries, bounded fuzzing, and the end-to-end tests on the
 # Docker testbed.
-test: lint unit realserver fuzz e2e
+test: lint unit realserver fuzz ansible e2e
 
 # Under the race detector, also the natsops binary the demo tests build.
 unit:
@@ -26,6 +26,11 @@ lint:
 
 realserver:
 	./scripts/realserver.sh
+
+# Debian's ansible-core (installed when missing): ansible-inventory output
+# imported and validated, the example playbook run against a demo cluster.
+ansible:
+	GO=$(GO) ./scripts/ansible.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/...

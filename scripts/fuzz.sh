@@ -48,6 +48,7 @@ targets=(
 	"./pkg/config FuzzEstateRoundTrip 3000"
 	"./pkg/remote FuzzQuote 12000"
 	"./pkg/remote FuzzMatchPattern 150000"
+	"./pkg/ansible FuzzImport 60000"
 )
 # A fuzz target not listed above is still fuzzed, for this many.
 unlisted_count=5000

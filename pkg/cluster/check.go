@@ -36,6 +36,11 @@ var (
 	subjectRE  = regexp.MustCompile(`^[^\s]+$`)
 )
 
+// ValidNodeName reports a name natsops accepts for a node (it becomes the
+// node's server_name): letters, digits, '.', '_' or '-', starting with a
+// letter or digit, at most 63 characters.
+func ValidNodeName(name string) bool { return nodeNameRE.MatchString(name) }
+
 // Kernel default for fs.nr_open: a LimitNOFILE above it makes systemd fail
 // to start the service.
 const defaultNrOpen = 1048576

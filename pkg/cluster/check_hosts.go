@@ -11,6 +11,10 @@ import (
 // '-' and '_', not starting with '-' (ssh would read an option) or '.'.
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$`)
 
+// ValidHost reports a host or route_host the inventory accepts: an IP
+// literal, a DNS name or an ~/.ssh/config alias.
+func ValidHost(h string) bool { return validHost(h) }
+
 // validHost reports a host natsops can dial and write into a route URL:
 // an IP literal or a name by hostRE.
 func validHost(h string) bool {
