@@ -207,6 +207,7 @@ Start with:
 		newServerCmd(g),
 		newBenchCmd(g),
 		newHistoryCmd(g),
+		newContextsCmd(g),
 	)
 	return root, g
 }

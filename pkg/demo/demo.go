@@ -243,21 +243,48 @@ func inventoryFor(dir, wrapper string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	addAccounts(doc)
+	if err := writeSecrets(dir, doc); err != nil {
+		return nil, err
+	}
 	// Tables in local.toml's order (a map would sort them), nodes last.
-	body, err := marshalInOrder(doc, "cluster", "service", "ssh", "server", "jetstream")
+	body, err := marshalInOrder(doc, "cluster", "service", "ssh", "server", "jetstream", "accounts")
 	if err != nil {
 		return nil, err
 	}
 	head := fmt.Sprintf(`# natsops demo cluster: inventory/local.toml on free ports, in %s.
 # Each node is the natsops binary running its embedded nats-server
 # (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
-# process (pidfile mode). Try:
+# process (pidfile mode). Clients without credentials are user app of
+# account APP; admin (system account, password in secrets/) is what
+# natscli's server commands log in as. Try:
 #   %[3]s status  -i %[2]s
 #   %[3]s restart -i %[2]s --yes
+#   %[3]s contexts -i %[2]s --write && nats --context local server ls
 #   %[3]s demo --stop %[1]s
 
 `, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
 	return append([]byte(head), body...), nil
+}
+
+// addAccounts gives the demo cluster the accounts of
+// local-supercluster.toml: SYS, the system account, with user admin (what
+// `nats server ls` needs, through `natsops contexts`), and APP, with
+// JetStream, whose user app is every client without credentials (the
+// demo's own traffic), so nothing else has to log in. local.toml itself
+// stays without auth: its passwords would be files that only a demo
+// directory has.
+func addAccounts(doc map[string]any) {
+	auth := table(table(doc, "server"), "auth")
+	auth["system_account"] = "SYS"
+	auth["no_auth_user"] = "app"
+	doc["accounts"] = map[string]any{
+		"SYS": map[string]any{"users": []any{map[string]any{"user": "admin", "password": "file:secrets/admin.password"}}},
+		"APP": map[string]any{
+			"users":     []any{map[string]any{"user": "app", "password": "file:secrets/app.password"}},
+			"jetstream": map[string]any{"max_file": "1GB", "max_memory": "256MB"},
+		},
+	}
 }
 
 // estateInventoryFor is local-supercluster.toml with every node's ports,
