@@ -23,7 +23,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -377,9 +376,15 @@ func referable(ref string) bool {
 }
 
 // File is the context's JSON, as written.
-func (c *Context) File() []byte {
-	b, _ := json.MarshalIndent(c.Settings, "", "  ")
-	return append(b, '\n')
+func (c *Context) File() []byte { return marshal(c.Settings) }
+
+func marshal(s Settings) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return b.Bytes()
 }
 
 // Redacted is the context's JSON with any plain-text password or token
@@ -394,8 +399,7 @@ func (c *Context) Redacted() []byte {
 			s.Token = "<redacted>"
 		}
 	}
-	b, _ := json.MarshalIndent(s, "", "  ")
-	return append(b, '\n')
+	return marshal(s)
 }
 
 // Path is where the context goes in dir.
@@ -481,14 +485,4 @@ func validName(name string) error {
 		return invalid("%q cannot be a natscli context name (no '/', '\\' or '..'); rename the cluster", name)
 	}
 	return nil
-}
-
-// Names lists the contexts' names, sorted.
-func Names(cs []*Context) []string {
-	var out []string
-	for _, c := range cs {
-		out = append(out, c.Name)
-	}
-	slices.Sort(out)
-	return out
 }
