@@ -109,4 +109,10 @@ grep -q 'local.json (replaced)' "$tmp/out" || fail "--force did not replace: $(c
 expect 0 "$nats" --context local server ls
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls after --force listed '$(servers_listed)'"
 echo "contexts: ok: --force replaced it; server ls lists n1 n2 n3"
+
+# 5. nats context select makes it natscli's default: no --context needed.
+expect 0 "$nats" context select local
+expect 0 "$nats" server ls
+[ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls with the selected context listed '$(servers_listed)'"
+echo "contexts: ok: nats context select local; nats server ls lists n1 n2 n3"
 echo "contexts: PASS"
