@@ -5,7 +5,8 @@
 # context natsops wrote, logging in as the demo's system user by a
 # file:// reference, then an env:// one (a wrong value must be refused),
 # then --with-secrets; a context natscli itself wrote is refused without
-# --force and left byte for byte. XDG_CONFIG_HOME is a temporary
+# --force and left byte for byte; what natscli adds to a natsops context
+# survives natsops' next rewrite. XDG_CONFIG_HOME is a temporary
 # directory: nothing touches the real ~/.config/nats. The demo is always
 # stopped (trap), also on failure.
 #
@@ -115,4 +116,15 @@ expect 0 "$nats" context select local
 expect 0 "$nats" server ls
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls with the selected context listed '$(servers_listed)'"
 echo "contexts: ok: nats context select local; nats server ls lists n1 n2 n3"
+
+# 6. What the operator adds with natscli survives natsops' next rewrite.
+expect 0 "$nats" context add local --inbox-prefix _INBOX_natsops_test
+grep -q '"inbox_prefix": "_INBOX_natsops_test"' "$ctx" || fail "nats context add did not set inbox_prefix"
+expect 0 "$natsops" contexts -i "$demo/env.toml" --write
+grep -q 'local.json (updated)' "$tmp/out" || fail "not updated: $(cat "$tmp/out")"
+grep -q '"inbox_prefix": "_INBOX_natsops_test"' "$ctx" || fail "the rewrite dropped natscli's inbox_prefix"
+grep -q '"password": "env://NATSOPS_CONTEXTS_ADMIN_PW"' "$ctx" || fail "the rewrite did not update the password reference"
+NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls
+[ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls after the rewrite listed '$(servers_listed)'"
+echo "contexts: ok: natscli's own addition (inbox_prefix) kept by the rewrite; server ls lists n1 n2 n3"
 echo "contexts: PASS"

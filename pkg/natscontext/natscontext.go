@@ -19,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -221,6 +223,9 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 			c.Notes = append(c.Notes, fmt.Sprintf("the CA file %s is the path on the nodes and is not readable here; copy it and run: nats context edit %s", s.CA, name))
 		}
 	}
+	if tls && first.Server.TLS.Verify != nil && *first.Server.TLS.Verify {
+		c.Notes = append(c.Notes, fmt.Sprintf("the servers require a client certificate (server.tls.verify), which the inventory does not have: add yours with: nats context add %s --tlscert FILE --tlskey FILE (natsops keeps it when it rewrites the context)", name))
+	}
 	if d := first.JetStream.Domain; d != nil && *d != "" {
 		s.JSDomain, c.JSDomain = *d, *d
 	}
@@ -375,16 +380,48 @@ func referable(ref string) bool {
 	return true
 }
 
-// File is the context's JSON, as written.
-func (c *Context) File() []byte { return marshal(c.Settings) }
+// File is the context's JSON as a new file.
+func (c *Context) File() []byte { return render(c.Settings, nil) }
 
-func marshal(s Settings) []byte {
+// ownKeys are the JSON fields of Settings: the ones natsops sets (or
+// clears) in a context it rewrites; every other field is kept.
+var ownKeys = []string{"description", "url", "user", "password", "token", "ca", "jetstream_domain"}
+
+// render is s as indented JSON, its fields in Settings' order, then the
+// extra fields of an earlier file by name.
+func render(s Settings, extra map[string]json.RawMessage) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)
-	return b.Bytes()
+	flat := bytes.TrimRight(b.Bytes(), "\n")
+	if len(extra) > 0 {
+		flat = flat[:len(flat)-1] // the closing brace
+		for _, k := range slices.Sorted(maps.Keys(extra)) {
+			key, _ := json.Marshal(k)
+			flat = append(append(append(append(flat, ','), key...), ':'), extra[k]...)
+		}
+		flat = append(flat, '}')
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, flat, "", "  "); err != nil {
+		return append(flat, '\n') // not reached: both parts are JSON
+	}
+	return append(out.Bytes(), '\n')
+}
+
+// over is the file that replaces old, one natsops wrote: natsops' fields
+// new, every field it does not set kept (a client certificate added with
+// `nats context add NAME --tlscert FILE --tlskey FILE`, a color scheme).
+func (c *Context) over(old []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(old, &m) != nil {
+		return c.File()
+	}
+	for _, k := range ownKeys {
+		delete(m, k)
+	}
+	return render(c.Settings, m)
 }
 
 // Redacted is the context's JSON with any plain-text password or token
@@ -399,7 +436,7 @@ func (c *Context) Redacted() []byte {
 			s.Token = "<redacted>"
 		}
 	}
-	return marshal(s)
+	return render(s, nil)
 }
 
 // Path is where the context goes in dir.
@@ -424,36 +461,45 @@ func (e *ForeignError) Error() string {
 // Check says what Write would do in dir: an error when the file exists
 // and natsops did not write it (unless force).
 func (c *Context) Check(dir string, force bool) (string, error) {
+	action, _, err := c.plan(dir, force)
+	return action, err
+}
+
+// plan is what Write does and the bytes it writes.
+func (c *Context) plan(dir string, force bool) (string, []byte, error) {
 	if err := validName(c.Name); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	old, err := os.ReadFile(c.Path(dir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return Created, nil
+		return Created, c.File(), nil
 	}
 	if err != nil {
-		return "", err
-	}
-	if bytes.Equal(old, c.File()) {
-		return Unchanged, nil
+		return "", nil, err
 	}
 	var prev struct {
 		Description string `json:"description"`
 	}
 	if json.Unmarshal(old, &prev) != nil || !strings.HasPrefix(prev.Description, DescriptionPrefix) {
 		if !force {
-			return "", &ForeignError{Path: c.Path(dir)}
+			return "", nil, &ForeignError{Path: c.Path(dir)}
 		}
-		return Replaced, nil
+		// Replaced whole: none of another context's settings (creds,
+		// nkey) may ride along under natsops' description.
+		return Replaced, c.File(), nil
 	}
-	return Updated, nil
+	data := c.over(old)
+	if bytes.Equal(old, data) {
+		return Unchanged, data, nil
+	}
+	return Updated, data, nil
 }
 
 // Write puts the context in dir (created 0700) atomically, mode 0600 as
 // natscli writes its own: a temporary file in dir renamed over the old
 // one, so a reader sees the old file or the new, never half of one.
 func (c *Context) Write(dir string, force bool) (string, error) {
-	action, err := c.Check(dir, force)
+	action, data, err := c.plan(dir, force)
 	if err != nil || action == Unchanged {
 		return action, err
 	}
@@ -469,7 +515,7 @@ func (c *Context) Write(dir string, force bool) (string, error) {
 		tmp.Close()
 		return "", err
 	}
-	_, werr := tmp.Write(c.File())
+	_, werr := tmp.Write(data)
 	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
 		return "", fmt.Errorf("write %s: %w", c.Path(dir), err)
 	}

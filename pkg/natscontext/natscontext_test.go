@@ -220,6 +220,7 @@ name = "tls"
 cert_file = "/etc/nats/server.pem"
 key_file = "/etc/nats/server.key"
 ca_file = "/etc/nats/ca.pem"
+verify = true
 [server.auth]
 system_account = "SYS"
 no_auth_user = "app"
@@ -242,8 +243,9 @@ host = "nats-a.example"
 	if c.Settings.URL != "tls://nats-a.example:4222" || c.Settings.CA != "/etc/nats/ca.pem" || c.Settings.User != "root" {
 		t.Errorf("settings %+v", c.Settings)
 	}
-	if len(c.Notes) != 2 || !strings.Contains(strings.Join(c.Notes, "\n"), "CA file /etc/nats/ca.pem") {
-		t.Errorf("notes %q: want the unreadable CA and the unset ROOT_PW", c.Notes)
+	notes := strings.Join(c.Notes, "\n")
+	if len(c.Notes) != 3 || !strings.Contains(notes, "CA file /etc/nats/ca.pem") || !strings.Contains(notes, "client certificate") || !strings.Contains(notes, "ROOT_PW is not set") {
+		t.Errorf("notes %q: want the unreadable CA, the client certificate and the unset ROOT_PW", c.Notes)
 	}
 }
 
@@ -341,4 +343,53 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRewriteKeepsFieldsNatsopsDoesNotSet: a field the operator added to
+// a natsops context with natscli (a client certificate) survives a
+// rewrite, the rewrite is then stable; --force over another's context
+// keeps none of its fields.
+func TestRewriteKeepsFieldsNatsopsDoesNotSet(t *testing.T) {
+	inv := load(t, base(sysAuth))
+	c, err := build(t, inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := c.Write(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(mustRead(t, c.Path(dir)), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["cert"], m["key"], m["url"] = "/home/op/client.pem", "/home/op/client.key", "nats://stale:4222"
+	edited, _ := json.Marshal(m)
+	if err := os.WriteFile(c.Path(dir), edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Write(dir, false); err != nil || got != Updated {
+		t.Fatalf("rewrite: %q %v", got, err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(mustRead(t, c.Path(dir)), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back["cert"] != "/home/op/client.pem" || back["key"] != "/home/op/client.key" || back["url"] != c.Settings.URL {
+		t.Errorf("after rewrite: %v", back)
+	}
+	if got, err := c.Write(dir, false); err != nil || got != Unchanged {
+		t.Errorf("second rewrite: %q %v, want unchanged", got, err)
+	}
+
+	foreign := []byte(`{"description": "theirs", "creds": "/home/op/x.creds"}`)
+	if err := os.WriteFile(c.Path(dir), foreign, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Write(dir, true); err != nil || got != Replaced {
+		t.Fatalf("--force: %q %v", got, err)
+	}
+	if got := mustRead(t, c.Path(dir)); string(got) != string(c.File()) {
+		t.Errorf("--force kept another context's fields: %s", got)
+	}
 }
