@@ -127,4 +127,12 @@ grep -q '"password": "env://NATSOPS_CONTEXTS_ADMIN_PW"' "$ctx" || fail "the rewr
 NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls after the rewrite listed '$(servers_listed)'"
 echo "contexts: ok: natscli's own addition (inbox_prefix) kept by the rewrite; server ls lists n1 n2 n3"
+
+# 7. The system account has no streams: a second context as app
+# (--suffix) sees the demo's stream; admin's does not.
+expect 0 "$natsops" contexts -i "$inv" --user app --suffix app --write
+grep -q 'local-app.json (created)' "$tmp/out" || fail "local-app not created: $(cat "$tmp/out")"
+expect 0 "$nats" --context local-app stream ls --names
+grep -qx 'DEMO' "$tmp/out" || { cat "$tmp/out"; fail "stream ls as app does not list DEMO"; }
+echo "contexts: ok: nats --context local-app stream ls lists DEMO"
 echo "contexts: PASS"

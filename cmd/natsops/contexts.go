@@ -16,7 +16,7 @@ import (
 
 type contextsOpts struct {
 	write, force, withSecrets bool
-	dir, user                 string
+	dir, user, suffix         string
 }
 
 func newContextsCmd(g *globals) *cobra.Command {
@@ -36,13 +36,19 @@ the inventory has in plain text is written only with --with-secrets
 (which writes every password in plain text); a bcrypt hash cannot log in
 and is an error.
 
+The system account has no JetStream of its own: for stream work write a
+second context as a user of an account that has it, e.g. --user app
+--suffix app (context CLUSTER-app).
+
 Without --write it prints what it would write (secrets masked). With
 --write the files go to $XDG_CONFIG_HOME/nats/context (default
 ~/.config/nats/context, or --dir), mode 0600, atomically. A context
 natsops did not write is never overwritten without --force.`,
 		Example: `  natsops contexts -i natsops.toml             # show what would be written
   natsops contexts -i natsops.toml --write
-  nats --context local server ls`,
+  nats --context local server ls
+  natsops contexts -i natsops.toml --user app --suffix app --write
+  nats --context local-app stream ls`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runContexts(g, o) },
 	}
@@ -52,6 +58,7 @@ natsops did not write is never overwritten without --force.`,
 	f.BoolVar(&o.withSecrets, "with-secrets", false, "write passwords in plain text instead of env:// or file:// references")
 	f.StringVar(&o.dir, "dir", "", "context directory (default $XDG_CONFIG_HOME/nats/context or ~/.config/nats/context)")
 	f.StringVar(&o.user, "user", "", "inventory user to log in as (default: the system user)")
+	f.StringVar(&o.suffix, "suffix", "", "name the contexts CLUSTER-SUFFIX (a second context per cluster, e.g. --user app --suffix app)")
 	return cmd
 }
 
@@ -87,7 +94,7 @@ func runContexts(g *globals, o contextsOpts) error {
 	if err != nil {
 		return err
 	}
-	opts := natscontext.Options{User: o.user, WithSecrets: o.withSecrets, Env: cluster.Env(g.sys.getenv), Source: src}
+	opts := natscontext.Options{User: o.user, WithSecrets: o.withSecrets, Env: cluster.Env(g.sys.getenv), Source: src, Suffix: o.suffix}
 	// Every context is built and checked before any is written: a bad
 	// user or a foreign file in one cluster writes nothing at all.
 	var cs []*natscontext.Context

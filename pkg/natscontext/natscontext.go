@@ -74,6 +74,10 @@ type Options struct {
 	Env cluster.Env
 	// Source names the inventory in the description.
 	Source string
+	// Suffix, when set, names the context CLUSTER-SUFFIX: a second
+	// context of the same cluster as another user (the system account
+	// has no streams: `--user app --suffix app` for stream work).
+	Suffix string
 }
 
 // Context is one context natsops would write.
@@ -195,6 +199,16 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(inv.Path), filepath.Ext(inv.Path))
 	}
+	base := name
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	if o.Suffix != "" {
+		name += "-" + o.Suffix
+		if validName(name) != nil {
+			return nil, usage("--suffix %q: %q cannot be a natscli context name (no '/', '\\' or '..')", o.Suffix, name)
+		}
+	}
 	if len(nodes) == 0 {
 		return nil, usage("cluster %s: no nodes selected; nothing to connect to (drop --limit, or pick nodes of this cluster)", name)
 	}
@@ -215,7 +229,7 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 		c.Servers = append(c.Servers, u)
 		urls = append(urls, u)
 	}
-	s := Settings{Description: DescriptionPrefix + o.Source + " (cluster " + name + "); rerun natsops contexts --write to update", URL: strings.Join(urls, ",")}
+	s := Settings{Description: DescriptionPrefix + o.Source + " (cluster " + base + "); rerun natsops contexts --write to update", URL: strings.Join(urls, ",")}
 	if tls && first.Server.TLS.CAFile != nil {
 		s.CA = *first.Server.TLS.CAFile
 		c.CA = s.CA

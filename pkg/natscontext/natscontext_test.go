@@ -393,3 +393,21 @@ func TestRewriteKeepsFieldsNatsopsDoesNotSet(t *testing.T) {
 		t.Errorf("--force kept another context's fields: %s", got)
 	}
 }
+
+func TestSuffixNamesASecondContext(t *testing.T) {
+	inv := load(t, base(sysAuth))
+	c, err := build(t, inv, Options{User: "app", Suffix: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "east-app" || c.Cluster != "east" || !strings.Contains(c.Settings.Description, "(cluster east)") {
+		t.Errorf("name %q cluster %q description %q", c.Name, c.Cluster, c.Settings.Description)
+	}
+	for _, sfx := range []string{"a/b", "./x"} {
+		_, err := build(t, inv, Options{Suffix: sfx})
+		var ce *Error
+		if !errors.As(err, &ce) || !ce.Usage || !strings.Contains(err.Error(), "cannot be a natscli context name") {
+			t.Errorf("--suffix %s: %v, want a usage error", sfx, err)
+		}
+	}
+}
