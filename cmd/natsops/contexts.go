@@ -26,7 +26,8 @@ func newContextsCmd(g *globals) *cobra.Command {
 		Short: "Write a natscli context per cluster (nats --context CLUSTER ...)",
 		Long: `Build one natscli context per cluster of the inventory (--cluster picks
 some, --limit narrows the servers), named after the cluster: every node's
-client URL (tls:// with the CA when the client port has TLS), the JetStream
+client URL (tls:// when the client port has TLS, with its CA file when that
+path is readable here too), the JetStream
 domain, and a user of the inventory: the system user by default (what
 'nats server ls' and 'nats server report' need), or --user NAME.
 

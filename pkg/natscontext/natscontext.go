@@ -231,10 +231,13 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 	}
 	s := Settings{Description: DescriptionPrefix + o.Source + " (cluster " + base + "); rerun natsops contexts --write to update", URL: strings.Join(urls, ",")}
 	if tls && first.Server.TLS.CAFile != nil {
-		s.CA = *first.Server.TLS.CAFile
-		c.CA = s.CA
-		if _, err := os.Stat(s.CA); err != nil {
-			c.Notes = append(c.Notes, fmt.Sprintf("the CA file %s is the path on the nodes and is not readable here; copy it and run: nats context edit %s", s.CA, name))
+		// ca_file is a path on the nodes: written only when it is one
+		// here too, else the operator's own (kept on rewrite).
+		ca := *first.Server.TLS.CAFile
+		if _, err := os.Stat(ca); err == nil {
+			s.CA, c.CA = ca, ca
+		} else {
+			c.Notes = append(c.Notes, fmt.Sprintf("the CA file %s (the path on the nodes) is not readable here, so the context names no CA: copy it here and run: nats context add %s --tlsca FILE (natsops keeps it when it rewrites the context)", ca, name))
 		}
 	}
 	if tls && first.Server.TLS.Verify != nil && *first.Server.TLS.Verify {
@@ -281,7 +284,7 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 	field := ""
 	if pick != nil {
 		if pick.nkey {
-			return nil, invalid("cluster %s: user %q logs in with an nkey, and the inventory has only its public key; natscli needs the seed: choose another --user, or add the seed with: nats context edit %s", name, pick.user, name)
+			return nil, invalid("cluster %s: user %q logs in with an nkey, and the inventory has only its public key; natscli needs the seed: choose another --user, or write your own context with: nats context add NAME --nkey SEEDFILE", name, pick.user)
 		}
 		c.User, s.User = pick.user, pick.user
 		secret, field = pick.secret, pick.key
@@ -433,6 +436,9 @@ func (c *Context) over(old []byte) []byte {
 		return c.File()
 	}
 	for _, k := range ownKeys {
+		if k == "ca" && c.Settings.CA == "" {
+			continue // the operator's CA, where the inventory's is not here
+		}
 		delete(m, k)
 	}
 	return render(c.Settings, m)

@@ -240,11 +240,11 @@ host = "nats-a.example"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Settings.URL != "tls://nats-a.example:4222" || c.Settings.CA != "/etc/nats/ca.pem" || c.Settings.User != "root" {
-		t.Errorf("settings %+v", c.Settings)
+	if c.Settings.URL != "tls://nats-a.example:4222" || c.Settings.CA != "" || c.Settings.User != "root" {
+		t.Errorf("settings %+v: want tls://, no CA (not here), root", c.Settings)
 	}
 	notes := strings.Join(c.Notes, "\n")
-	if len(c.Notes) != 3 || !strings.Contains(notes, "CA file /etc/nats/ca.pem") || !strings.Contains(notes, "client certificate") || !strings.Contains(notes, "ROOT_PW is not set") {
+	if len(c.Notes) != 3 || !strings.Contains(notes, "CA file /etc/nats/ca.pem (the path on the nodes) is not readable here") || !strings.Contains(notes, "client certificate") || !strings.Contains(notes, "ROOT_PW is not set") {
 		t.Errorf("notes %q: want the unreadable CA, the client certificate and the unset ROOT_PW", c.Notes)
 	}
 }
@@ -409,5 +409,43 @@ func TestSuffixNamesASecondContext(t *testing.T) {
 		if !errors.As(err, &ce) || !ce.Usage || !strings.Contains(err.Error(), "cannot be a natscli context name") {
 			t.Errorf("--suffix %s: %v, want a usage error", sfx, err)
 		}
+	}
+}
+
+// TestCAFileHereIsWrittenAndAnOperatorsCAIsKept: a ca_file readable on
+// this machine goes in the context; one that is not leaves the CA the
+// operator added with natscli alone on a rewrite.
+func TestCAFileHereIsWrittenAndAnOperatorsCAIsKept(t *testing.T) {
+	here := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(here, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsInv := func(ca string) *cluster.Inventory {
+		return load(t, "[cluster]\nname = \"t\"\n[server.tls]\ncert_file = \"/etc/nats/s.pem\"\nkey_file = \"/etc/nats/s.key\"\nca_file = \""+ca+"\"\n[[node]]\nname = \"a\"\nhost = \"h\"\n")
+	}
+	c, err := build(t, tlsInv(here), Options{})
+	if err != nil || c.Settings.CA != here || len(c.Notes) != 0 {
+		t.Fatalf("readable CA: %v %q %q", err, c.Settings.CA, c.Notes)
+	}
+	c, err = build(t, tlsInv("/etc/nats/ca.pem"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := c.Write(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(mustRead(t, c.Path(dir)), &m)
+	m["ca"] = "/home/op/ca.pem"
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(c.Path(dir), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mustRead(t, c.Path(dir))), `"ca": "/home/op/ca.pem"`) {
+		t.Errorf("the operator's CA was dropped: %s", mustRead(t, c.Path(dir)))
 	}
 }
