@@ -102,11 +102,7 @@ func runContexts(g *globals, o contextsOpts) error {
 	for _, sc := range picked {
 		c, err := natscontext.Build(sc.inv, sc.nodes, opts)
 		if err != nil {
-			var ce *natscontext.Error
-			if errors.As(err, &ce) && ce.Usage {
-				return withCode(ExitUsage, err)
-			}
-			return withCode(ExitInvalid, err)
+			return contextsError(err)
 		}
 		cs = append(cs, c)
 	}
@@ -168,13 +164,18 @@ func runContexts(g *globals, o contextsOpts) error {
 	return nil
 }
 
-// contextsError maps a refused or failed write to its exit code.
+// contextsError maps a context that cannot be built, or a refused or
+// failed write, to its exit code: a flag naming what the inventory does
+// not have 64, an inventory that cannot give a working login 65, a
+// context natsops did not write (and any I/O failure) 1.
 func contextsError(err error) error {
 	var fe *natscontext.ForeignError
 	var ce *natscontext.Error
 	switch {
 	case errors.As(err, &fe):
 		return withCode(ExitError, err)
+	case errors.As(err, &ce) && ce.Usage:
+		return withCode(ExitUsage, err)
 	case errors.As(err, &ce):
 		return withCode(ExitInvalid, err)
 	}
