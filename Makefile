@@ -4,15 +4,16 @@ GO ?= go
 # why not a duration); 50000x or 10m override it for every target.
 FUZZTIME ?=
 
-.PHONY: build test unit fuzz lint realserver ansible e2e testbed-up testbed-down bench
+.PHONY: build test unit fuzz lint realserver ansible contexts e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
 
 # The whole test suite: lint, unit + CLI scripts, rendered configs checked by
-# real nats-server binaries, bounded fuzzing, and the end-to-end tests on the
+# real nats-server binaries, bounded fuzzing, natscli contexts checked by the
+# real natscli, and the end-to-end tests on the
 # Docker testbed.
-test: lint unit realserver fuzz ansible e2e
+test: lint unit realserver fuzz ansible contexts e2e
 
 # Under the race detector, also the natsops binary the demo tests build.
 unit:
@@ -31,6 +32,11 @@ realserver:
 # imported and validated, the example playbook run against a demo cluster.
 ansible:
 	GO=$(GO) ./scripts/ansible.sh
+
+# natsops contexts with the real natscli v0.5.0 against a kept demo cluster
+# (nats --context local server ls lists n1 n2 n3).
+contexts:
+	./scripts/contexts.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/...

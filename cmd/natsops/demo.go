@@ -126,7 +126,7 @@ func (o *demoOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: find the natsops binary the nodes run: %w", err)
 	}
-	create, run := demo.Create, o.demo
+	create, run := demo.CreateWithAccounts, o.demo
 	if o.supercluster {
 		create, run = demo.CreateSupercluster, o.demoSupercluster
 	}
@@ -295,12 +295,15 @@ func (o *demoOptions) printSummary(c *demo.Cluster, s *demoSummary) {
 	if s.Kept {
 		bin := c.Natsops()
 		fmt.Fprintf(w, "\nthe %s keeps running (pids %s). Try, with this demo's copy of natsops:\n", what, joinInts(s.Running))
-		try := []string{"status", "check", "restart --yes", "deploy --check"}
+		try := []string{"status", "check", "restart --yes", "deploy --check", "contexts --write"}
 		if c.Supercluster() {
 			try = []string{"status", "check", "restart --mode fast --yes", "restart --cluster west --mode fast --yes", "deploy --check"}
 		}
 		for _, cmd := range try {
 			fmt.Fprintf(w, "  %s %s -i %s\n", bin, cmd, s.Inventory)
+		}
+		if !c.Supercluster() {
+			fmt.Fprintf(w, "  nats --context local server ls   (natscli, after contexts --write)\n")
 		}
 		fmt.Fprintf(w, "stop it and remove %s:\n  %s demo --stop %s\n", s.Dir, bin, s.Dir)
 		return

@@ -208,6 +208,7 @@ Start with:
 		newBenchCmd(g),
 		newHistoryCmd(g),
 		newInventoryCmd(g),
+		newContextsCmd(g),
 	)
 	return root, g
 }

@@ -105,15 +105,35 @@ func (c *Cluster) InventoryPath() string { return filepath.Join(c.Dir, Inventory
 // free ports, run by exe (the natsops binary): the inventory, the
 // wrapper script and every node's rendered config, validated. On error
 // nothing is left behind.
-func Create(parent, exe string) (*Cluster, error) { return createIn(parent, exe, false) }
+func Create(parent, exe string) (*Cluster, error) { return createIn(parent, exe, single) }
+
+// CreateWithAccounts is Create with the accounts `natsops demo` runs:
+// SYS, the system account, with user admin, and APP, with JetStream,
+// whose user app every client without credentials is (the demo's own
+// traffic logs in as nobody). Their passwords are random, in files of
+// the directory (secrets/*.password, mode 0600). admin is what natscli's
+// `nats server` commands need, through `natsops contexts`; Create's bare
+// cluster is for tests that add their own auth.
+func CreateWithAccounts(parent, exe string) (*Cluster, error) {
+	return createIn(parent, exe, singleAccounts)
+}
 
 // CreateSupercluster is Create for the estate of
 // inventory/local-supercluster.toml: east and west joined by gateways,
 // edge a leaf node of east, with the accounts' passwords random, in
 // files of the directory (secrets/*.password, mode 0600).
-func CreateSupercluster(parent, exe string) (*Cluster, error) { return createIn(parent, exe, true) }
+func CreateSupercluster(parent, exe string) (*Cluster, error) { return createIn(parent, exe, estate) }
 
-func createIn(parent, exe string, estate bool) (*Cluster, error) {
+// kind is which demo inventory createIn builds.
+type kind int
+
+const (
+	single kind = iota
+	singleAccounts
+	estate
+)
+
+func createIn(parent, exe string, k kind) (*Cluster, error) {
 	dir, err := os.MkdirTemp(parent, "natsops-demo-")
 	if err != nil {
 		return nil, fmt.Errorf("create the demo directory: %w", err)
@@ -123,7 +143,7 @@ func createIn(parent, exe string, estate bool) (*Cluster, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	c, err := create(dir, exe, estate)
+	c, err := create(dir, exe, k)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -131,7 +151,7 @@ func createIn(parent, exe string, estate bool) (*Cluster, error) {
 	return c, nil
 }
 
-func create(dir, exe string, estate bool) (*Cluster, error) {
+func create(dir, exe string, k kind) (*Cluster, error) {
 	if err := os.WriteFile(filepath.Join(dir, Marker), []byte("natsops demo\n"), 0o600); err != nil {
 		return nil, err
 	}
@@ -148,11 +168,14 @@ func create(dir, exe string, estate bool) (*Cluster, error) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		return nil, err
 	}
-	build := inventoryFor
-	if estate {
-		build = estateInventoryFor
+	var data []byte
+	var err error
+	switch k {
+	case estate:
+		data, err = estateInventoryFor(dir, wrapper)
+	default:
+		data, err = inventoryFor(dir, wrapper, k == singleAccounts)
 	}
-	data, err := build(dir, wrapper)
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +246,9 @@ func copyFile(src, dst string) error {
 }
 
 // inventoryFor is local.toml with every node's ports, files and binary
-// set for dir.
-func inventoryFor(dir, wrapper string) ([]byte, error) {
+// set for dir, and with accounts the demo's accounts (addAccounts) and
+// their password files.
+func inventoryFor(dir, wrapper string, accounts bool) ([]byte, error) {
 	var doc map[string]any
 	if err := toml.Unmarshal(inventory.Local(), &doc); err != nil {
 		return nil, err
@@ -243,21 +267,52 @@ func inventoryFor(dir, wrapper string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if accounts {
+		addAccounts(doc)
+		if err := writeSecrets(dir, doc); err != nil {
+			return nil, err
+		}
+	}
 	// Tables in local.toml's order (a map would sort them), nodes last.
-	body, err := marshalInOrder(doc, "cluster", "service", "ssh", "server", "jetstream")
+	body, err := marshalInOrder(doc, "cluster", "service", "ssh", "server", "jetstream", "accounts")
 	if err != nil {
 		return nil, err
+	}
+	accountsNote, contextsHint := "", ""
+	if accounts {
+		accountsNote = "\n# Clients without credentials are user app of account APP; admin (the\n# system account SYS, password in secrets/) is what natscli's server\n# commands log in as."
+		contextsHint = fmt.Sprintf("\n#   %s contexts -i %s --write && nats --context local server ls", filepath.Join(dir, Binary), filepath.Join(dir, InventoryFile))
 	}
 	head := fmt.Sprintf(`# natsops demo cluster: inventory/local.toml on free ports, in %s.
 # Each node is the natsops binary running its embedded nats-server
 # (service.binary is a wrapper for `+"`natsops server`"+`), started as a local
-# process (pidfile mode). Try:
+# process (pidfile mode).%[4]s Try:
 #   %[3]s status  -i %[2]s
-#   %[3]s restart -i %[2]s --yes
+#   %[3]s restart -i %[2]s --yes%[5]s
 #   %[3]s demo --stop %[1]s
 
-`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary))
+`, dir, filepath.Join(dir, InventoryFile), filepath.Join(dir, Binary), accountsNote, contextsHint)
 	return append([]byte(head), body...), nil
+}
+
+// addAccounts gives the demo cluster the accounts of
+// local-supercluster.toml: SYS, the system account, with user admin (what
+// `nats server ls` needs, through `natsops contexts`), and APP, with
+// JetStream, whose user app is every client without credentials (the
+// demo's own traffic), so nothing else has to log in. local.toml itself
+// stays without auth: its passwords would be files that only a demo
+// directory has.
+func addAccounts(doc map[string]any) {
+	auth := table(table(doc, "server"), "auth")
+	auth["system_account"] = "SYS"
+	auth["no_auth_user"] = "app"
+	doc["accounts"] = map[string]any{
+		"SYS": map[string]any{"users": []any{map[string]any{"user": "admin", "password": "file:secrets/admin.password"}}},
+		"APP": map[string]any{
+			"users":     []any{map[string]any{"user": "app", "password": "file:secrets/app.password"}},
+			"jetstream": map[string]any{"max_file": "1GB", "max_memory": "256MB"},
+		},
+	}
 }
 
 // estateInventoryFor is local-supercluster.toml with every node's ports,

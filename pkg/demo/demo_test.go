@@ -215,3 +215,53 @@ func TestCreateSupercluster(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCreateWithAccounts: `natsops demo`'s cluster has the system account
+// SYS with admin and APP (JetStream) whose user app is every client
+// without credentials, their passwords random files of mode 0600 that
+// resolve; Create's bare cluster has no auth at all.
+func TestCreateWithAccounts(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "natsops")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := CreateWithAccounts(t.TempDir(), exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cluster.Load(c.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := inv.Nodes[0].Server.Auth
+	if a.SystemAccount == nil || *a.SystemAccount != "SYS" || a.NoAuthUser == nil || *a.NoAuthUser != "app" {
+		t.Fatalf("server.auth %+v: want system_account SYS, no_auth_user app", a)
+	}
+	if got := strings.Join(inv.AccountNames(), ","); got != "APP,SYS" {
+		t.Fatalf("accounts %s", got)
+	}
+	if inv.File.Accounts["APP"].JetStream == nil {
+		t.Error("APP has no JetStream: the demo's stream would be refused")
+	}
+	seen := map[string]bool{}
+	for _, name := range []string{"SYS", "APP"} {
+		for _, u := range inv.File.Accounts[name].Users {
+			v, err := u.Password.Resolve(inv.Dir, cluster.MapEnv(nil))
+			if err != nil || len(v) < 16 || seen[v] {
+				t.Errorf("%s/%s: password %v (len %d, repeated %v)", name, u.User, err, len(v), seen[v])
+			}
+			seen[v] = true
+			p := filepath.Join(inv.Dir, strings.TrimPrefix(string(u.Password), "file:"))
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, want mode 0600", p, err)
+			}
+		}
+	}
+	bare, err := Create(t.TempDir(), exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := bare.Inventory.Nodes[0].Server.Auth; b.SystemAccount != nil || len(bare.Inventory.File.Accounts) != 0 {
+		t.Errorf("Create's cluster has auth: %+v", b)
+	}
+}
