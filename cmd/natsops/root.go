@@ -207,6 +207,7 @@ Start with:
 		newServerCmd(g),
 		newBenchCmd(g),
 		newHistoryCmd(g),
+		newGendocsCmd(g),
 	)
 	return root, g
 }
