@@ -4,15 +4,15 @@ GO ?= go
 # why not a duration); 50000x or 10m override it for every target.
 FUZZTIME ?=
 
-.PHONY: build test unit fuzz lint realserver e2e testbed-up testbed-down bench
+.PHONY: build test unit fuzz lint realserver dist pkgtest e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
 
 # The whole test suite: lint, unit + CLI scripts, rendered configs checked by
-# real nats-server binaries, bounded fuzzing, and the end-to-end tests on the
-# Docker testbed.
-test: lint unit realserver fuzz e2e
+# real nats-server binaries, bounded fuzzing, the packages installed in a
+# clean Debian container, and the end-to-end tests on the Docker testbed.
+test: lint unit realserver fuzz pkgtest e2e
 
 # Under the race detector, also the natsops binary the demo tests build.
 unit:
@@ -26,6 +26,16 @@ lint:
 
 realserver:
 	./scripts/realserver.sh
+
+# Release archives, checksums, .deb and .rpm in dist/ (GoReleaser, snapshot
+# mode, offline once goreleaser is installed; scripts/dist.sh).
+dist:
+	GO=$(GO) ./scripts/dist.sh
+
+# The .deb installed, used and purged in a clean Debian container; the
+# .rpm's and archives' contents (scripts/pkgtest.sh).
+pkgtest: dist
+	./scripts/pkgtest.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/...
