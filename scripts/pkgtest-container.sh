@@ -10,8 +10,10 @@ export LC_ALL=C
 step() { echo "pkgtest(container): $*" >&2; }
 fail() { echo "pkgtest(container): FAIL: $*" >&2; exit 1; }
 
-# The filesystem listing: every path with its type, mode, owner and size,
-# and an MD5 of each regular file's content. Left out, each for a reason:
+# The filesystem listing: every path with its type, mode and owner (and a
+# file's size; a directory's size is how its storage grew, which overlayfs
+# resets when the directory is copied up), and an MD5 of each regular
+# file's content. Left out, each for a reason:
 #   /proc /sys /dev     kernel views, not files (and other filesystems: -xdev)
 #   /dist /out          this test's own mounts
 #   /var/lib/dpkg/{status,status-old,lock*,triggers/Lock,triggers/Unincorp}
@@ -22,6 +24,9 @@ fail() { echo "pkgtest(container): FAIL: $*" >&2; exit 1; }
 #   /var/log            dpkg.log, apt/history.log, apt/term.log,
 #                       alternatives.log: logs of the install and purge
 #   /var/cache/apt/*.bin  apt's binary cache, built by apt-get purge
+#   /var/cache/apt/archives/{lock,partial} /var/lib/apt/lists/{lock,partial,auxfiles}
+#                       apt-get's locks and download directories, made (and
+#                       chowned to _apt) by its first run, whatever it does
 #   /var/lib/apt/extended_states  apt's record of automatic installs
 #   /var/cache/man      man-db's index, updated by its trigger on install and
 #                       purge (the pages themselves are in the listing)
@@ -34,9 +39,12 @@ prune=( \( -path /proc -o -path /sys -o -path /dev -o -path /dist -o -path /out
             -o -path '/var/lib/dpkg/lock*' -o -path /var/lib/dpkg/triggers/Lock
             -o -path /var/lib/dpkg/triggers/Unincorp -o -path /var/lib/dpkg/available
             -o -path '/var/cache/apt/*.bin' -o -path /var/lib/apt/extended_states
+            -o -path /var/cache/apt/archives/lock -o -path /var/cache/apt/archives/partial
+            -o -path /var/lib/apt/lists/lock -o -path /var/lib/apt/lists/partial
+            -o -path /var/lib/apt/lists/auxfiles
             -o -path '/var/cache/debconf/*-old' \) -prune )
 listing() {
-  find / -xdev "${prune[@]}" -o -printf '%p %y %m %u:%g %s\n' | sort
+  find / -xdev "${prune[@]}" -o -type d -printf '%p d %m %u:%g\n' -o -printf '%p %y %m %u:%g %s\n' | sort
   find / -xdev "${prune[@]}" -o -type f -print0 | xargs -0 -r md5sum | sort -k2
 }
 
