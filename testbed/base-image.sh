@@ -9,21 +9,12 @@
 #
 # The local image already contains every package the node image needs, so the
 # Dockerfile's apt-get step is skipped and the build needs no network. It is
-# cached in the Docker engine under a tag derived from this script's content:
-# it is rebuilt only when this script (package list, suite, mirror) changes.
+# cached in the Docker engine under a tag derived from its inputs
+# (debootstrap-image.sh, the package list, suite, mirror): it is rebuilt
+# only when one of them changes.
 # All progress goes to stderr; stdout is only the image name.
 set -euo pipefail
 
-SUITE=bookworm
-# The mirror: DEBIAN_MIRROR, else the host's own Debian mirror (deb822 or
-# one-line sources), else deb.debian.org.
-host_mirror() {
-  { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}'
-    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'
-  } | grep -v -e security -e '^$' | grep '/debian/\?$' | head -1 || true
-}
-MIRROR=${DEBIAN_MIRROR:-$(host_mirror)}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
 # Keep in sync with NODE_PACKAGES in Dockerfile.
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,procps,iproute2,curl,ca-certificates,nats-server,less
 DEFAULT_BASE=debian:bookworm-slim
@@ -31,46 +22,13 @@ DEFAULT_BASE=debian:bookworm-slim
 log() { echo "base-image: $*" >&2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-hash=$( (cat "$0"; echo "$MIRROR") | sha256sum | cut -c1-12)
-LOCAL_TAG=natsops-testbed-base:$hash
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# natsops-testbed-base:<hash>, built by debootstrap-image.sh (cached by a
+# hash of its inputs, the package list among them).
 build_local() {
-  if have "$LOCAL_TAG"; then
-    log "using cached $LOCAL_TAG"
-    echo "$LOCAL_TAG"
-    return
-  fi
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    log "installing debootstrap with apt-get"
-    if [ "$(id -u)" -ne 0 ]; then
-      log "need root to install debootstrap and run it"; exit 1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
-  fi
-  if [ "$(id -u)" -ne 0 ]; then
-    log "debootstrap needs root"; exit 1
-  fi
-  root=$(mktemp -d /tmp/natsops-testbed-rootfs.XXXXXX)
-  trap 'rm -rf "$root"' EXIT
-  log "debootstrap $SUITE into $root (packages: $PACKAGES)"
-  start=$(date +%s)
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >&2 \
-    || { log "debootstrap failed; see $root/debootstrap/debootstrap.log"; tail -20 "$root/debootstrap/debootstrap.log" >&2 || true; exit 1; }
-  # Slim it down like the official slim image: no apt cache, docs, man pages.
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-         "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
-  # Standard apt sources so the image is usable with apt later.
-  printf 'deb %s %s main\n' "$MIRROR" "$SUITE" > "$root/etc/apt/sources.list"
-  log "docker import as $LOCAL_TAG"
-  tar -C "$root" -c . | docker import \
-      -c 'CMD ["/bin/bash"]' \
-      -c 'LABEL natsops-testbed=base' \
-      - "$LOCAL_TAG" >&2
-  log "base image built in $(( $(date +%s) - start ))s"
-  echo "$LOCAL_TAG"
+  "$here/debootstrap-image.sh" natsops-testbed-base natsops-testbed=base "$PACKAGES" slim
 }
 
 case "${BASE_IMAGE:-}" in

@@ -209,6 +209,7 @@ Start with:
 		newHistoryCmd(g),
 		newInventoryCmd(g),
 		newContextsCmd(g),
+		newGendocsCmd(g),
 	)
 	return root, g
 }

@@ -15,21 +15,44 @@ type versionInfo struct {
 	NATSServer string `json:"nats_server"`
 }
 
+// version and commit are set by the linker in release builds
+// (-X main.version=1.2.3 -X main.commit=SHA, .goreleaser.yaml): a packaged
+// binary's module build info says only "(devel)" and, built from an
+// archive or with -buildvcs=false, has no commit. Empty in `go build`,
+// `go run` and `go install`, which report the build info. Set once at
+// link time and never written: not mutable state.
+var (
+	version string
+	commit  string
+)
+
 func buildVersion() versionInfo {
-	v := versionInfo{Version: "(unknown)", GoVersion: "(unknown)", NATSServer: natsServerVersion()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
-	}
-	v.Version = bi.Main.Version
-	v.GoVersion = bi.GoVersion
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			v.Commit = s.Value
-		case "vcs.modified":
-			v.Modified = s.Value == "true"
+	bi, _ := debug.ReadBuildInfo() // nil when there is none
+	return resolveVersion(version, commit, bi, natsServerVersion())
+}
+
+// resolveVersion is natsops's version: the linker's version and commit
+// when a release build set them, each else the module build info's
+// (bi nil: none).
+func resolveVersion(linkVersion, linkCommit string, bi *debug.BuildInfo, natsServer string) versionInfo {
+	v := versionInfo{Version: "(unknown)", GoVersion: "(unknown)", NATSServer: natsServer}
+	if bi != nil {
+		v.Version = bi.Main.Version
+		v.GoVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
 		}
+	}
+	if linkVersion != "" {
+		v.Version = linkVersion
+	}
+	if linkCommit != "" {
+		v.Commit = linkCommit
 	}
 	return v
 }

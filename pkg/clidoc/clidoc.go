@@ -1,0 +1,226 @@
+// Package clidoc writes what a natsops package ships beside the binary and
+// derives from its command tree: one man page per command (cobra/doc) and
+// the bash, zsh and fish completion scripts. Generated from the tree at
+// release time, they cannot drift from the commands and flags they
+// describe.
+//
+// The boundary is real: it is a build step, not a command anyone runs on
+// a fleet. It takes the cobra tree as data, writes only into the
+// directories it is given, and owns the two properties a package build
+// needs: files replaced atomically, and output that depends only on its
+// inputs (the header date comes from SOURCE_DATE_EPOCH, never the clock,
+// and gzip members carry no name or time), so two builds of one commit
+// ship the same bytes.
+package clidoc
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+)
+
+// Options say what to write where.
+type Options struct {
+	// ManDir receives one page per command, "natsops-deploy.1" (with
+	// Gzip "natsops-deploy.1.gz"); empty: no man pages.
+	ManDir string
+	// CompletionDir receives natsops.bash, _natsops (zsh) and
+	// natsops.fish, named after the root command; empty: none.
+	CompletionDir string
+	// Gzip compresses the man pages, as distributions install them.
+	Gzip bool
+	// Date is the pages' header date (the release's, for reproducible
+	// builds); zero: today.
+	Date time.Time
+	// Source is the header's source, e.g. "natsops 1.2.3".
+	Source string
+	// Manual is the header's manual title.
+	Manual string
+}
+
+// Write generates the pages and completion scripts for the tree of root
+// and returns the files written, sorted. Each file is replaced
+// atomically; man pages of commands that no longer exist (files named
+// after the root command with the page suffix) are removed, so ManDir
+// holds exactly the tree's pages.
+func Write(root *cobra.Command, o Options) ([]string, error) {
+	var written []string
+	if o.ManDir != "" {
+		files, err := writeMan(root, o)
+		if err != nil {
+			return nil, err
+		}
+		written = append(written, files...)
+	}
+	if o.CompletionDir != "" {
+		files, err := writeCompletions(root, o.CompletionDir)
+		if err != nil {
+			return nil, err
+		}
+		written = append(written, files...)
+	}
+	sort.Strings(written)
+	return written, nil
+}
+
+// DateFromEpoch parses SOURCE_DATE_EPOCH (reproducible-builds.org): a
+// decimal count of seconds since 1970-01-01 UTC.
+func DateFromEpoch(s string) (time.Time, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970-01-01 UTC (e.g. the commit's: git log -1 --format=%%ct)", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+func writeMan(root *cobra.Command, o Options) ([]string, error) {
+	if err := os.MkdirAll(o.ManDir, 0o755); err != nil {
+		return nil, err
+	}
+	// Generate into a scratch directory beside ManDir, then move each
+	// page into place: a failure half way leaves ManDir as it was.
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.ManDir)), ".clidoc-man-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	date := o.Date
+	if date.IsZero() {
+		date = time.Now().UTC()
+	}
+	// The auto-generated footer says "on DATE" from the clock; the header
+	// has the date already.
+	root.DisableAutoGenTag = true
+	hdr := &doc.GenManHeader{Section: "1", Date: &date, Source: o.Source, Manual: o.Manual}
+	if err := doc.GenManTree(root, hdr, tmp); err != nil {
+		return nil, fmt.Errorf("man pages: %w", err)
+	}
+	pages, err := filepath.Glob(filepath.Join(tmp, "*.1"))
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	var written []string
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		name := filepath.Base(p)
+		if o.Gzip {
+			if b, err = gzipBytes(b); err != nil {
+				return nil, err
+			}
+			name += ".gz"
+		}
+		dst := filepath.Join(o.ManDir, name)
+		if err := writeAtomic(dst, b); err != nil {
+			return nil, err
+		}
+		keep[name] = true
+		written = append(written, dst)
+	}
+	// Pages of commands that are gone (renamed, removed), and the other
+	// form of a page (.1 beside .1.gz), would be installed as if current.
+	old, err := os.ReadDir(o.ManDir)
+	if err != nil {
+		return nil, err
+	}
+	prefix := root.Name()
+	for _, e := range old {
+		n := e.Name()
+		if keep[n] || e.IsDir() || !(n == prefix+".1" || n == prefix+".1.gz" || strings.HasPrefix(n, prefix+"-") && (strings.HasSuffix(n, ".1") || strings.HasSuffix(n, ".1.gz"))) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(o.ManDir, n)); err != nil {
+			return nil, err
+		}
+	}
+	return written, nil
+}
+
+// gzipBytes compresses like `gzip -9n`: no file name, no time stamp.
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeCompletions(root *cobra.Command, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	name := root.Name()
+	gens := []struct {
+		file string
+		gen  func(*bytes.Buffer) error
+	}{
+		{name + ".bash", func(w *bytes.Buffer) error { return root.GenBashCompletionV2(w, true) }},
+		{"_" + name, func(w *bytes.Buffer) error { return root.GenZshCompletion(w) }},
+		{name + ".fish", func(w *bytes.Buffer) error { return root.GenFishCompletion(w, true) }},
+	}
+	var written []string
+	for _, g := range gens {
+		var buf bytes.Buffer
+		if err := g.gen(&buf); err != nil {
+			return nil, fmt.Errorf("%s completion: %w", g.file, err)
+		}
+		dst := filepath.Join(dir, g.file)
+		if err := writeAtomic(dst, buf.Bytes()); err != nil {
+			return nil, err
+		}
+		written = append(written, dst)
+	}
+	return written, nil
+}
+
+// writeAtomic replaces path with b (mode 0644): a temporary file in the
+// same directory, synced, renamed over it.
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
