@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/atomicfile"
 	"github.com/natsops/natsops/pkg/ansible"
 	"github.com/natsops/natsops/pkg/cluster"
 )
@@ -100,8 +101,8 @@ func (o *importOptions) run() error {
 		if _, err := o.sys.stdout.Write(res.TOML); err != nil {
 			return err
 		}
-	} else if err := ansible.WriteFile(o.out, res.TOML, o.force); err != nil {
-		if errors.Is(err, ansible.ErrExists) {
+	} else if err := atomicfile.Write(o.out, res.TOML, 0o644, o.force); err != nil {
+		if errors.Is(err, atomicfile.ErrExists) {
 			return withCode(ExitError, fmt.Errorf("%w; use --force to overwrite it, or --out to choose another path", err))
 		}
 		return withCode(ExitError, err)

@@ -24,6 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -84,7 +86,7 @@ func Parse(source string, data []byte) (*Inventory, error) {
 	_, hasAll := top["all"]
 	_, hasMeta := top["_meta"]
 	if !hasAll && !hasMeta {
-		keys := sortedKeys(top)
+		keys := slices.Sorted(maps.Keys(top))
 		found := "no keys at all"
 		if len(keys) > 0 {
 			if len(keys) > 8 {
@@ -95,7 +97,7 @@ func Parse(source string, data []byte) (*Inventory, error) {
 		return nil, invalid(fmt.Sprintf("not an Ansible inventory: ansible-inventory --list always prints the groups \"all\" and \"_meta\", this has %s", found), fixList)
 	}
 	inv := &Inventory{Source: source, groups: map[string]*group{}, hostvars: map[string]map[string]any{}}
-	for _, name := range sortedKeys(top) {
+	for _, name := range slices.Sorted(maps.Keys(top)) {
 		raw := top[name]
 		if name == "_meta" {
 			var m meta
@@ -118,7 +120,7 @@ func Parse(source string, data []byte) (*Inventory, error) {
 		inv.groups[name] = &g
 	}
 	var problems []Problem
-	for _, name := range sortedKeys(inv.groups) {
+	for _, name := range slices.Sorted(maps.Keys(inv.groups)) {
 		for _, c := range inv.groups[name].Children {
 			if _, ok := inv.groups[c]; !ok && !implicitGroup(c) {
 				problems = append(problems, Problem{Source: source, Group: name, Msg: fmt.Sprintf("lists child group %s, which the document does not define", printable(c)), Fix: fixList})
@@ -130,7 +132,7 @@ func Parse(source string, data []byte) (*Inventory, error) {
 	}
 	inv.depth = inv.depths()
 	inv.member = map[string][]string{}
-	for _, g := range sortedKeys(inv.groups) {
+	for _, g := range slices.Sorted(maps.Keys(inv.groups)) {
 		if len(inv.groups[g].Vars) == 0 {
 			continue
 		}
@@ -193,7 +195,7 @@ func position(data []byte, offset int64) (line, col int) {
 
 // Groups are the group names, sorted.
 func (inv *Inventory) Groups() []string {
-	names := sortedKeys(inv.groups)
+	names := slices.Sorted(maps.Keys(inv.groups))
 	return names
 }
 
@@ -292,21 +294,12 @@ func (inv *Inventory) depths() map[string]int {
 			child[c] = true
 		}
 	}
-	for _, g := range sortedKeys(inv.groups) {
+	for _, g := range slices.Sorted(maps.Keys(inv.groups)) {
 		if !child[g] {
 			visit(g, 0, map[string]bool{})
 		}
 	}
 	return depth
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func quoteAll(ss []string) []string {

@@ -53,7 +53,7 @@ func checkExample(t *testing.T, inv *Inventory) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "natsops.toml")
-	if err := WriteFile(out, res.TOML, false); err != nil {
+	if err := os.WriteFile(out, res.TOML, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	loaded, err := cluster.Load(out)
@@ -319,38 +319,6 @@ func TestMapped(t *testing.T) {
 	}
 	if _, err = Import(inv, Options{Group: "nats", ClusterName: "a b"}); err == nil || !strings.Contains(err.Error(), `--cluster-name "a b" is not a cluster name`) {
 		t.Errorf("a bad --cluster-name: %v", err)
-	}
-}
-
-// TestWriteFile: atomic, 0644, never over an existing file without force,
-// and no temporary file left either way.
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "out.toml")
-	if err := WriteFile(p, []byte("a"), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFile(p, []byte("b"), false); !errors.Is(err, ErrExists) {
-		t.Errorf("second write without force: %v, want ErrExists", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "a" {
-		t.Errorf("refused write changed the file: %q", b)
-	}
-	if err := WriteFile(p, []byte("c"), true); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "c" || fi.Mode().Perm() != 0o644 {
-		t.Errorf("forced write: %q mode %v, want \"c\" 0644", b, fi.Mode().Perm())
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("files left in the directory: %v", ents)
-	}
-	if err := WriteFile(filepath.Join(dir, "missing", "x.toml"), []byte("a"), false); err == nil {
-		t.Error("a write into a missing directory succeeded")
 	}
 }
 

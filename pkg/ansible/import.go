@@ -2,9 +2,11 @@ package ansible
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -341,7 +343,7 @@ func mapHost(inv *Inventory, h string) (Node, []Problem) {
 		}
 	}
 
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if !used[k] {
 			n.Ignored = append(n.Ignored, k)
 		}

@@ -1,11 +1,7 @@
 package ansible
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -125,45 +121,4 @@ func (r *Result) write(source string) []byte {
 		}
 	}
 	return []byte(b.String())
-}
-
-// ErrExists is WriteFile refusing to replace a file without force.
-var ErrExists = errors.New("already exists")
-
-// WriteFile writes data to path atomically, mode 0644: a temporary file in
-// the same directory, synced, then renamed (force) or linked (never over an
-// existing file: the link fails if one appeared meanwhile). A failure
-// leaves no partial file behind.
-func WriteFile(path string, data []byte, force bool) (err error) {
-	if !force {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s %w", path, ErrExists)
-		}
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Chmod(0o644), f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if force {
-		return os.Rename(tmp, path)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s %w", path, ErrExists)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_ = os.Remove(tmp)
-	return nil
 }

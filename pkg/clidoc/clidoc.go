@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/internal/atomicfile"
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 )
@@ -123,7 +124,7 @@ func writeMan(root *cobra.Command, o Options) ([]string, error) {
 			name += ".gz"
 		}
 		dst := filepath.Join(o.ManDir, name)
-		if err := writeAtomic(dst, b); err != nil {
+		if err := atomicfile.Write(dst, b, 0o644, true); err != nil {
 			return nil, err
 		}
 		keep[name] = true
@@ -184,43 +185,10 @@ func writeCompletions(root *cobra.Command, dir string) ([]string, error) {
 			return nil, fmt.Errorf("%s completion: %w", g.file, err)
 		}
 		dst := filepath.Join(dir, g.file)
-		if err := writeAtomic(dst, buf.Bytes()); err != nil {
+		if err := atomicfile.Write(dst, buf.Bytes(), 0o644, true); err != nil {
 			return nil, err
 		}
 		written = append(written, dst)
 	}
 	return written, nil
-}
-
-// writeAtomic replaces path with b (mode 0644): a temporary file in the
-// same directory, synced, renamed over it.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

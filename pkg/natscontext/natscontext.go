@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/natsops/natsops/internal/atomicfile"
 	"github.com/natsops/natsops/pkg/cluster"
 )
 
@@ -526,20 +527,7 @@ func (c *Context) Write(dir string, force bool) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, "."+c.Name+".json.tmp-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	_, werr := tmp.Write(data)
-	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
-		return "", fmt.Errorf("write %s: %w", c.Path(dir), err)
-	}
-	if err := os.Rename(tmp.Name(), c.Path(dir)); err != nil {
+	if err := atomicfile.Write(c.Path(dir), data, 0o600, true); err != nil {
 		return "", err
 	}
 	return action, nil
