@@ -4,17 +4,18 @@ GO ?= go
 # why not a duration); 50000x or 10m override it for every target.
 FUZZTIME ?=
 
-.PHONY: build test unit fuzz lint realserver ansible contexts dist pkgtest e2e testbed-up testbed-down bench
+.PHONY: build test unit fuzz lint realserver ansible contexts prometheus dist pkgtest e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
 
 # The whole test suite: lint, unit + CLI scripts, rendered configs checked by
 # real nats-server binaries, bounded fuzzing, Ansible's inventory and
-# playbook and natscli's contexts with the real tools, the packages
+# playbook, natscli's contexts and node_exporter's textfile collector with
+# the real tools, the packages
 # installed in a clean Debian container, and the end-to-end tests on the
 # Docker testbed.
-test: lint unit realserver fuzz ansible contexts pkgtest e2e
+test: lint unit realserver fuzz ansible contexts prometheus pkgtest e2e
 
 # Under the race detector, also the natsops binary the demo tests build.
 unit:
@@ -38,6 +39,11 @@ ansible:
 # (nats --context local server ls lists n1 n2 n3).
 contexts:
 	./scripts/contexts.sh
+
+# check --format prometheus read by Debian's node_exporter (unpacked, not
+# installed) textfile collector, from a kept demo cluster.
+prometheus:
+	GO=$(GO) ./scripts/prometheus.sh
 
 # Release archives, checksums, .deb and .rpm in dist/ (GoReleaser, snapshot
 # mode, offline once goreleaser is installed; scripts/dist.sh).
