@@ -49,6 +49,10 @@ expect() {
 	fi
 }
 # servers_listed: the nodes `nats server ls` printed in $tmp/out, sorted.
+# The listings ask for 3 (`server ls 3`): natscli then waits for three
+# answers (up to its timeout) instead of a short quiet period after the
+# last one, which a slow node on a loaded machine could miss; fewer than
+# three still fails the comparison.
 servers_listed() {
 	grep -oE '^│ n[0-9]+ ' "$tmp/out" | tr -d '│ ' | sort | tr '\n' ' '
 }
@@ -64,7 +68,7 @@ ctx="$XDG_CONFIG_HOME/nats/context/local.json"
 expect 0 "$natsops" contexts -i "$inv" --write
 grep -q 'local.json (created)' "$tmp/out" || fail "not created: $(cat "$tmp/out")"
 grep -q "\"password\": \"file://$demo/secrets/admin.password\"" "$ctx" || fail "no file:// reference in $ctx"
-expect 0 "$nats" --context local server ls
+expect 0 "$nats" --context local server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || { cat "$tmp/out"; fail "server ls listed '$(servers_listed)', want n1 n2 n3"; }
 echo "contexts: ok: nats --context local server ls lists n1 n2 n3 (file:// reference)"
 expect 0 "$nats" --context local server report jetstream
@@ -80,7 +84,7 @@ grep -q 'env:NATSOPS_CONTEXTS_ADMIN_PW' "$demo/env.toml" || fail "could not make
 expect 0 "$natsops" contexts -i "$demo/env.toml" --write
 grep -q 'local.json (updated)' "$tmp/out" || fail "not updated: $(cat "$tmp/out")"
 grep -q '"password": "env://NATSOPS_CONTEXTS_ADMIN_PW"' "$ctx" || fail "no env:// reference in $ctx"
-NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls
+NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || { cat "$tmp/out"; fail "server ls (env://) listed '$(servers_listed)'"; }
 echo "contexts: ok: nats --context local server ls lists n1 n2 n3 (env:// reference)"
 NATSOPS_CONTEXTS_ADMIN_PW=wrong expect 1 "$nats" --context local server ls
@@ -92,7 +96,7 @@ expect 0 "$natsops" contexts -i "$inv" --write --with-secrets
 [ "$(stat -c %a "$ctx")" = 600 ] || fail "$ctx mode $(stat -c %a "$ctx"), want 600"
 grep -q "\"password\": \"$(cat "$demo/secrets/admin.password")\"" "$ctx" || fail "--with-secrets did not write the password"
 grep -q "$(cat "$demo/secrets/admin.password")" "$tmp/out" && fail "the password is in natsops' output"
-expect 0 "$nats" --context local server ls
+expect 0 "$nats" --context local server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls (--with-secrets) listed '$(servers_listed)'"
 echo "contexts: ok: --with-secrets context (0600) lists n1 n2 n3"
 
@@ -107,13 +111,13 @@ cmp -s "$ctx" "$tmp/theirs.json" || fail "the operator's context was changed"
 echo "contexts: ok: natscli's own context refused (exit 1) and left unchanged"
 expect 0 "$natsops" contexts -i "$inv" --write --force
 grep -q 'local.json (replaced)' "$tmp/out" || fail "--force did not replace: $(cat "$tmp/out")"
-expect 0 "$nats" --context local server ls
+expect 0 "$nats" --context local server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls after --force listed '$(servers_listed)'"
 echo "contexts: ok: --force replaced it; server ls lists n1 n2 n3"
 
 # 5. nats context select makes it natscli's default: no --context needed.
 expect 0 "$nats" context select local
-expect 0 "$nats" server ls
+expect 0 "$nats" server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls with the selected context listed '$(servers_listed)'"
 echo "contexts: ok: nats context select local; nats server ls lists n1 n2 n3"
 
@@ -124,7 +128,7 @@ expect 0 "$natsops" contexts -i "$demo/env.toml" --write
 grep -q 'local.json (updated)' "$tmp/out" || fail "not updated: $(cat "$tmp/out")"
 grep -q '"inbox_prefix": "_INBOX_natsops_test"' "$ctx" || fail "the rewrite dropped natscli's inbox_prefix"
 grep -q '"password": "env://NATSOPS_CONTEXTS_ADMIN_PW"' "$ctx" || fail "the rewrite did not update the password reference"
-NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls
+NATSOPS_CONTEXTS_ADMIN_PW=$(cat "$demo/secrets/admin.password") expect 0 "$nats" --context local server ls 3
 [ "$(servers_listed)" = "n1 n2 n3 " ] || fail "server ls after the rewrite listed '$(servers_listed)'"
 echo "contexts: ok: natscli's own addition (inbox_prefix) kept by the rewrite; server ls lists n1 n2 n3"
 
