@@ -31,7 +31,12 @@ log "$("$exporter" --version 2>&1 | head -1)"
 tmp=$(mktemp -d)
 demo="" exporter_pid=""
 cleanup() {
-	[ -n "$exporter_pid" ] && kill "$exporter_pid" 2>/dev/null && wait "$exporter_pid" 2>/dev/null
+	# The exporter is killed here: its exit status (143) is not the
+	# script's.
+	if [ -n "$exporter_pid" ]; then
+		kill "$exporter_pid" 2>/dev/null || true
+		wait "$exporter_pid" 2>/dev/null || true
+	fi
 	if [ -n "$demo" ] && [ -d "$demo" ]; then
 		"$tmp/natsops" demo --stop "$demo" >&2 || log "could not stop the demo in $demo"
 	fi
