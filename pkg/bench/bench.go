@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 
 	"github.com/natsops/natsops/pkg/cluster"
@@ -73,7 +72,7 @@ func Targets(nodes []*cluster.Node) ([]Target, error) {
 		}
 		out = append(out, Target{
 			Node:       n.Name,
-			Addr:       net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port)),
+			Addr:       n.ClientAddr(),
 			MonitorURL: n.MonitorURL(),
 		})
 	}

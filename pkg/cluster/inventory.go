@@ -416,6 +416,12 @@ func (inv *Inventory) Peers(n *Node) []string {
 	return out
 }
 
+// ClientAddr is where a node's clients connect: its route address (the
+// host its peers reach) and client port, as host:port.
+func (n *Node) ClientAddr() string {
+	return net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port))
+}
+
 // MonitorURL is where a node's monitoring endpoint is read: its route
 // address (the host its peers reach) and http(s) port.
 func (n *Node) MonitorURL() string {

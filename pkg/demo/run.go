@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -261,7 +259,7 @@ func (c *Cluster) deadNodes() string {
 func clientURLs(inv *cluster.Inventory) []string {
 	var out []string
 	for _, n := range inv.Nodes {
-		out = append(out, "nats://"+net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port)))
+		out = append(out, "nats://"+n.ClientAddr())
 	}
 	return out
 }

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -222,11 +221,7 @@ func Build(inv *cluster.Inventory, nodes []*cluster.Node, o Options) (*Context, 
 		if tls {
 			scheme = "tls"
 		}
-		port := cluster.DefaultClientPort
-		if n.Server.Port != nil {
-			port = *n.Server.Port
-		}
-		u := scheme + "://" + net.JoinHostPort(n.RouteHost, strconv.Itoa(port))
+		u := scheme + "://" + n.ClientAddr()
 		c.Servers = append(c.Servers, u)
 		urls = append(urls, u)
 	}
