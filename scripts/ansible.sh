@@ -26,12 +26,11 @@ fi
 version=$(ansible-inventory --version)
 echo "ansible: ${version%%$'\n'*}"
 
+. scripts/lib/keep-demo.sh
 tmp=$(mktemp -d)
 demo=""
 cleanup() {
-	if [ -n "$demo" ] && [ -d "$demo" ]; then
-		"$tmp/natsops" demo --stop "$demo" >&2 || echo "ansible: could not stop the demo in $demo" >&2
-	fi
+	stop_demos "$tmp/natsops" "$tmp"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -58,13 +57,7 @@ if ! grep -q -- '--- PASS: TestImportRealAnsible' <<<"$out"; then
 fi
 
 # 2. The playbook against a kept demo cluster.
-"$natsops" demo --keep -o json >"$tmp/demo.json"
-demo=$(sed -n 's/.*"dir":"\([^"]*\)".*"step":"setup".*/\1/p' "$tmp/demo.json" | head -1)
-if [ -z "$demo" ] || [ ! -f "$demo/natsops.toml" ]; then
-	echo "ansible: natsops demo --keep -o json named no directory:" >&2
-	head -c 2000 "$tmp/demo.json" >&2
-	exit 1
-fi
+keep_demo "$natsops" "$tmp"
 echo "ansible: demo cluster kept in $demo"
 
 # play WANT_RC OK CHANGED FAILED [extra ansible-playbook args]: run the
@@ -100,5 +93,4 @@ play 0 3 0 0 -e "natsops_inventory=$inv" -e natsops_apply=true
 # natsops check exits 3 (UNKNOWN) without an inventory: the play fails.
 play 2 0 0 1 -e "natsops_inventory=$tmp/missing.toml"
 "$natsops" demo --stop "$demo"
-demo=""
 echo "ansible: inventory import round trip and playbook passed"

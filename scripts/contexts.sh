@@ -19,14 +19,12 @@ if [ ! -x "$nats" ]; then
 	mkdir -p "bin/natscli-$natscli_ver"
 	GOBIN="$PWD/bin/natscli-$natscli_ver" CGO_ENABLED=0 go install "github.com/nats-io/natscli/nats@$natscli_ver"
 fi
+. scripts/lib/keep-demo.sh
 tmp=$(mktemp -d)
 natsops="$tmp/natsops"
 demo=""
 cleanup() {
-	local d
-	for d in "$tmp"/natsops-demo-*; do
-		[ -d "$d" ] && "$natsops" demo --stop "$d" >/dev/null 2>&1 || true
-	done
+	stop_demos "$natsops" "$tmp" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -58,9 +56,7 @@ servers_listed() {
 }
 
 echo "contexts: natscli $("$nats" --version 2>&1), demo cluster starting"
-TMPDIR="$tmp" "$natsops" demo --keep -o json >"$tmp/demo.json"
-demo=$(sed -n 's/.*"step":"summary".*"dir":"\([^"]*\)".*/\1/p' "$tmp/demo.json")
-[ -n "$demo" ] && [ -f "$demo/natsops.toml" ] || fail "no demo directory in the demo's summary"
+keep_demo "$natsops" "$tmp"
 inv="$demo/natsops.toml"
 ctx="$XDG_CONFIG_HOME/nats/context/local.json"
 

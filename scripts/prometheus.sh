@@ -28,6 +28,7 @@ if [ ! -x "$exporter" ]; then
 fi
 log "$("$exporter" --version 2>&1 | head -1)"
 
+. scripts/lib/keep-demo.sh
 tmp=$(mktemp -d)
 demo="" exporter_pid=""
 cleanup() {
@@ -37,9 +38,7 @@ cleanup() {
 		kill "$exporter_pid" 2>/dev/null || true
 		wait "$exporter_pid" 2>/dev/null || true
 	fi
-	if [ -n "$demo" ] && [ -d "$demo" ]; then
-		"$tmp/natsops" demo --stop "$demo" >&2 || log "could not stop the demo in $demo"
-	fi
+	stop_demos "$tmp/natsops" "$tmp"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -79,13 +78,7 @@ want() {
 	fi
 }
 
-"$natsops" demo --keep -o json >"$tmp/demo.json"
-demo=$(sed -n 's/.*"dir":"\([^"]*\)".*"step":"setup".*/\1/p' "$tmp/demo.json" | head -1)
-if [ -z "$demo" ] || [ ! -f "$demo/natsops.toml" ]; then
-	log "natsops demo --keep -o json named no directory:"
-	head -c 2000 "$tmp/demo.json" >&2
-	exit 1
-fi
+keep_demo "$natsops" "$tmp"
 
 rc=$(write_check -i "$demo/natsops.toml")
 [ "$rc" = 0 ] || { log "FAIL: check on the healthy demo exited $rc"; cat "$tmp/check.err" "$textfile/natsops.prom" >&2; exit 1; }
