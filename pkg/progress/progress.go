@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/natsops/natsops/internal/text"
 )
 
 // Every is how often a wait reports: the issue's bound is a line at least
@@ -54,7 +56,7 @@ func (r Report) String() string {
 	if r.Limit > 0 {
 		fmt.Fprintf(&b, " of %s", r.Limit)
 	}
-	if s := oneLine(r.Seen); s != "" {
+	if s := text.OneLine(r.Seen); s != "" {
 		b.WriteString(": ")
 		b.WriteString(s)
 	}
@@ -71,11 +73,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		LimitMS   int64  `json:"limit_ms,omitempty"`
 		Seen      string `json:"seen,omitempty"`
 		Line      string `json:"line"`
-	}{r.Subject, r.Waiting, r.Elapsed.Milliseconds(), r.Limit.Milliseconds(), oneLine(r.Seen), r.String()})
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	}{r.Subject, r.Waiting, r.Elapsed.Milliseconds(), r.Limit.Milliseconds(), text.OneLine(r.Seen), r.String()})
 }
 
 // Func receives reports. A nil Func is valid everywhere and reports
