@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 go build -o bin/natsops ./cmd/natsops
-dir=$(bin/natsops demo --supercluster --keep -o json | jq -r 'select(.step == "summary") | .dir')
+dir=$(bin/natsops demo --supercluster --keep -o json | jq -r 'select(.event == "result") | .dir')
 trap 'bin/natsops demo --stop "$dir" >/dev/null 2>&1 || true' EXIT
 inv=$dir/natsops.toml
 now() { date +%s.%N; }
@@ -43,7 +43,7 @@ for i in $(seq "$runs"); do
 	t0=$(now)
 	out=$(bin/natsops -i "$inv" restart --mode fast --yes -o json)
 	t1=$(now)
-	order=$(jq -r 'select(.step == "cluster" and .index == 1) | .order | join(" ")' <<<"$out")
+	order=$(jq -r 'select(.event == "cluster" and .index == 1) | .order | join(" ")' <<<"$out")
 	one=$(echo "$t1 - $t0" | bc)
 	split=0
 	for c in $order; do

@@ -112,21 +112,17 @@ func TestRestartCanary(t *testing.T) {
 	}
 }
 
-// records parses history -o json.
+// records parses history -o json: one document, its records.
 func records(t *testing.T, out string) []audit.Record {
 	t.Helper()
-	var recs []audit.Record
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var r audit.Record
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("history -o json line %q: %v", line, err)
-		}
-		recs = append(recs, r)
+	var doc struct {
+		OK      bool           `json:"ok"`
+		Records []audit.Record `json:"records"`
 	}
-	return recs
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK {
+		t.Fatalf("history -o json: %v\n%s", err, out)
+	}
+	return doc.Records
 }
 
 // TestRestartStaysReadyUnderTraffic: with a client publishing to an R3

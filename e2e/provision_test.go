@@ -134,7 +134,7 @@ func provisionTimed(c context.Context, t *testing.T, mode, inv string) string {
 }
 
 // nothingToDo: a second --yes and --check have nothing to do (exit 0), and
-// -o json says so per host.
+// -o json says so per host, then the result.
 func nothingToDo(c context.Context, t *testing.T, bare *testbed.Testbed, inv string) {
 	t.Helper()
 	before := snapshot(c, t, bare)
@@ -145,7 +145,7 @@ func nothingToDo(c context.Context, t *testing.T, bare *testbed.Testbed, inv str
 		t.Errorf("provision --check after provisioning: exit %d\n%s", code, out)
 	}
 	out, _, code := natsops(c, t, "-i", inv, "provision", "--check", "-o", "json")
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], `{"node":"b1"`) || !strings.Contains(lines[0], `"steps":null`) {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], `{"event":"host","node":"b1"`) || !strings.Contains(lines[0], `"steps":null`) || !strings.HasPrefix(lines[3], `{"event":"result","ok":true,"exit_code":0,`) {
 		t.Errorf("provision --check -o json: exit %d\n%s", code, out)
 	}
 	unchanged(c, t, bare, before, "a run with nothing to do")

@@ -200,9 +200,9 @@ func TestTune(t *testing.T) {
 		t.Fatalf("--check after tuning: exit %d, want 0", code)
 	}
 
-	// JSON: one object per host.
+	// JSON: one host event per host, then the result.
 	out, _, _ = natsops(c, t, "-i", inv, "tune", "--check", "-o", "json")
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(tb.Nodes) || !strings.HasPrefix(lines[0], `{"node":"n1"`) {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(tb.Nodes)+1 || !strings.HasPrefix(lines[0], `{"event":"host","node":"n1"`) || !strings.HasPrefix(lines[len(lines)-1], `{"event":"result","ok":true,"exit_code":0,`) {
 		t.Errorf("json output:\n%s", out)
 	}
 }

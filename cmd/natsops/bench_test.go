@@ -71,7 +71,7 @@ func TestBenchOnALocalCluster(t *testing.T) {
 	}
 	sum := evs[len(evs)-1]
 	held := int(sum["held"].(float64))
-	if sum["event"] != "summary" || sum["cause"] != "server-out-of-fds" || sum["closed"] != sum["held"] || held < 300 || held > 512 {
+	if sum["event"] != "result" || sum["exit_code"] != float64(ExitUnhealthy) || sum["cause"] != "server-out-of-fds" || sum["closed"] != sum["held"] || held < 300 || held > 512 {
 		t.Fatalf("bench connections at 512 fds: %v\n%s", sum, stderr)
 	}
 	t.Logf("held %d connections at nofile 512", held)

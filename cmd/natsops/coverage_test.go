@@ -10,6 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	rootcmd "github.com/natsops/natsops/internal/cmd/root"
+	"github.com/natsops/natsops/internal/cmdutil"
 )
 
 // testSources are the files that run natsops through its CLI: the
@@ -56,7 +59,7 @@ func TestEveryCommandAndFlagIsRun(t *testing.T) {
 	for _, m := range regexp.MustCompile("(?m)^\\| `natsops ([a-z-]+)").FindAllStringSubmatch(string(readme), -1) {
 		documented[m[1]] = true
 	}
-	root, _ := newRootCmd(testSystem(nil, nil, false))
+	root := rootcmd.NewCmd(cmdutil.NewFactory(testSystem(nil, nil, false), cmdutil.Link{}))
 	var missing []string
 	check := func(cmd *cobra.Command) {
 		name := cmd.Name()

@@ -21,7 +21,10 @@ import (
 // the rollout's events, and the summary last (decoded into summary).
 type demoLine struct {
 	rollout.Event
-	Dir string `json:"dir"`
+	// Kind is the line's "event": setup, healthy, status, step (the
+	// rollout's), progress, cluster, path, result.
+	Kind string `json:"event"`
+	Dir  string `json:"dir"`
 	// Status is the status line's reading (its host readings: the demo
 	// shows status as status does); Clusters a supercluster's, one per
 	// cluster.
@@ -45,6 +48,22 @@ type demoStatus struct {
 		Capacity  int    `json:"capacity"`
 		JetStream string `json:"jetstream"`
 	} `json:"nodes"`
+}
+
+// demoSummary is the demo's result line: the envelope and the summary.
+type demoSummary struct {
+	OK        bool   `json:"ok"`
+	ExitCode  int    `json:"exit_code"`
+	Error     string `json:"error"`
+	Dir       string `json:"dir"`
+	Inventory string `json:"inventory"`
+	Kept      bool   `json:"kept"`
+	Removed   bool   `json:"removed"`
+	Mode      string `json:"mode"`
+	demo.Run
+	PIDs    []int `json:"pids"`
+	Running []int `json:"running"`
+	TotalMS int64 `json:"total_ms"`
 }
 
 // runDemo runs the built binary; onLine sees every stdout line as it
@@ -72,7 +91,7 @@ func runDemo(t *testing.T, bin string, onLine func(demoLine, *os.Process), args 
 			t.Errorf("not one JSON object per line: %q: %v", sc.Text(), err)
 			continue
 		}
-		if l.Step == "summary" {
+		if l.Kind == "result" {
 			l.summary = &demoSummary{}
 			if err := json.Unmarshal(sc.Bytes(), l.summary); err != nil {
 				t.Errorf("summary: %q: %v", sc.Text(), err)
@@ -177,7 +196,7 @@ func TestDemo(t *testing.T) {
 		// The status it shows has every node's descriptors and capacity.
 		statuses := 0
 		for _, l := range lines {
-			if l.Step != "status" {
+			if l.Kind != "status" {
 				continue
 			}
 			statuses++
@@ -207,7 +226,7 @@ func TestDemo(t *testing.T) {
 		var dir, restarting, victim string
 		onLine := func(l demoLine, _ *os.Process) {
 			switch {
-			case l.Step == "setup":
+			case l.Kind == "setup":
 				dir = l.Dir
 			case victim == "" && l.Step == rollout.StepStart && l.Result == rollout.ResultOK:
 				restarting = l.Node
@@ -345,7 +364,7 @@ func TestDemoSupercluster(t *testing.T) {
 		// the supercluster (east and west), the edge's JetStream its own.
 		leader := ""
 		for _, l := range lines {
-			if l.Step != "status" {
+			if l.Kind != "status" {
 				continue
 			}
 			if len(l.Clusters) != 3 {
@@ -381,13 +400,13 @@ func TestDemoSupercluster(t *testing.T) {
 		current, seen := "", []string{}
 		for _, l := range lines {
 			switch {
-			case l.Step == "cluster":
+			case l.Kind == "cluster":
 				current = l.Cluster
 				seen = append(seen, current)
 				if strings.Join(l.Order, ",") != strings.Join(s.ClusterOrder, ",") {
 					t.Errorf("cluster line order %v, summary %v", l.Order, s.ClusterOrder)
 				}
-			case l.Node != "" && clusterOf[l.Node] != "" && l.Step != "status":
+			case l.Node != "" && clusterOf[l.Node] != "" && l.Kind != "status":
 				if clusterOf[l.Node] != current {
 					t.Errorf("event %s %s %s during cluster %s's restart", l.Node, l.Step, l.Result, current)
 				}
@@ -465,7 +484,7 @@ func TestDemoSupercluster(t *testing.T) {
 		}
 		pathLines := 0
 		for _, l := range lines {
-			if l.Step == "path" {
+			if l.Kind == "path" {
 				pathLines++
 			}
 		}

@@ -151,11 +151,12 @@ func TestDeployAndDiffOnALocalCluster(t *testing.T) {
 	code, out, _ = natsopsExec(t, bin, "deploy", "--check", "-o", "json", "-i", reload)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var last struct {
-		Step    string   `json:"step"`
-		OK      bool     `json:"ok"`
-		Changed []string `json:"changed"`
+		Event    string   `json:"event"`
+		OK       bool     `json:"ok"`
+		ExitCode int      `json:"exit_code"`
+		Changed  []string `json:"changed"`
 	}
-	if code != ExitPending || len(lines) != 4 || json.Unmarshal([]byte(lines[3]), &last) != nil || last.Step != "result" || len(last.Changed) != 3 {
+	if code != ExitPending || len(lines) != 4 || json.Unmarshal([]byte(lines[3]), &last) != nil || last.Event != "result" || last.ExitCode != ExitPending || len(last.Changed) != 3 {
 		t.Fatalf("deploy --check -o json: exit %d\n%s", code, out)
 	}
 	// Another template directory: diff shows its difference.

@@ -34,20 +34,27 @@ func TestHistoryOnALocalCluster(t *testing.T) {
 		t.Fatalf("history: exit %d, want a header and the restart\n%s%s", code, out, stderr)
 	}
 
+	// -o json: one document, the records in it.
 	code, out, stderr = natsopsExec(t, bin, "history", "--limit", "1", "-o", "json")
-	var rec audit.Record
-	if code != ExitOK || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &rec) != nil {
+	var doc struct {
+		OK      bool           `json:"ok"`
+		Source  string         `json:"source"`
+		Records []audit.Record `json:"records"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &doc) != nil || !doc.OK || doc.Source != auditLogOf(bin) || len(doc.Records) != 1 {
 		t.Fatalf("history --limit 1 -o json: exit %d\n%s%s", code, out, stderr)
 	}
+	rec := doc.Records[0]
 	if rec.Command != "restart" || rec.Outcome != audit.OK || rec.ExitCode != 0 || len(rec.Nodes) != 3 || rec.Node != "" || len(rec.Steps) == 0 || rec.InventorySHA256 == "" {
 		t.Errorf("the operator's record: %+v", rec)
 	}
 
 	code, out, stderr = natsopsExec(t, bin, "history", "--node", "n1", "-o", "json", "-i", inv)
-	var onNode audit.Record
-	if code != ExitOK || json.Unmarshal([]byte(strings.TrimSpace(out)), &onNode) != nil {
+	doc.Records = nil
+	if code != ExitOK || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Records) != 1 {
 		t.Fatalf("history --node n1 -o json: exit %d\n%s%s", code, out, stderr)
 	}
+	onNode := doc.Records[0]
 	if onNode.Node != "n1" || onNode.NodeOutcome != audit.NodeDone || onNode.Run != rec.Run {
 		t.Errorf("n1's record: node %q outcome %q run %q, want n1 done in run %s", onNode.Node, onNode.NodeOutcome, onNode.Run, rec.Run)
 	}

@@ -57,7 +57,7 @@ func runCLIWith(t *testing.T, stdin string, tty bool, args ...string) (int, stri
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	sys := testSystem(&stdout, &stderr, tty, args...)
-	sys.stdin = strings.NewReader(stdin)
+	sys.Stdin = strings.NewReader(stdin)
 	code := run(sys)
 	return code, stdout.String(), stderr.String()
 }
@@ -112,8 +112,9 @@ func TestProvisionFlow(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "provision", "-i", inv, "--check", "-o", "json")
+	// A host event per host, then the result.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != ExitOK || len(lines) != 2 {
+	if code != ExitOK || len(lines) != 3 || !strings.HasPrefix(lines[0], `{"event":"host","node":"n1"`) || !strings.HasPrefix(lines[2], `{"event":"result","ok":true,"exit_code":0,`) {
 		t.Fatalf("json: exit %d\n%s", code, out)
 	}
 	var h struct {
@@ -170,7 +171,7 @@ func TestProvisionRefusesBeforeAnyChange(t *testing.T) {
 		t.Fatalf("checksum mismatch: exit %d\n%s", code, errOut)
 	}
 	code, out, _ := runCLI(t, "provision", "-i", inv, "--check", "-o", "json")
-	if code != ExitInvalid || !strings.Contains(out, `"key": "service.binary_sha256"`) {
+	if code != ExitInvalid || !strings.Contains(out, `"key":"service.binary_sha256"`) {
 		t.Fatalf("checksum mismatch, json: exit %d\n%s", code, out)
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/natsops/natsops/internal/cmd/root"
+	"github.com/natsops/natsops/internal/cmdutil"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"natsops": func() { os.Exit(run(newSystem())) },
+		"natsops": func() { os.Exit(root.Main(cmdutil.NewSystem(), cmdutil.Link{})) },
 	})
 }
 

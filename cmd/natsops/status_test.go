@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,19 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/natsops/natsops/internal/natstest"
-	"github.com/natsops/natsops/pkg/remote"
 )
-
-// testSystem is an empty world for running natsops in-process: no input,
-// no environment, no SSH setup; tty says whether stdout is a terminal.
-func testSystem(stdout, stderr io.Writer, tty bool, args ...string) *system {
-	return &system{
-		stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, args: args,
-		getenv: func(string) (string, bool) { return "", false },
-		isTTY:  func(any) bool { return tty },
-		sshEnv: func() (remote.Env, error) { return remote.Env{}, nil },
-	}
-}
 
 // runCLI runs natsops in-process with args; returns exit code and output.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -202,7 +189,7 @@ func TestStatusWatch(t *testing.T) {
 	w := &watchWriter{want: 4, cancel: cancel, onFirst: func() { go servers[2].Shutdown() }}
 	var stderr bytes.Buffer
 	sys := testSystem(w, &stderr, true, "status", "-i", inv, "--watch", "--interval", "200ms")
-	sys.ctx = ctx
+	sys.Ctx = ctx
 	if code := run(sys); code != ExitOK {
 		t.Fatalf("watch exit %d: %s", code, stderr.String())
 	}

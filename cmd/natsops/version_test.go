@@ -4,41 +4,11 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
-)
 
-// The linker's version and commit (release builds) win over the module
-// build info; without them, the build info is what `version` says.
-func TestResolveVersion(t *testing.T) {
-	bi := &debug.BuildInfo{
-		GoVersion: "go1.26.8",
-		Main:      debug.Module{Version: "(devel)"},
-		Settings: []debug.BuildSetting{
-			{Key: "vcs.revision", Value: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
-			{Key: "vcs.modified", Value: "true"},
-		},
-	}
-	for _, tc := range []struct {
-		name            string
-		version, commit string
-		bi              *debug.BuildInfo
-		want            versionInfo
-	}{
-		{"go build", "", "", bi, versionInfo{Version: "(devel)", Commit: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Modified: true, GoVersion: "go1.26.8", NATSServer: "v2.15.2"}},
-		{"release build", "1.4.0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", bi, versionInfo{Version: "1.4.0", Commit: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Modified: true, GoVersion: "go1.26.8", NATSServer: "v2.15.2"}},
-		{"release build without vcs info", "1.4.0", "cccc", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}}, versionInfo{Version: "1.4.0", Commit: "cccc", GoVersion: "go1.26.8", NATSServer: "v2.15.2"}},
-		{"version only", "1.4.0", "", bi, versionInfo{Version: "1.4.0", Commit: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Modified: true, GoVersion: "go1.26.8", NATSServer: "v2.15.2"}},
-		{"no build info", "", "", nil, versionInfo{Version: "(unknown)", GoVersion: "(unknown)", NATSServer: "v2.15.2"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := resolveVersion(tc.version, tc.commit, tc.bi, "v2.15.2"); got != tc.want {
-				t.Errorf("got %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
-}
+	"github.com/natsops/natsops/internal/cmdutil"
+)
 
 // A binary linked the way .goreleaser.yaml links it reports the
 // release's version and commit, in text and JSON.
@@ -64,7 +34,7 @@ func TestReleaseBuildVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("natsops version -o json: %v", err)
 	}
-	var v versionInfo
+	var v cmdutil.VersionInfo
 	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -19,8 +19,16 @@ var layer = map[string]int{
 	"pkg/service": 3,
 	"pkg/tune":    4, "pkg/rollout": 4, "pkg/probe": 4,
 	"pkg/provision": 5, "pkg/deploy": 5, "pkg/demo": 5,
-	"pkg/audit":   6,
-	"cmd/natsops": 7,
+	"pkg/audit": 6,
+	// The command layer: the shared machinery, the rollout commands'
+	// share, the commands (none imports another), the root, main.
+	"internal/cmdutil": 7, "internal/cmd/rolloutcmd": 8,
+	"internal/cmd/bench": 9, "internal/cmd/check": 9, "internal/cmd/contexts": 9, "internal/cmd/demo": 9,
+	"internal/cmd/deploy": 9, "internal/cmd/gendocs": 9, "internal/cmd/hashpassword": 9, "internal/cmd/history": 9,
+	"internal/cmd/initcmd": 9, "internal/cmd/inventory": 9, "internal/cmd/provision": 9, "internal/cmd/render": 9,
+	"internal/cmd/restart": 9, "internal/cmd/server": 9, "internal/cmd/status": 9, "internal/cmd/tune": 9,
+	"internal/cmd/validate": 9, "internal/cmd/version": 9,
+	"internal/cmd/root": 10, "internal/cmd/cmdtest": 11, "cmd/natsops": 11,
 	// Test support and the testbed sit beside the product.
 	"internal/natstest": 1, "internal/testinv": 2, "testbed": 3, "testbed/cmd/testbed": 4,
 }

@@ -58,6 +58,9 @@ func (p Problem) String() string {
 // them all instead of one per attempt.
 type InventoryError struct {
 	Problems []Problem
+	// IO: the file could not be read at all (missing, no permission):
+	// an I/O failure (exit 1), not an invalid inventory (65).
+	IO bool `json:"-"`
 }
 
 func (e *InventoryError) Error() string {

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"path"
 	"path/filepath"
@@ -40,7 +42,10 @@ func LoadEstate(path string) (*Estate, error) {
 	data, err := ReadBounded(path, MaxInventoryBytes)
 	if err != nil {
 		hint := "pass the inventory with -i FILE or NATSOPS_INVENTORY, or create one with `natsops init`"
-		return nil, &InventoryError{Problems: []Problem{{File: path, Msg: "cannot read inventory: " + err.Error(), Fix: hint}}}
+		// A missing or forbidden file is an I/O error; one natsops will
+		// not read (a device, a FIFO, too large) is a bad inventory.
+		io := errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
+		return nil, &InventoryError{IO: io, Problems: []Problem{{File: path, Msg: "cannot read inventory: " + err.Error(), Fix: hint}}}
 	}
 	return ParseEstate(path, data)
 }

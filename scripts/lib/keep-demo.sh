@@ -9,7 +9,7 @@
 keep_demo() {
 	local natsops=$1 work=$2
 	TMPDIR="$work" "$natsops" demo --keep -o json >"$work/demo.json"
-	demo=$(sed -n 's/.*"dir":"\([^"]*\)".*"step":"setup".*/\1/p' "$work/demo.json" | head -1)
+	demo=$(sed -n 's/^{"event":"setup","dir":"\([^"]*\)".*/\1/p' "$work/demo.json" | head -1)
 	if [ -z "$demo" ] || [ ! -f "$demo/natsops.toml" ]; then
 		echo "natsops demo --keep -o json named no directory:" >&2
 		head -c 2000 "$work/demo.json" >&2

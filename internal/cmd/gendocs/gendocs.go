@@ -1,0 +1,89 @@
+// Package gendocs is the hidden `natsops gendocs`: man pages and shell
+// completions from the command tree, for the packages (pkg/clidoc).
+package gendocs
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/natsops/natsops/internal/cmdutil"
+	"github.com/natsops/natsops/pkg/clidoc"
+)
+
+type Options struct {
+	*cmdutil.Factory
+	man         string
+	completions string
+	gzip        bool
+	source      string
+}
+
+// NewCmd is the release build's step (.goreleaser.yaml's before
+// hook) that writes the man pages and completion scripts the packages
+// install. Hidden: it is not for operators.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "gendocs --man DIR --completions DIR",
+		Short: "Write man pages and shell completion scripts (for packaging)",
+		Long: `Write one man page per command (natsops.1, natsops-deploy.1, ...) into the
+--man directory and the bash, zsh and fish completion scripts (natsops.bash,
+_natsops, natsops.fish) into the --completions directory, from this
+binary's command tree. Pages of commands that no longer exist are removed
+from the --man directory.
+
+The pages' header date is SOURCE_DATE_EPOCH (seconds since 1970, e.g. the
+commit's: git log -1 --format=%ct) so that a build is reproducible;
+without it, today.`,
+		Hidden: true,
+		Args:   cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Root())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.man, "man", "", "write the man pages into `DIR`")
+	fl.StringVar(&o.completions, "completions", "", "write the completion scripts into `DIR`")
+	fl.BoolVar(&o.gzip, "gzip", false, "gzip the man pages (name.1.gz, as distributions install them)")
+	fl.StringVar(&o.source, "source", "", "the pages' header source (default \"natsops VERSION\")")
+	return cmd
+}
+
+func (o *Options) run(root *cobra.Command) error {
+	if o.man == "" && o.completions == "" {
+		return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both")
+	}
+	var date time.Time
+	if s, ok := o.Sys.Getenv("SOURCE_DATE_EPOCH"); ok && s != "" {
+		d, err := clidoc.DateFromEpoch(s)
+		if err != nil {
+			return cmdutil.Usage("%v", err)
+		}
+		date = d
+	}
+	source := o.source
+	if source == "" {
+		source = "natsops " + o.Version().Version
+	}
+	files, err := clidoc.Write(root, clidoc.Options{
+		ManDir:        o.man,
+		CompletionDir: o.completions,
+		Gzip:          o.gzip,
+		Date:          date,
+		Source:        source,
+		Manual:        "natsops manual",
+	})
+	if err != nil {
+		return err
+	}
+	if o.JSON() {
+		o.Result(map[string]any{"files": files})
+		return nil
+	}
+	for _, f := range files {
+		fmt.Fprintln(o.Sys.Stdout, f)
+	}
+	return nil
+}
