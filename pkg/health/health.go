@@ -3,8 +3,9 @@
 // server, restarted when a restart is expected, full /healthz ok, routes to
 // every inventory peer (distinct peers, never pooled connections), one
 // JetStream meta leader with every replica current; for a supercluster,
-// gateways to every other cluster and leaf node connections up. Each
-// verdict is a list of reasons with a stable code.
+// gateways to every other cluster and leaf node connections up; before a
+// rollout, whether it may go on (Preflight) and which problems it goes on
+// with (Baseline). Each verdict is a list of reasons with a stable code.
 //
 // It is pure: no I/O, no clock. Reading the endpoints is pkg/monitor;
 // polling until a verdict holds is the caller's (pkg/rollout).
