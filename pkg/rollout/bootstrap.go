@@ -143,6 +143,7 @@ func (f *formation) notFormed(reasons []health.Reason, err error, t time.Time) *
 func (f *formation) waitFormed(ctx context.Context, starts map[string]string) ([]health.Reason, error) {
 	inv := f.inv
 	lv := newLiveness(f.env)
+	w := f.waiting("", "cluster formed", f.opts.NodeTimeout)
 	var reasons []health.Reason
 	err := fleet.Until(ctx, f.clock, f.opts.Poll, f.opts.NodeTimeout, func() (bool, error) {
 		f.snaps = f.readAll(ctx, inv.Nodes, f.snaps)
@@ -150,6 +151,7 @@ func (f *formation) waitFormed(ctx context.Context, starts map[string]string) ([
 		if len(reasons) == 0 {
 			return true, nil
 		}
+		w.Tick(f.clock.Now(), seenReasons("", reasons))
 		for _, n := range inv.Nodes {
 			if !up(f.snaps[n.Name]) {
 				if why := lv.gone(ctx, n, aliveCommand(n, f.opts.Mode, starts[n.Name])); why != "" {
@@ -224,12 +226,14 @@ func (f *formation) unbootstrap(ctx context.Context, running map[string]bool, e 
 // standalone) config, which need not be a cluster member.
 func (f *formation) waitServes(ctx context.Context, n *cluster.Node, prev *monitor.Snapshot, alive string) error {
 	lv := newLiveness(f.env)
+	w := f.waiting(n.Name, "serving again", f.opts.NodeTimeout)
 	err := fleet.Until(ctx, f.clock, f.opts.Poll, f.opts.NodeTimeout, func() (bool, error) {
 		// Not into f.snaps: every node is waited for at once.
 		s := f.read.Node(ctx, n)
 		if up(s) && (!up(prev) || !s.Varz.Start.Equal(prev.Varz.Start)) && s.Healthz.OK() {
 			return true, nil
 		}
+		w.Tick(f.clock.Now(), seenReasons(n.Name, health.NodeReady(n.Name, s, health.Expect{})))
 		if !up(s) {
 			if why := lv.gone(ctx, n, alive); why != "" {
 				return false, fmt.Errorf("nats-server on %s exited after it was started again: %s", n.Name, why)

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,13 +11,14 @@ import (
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
 // env is what every part of one rollout shares, the sequencer and each
 // node's steps alike, fixed once the hosts are connected: the options
 // (defaults applied), the clock, the hosts, how the cluster is read, and
-// where steps and errors are told. Neither side reaches into
+// where steps, errors and progress are told. Neither side reaches into
 // the other through it.
 type env struct {
 	opts  Options
@@ -28,12 +30,15 @@ type env struct {
 	across Across
 	hosts  map[string]remote.Host
 	// command names the natsops command in errors' advice.
-	command string
-	emit    func(Event)
+	command  string
+	emit     func(Event)
+	progress progress.Func
+	every    time.Duration
 }
 
-// newEnv is cfg's env, its hosts not connected yet. Events reach the
-// caller one at a time: a bootstrap's come from every node at once.
+// newEnv is cfg's env, its hosts not connected yet. Events and progress
+// reports reach the caller one at a time: a bootstrap's come from every
+// node at once, and a stop's exit is reported from a goroutine.
 func newEnv(cfg Config) *env {
 	e := &env{
 		opts:    withDefaults(cfg.Options),
@@ -42,6 +47,7 @@ func newEnv(cfg Config) *env {
 		inv:     cfg.Inventory,
 		across:  cfg.Across,
 		command: cfg.Command,
+		every:   cfg.ProgressEvery,
 	}
 	if e.clock == nil {
 		e.clock = fleet.RealClock{}
@@ -55,6 +61,13 @@ func newEnv(cfg Config) *env {
 		mu.Lock()
 		defer mu.Unlock()
 		events(ev)
+	}
+	if f := cfg.Progress; f != nil {
+		e.progress = func(r progress.Report) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(r)
+		}
 	}
 	return e
 }
@@ -85,6 +98,30 @@ func (e *env) estate(cur *cluster.Inventory, snaps fleet.Snapshots) []health.Rea
 		return nil
 	}
 	return e.across.Gate(cur, snaps)
+}
+
+// waiting starts a polled wait's progress on the rollout's clock.
+func (e *env) waiting(subject, what string, limit time.Duration) *progress.Waiter {
+	return progress.StartEvery(e.progress, e.clock.Now(), progress.Report{Subject: subject, Waiting: what, Limit: limit}, e.every)
+}
+
+// seenReasons is what a wait saw last, for its progress: the first
+// reasons (a node other than subject named), and how many more.
+func seenReasons(subject string, rs []health.Reason) string {
+	const shown = 2
+	var parts []string
+	for i, x := range rs {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-shown))
+			break
+		}
+		if x.Node == subject {
+			parts = append(parts, x.Msg)
+		} else {
+			parts = append(parts, x.Node+": "+x.Msg)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // up reports a node whose monitoring endpoint answers /varz.

@@ -106,6 +106,7 @@ func (nr *nodeRun) stopGate(ctx context.Context) error {
 	t := nr.clock.Now()
 	var v health.StopVerdict
 	waited := false
+	w := nr.waiting(n.Name, "jetstream catch-up", nr.opts.Settle)
 	_ = fleet.Until(ctx, nr.clock, settlePoll, nr.opts.Settle, func() (bool, error) {
 		v = health.StopImpact(stopInput(nr.inv, n, nr.a, nr.snaps[n.Name], nr.readStreams(ctx, nr.cur())))
 		rs := v.Refusals(nr.opts.AllowUnavailable, nr.opts.Force)
@@ -116,6 +117,7 @@ func (nr *nodeRun) stopGate(ctx context.Context) error {
 			waited = true
 			nr.event(n.Name, StepJetStream, ResultWaiting, t, "%s; waiting up to %s for it to catch up", rs[0].Msg, nr.opts.Settle)
 		}
+		w.Tick(nr.clock.Now(), seenReasons(n.Name, rs))
 		return false, nil
 	})
 	if ctx.Err() != nil {

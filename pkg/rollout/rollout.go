@@ -21,6 +21,7 @@ import (
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -143,6 +144,18 @@ type Config struct {
 	// Across is how the cluster's rollout sees the rest of its estate
 	// (the zero value: a cluster on its own).
 	Across Across
+	// Progress, when set, is told what a long wait waits for and what it
+	// sees now, at least every ProgressEvery while the wait lasts: a
+	// node's ready wait and its soak (HealthyFor), a stop's exit (lame
+	// duck), a reload's confirmation, preflight's settling, the JetStream
+	// catch-up before a stop, a removal's and a bootstrap's wait, and the
+	// pause between nodes. Reports are not Events: the Event stream is the
+	// same with or without it.
+	Progress progress.Func
+	// ProgressEvery is how often Progress is told (0: progress.Every).
+	// The waits that poll report on Clock; a stop's exit, one blocking
+	// remote command, on the wall clock.
+	ProgressEvery time.Duration
 	Options
 }
 

@@ -217,6 +217,7 @@ func (r *runner) preflight(ctx context.Context, sshErrs map[string]error, t time
 // unhealthy.
 func (r *runner) settle(ctx context.Context, in health.PreflightInput) health.PreflightVerdict {
 	begin := r.clock.Now()
+	w := r.waiting("", "preflight: cluster healthy", r.opts.Settle)
 	waited := false
 	var v health.PreflightVerdict
 	_ = fleet.Until(ctx, r.clock, settlePoll, r.opts.Settle, func() (bool, error) {
@@ -230,6 +231,7 @@ func (r *runner) settle(ctx context.Context, in health.PreflightInput) health.Pr
 			waited = true
 			r.event(v.Reasons[0].Node, StepPreflight, ResultWaiting, begin, "not healthy yet (%s); waiting up to %s for it to settle", v.Reasons[0].Msg, r.opts.Settle)
 		}
+		w.Tick(r.clock.Now(), seenReasons("", v.Reasons))
 		return false, nil
 	})
 	return v
@@ -366,9 +368,9 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 }
 
 // pause soaks between node after (done) and node next: Pause long,
-// telling Config.Pausing the time left about every second. A
-// cancellation stops the rollout as interrupted before next, with the
-// done nodes recorded.
+// telling Config.Pausing the time left about every second and Progress
+// at its interval. A cancellation stops the rollout as interrupted
+// before next, with the done nodes recorded.
 func (r *runner) pause(ctx context.Context, after, next string) error {
 	t := r.clock.Now()
 	total := r.opts.Pause
@@ -378,6 +380,7 @@ func (r *runner) pause(ctx context.Context, after, next string) error {
 		}
 	}
 	r.event(after, StepPause, ResultWaiting, t, "pausing %s before %s", total, next)
+	w := r.waiting("", "pause after "+after, total)
 	end := t.Add(total)
 	for {
 		now := r.clock.Now()
@@ -386,6 +389,7 @@ func (r *runner) pause(ctx context.Context, after, next string) error {
 			break
 		}
 		tick(left)
+		w.Tick(now, fmt.Sprintf("%s done; %s next, in %s", after, next, left.Round(time.Second)))
 		// Whole seconds left on every tick after the first.
 		step := left % time.Second
 		if step == 0 {

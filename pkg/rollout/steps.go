@@ -8,6 +8,8 @@ import (
 
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -15,7 +17,9 @@ import (
 // steps stops the node, waits for its process to exit and (with start)
 // starts it, in one round trip, reporting each step; it returns the start
 // step's output. Once the node is going down the script runs to its end
-// even if interrupted, so the node is not left half done.
+// even if interrupted, so the node is not left half done. While the
+// script runs (a lame duck lasts up to lame_duck_duration), Progress is
+// told what the node's monitoring endpoint shows.
 func (nr *nodeRun) steps(ctx context.Context, mode service.Mode, start bool) (string, error) {
 	n := nr.n
 	h := nr.hosts[n.Name]
@@ -27,7 +31,9 @@ func (nr *nodeRun) steps(ctx context.Context, mode service.Mode, start bool) (st
 	if start {
 		script = c.Cycle()
 	}
+	stop := nr.exitProgress(dctx, mode, c.ExitBound)
 	res, runErr := h.Run(cctx, script, remote.RunOptions{Sudo: true})
+	stop()
 	cancel()
 	out := ""
 	if res != nil {
@@ -83,6 +89,43 @@ func (nr *nodeRun) steps(ctx context.Context, mode service.Mode, start bool) (st
 	}
 	emit(StepStart, ResultOK, st, firstLine(c.Start))
 	return st.Out, nil
+}
+
+// exitProgress reports the stop's exit while the one remote command that
+// stops (and starts) the node runs, on the wall clock, until stopped:
+// what the node's monitoring endpoint shows (the clients a lame duck has
+// left, a new process) is read for each report.
+func (nr *nodeRun) exitProgress(ctx context.Context, mode service.Mode, bound time.Duration) (stop func()) {
+	if nr.progress == nil {
+		return func() {}
+	}
+	var before time.Time
+	if s := nr.snaps[nr.n.Name]; up(s) {
+		before = s.Varz.Start
+	}
+	what := "exit"
+	if mode == service.Graceful {
+		what = "lame-duck exit"
+	}
+	n, read := nr.n, nr.read
+	return progress.GoEvery(ctx, nr.progress, progress.Report{Subject: n.Name, Waiting: what, Limit: bound}, func(ctx context.Context) string {
+		return exitSeen(mode, before, read.Node(ctx, n))
+	}, nr.every)
+}
+
+// exitSeen is what a reading of a node being stopped shows: the process
+// started at before still serving (with its clients), a new one, or no
+// answer.
+func exitSeen(mode service.Mode, before time.Time, s *monitor.Snapshot) string {
+	switch {
+	case !up(s):
+		return "no answer at the monitoring endpoint: exited, or not started yet"
+	case !before.IsZero() && !s.Varz.Start.Equal(before):
+		return "a new process answers; its start has not returned yet"
+	case mode == service.Graceful:
+		return "lame duck: " + text.Plural(s.Varz.Connections, "client") + " left"
+	}
+	return "still running: " + text.Plural(s.Varz.Connections, "client")
 }
 
 // aliveCommand checks node n's process: the unit's state, or in pidfile

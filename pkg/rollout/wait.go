@@ -25,6 +25,7 @@ func (nr *nodeRun) waitReady(ctx context.Context, e health.Expect, alive string,
 	n := nr.n
 	e, peers := nr.expect(e)
 	lv := newLiveness(nr.env)
+	w := nr.waiting(n.Name, "ready", timeout)
 	var swept time.Time
 	var reasons []health.Reason
 	err := fleet.Until(ctx, nr.clock, nr.opts.Poll, timeout, func() (bool, error) {
@@ -40,6 +41,7 @@ func (nr *nodeRun) waitReady(ctx context.Context, e health.Expect, alive string,
 				return true, nil
 			}
 		}
+		w.Tick(nr.clock.Now(), seenReasons(n.Name, reasons))
 		if !up(s) {
 			if why := lv.gone(ctx, n, alive); why != "" {
 				return false, fmt.Errorf("nats-server on %s exited after it was started: %s", n.Name, why)
@@ -141,6 +143,7 @@ func (nr *nodeRun) holdReady(ctx context.Context, e health.Expect) (int, int, []
 	n := nr.n
 	e, _ = nr.expect(e)
 	begin := nr.clock.Now()
+	w := nr.waiting(n.Name, "healthy-for", nr.opts.HealthyFor)
 	var started time.Time
 	if s := nr.snaps[n.Name]; up(s) {
 		started = s.Varz.Start
@@ -152,6 +155,8 @@ func (nr *nodeRun) holdReady(ctx context.Context, e health.Expect) (int, int, []
 			return readings, behind, catching, fmt.Errorf("still catching up %s after the %s it had to stay ready (%d of %d readings behind; nothing was restarted for it): %s: %s",
 				nr.opts.Settle, nr.opts.HealthyFor, behind, readings, catching[0].Node, catching[0].Msg)
 		}
+		now := nr.clock.Now()
+		w.Tick(now, soakSeen(n.Name, now.Sub(begin), nr.opts.HealthyFor, catching))
 		if err := nr.clock.Sleep(ctx, nr.opts.Poll); err != nil {
 			return readings, behind, nil, err
 		}
@@ -203,6 +208,16 @@ func splitCatching(rs []health.Reason, snaps fleet.Snapshots) (hard, catching []
 	return hard, catching
 }
 
+// soakSeen is what the soak of node shows so far: how long it has been
+// ready, and a replica catching up.
+func soakSeen(node string, elapsed, window time.Duration, catching []health.Reason) string {
+	s := fmt.Sprintf("ready %s of %s", elapsed.Round(time.Second), window)
+	if len(catching) > 0 {
+		return s + "; catching up: " + seenReasons(node, catching)
+	}
+	return s + "; every reading healthy"
+}
+
 // catchingOnly: every reason is a /healthz of a replica catching up.
 func catchingOnly(rs []health.Reason, snaps map[string]*monitor.Snapshot) bool {
 	for _, x := range rs {
@@ -219,6 +234,7 @@ func catchingOnly(rs []health.Reason, snaps map[string]*monitor.Snapshot) bool {
 func (nr *nodeRun) waitReloaded(ctx context.Context, before *monitor.Varz, want string) error {
 	n := nr.n
 	last := "no answer"
+	w := nr.waiting(n.Name, "reload", nr.opts.ReloadTimeout)
 	err := fleet.Until(ctx, nr.clock, max(nr.opts.Poll, 100*time.Millisecond), nr.opts.ReloadTimeout, func() (bool, error) {
 		s := nr.read.Node(ctx, n)
 		nr.snaps[n.Name] = s
@@ -238,6 +254,7 @@ func (nr *nodeRun) waitReloaded(ctx context.Context, before *monitor.Varz, want 
 			}
 			last = rs[0].Msg
 		}
+		w.Tick(nr.clock.Now(), last)
 		return false, nil
 	})
 	if errors.Is(err, fleet.ErrTimeout) {
@@ -251,11 +268,13 @@ func (nr *nodeRun) waitReloaded(ctx context.Context, before *monitor.Varz, want 
 func (nr *nodeRun) waitWithout(ctx context.Context) error {
 	n := nr.n
 	t := nr.clock.Now()
+	w := nr.waiting(n.Name, "healthy without it", nr.opts.NodeTimeout)
 	var reasons []health.Reason
 	err := fleet.Until(ctx, nr.clock, nr.opts.Poll, nr.opts.NodeTimeout, func() (bool, error) {
 		cur := nr.cur()
 		nr.snaps = nr.readAll(ctx, cur.Nodes, nr.snaps)
 		reasons = nr.baseline.Without(n.Name, append(health.ClusterReady(cur, nr.snaps), nr.estate(cur, nr.snaps)...))
+		w.Tick(nr.clock.Now(), seenReasons(n.Name, reasons))
 		return len(reasons) == 0, nil
 	})
 	if err != nil {
