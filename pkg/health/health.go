@@ -53,6 +53,25 @@ type Reason struct {
 
 func (r Reason) String() string { return fmt.Sprintf("%s: %s (%s)", r.Node, r.Msg, r.Code) }
 
+// Brief is reasons on one short line, for a wait that says what it sees:
+// the first two (named by node, unless about subject), and how many more.
+func Brief(subject string, rs []Reason) string {
+	const shown = 2
+	var parts []string
+	for i, x := range rs {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-shown))
+			break
+		}
+		if x.Node == subject {
+			parts = append(parts, x.Msg)
+		} else {
+			parts = append(parts, x.Node+": "+x.Msg)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Expect is what a node must show to count as ready.
 type Expect struct {
 	// Peers are the node names it must have routes to.

@@ -151,7 +151,7 @@ func (f *formation) waitFormed(ctx context.Context, starts map[string]string) ([
 		if len(reasons) == 0 {
 			return true, nil
 		}
-		w.Tick(f.clock.Now(), seenReasons("", reasons))
+		w.Tick(f.clock.Now(), health.Brief("", reasons))
 		for _, n := range inv.Nodes {
 			if !up(f.snaps[n.Name]) {
 				if why := lv.gone(ctx, n, aliveCommand(n, f.opts.Mode, starts[n.Name])); why != "" {
@@ -233,7 +233,7 @@ func (f *formation) waitServes(ctx context.Context, n *cluster.Node, prev *monit
 		if up(s) && (!up(prev) || !s.Varz.Start.Equal(prev.Varz.Start)) && s.Healthz.OK() {
 			return true, nil
 		}
-		w.Tick(f.clock.Now(), seenReasons(n.Name, health.NodeReady(n.Name, s, health.Expect{})))
+		w.Tick(f.clock.Now(), health.Brief(n.Name, health.NodeReady(n.Name, s, health.Expect{})))
 		if !up(s) {
 			if why := lv.gone(ctx, n, alive); why != "" {
 				return false, fmt.Errorf("nats-server on %s exited after it was started again: %s", n.Name, why)

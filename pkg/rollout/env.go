@@ -3,7 +3,6 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -103,25 +102,6 @@ func (e *env) estate(cur *cluster.Inventory, snaps fleet.Snapshots) []health.Rea
 // waiting starts a polled wait's progress on the rollout's clock.
 func (e *env) waiting(subject, what string, limit time.Duration) *progress.Waiter {
 	return progress.StartEvery(e.progress, e.clock.Now(), progress.Report{Subject: subject, Waiting: what, Limit: limit}, e.every)
-}
-
-// seenReasons is what a wait saw last, for its progress: the first
-// reasons (a node other than subject named), and how many more.
-func seenReasons(subject string, rs []health.Reason) string {
-	const shown = 2
-	var parts []string
-	for i, x := range rs {
-		if i == shown {
-			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-shown))
-			break
-		}
-		if x.Node == subject {
-			parts = append(parts, x.Msg)
-		} else {
-			parts = append(parts, x.Node+": "+x.Msg)
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 // up reports a node whose monitoring endpoint answers /varz.

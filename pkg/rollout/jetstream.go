@@ -117,7 +117,7 @@ func (nr *nodeRun) stopGate(ctx context.Context) error {
 			waited = true
 			nr.event(n.Name, StepJetStream, ResultWaiting, t, "%s; waiting up to %s for it to catch up", rs[0].Msg, nr.opts.Settle)
 		}
-		w.Tick(nr.clock.Now(), seenReasons(n.Name, rs))
+		w.Tick(nr.clock.Now(), health.Brief(n.Name, rs))
 		return false, nil
 	})
 	if ctx.Err() != nil {

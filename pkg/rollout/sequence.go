@@ -231,7 +231,7 @@ func (r *runner) settle(ctx context.Context, in health.PreflightInput) health.Pr
 			waited = true
 			r.event(v.Reasons[0].Node, StepPreflight, ResultWaiting, begin, "not healthy yet (%s); waiting up to %s for it to settle", v.Reasons[0].Msg, r.opts.Settle)
 		}
-		w.Tick(r.clock.Now(), seenReasons("", v.Reasons))
+		w.Tick(r.clock.Now(), health.Brief("", v.Reasons))
 		return false, nil
 	})
 	return v

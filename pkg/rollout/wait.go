@@ -41,7 +41,7 @@ func (nr *nodeRun) waitReady(ctx context.Context, e health.Expect, alive string,
 				return true, nil
 			}
 		}
-		w.Tick(nr.clock.Now(), seenReasons(n.Name, reasons))
+		w.Tick(nr.clock.Now(), health.Brief(n.Name, reasons))
 		if !up(s) {
 			if why := lv.gone(ctx, n, alive); why != "" {
 				return false, fmt.Errorf("nats-server on %s exited after it was started: %s", n.Name, why)
@@ -213,7 +213,7 @@ func splitCatching(rs []health.Reason, snaps fleet.Snapshots) (hard, catching []
 func soakSeen(node string, elapsed, window time.Duration, catching []health.Reason) string {
 	s := fmt.Sprintf("ready %s of %s", elapsed.Round(time.Second), window)
 	if len(catching) > 0 {
-		return s + "; catching up: " + seenReasons(node, catching)
+		return s + "; catching up: " + health.Brief(node, catching)
 	}
 	return s + "; every reading healthy"
 }
@@ -274,7 +274,7 @@ func (nr *nodeRun) waitWithout(ctx context.Context) error {
 		cur := nr.cur()
 		nr.snaps = nr.readAll(ctx, cur.Nodes, nr.snaps)
 		reasons = nr.baseline.Without(n.Name, append(health.ClusterReady(cur, nr.snaps), nr.estate(cur, nr.snaps)...))
-		w.Tick(nr.clock.Now(), seenReasons(n.Name, reasons))
+		w.Tick(nr.clock.Now(), health.Brief(n.Name, reasons))
 		return len(reasons) == 0, nil
 	})
 	if err != nil {
