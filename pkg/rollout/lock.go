@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/remote"
@@ -162,7 +162,7 @@ func (l *locker) acquire(ctx context.Context) (*foundState, error) {
 	var taken []string
 	var found *foundState
 	var fail error
-	for _, name := range sortedHostNames(l.hosts) {
+	for _, name := range text.SortedKeys(l.hosts) {
 		out, err := outs[name], errs[name]
 		switch {
 		case err != nil:
@@ -292,19 +292,10 @@ func (l *locker) writeState(ctx context.Context, st *State) error {
 		errs[name] = err
 		mu.Unlock()
 	})
-	for _, name := range sortedHostNames(hosts) {
+	for _, name := range text.SortedKeys(hosts) {
 		if err := errs[name]; err != nil {
 			return fmt.Errorf("%s: record rollout state: %w", name, err)
 		}
 	}
 	return nil
-}
-
-func sortedHostNames(hosts map[string]remote.Host) []string {
-	names := make([]string, 0, len(hosts))
-	for n := range hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

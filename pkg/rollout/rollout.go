@@ -8,9 +8,20 @@
 //
 // It is the one place that both drives hosts (pkg/remote, with the
 // commands of pkg/service) and reads monitoring (pkg/fleet) in a loop with
-// time. Whether a node or the cluster is ready is decided by pkg/health;
-// what a deploy changes is decided by pkg/deploy. Hosts, the monitor and
-// the clock are injected, so every sequence is unit-tested with fakes.
+// time. Whether a node or the cluster is ready, and whether a rollout may
+// start (health.Preflight), is decided by pkg/health; what a deploy
+// changes is decided by pkg/deploy. Hosts, the monitor and the clock are
+// injected, so every sequence is unit-tested with fakes.
+//
+// Inside, the sequencer (sequence.go: lock, preflight, order, each node
+// in turn, stop-after, pause, resume state, unlock) hands each node to a
+// nodeRun (node.go, steps.go, wait.go: install, reload, restart cycle,
+// ready wait, soak, rollback, logs), which gets what it needs when it is
+// made and returns a result and an *Error; both report through the env
+// they share (env.go). The order is a pure decision (order.go); a
+// bootstrap is a formation (bootstrap.go); the lock and state files are a
+// locker (lock.go). Every wait that can last tells Config.Progress what
+// it waits for and sees.
 package rollout
 
 import (
