@@ -34,12 +34,14 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/inventory"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -567,19 +569,30 @@ func (c *Cluster) Ready(snaps fleet.Snapshots) []health.Reason {
 // WaitHealthy polls until every cluster is Ready, or timeout (then the
 // reasons are the error).
 func (c *Cluster) WaitHealthy(ctx context.Context, timeout, poll time.Duration) error {
+	return c.waitHealthy(ctx, fleet.RealClock{}, c.Snapshots, timeout, poll, nil)
+}
+
+// waitHealthy is WaitHealthy on clk, reading with read and telling f (nil:
+// nobody) what keeps the demo from being healthy, at least every
+// progress.Every.
+func (c *Cluster) waitHealthy(ctx context.Context, clk fleet.Clock, read func(context.Context) fleet.Snapshots, timeout, poll time.Duration, f progress.Func) error {
+	what := "the cluster is"
+	if c.Supercluster() {
+		what = "the supercluster is"
+	}
+	w := progress.Start(f, clk.Now(), progress.Report{Waiting: "demo " + strings.TrimSuffix(strings.TrimPrefix(what, "the "), " is") + " healthy", Limit: timeout})
 	var rs []health.Reason
-	err := fleet.Until(ctx, fleet.RealClock{}, poll, timeout, func() (bool, error) {
-		rs = c.Ready(c.Snapshots(ctx))
+	err := fleet.Until(ctx, clk, poll, timeout, func() (bool, error) {
+		rs = c.Ready(read(ctx))
+		if len(rs) > 0 {
+			w.Tick(clk.Now(), health.Brief("", rs))
+		}
 		return len(rs) == 0, nil
 	})
 	if errors.Is(err, fleet.ErrTimeout) {
 		msgs := make([]string, len(rs))
 		for i, r := range rs {
 			msgs[i] = r.String()
-		}
-		what := "the cluster is"
-		if c.Supercluster() {
-			what = "the supercluster is"
 		}
 		return fmt.Errorf("%s not healthy after %s: %s (node logs: %s)", what, timeout, strings.Join(msgs, "; "), filepath.Join(c.Dir, "*.log"))
 	}
@@ -646,6 +659,14 @@ func Alive(pid int) bool {
 // flight records its pid before it execs, so Stop looks again until no
 // server of the demo runs.
 func (c *Cluster) Stop(grace time.Duration) ([]int, error) {
+	return c.StopReporting(grace, nil)
+}
+
+// StopReporting is Stop telling f (nil: nobody), at least every
+// progress.Every, which servers it still waits for.
+func (c *Cluster) StopReporting(grace time.Duration, f progress.Func) ([]int, error) {
+	clk := fleet.RealClock{}
+	ours := func(pid int) bool { return Ours(pid, c.Dir) }
 	var signalled []int
 	for round := 0; round < 3; round++ {
 		pids := c.Running()
@@ -658,13 +679,13 @@ func (c *Cluster) Stop(grace time.Duration) ([]int, error) {
 				signalled = append(signalled, pid)
 			}
 		}
-		if left := waitGone(pids, c.Dir, grace); len(left) > 0 {
+		if left := waitGone(clk, pids, ours, grace, progress.Start(f, clk.Now(), progress.Report{Waiting: "demo servers exiting (SIGTERM)", Limit: grace})); len(left) > 0 {
 			for _, pid := range left {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
-			waitGone(left, c.Dir, 5*time.Second)
+			waitGone(clk, left, ours, 5*time.Second, progress.Start(f, clk.Now(), progress.Report{Waiting: "demo servers exiting (SIGKILL)", Limit: 5 * time.Second}))
 		}
-		time.Sleep(100 * time.Millisecond)
+		_ = clk.Sleep(context.Background(), 100*time.Millisecond)
 	}
 	if left := c.Running(); len(left) > 0 {
 		return signalled, fmt.Errorf("demo servers still running after SIGKILL: pids %v", left)
@@ -672,20 +693,33 @@ func (c *Cluster) Stop(grace time.Duration) ([]int, error) {
 	return signalled, nil
 }
 
-func waitGone(pids []int, dir string, d time.Duration) []int {
-	deadline := time.Now().Add(d)
+// waitGone polls, on clk, until none of pids is ours any more or d has
+// passed, telling w which are left; it returns those.
+func waitGone(clk fleet.Clock, pids []int, ours func(pid int) bool, d time.Duration, w *progress.Waiter) []int {
+	deadline := clk.Now().Add(d)
 	for {
 		var left []int
 		for _, pid := range pids {
-			if Ours(pid, dir) {
+			if ours(pid) {
 				left = append(left, pid)
 			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) {
+		now := clk.Now()
+		if len(left) == 0 || now.After(deadline) {
 			return left
 		}
-		time.Sleep(20 * time.Millisecond)
+		w.Tick(now, fmt.Sprintf("%s still running (pids %s)", text.Plural(len(left), "server"), joinPIDs(left)))
+		_ = clk.Sleep(context.Background(), 20*time.Millisecond)
 	}
+}
+
+// joinPIDs is pids as "1, 2".
+func joinPIDs(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // Remove deletes the demo directory (only a demo's: it must hold Marker).

@@ -13,6 +13,7 @@ import (
 	"github.com/natsops/natsops/pkg/loadgen"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/probe"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
@@ -66,6 +67,11 @@ type RunOptions struct {
 	Owner        string
 	PID          int
 	ProcessAlive func(pid int) bool
+	// Progress, when set, is told what the demo waits for and sees, at
+	// least every progress.Every: the cluster becoming healthy after its
+	// start, and every wait of the rolling restarts it runs
+	// (rollout.Config.Progress). Nil: no reports.
+	Progress progress.Func
 }
 
 // Hooks show the demo as it goes; any may be nil.
@@ -149,7 +155,7 @@ func (c *Cluster) startHealthy(ctx context.Context, opts RunOptions, what string
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("demo: start: %w", err)
 	}
-	if err := c.WaitHealthy(ctx, opts.Timeout, 50*time.Millisecond); err != nil {
+	if err := c.waitHealthy(ctx, fleet.RealClock{}, c.Snapshots, opts.Timeout, 50*time.Millisecond, opts.Progress); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("demo: interrupted while the %s was starting: %w", what, ctx.Err())
 		}
@@ -180,6 +186,7 @@ func (c *Cluster) restartConfig(inv *cluster.Inventory, opts RunOptions, operati
 		Monitor:   &monitor.Client{},
 		Clock:     fleet.RealClock{},
 		Events:    events,
+		Progress:  opts.Progress,
 		Across:    rollout.AcrossFor(inv),
 		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
 	}

@@ -3,8 +3,9 @@
 // server, restarted when a restart is expected, full /healthz ok, routes to
 // every inventory peer (distinct peers, never pooled connections), one
 // JetStream meta leader with every replica current; for a supercluster,
-// gateways to every other cluster and leaf node connections up. Each
-// verdict is a list of reasons with a stable code.
+// gateways to every other cluster and leaf node connections up; before a
+// rollout, whether it may go on (Preflight) and which problems it goes on
+// with (Baseline). Each verdict is a list of reasons with a stable code.
 //
 // It is pure: no I/O, no clock. Reading the endpoints is pkg/monitor;
 // polling until a verdict holds is the caller's (pkg/rollout).
@@ -51,6 +52,25 @@ type Reason struct {
 }
 
 func (r Reason) String() string { return fmt.Sprintf("%s: %s (%s)", r.Node, r.Msg, r.Code) }
+
+// Brief is reasons on one short line, for a wait that says what it sees:
+// the first two (named by node, unless about subject), and how many more.
+func Brief(subject string, rs []Reason) string {
+	const shown = 2
+	var parts []string
+	for i, x := range rs {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-shown))
+			break
+		}
+		if x.Node == subject {
+			parts = append(parts, x.Msg)
+		} else {
+			parts = append(parts, x.Node+": "+x.Msg)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
 
 // Expect is what a node must show to count as ready.
 type Expect struct {

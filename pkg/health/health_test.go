@@ -156,3 +156,28 @@ func TestStandaloneJetStreamIsHealthy(t *testing.T) {
 		t.Fatalf("status: %+v", f)
 	}
 }
+
+// TestBrief: a wait's reasons on one line, the subject's own unnamed.
+func TestBrief(t *testing.T) {
+	rs := []Reason{
+		{Node: "n1", Code: ReasonHealthz, Msg: "/healthz: JetStream is still recovering meta layer"},
+		{Node: "n2", Code: ReasonRoutes, Msg: "no route back to n1 yet"},
+		{Node: "n3", Code: ReasonRoutes, Msg: "no route back to n1 yet"},
+		{Node: "n3", Code: ReasonJSNotCurrent, Msg: "x"},
+	}
+	for _, tc := range []struct {
+		subject string
+		rs      []Reason
+		want    string
+	}{
+		{"n1", rs[:1], "/healthz: JetStream is still recovering meta layer"},
+		{"n1", rs[:2], "/healthz: JetStream is still recovering meta layer; n2: no route back to n1 yet"},
+		{"", rs[:2], "n1: /healthz: JetStream is still recovering meta layer; n2: no route back to n1 yet"},
+		{"n1", rs, "/healthz: JetStream is still recovering meta layer; n2: no route back to n1 yet; and 2 more"},
+		{"n1", nil, ""},
+	} {
+		if got := Brief(tc.subject, tc.rs); got != tc.want {
+			t.Errorf("Brief(%q, %d reasons) = %q, want %q", tc.subject, len(tc.rs), got, tc.want)
+		}
+	}
+}

@@ -93,7 +93,16 @@ type Waiter struct {
 // Start begins a polled wait at now for what base describes (Subject,
 // Waiting, Limit).
 func Start(f Func, now time.Time, base Report) *Waiter {
-	return &Waiter{f: f, base: base, start: now, last: now, every: Every}
+	return StartEvery(f, now, base, Every)
+}
+
+// StartEvery is Start reporting every instead of Every (0 or less:
+// Every): a caller whose user asked for another interval.
+func StartEvery(f Func, now time.Time, base Report, every time.Duration) *Waiter {
+	if every <= 0 {
+		every = Every
+	}
+	return &Waiter{f: f, base: base, start: now, last: now, every: every}
 }
 
 // Tick reports seen when Every has passed since the wait began or since
@@ -114,12 +123,17 @@ func (w *Waiter) Tick(now time.Time, seen string) {
 // the reporting goroutine, never concurrently with itself). stop waits
 // for a report under way, so none arrives after it returns.
 func Go(ctx context.Context, f Func, base Report, seen func(context.Context) string) (stop func()) {
-	return goEvery(ctx, f, base, seen, Every)
+	return GoEvery(ctx, f, base, seen, Every)
 }
 
-func goEvery(ctx context.Context, f Func, base Report, seen func(context.Context) string, every time.Duration) func() {
+// GoEvery is Go reporting every instead of Every (0 or less: Every): a
+// test of a blocking wait need not wait 5s of the wall clock.
+func GoEvery(ctx context.Context, f Func, base Report, seen func(context.Context) string, every time.Duration) (stop func()) {
 	if f == nil {
 		return func() {}
+	}
+	if every <= 0 {
+		every = Every
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

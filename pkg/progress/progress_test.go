@@ -3,6 +3,7 @@ package progress
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,13 +60,35 @@ func TestWaiterReportsEveryInterval(t *testing.T) {
 	Start(nil, t0, Report{}).Tick(t0.Add(time.Hour), "x")
 }
 
+// TestStartEveryInterval: another interval is kept to, and 0 is Every.
+func TestStartEveryInterval(t *testing.T) {
+	var got []time.Duration
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := func(r Report) { got = append(got, r.Elapsed) }
+	w := StartEvery(f, t0, Report{Waiting: "x"}, time.Second)
+	for el := time.Duration(0); el <= 3*time.Second; el += 500 * time.Millisecond {
+		w.Tick(t0.Add(el), "")
+	}
+	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; !slices.Equal(got, want) {
+		t.Errorf("every 1s: reports at %v, want %v", got, want)
+	}
+	got = nil
+	w = StartEvery(f, t0, Report{Waiting: "x"}, 0)
+	for el := time.Duration(0); el <= 6*time.Second; el += time.Second {
+		w.Tick(t0.Add(el), "")
+	}
+	if want := []time.Duration{Every}; !slices.Equal(got, want) {
+		t.Errorf("every 0: reports at %v, want %v", got, want)
+	}
+}
+
 // TestGoReportsUntilStopped: the blocking-wait reporter asks what it sees
 // each time, and nothing arrives after stop returns.
 func TestGoReportsUntilStopped(t *testing.T) {
 	var mu sync.Mutex
 	var got []Report
 	done := make(chan struct{})
-	stop := goEvery(context.Background(), func(r Report) {
+	stop := GoEvery(context.Background(), func(r Report) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, r)

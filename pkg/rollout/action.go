@@ -71,3 +71,11 @@ type Action interface {
 	// context that Ctrl-C does not cancel.
 	Restore(ctx context.Context, h remote.Host) error
 }
+
+// kindOf is how a node with action a (nil: none) takes its change.
+func kindOf(a Action) Kind {
+	if a != nil {
+		return a.Kind()
+	}
+	return Restart
+}

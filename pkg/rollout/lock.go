@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -125,21 +126,86 @@ func unlockScript(id string, finished bool, p statePaths) string {
 	return s
 }
 
+// locker is a rollout's lock and state files on every host.
+type locker struct {
+	hosts  map[string]remote.Host
+	byName map[string]*cluster.Node
+	clock  fleet.Clock
+	// info is what the lock says of this rollout.
+	info         LockInfo
+	breakLock    bool
+	processAlive func(pid int) bool
+	// locked are the hosts whose lock is taken; finished: the rollout
+	// completed, so the release removes the state too.
+	locked   []string
+	finished bool
+}
+
+func newLocker(e *env, byName map[string]*cluster.Node, info LockInfo) *locker {
+	return &locker{hosts: e.hosts, byName: byName, clock: e.clock, info: info, breakLock: e.opts.BreakLock, processAlive: e.opts.ProcessAlive}
+}
+
+// foundState is a stopped rollout's state, read with the lock, and the
+// node it was read on.
+type foundState struct {
+	state *State
+	from  string
+}
+
 // acquire takes the lock on every host at once and reads the recorded
 // state of a stopped rollout with it (one round trip per host). If any
 // host's lock is held, the ones taken are released and the holder (first
 // by node name) is the error.
-func (r *runner) acquire(ctx context.Context) error {
-	hosts := r.hosts
-	info, _ := json.Marshal(r.lock)
-	type result struct {
-		out string
-		err error
+func (l *locker) acquire(ctx context.Context) (*foundState, error) {
+	info, _ := json.Marshal(l.info)
+	outs, errs := l.lockAll(ctx, info)
+	var taken []string
+	var found *foundState
+	var fail error
+	for _, name := range text.SortedKeys(l.hosts) {
+		out, err := outs[name], errs[name]
+		switch {
+		case err != nil:
+			if fail == nil {
+				fail = fmt.Errorf("%s: cannot take the rollout lock: %w", name, err)
+			}
+		case strings.HasPrefix(out, "natsops:held"):
+			if _, already := fail.(*LockHeldError); fail == nil || !already {
+				raw := strings.TrimSpace(strings.TrimPrefix(out, "natsops:held"))
+				held := &LockHeldError{Node: name, Raw: raw, Path: pathsFor(l.byName[name]).lock}
+				_ = json.Unmarshal([]byte(raw), &held.Holder)
+				held.Stale = l.stale(held.Holder)
+				fail = held
+			}
+		case strings.HasPrefix(out, "natsops:locked"):
+			taken = append(taken, name)
+			if st := strings.TrimSpace(strings.TrimPrefix(out, "natsops:locked")); st != "" && found == nil {
+				var s State
+				if json.Unmarshal([]byte(st), &s) == nil && s.ID != "" {
+					found = &foundState{state: &s, from: name}
+				}
+			}
+		default:
+			if fail == nil {
+				fail = fmt.Errorf("%s: take the rollout lock: unexpected output %q", name, out)
+			}
+		}
 	}
-	results := map[string]result{}
+	if fail != nil {
+		l.release(taken)
+		return nil, fail
+	}
+	l.locked = taken
+	return found, nil
+}
+
+// lockAll runs the lock script on every host at once: what each printed,
+// or why it could not.
+func (l *locker) lockAll(ctx context.Context, info []byte) (map[string]string, map[string]error) {
+	outs, errs := map[string]string{}, map[string]error{}
 	var mu sync.Mutex
-	eachHost(hosts, func(name string, h remote.Host) {
-		res, err := h.Run(ctx, lockScript(info, r.opts.BreakLock, pathsFor(r.byName[name])), remote.RunOptions{Sudo: true})
+	eachHost(l.hosts, func(name string, h remote.Host) {
+		res, err := h.Run(ctx, lockScript(info, l.breakLock, pathsFor(l.byName[name])), remote.RunOptions{Sudo: true})
 		if err == nil {
 			err = res.Err(h, "take the rollout lock")
 		}
@@ -148,47 +214,10 @@ func (r *runner) acquire(ctx context.Context) error {
 			out = strings.TrimSpace(string(res.Stdout))
 		}
 		mu.Lock()
-		results[name] = result{out, err}
+		outs[name], errs[name] = out, err
 		mu.Unlock()
 	})
-	var taken []string
-	var fail error
-	for _, name := range sortedHostNames(hosts) {
-		res := results[name]
-		switch {
-		case res.err != nil:
-			if fail == nil {
-				fail = fmt.Errorf("%s: cannot take the rollout lock: %w", name, res.err)
-			}
-		case strings.HasPrefix(res.out, "natsops:held"):
-			if _, already := fail.(*LockHeldError); fail == nil || !already {
-				raw := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:held"))
-				held := &LockHeldError{Node: name, Raw: raw, Path: pathsFor(r.byName[name]).lock}
-				_ = json.Unmarshal([]byte(raw), &held.Holder)
-				held.Stale = r.stale(held.Holder)
-				fail = held
-			}
-		case strings.HasPrefix(res.out, "natsops:locked"):
-			taken = append(taken, name)
-			if st := strings.TrimSpace(strings.TrimPrefix(res.out, "natsops:locked")); st != "" && r.found == nil {
-				var s State
-				if json.Unmarshal([]byte(st), &s) == nil && s.ID != "" {
-					r.found, r.foundFrom = &s, name
-				}
-			}
-		default:
-			if fail == nil {
-				fail = fmt.Errorf("%s: take the rollout lock: unexpected output %q", name, res.out)
-			}
-		}
-	}
-	if fail != nil {
-		r.release(taken)
-		r.found = nil
-		return fail
-	}
-	r.locked = taken
-	return nil
+	return outs, errs
 }
 
 // eachHost runs fn for every host at once and waits.
@@ -204,14 +233,15 @@ func eachHost(hosts map[string]remote.Host, fn func(name string, h remote.Host))
 	wg.Wait()
 }
 
-func (r *runner) stale(l LockInfo) bool {
-	if l.Owner == "" {
+// stale: the lock of holder h is left by a rollout that is gone.
+func (l *locker) stale(h LockInfo) bool {
+	if h.Owner == "" {
 		return true
 	}
-	if !l.Started.IsZero() && r.clock.Now().Sub(l.Started) > StaleAfter {
+	if !h.Started.IsZero() && l.clock.Now().Sub(h.Started) > StaleAfter {
 		return true
 	}
-	if r.opts.ProcessAlive != nil && l.Owner == r.lock.Owner && !r.opts.ProcessAlive(l.PID) {
+	if l.processAlive != nil && h.Owner == l.info.Owner && !l.processAlive(h.PID) {
 		return true
 	}
 	return false
@@ -219,8 +249,8 @@ func (r *runner) stale(l LockInfo) bool {
 
 // release drops our lock on the named hosts, whatever ctx says (also
 // after Ctrl-C).
-func (r *runner) release(names []string) {
-	hosts := r.hosts
+func (l *locker) release(names []string) {
+	hosts := l.hosts
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sel := map[string]remote.Host{}
@@ -230,51 +260,42 @@ func (r *runner) release(names []string) {
 		}
 	}
 	eachHost(sel, func(name string, h remote.Host) {
-		_, _ = h.Run(ctx, unlockScript(r.lock.ID, r.finished, pathsFor(r.byName[name])), remote.RunOptions{Sudo: true})
+		_, _ = h.Run(ctx, unlockScript(l.info.ID, l.finished, pathsFor(l.byName[name])), remote.RunOptions{Sudo: true})
 	})
 }
 
-// lockWhere names the lock files taken (one path on SSH hosts).
-func (r *runner) lockWhere() string {
+// where names the lock files taken (one path on SSH hosts).
+func (l *locker) where() string {
 	var out []string
-	for _, name := range r.locked {
-		if p := pathsFor(r.byName[name]).lock; !slices.Contains(out, p) {
+	for _, name := range l.locked {
+		if p := pathsFor(l.byName[name]).lock; !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
 	return strings.Join(out, ", ")
 }
 
-// writeState records the rollout's state on every host, also after
+// writeState records the rollout's state st on every host, also after
 // Ctrl-C (a node confirmed done must be recorded, or a rerun does it
 // again).
-func (r *runner) writeState(ctx context.Context) error {
+func (l *locker) writeState(ctx context.Context, st *State) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	hosts := r.hosts
-	data, _ := json.Marshal(r.state)
+	hosts := l.hosts
+	data, _ := json.Marshal(st)
 	data = append(data, '\n')
 	errs := map[string]error{}
 	var mu sync.Mutex
 	eachHost(hosts, func(name string, h remote.Host) {
-		_, err := remote.Install(ctx, h, remote.File{Path: pathsFor(r.byName[name]).state, Data: data, Mode: 0o644}, true)
+		_, err := remote.Install(ctx, h, remote.File{Path: pathsFor(l.byName[name]).state, Data: data, Mode: 0o644}, true)
 		mu.Lock()
 		errs[name] = err
 		mu.Unlock()
 	})
-	for _, name := range sortedHostNames(hosts) {
+	for _, name := range text.SortedKeys(hosts) {
 		if err := errs[name]; err != nil {
 			return fmt.Errorf("%s: record rollout state: %w", name, err)
 		}
 	}
 	return nil
-}
-
-func sortedHostNames(hosts map[string]remote.Host) []string {
-	names := make([]string, 0, len(hosts))
-	for n := range hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

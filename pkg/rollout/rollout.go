@@ -8,26 +8,31 @@
 //
 // It is the one place that both drives hosts (pkg/remote, with the
 // commands of pkg/service) and reads monitoring (pkg/fleet) in a loop with
-// time. Whether a node or the cluster is ready is decided by pkg/health;
-// what a deploy changes is decided by pkg/deploy. Hosts, the monitor and
-// the clock are injected, so every sequence is unit-tested with fakes.
+// time. Whether a node or the cluster is ready, and whether a rollout may
+// start (health.Preflight), is decided by pkg/health; what a deploy
+// changes is decided by pkg/deploy. Hosts, the monitor and the clock are
+// injected, so every sequence is unit-tested with fakes.
+//
+// Inside, the sequencer (sequence.go: lock, preflight, order, each node
+// in turn, stop-after, pause, resume state, unlock) hands each node to a
+// nodeRun (node.go, steps.go, wait.go: install, reload, restart cycle,
+// ready wait, soak, rollback, logs), which gets what it needs when it is
+// made and returns a result and an *Error; both report through the env
+// they share (env.go). The order is a pure decision (order.go); a
+// bootstrap is a formation (bootstrap.go); the lock and state files are a
+// locker (lock.go). Every wait that can last tells Config.Progress what
+// it waits for and sees.
 package rollout
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -150,6 +155,18 @@ type Config struct {
 	// Across is how the cluster's rollout sees the rest of its estate
 	// (the zero value: a cluster on its own).
 	Across Across
+	// Progress, when set, is told what a long wait waits for and what it
+	// sees now, at least every ProgressEvery while the wait lasts: a
+	// node's ready wait and its soak (HealthyFor), a stop's exit (lame
+	// duck), a reload's confirmation, preflight's settling, the JetStream
+	// catch-up before a stop, a removal's and a bootstrap's wait, and the
+	// pause between nodes. Reports are not Events: the Event stream is the
+	// same with or without it.
+	Progress progress.Func
+	// ProgressEvery is how often Progress is told (0: progress.Every).
+	// The waits that poll report on Clock; a stop's exit, one blocking
+	// remote command, on the wall clock.
+	ProgressEvery time.Duration
 	Options
 }
 
@@ -239,755 +256,42 @@ const DefaultReloadTimeout = 15 * time.Second
 const ResumeWithin = time.Hour
 
 // ReasonSSH: preflight could not reach a node's host over SSH.
-const ReasonSSH = "ssh-unreachable"
+const ReasonSSH = health.ReasonSSH
 
 // ReasonRestartedAgain: a node found back was a new process again while it
 // had to stay ready (it crashed and its service manager started it).
 const ReasonRestartedAgain = "restarted-again"
 
-// Error kinds.
-const (
-	KindPreflight   = "preflight"
-	KindLock        = "lock"
-	KindCheck       = "check"
-	KindNode        = "node"
-	KindInterrupted = "interrupted"
-)
-
-// Error is a rollout that stopped: which node, which step, why, the
-// node's last log lines and, when the node was rolled back, what that
-// rollback did.
-type Error struct {
-	Kind    string
-	Node    string
-	Step    string
-	Reasons []health.Reason
-	Logs    string
-	Err     error
-	// RolledBack says what the rollback did when it worked ("" when
-	// there was none); RollbackErr is why it did not.
-	RolledBack  string
-	RollbackErr error
-	// Upfront: a JetStream refusal before any node was touched (not
-	// one right before a later node's stop).
-	Upfront bool
-	command string
-}
-
-func (e *Error) cmd() string {
-	if e.command == "" {
-		return "restart"
-	}
-	return e.command
-}
-
-func (e *Error) Error() string {
-	switch e.Kind {
-	case KindPreflight:
-		var b strings.Builder
-		b.WriteString("preflight: the cluster is not healthy, nothing was changed:")
-		for _, r := range e.Reasons {
-			b.WriteString("\n  " + r.String())
-		}
-		b.WriteString("\nfix these first (natsops status shows the cluster), or go on with --force")
-		if e.cmd() == "restart" {
-			b.WriteString(" (one node: --node NAME --force)")
-		}
-		return b.String()
-	case KindLock, KindCheck:
-		return e.Err.Error()
-	case KindJetStream:
-		return e.jetStreamError()
-	case KindInterrupted:
-		if e.Step == StepPause {
-			return fmt.Sprintf("interrupted during the pause before %s: the nodes before it are done and recorded, %s was not touched; rerun natsops %s to continue", e.Node, e.Node, e.cmd())
-		}
-		return fmt.Sprintf("interrupted before %s %s; rerun natsops %s to continue", e.Step, e.Node, e.cmd())
-	}
-	switch {
-	case e.Step == StepInstall:
-		return e.Summary() + "\nthe rollout stopped here; later nodes were not touched. Fix the inventory (natsops validate; the node's own nats-server said why above), then rerun natsops " + e.cmd()
-	case e.RolledBack != "":
-		return e.Summary() + "\nrolled back: " + e.RolledBack + "; the nodes after it were not touched. Fix the inventory (the server's own error is in the log lines above), check it with natsops deploy --check, then rerun natsops deploy"
-	case e.RollbackErr != nil:
-		return e.Summary() + "\nrolling " + e.Node + " back failed: " + e.RollbackErr.Error() + "\nthe rollout stopped here; later nodes were not touched. Fix " + e.Node + " (natsops status shows the cluster)"
-	}
-	return e.Summary() + "\nthe rollout stopped here; later nodes were not touched. Fix the node (its last log lines are shown; natsops status shows the cluster), then rerun natsops " + e.cmd() + " to resume (add --force while that node is still down: preflight refuses an unhealthy cluster)"
-}
-
-// Summary is a node failure without the advice on what to do next: node,
-// step, error and the reasons the node is not back.
-func (e *Error) Summary() string {
-	if e.Kind != KindNode {
-		return e.Error()
-	}
-	var b strings.Builder
-	if e.Node != "" {
-		b.WriteString(e.Node + ": ")
-	}
-	fmt.Fprintf(&b, "%s failed: %v", e.Step, e.Err)
-	for _, r := range e.Reasons {
-		b.WriteString("\n  " + r.String())
-	}
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// runner is one rollout in progress.
-type runner struct {
-	cfg    Config
-	opts   Options
-	clock  fleet.Clock
-	read   fleet.Reader
-	lock   LockInfo
-	locked []string
-	emit   func(Event)
-	byName map[string]*cluster.Node
-	hosts  map[string]remote.Host
-	// snaps is the latest reading of every node.
-	snaps fleet.Snapshots
-	// Under --force: nodes serving at preflight, and the problems already
-	// there (not blamed on the restarted node).
-	upAtStart map[string]bool
-	baseline  map[string]bool
-	// state is this rollout's record on the nodes (resumed or new);
-	// found is a stopped rollout's, read with the lock.
-	state     *State
-	found     *State
-	foundFrom string
-	finished  bool
-	// absent are the joining nodes not started yet: the cluster is judged
-	// without them.
-	absent map[string]bool
-}
-
-// current is the cluster as it stands: the inventory without the joining
-// nodes not started yet.
-func (r *runner) current() *cluster.Inventory { return r.cfg.Inventory.Without(r.absent) }
-
-// readAll reads nodes and the estate's observed nodes into into.
-func (r *runner) readAll(ctx context.Context, nodes []*cluster.Node, into fleet.Snapshots) fleet.Snapshots {
-	if len(r.cfg.Across.Observe) > 0 {
-		nodes = append(append([]*cluster.Node(nil), nodes...), r.cfg.Across.Observe...)
-	}
-	return r.read.Read(ctx, nodes, into)
-}
-
-// across is the estate's verdict on the latest readings (nil alone).
-func (r *runner) across() []health.Reason {
-	if r.cfg.Across.Gate == nil {
-		return nil
-	}
-	return r.cfg.Across.Gate(r.current(), r.snaps)
-}
-
 // Run changes cfg.Nodes one at a time. On failure it returns *Error (a
 // held lock: KindLock wrapping *LockHeldError) and a report of what was
 // and was not done.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	r := &runner{cfg: cfg, opts: cfg.Options, clock: cfg.Clock, emit: cfg.Events, byName: map[string]*cluster.Node{}}
-	if r.clock == nil {
-		r.clock = fleet.RealClock{}
-	}
-	if r.emit == nil {
-		r.emit = func(Event) {}
-	}
-	// Events come from one node at a time, except a bootstrap's (every
-	// node at once): the caller's handler sees them one by one.
-	var emitMu sync.Mutex
-	emit := r.emit
-	r.emit = func(e Event) {
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		emit(e)
-	}
-	if r.opts.Mode == "" {
-		r.opts.Mode = service.Graceful
-	}
-	if r.opts.NodeTimeout <= 0 {
-		r.opts.NodeTimeout = 2 * time.Minute
-	}
-	if r.opts.ReloadTimeout <= 0 {
-		r.opts.ReloadTimeout = DefaultReloadTimeout
-	}
-	if r.opts.Poll <= 0 {
-		r.opts.Poll = 50 * time.Millisecond
-	}
-	if r.opts.Settle <= 0 {
-		r.opts.Settle = DefaultSettle
-	}
-	if r.opts.HealthyFor <= 0 {
-		r.opts.HealthyFor = DefaultHealthyFor
-	}
-	if r.opts.StartTimeout <= 0 {
-		r.opts.StartTimeout = DefaultStartTimeout
-	}
-	r.opts.StartTimeout = max(r.opts.StartTimeout, r.opts.NodeTimeout)
-	r.read = fleet.Reader{Monitor: cfg.Monitor, URL: cfg.URL, Options: cfg.Across.Options}
-	r.absent = map[string]bool{}
-	for _, n := range cfg.Joining {
-		r.absent[n] = true
-	}
-	for _, n := range cfg.Inventory.Nodes {
-		r.byName[n.Name] = n
-	}
-	return r.run(ctx)
+	return newRunner(cfg).run(ctx)
 }
 
-func newID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (r *runner) event(node, step, result string, since time.Time, format string, args ...any) {
-	r.emit(Event{Node: node, Step: step, Result: result, ElapsedMS: r.clock.Now().Sub(since).Milliseconds(), Detail: fmt.Sprintf(format, args...)})
-}
-
-func (r *runner) errorf(e *Error) *Error {
-	e.command = r.cfg.Command
-	return e
-}
-
-// kind is how node n takes its change.
-func (r *runner) kind(n string) Kind {
-	if a := r.cfg.Actions[n]; a != nil {
-		return a.Kind()
+// withDefaults is o with every unset bound at its default.
+func withDefaults(o Options) Options {
+	if o.Mode == "" {
+		o.Mode = service.Graceful
 	}
-	return Restart
-}
-
-// restarts reports whether any selected node is restarted: only then does
-// an unhealthy cluster stop the rollout at preflight.
-func (r *runner) restarts() bool {
-	for _, n := range r.cfg.Nodes {
-		if k := r.kind(n.Name); k == Restart || k == Remove {
-			return true
-		}
+	if o.NodeTimeout <= 0 {
+		o.NodeTimeout = 2 * time.Minute
 	}
-	return false
-}
-
-func (r *runner) run(ctx context.Context) (*Report, error) {
-	begin := r.clock.Now()
-	rep := &Report{ID: newID(), Applied: map[string]Kind{}}
-	r.lock = LockInfo{ID: rep.ID, Owner: r.opts.Owner, PID: r.opts.PID, Started: begin.UTC()}
-	inv := r.cfg.Inventory
-
-	// Connect to every node and read every monitoring endpoint at once.
-	var t time.Time
-	hosts, sshErrs := r.connectAll(ctx)
-	r.hosts = hosts
-	defer func() {
-		for _, h := range hosts {
-			h.Close()
-		}
-	}()
-	// Lock every reachable node of the cluster first: a rollout in
-	// progress makes the cluster look unhealthy, and the second must be
-	// told about the first, not about its node being down.
-	if !r.opts.DryRun {
-		t = r.clock.Now()
-		if err := r.acquire(ctx); err != nil {
-			r.event("", StepLock, ResultFailed, t, "%v", err)
-			rep.NotDone = names(r.cfg.Nodes)
-			return rep, r.errorf(&Error{Kind: KindLock, Err: err})
-		}
-		r.event("", StepLock, ResultOK, t, "%s on %s as %s", r.lockWhere(), strings.Join(r.locked, ", "), r.lock.Owner)
-		defer func() {
-			t := r.clock.Now()
-			r.release(r.locked)
-			r.event("", StepUnlock, ResultOK, t, "released")
-		}()
+	if o.ReloadTimeout <= 0 {
+		o.ReloadTimeout = DefaultReloadTimeout
 	}
-	// A node with a change to install must be reachable before any node
-	// is touched: nothing is half-applied.
-	for _, n := range r.cfg.Nodes {
-		if hosts[n.Name] == nil && r.cfg.Actions[n.Name] != nil {
-			err := fmt.Errorf("cannot reach the host over SSH: %v; nothing was changed", sshErrs[n.Name])
-			r.event(n.Name, StepConnect, ResultFailed, r.clock.Now(), "%v", err)
-			rep.NotDone = names(r.cfg.Nodes)
-			return rep, r.errorf(&Error{Kind: KindNode, Node: n.Name, Step: StepConnect, Err: err})
-		}
+	if o.Poll <= 0 {
+		o.Poll = 50 * time.Millisecond
 	}
-	// Under the lock, every node is still as the plan saw it.
-	if err := r.checkAll(ctx); err != nil {
-		rep.NotDone = names(r.cfg.Nodes)
-		return rep, err
+	if o.Settle <= 0 {
+		o.Settle = DefaultSettle
 	}
-	if r.opts.Bootstrap && !r.opts.DryRun {
-		err := r.bootstrap(ctx, rep)
-		if err == nil {
-			r.finished = true
-			rep.Elapsed = r.clock.Now().Sub(begin)
-			r.event("", StepDone, ResultOK, begin, "bootstrapped %s", strings.Join(rep.Done, ", "))
-		}
-		return rep, err
+	if o.HealthyFor <= 0 {
+		o.HealthyFor = DefaultHealthyFor
 	}
-
-	t = r.clock.Now()
-	var reasons []health.Reason
-	for _, n := range inv.Nodes {
-		if err := sshErrs[n.Name]; err != nil {
-			reasons = append(reasons, health.Reason{Node: n.Name, Code: ReasonSSH, Msg: oneLine(err.Error())})
-		}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
 	}
-	gate := r.restarts()
-	// A node that leaves and is already down is no longer part of the
-	// cluster preflight judges (only its meta group entry is left).
-	for _, n := range r.cfg.Nodes {
-		if r.kind(n.Name) == Remove && !up(r.read.Node(ctx, n)) {
-			r.absent[n.Name] = true
-		}
-	}
-	ready := r.settle(ctx, len(reasons) > 0 || r.opts.Force || !gate)
-	reasons = append(reasons, ready...)
-	r.upAtStart, r.baseline = map[string]bool{}, map[string]bool{}
-	for _, n := range append(append([]*cluster.Node(nil), inv.Nodes...), r.cfg.Across.Observe...) {
-		if up(r.snaps[n.Name]) {
-			r.upAtStart[n.Name] = true
-		}
-	}
-	if r.opts.Force || !gate {
-		for _, rs := range reasons {
-			r.baseline[rs.Node+"/"+rs.Code] = true
-		}
-	}
-	switch {
-	case len(reasons) == 0:
-		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete", len(inv.Nodes))
-	case r.opts.Force:
-		for _, rs := range reasons {
-			r.event(rs.Node, StepPreflight, ResultWarning, t, "--force: skipped preflight check: %s (%s)", rs.Msg, rs.Code)
-		}
-	case !gate:
-		for _, rs := range reasons {
-			r.event(rs.Node, StepPreflight, ResultWarning, t, "not healthy (%s: %s); no node is restarted, so the rollout goes on", rs.Msg, rs.Code)
-		}
-	default:
-		for _, rs := range reasons {
-			r.event(rs.Node, StepPreflight, ResultFailed, t, "%s (%s)", rs.Msg, rs.Code)
-		}
-		rep.NotDone = names(r.cfg.Nodes)
-		return rep, r.errorf(&Error{Kind: KindPreflight, Reasons: reasons})
-	}
-	for _, n := range r.cfg.Nodes {
-		if hosts[n.Name] == nil {
-			err := fmt.Errorf("cannot reach the host over SSH: %v", sshErrs[n.Name])
-			r.event(n.Name, StepConnect, ResultFailed, t, "%v", err)
-			rep.NotDone = names(r.cfg.Nodes)
-			return rep, r.errorf(&Error{Kind: KindNode, Node: n.Name, Step: StepConnect, Err: err})
-		}
-	}
-
-	if gate {
-		rep.Order = joinersLast(r.removedFirst(Order(r.cfg.Nodes, r.snaps)), r.absent)
-		r.event("", StepOrder, ResultOK, t, "%s (followers first, JetStream meta leader last: %s)", strings.Join(rep.Order, ", "), orNone(health.MetaLeader(r.snaps)))
-	} else {
-		// No node goes down: inventory order.
-		rep.Order = names(r.cfg.Nodes)
-		r.event("", StepOrder, ResultOK, t, "%s (inventory order: no node is restarted)", strings.Join(rep.Order, ", "))
-	}
-
-	// What stopping each node would make unavailable, judged before any
-	// node is touched (and again right before each stop).
-	if err := r.checkStops(ctx, rep.Order); err != nil {
-		rep.NotDone = rep.Order
-		return rep, err
-	}
-
-	if r.opts.DryRun {
-		r.planned(rep.Order, t)
-		rep.NotDone = rep.Order
-		return rep, nil
-	}
-
-	todo := r.resume(rep, t)
-	if err := r.writeState(ctx); err != nil {
-		rep.NotDone = todo
-		return rep, r.errorf(&Error{Kind: KindNode, Step: "record state", Err: err})
-	}
-
-	for i := 0; i < len(todo); i++ {
-		name := todo[i]
-		if ctx.Err() != nil {
-			rep.NotDone = todo[i:]
-			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted: %s not touched", name)
-			return rep, r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: ctx.Err()})
-		}
-		// A joining node is part of the cluster from its start on: its
-		// own gate, and every later one, expects it.
-		delete(r.absent, name)
-		if err := r.node(ctx, r.byName[name]); err != nil {
-			rep.NotDone = todo[i+1:]
-			var re *Error
-			// Interrupted or refused before its stop: this node was not
-			// touched either.
-			if errors.As(err, &re) && (re.Kind == KindInterrupted || re.Kind == KindJetStream) {
-				rep.NotDone = todo[i:]
-			}
-			return rep, err
-		}
-		rep.Done = append(rep.Done, name)
-		rep.Applied[name] = r.kind(name)
-		if s := r.snaps[name]; up(s) {
-			r.state.Done[name] = s.Varz.Start
-		} else {
-			r.state.Done[name] = time.Time{}
-		}
-		if err := r.writeState(ctx); err != nil {
-			rep.NotDone = todo[i+1:]
-			return rep, r.errorf(&Error{Kind: KindNode, Node: name, Step: "record state", Err: err})
-		}
-		// The leader may have moved: keep it last among the rest.
-		if gate {
-			keepLeaderLast(todo[i+1:], health.MetaLeader(r.snaps))
-			copy(todo[i+1:], joinersLast(todo[i+1:], r.absent))
-		}
-		rest := todo[i+1:]
-		if len(rest) == 0 {
-			continue
-		}
-		if r.opts.StopAfter > 0 && len(rep.Done) >= r.opts.StopAfter {
-			// A canary: stop here, healthy, the state kept for a rerun.
-			rep.NotDone, rep.StoppedAfter = rest, len(rep.Done)
-			rep.Elapsed = r.clock.Now().Sub(begin)
-			r.event("", StepDone, ResultStopped, begin, "stopped after %s as asked: %s done, %s not yet; a rerun of the same %s continues with them", plural(len(rep.Done), "node"), strings.Join(rep.Done, ", "), strings.Join(rest, ", "), orNone(r.cfg.Command))
-			return rep, nil
-		}
-		if r.opts.Pause > 0 {
-			if err := r.pause(ctx, name, rest[0]); err != nil {
-				rep.NotDone = rest
-				return rep, err
-			}
-		}
-	}
-	r.finished = true // the unlock removes the state
-	rep.Elapsed = r.clock.Now().Sub(begin)
-	r.event("", StepDone, ResultOK, begin, "changed %s; skipped %s", orNone(strings.Join(rep.Done, ", ")), orNone(strings.Join(rep.Skipped, ", ")))
-	return rep, nil
-}
-
-// pause soaks between node after (done) and node next: Pause long,
-// telling Config.Pausing the time left about every second. A
-// cancellation stops the rollout as interrupted before next, with the
-// done nodes recorded.
-func (r *runner) pause(ctx context.Context, after, next string) error {
-	t := r.clock.Now()
-	total := r.opts.Pause
-	tick := func(left time.Duration) {
-		if r.cfg.Pausing != nil {
-			r.cfg.Pausing(PauseTick{After: after, Next: next, Total: total, Left: left})
-		}
-	}
-	r.event(after, StepPause, ResultWaiting, t, "pausing %s before %s", total, next)
-	end := t.Add(total)
-	for {
-		left := end.Sub(r.clock.Now())
-		if left <= 0 {
-			break
-		}
-		tick(left)
-		// Whole seconds left on every tick after the first.
-		step := left % time.Second
-		if step == 0 {
-			step = time.Second
-		}
-		if err := r.clock.Sleep(ctx, step); err != nil {
-			tick(0)
-			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause: %s not touched", next)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: err})
-		}
-	}
-	tick(0)
-	r.event(after, StepPause, ResultOK, t, "paused %s after %s", total, after)
-	return nil
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// joinersLast moves the joining nodes after the members: the members take
-// the new routes first, then the new nodes start.
-func joinersLast(order []string, joining map[string]bool) []string {
-	var members, joiners []string
-	for _, n := range order {
-		if joining[n] {
-			joiners = append(joiners, n)
-		} else {
-			members = append(members, n)
-		}
-	}
-	return append(members, joiners...)
-}
-
-// removedFirst moves the nodes that leave to the front: they go before the
-// others drop their routes.
-func (r *runner) removedFirst(order []string) []string {
-	var first, rest []string
-	for _, n := range order {
-		if r.kind(n) == Remove {
-			first = append(first, n)
-		} else {
-			rest = append(rest, n)
-		}
-	}
-	return append(first, rest...)
-}
-
-// keepLeaderLast moves leader to the end of rest, in place.
-func keepLeaderLast(rest []string, leader string) {
-	if leader == "" {
-		return
-	}
-	for k, n := range rest {
-		if n == leader && k != len(rest)-1 {
-			copy(rest[k:], rest[k+1:])
-			rest[len(rest)-1] = leader
-			return
-		}
-	}
-}
-
-// planned reports, for --dry-run, what would be run on each node.
-func (r *runner) planned(order []string, t time.Time) {
-	for _, name := range order {
-		n := r.byName[name]
-		c := service.CommandsFor(n, r.opts.Mode)
-		if k := r.kind(name); k != Restart {
-			r.event(name, StepInstall, ResultPlanned, t, "install the new files, then %s", k)
-			continue
-		}
-		r.event(name, StepStop, ResultPlanned, t, "%s", c.Stop)
-		r.event(name, StepExit, ResultPlanned, t, "wait up to %s for the process to exit", c.ExitBound)
-		r.event(name, StepStart, ResultPlanned, t, "%s", c.Start)
-		r.event(name, StepReady, ResultPlanned, t, "within %s: /varz shows a new start, full /healthz ok, routes to all peers on %s and on its peers, JetStream meta leader known and %s current on it", r.opts.NodeTimeout, name, name)
-	}
-}
-
-// resume decides, from the state a stopped rollout left on the nodes,
-// which nodes are left to do: only a rerun of the same operation, within
-// ResumeWithin and without NoResume, skips the nodes that rollout
-// confirmed done. Anything else starts afresh, and says why.
-func (r *runner) resume(rep *Report, t time.Time) []string {
-	st := r.found
-	fresh := &State{ID: rep.ID, Operation: r.cfg.Operation, Owner: r.lock.Owner, Started: r.clock.Now().UTC(), Mode: r.opts.Mode, Done: map[string]time.Time{}}
-	r.state = fresh
-	if st == nil {
-		return rep.Order
-	}
-	why := ""
-	switch {
-	case r.opts.NoResume:
-		why = "--no-resume"
-	case st.Operation != r.cfg.Operation:
-		why = "it was another operation"
-	case r.clock.Now().Sub(st.Started) > ResumeWithin:
-		why = fmt.Sprintf("it is older than %s", ResumeWithin)
-	}
-	var todo, skip []string
-	for _, name := range rep.Order {
-		if _, done := st.Done[name]; done {
-			skip = append(skip, name)
-		} else {
-			todo = append(todo, name)
-		}
-	}
-	if why == "" && len(todo) == 0 {
-		why = "it had done every node"
-	}
-	if why != "" {
-		r.event("", StepResume, ResultSkipped, t, "not resuming rollout %s by %s started %s (state on %s): %s; starting afresh", st.ID, st.Owner, st.Started.Format(time.RFC3339), r.foundFrom, why)
-		return rep.Order
-	}
-	r.event("", StepResume, ResultOK, t, "resuming rollout %s by %s started %s (state on %s): %s already done by it", st.ID, st.Owner, st.Started.Format(time.RFC3339), r.foundFrom, strings.Join(skip, ", "))
-	for _, name := range skip {
-		r.event(name, StepResume, ResultSkipped, t, "already done by rollout %s", st.ID)
-	}
-	st.Done = maps(st.Done)
-	r.state = st
-	rep.ID = st.ID
-	rep.Skipped = skip
-	return todo
-}
-
-func maps(m map[string]time.Time) map[string]time.Time {
-	if m == nil {
-		return map[string]time.Time{}
-	}
-	return m
-}
-
-// checkAll runs every action's Check at once, under the lock.
-func (r *runner) checkAll(ctx context.Context) error {
-	if len(r.cfg.Actions) == 0 {
-		return nil
-	}
-	t := r.clock.Now()
-	errs := map[string]error{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range r.cfg.Nodes {
-		a, h := r.cfg.Actions[n.Name], r.hosts[n.Name]
-		if a == nil || h == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := a.Check(ctx, h)
-			mu.Lock()
-			errs[n.Name] = err
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	var failed []string
-	for _, n := range r.cfg.Nodes {
-		if err := errs[n.Name]; err != nil {
-			failed = append(failed, oneLine(err.Error()))
-		}
-	}
-	if len(failed) > 0 {
-		err := fmt.Errorf("%s; nothing was changed: rerun natsops %s to see the current plan", strings.Join(failed, "; "), r.cfg.Command)
-		r.event("", StepCheck, ResultFailed, t, "%v", err)
-		return r.errorf(&Error{Kind: KindCheck, Err: err})
-	}
-	r.event("", StepCheck, ResultOK, t, "every node is as the plan saw it")
-	return nil
-}
-
-// settle reads the cluster until it is healthy or Settle has passed: under
-// traffic a replica can be a moment behind (/healthz "stream ... is not
-// current" right after a publish), which is no reason to refuse. A
-// refusal stands only if the cluster stays unhealthy. once reads it once
-// (--force, a host already unreachable, or no restart to gate).
-func (r *runner) settle(ctx context.Context, once bool) []health.Reason {
-	inv := r.current()
-	begin := r.clock.Now()
-	waited := false
-	var reasons []health.Reason
-	_ = fleet.Until(ctx, r.clock, settlePoll, r.opts.Settle, func() (bool, error) {
-		r.snaps = r.readAll(ctx, r.cfg.Inventory.Nodes, nil)
-		reasons = append(health.ClusterReady(inv, r.snaps), r.across()...)
-		if len(reasons) == 0 || once {
-			return true, nil
-		}
-		if !waited {
-			waited = true
-			r.event(reasons[0].Node, StepPreflight, ResultWaiting, begin, "not healthy yet (%s); waiting up to %s for it to settle", reasons[0].Msg, r.opts.Settle)
-		}
-		return false, nil
-	})
-	return reasons
-}
-
-// settlePoll is how often preflight rereads an unhealthy cluster.
-const settlePoll = 250 * time.Millisecond
-
-// Order puts nodes already down first (starting them cannot make things
-// worse), then the followers in inventory order, the JetStream meta leader
-// last.
-func Order(nodes []*cluster.Node, snaps fleet.Snapshots) []string {
-	leader := health.MetaLeader(snaps)
-	var down, up []string
-	last := ""
-	for _, n := range nodes {
-		s := snaps[n.Name]
-		switch {
-		case s == nil || s.Varz == nil:
-			down = append(down, n.Name)
-		case n.Name == leader:
-			last = n.Name
-		default:
-			up = append(up, n.Name)
-		}
-	}
-	out := append(down, up...)
-	if last != "" {
-		out = append(out, last)
-	}
-	return out
-}
-
-func names(nodes []*cluster.Node) []string {
-	out := make([]string, len(nodes))
-	for i, n := range nodes {
-		out[i] = n.Name
-	}
-	return out
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
-
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
-
-// connectAll reaches every inventory node at once.
-func (r *runner) connectAll(ctx context.Context) (map[string]remote.Host, map[string]error) {
-	hosts := map[string]remote.Host{}
-	errs := map[string]error{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range r.cfg.Inventory.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h, err := r.cfg.Connect(ctx, n)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs[n.Name] = err
-				return
-			}
-			hosts[n.Name] = h
-		}()
-	}
-	wg.Wait()
-	return hosts, errs
-}
-
-// up reports a node whose monitoring endpoint answers /varz.
-func up(s *monitor.Snapshot) bool { return s != nil && s.Varz != nil }
-
-// unlessBaseline drops problems of other nodes that were already there at
-// preflight (under --force, or when preflight did not gate).
-func (r *runner) unlessBaseline(node string, rs []health.Reason) []health.Reason {
-	var out []health.Reason
-	for _, x := range rs {
-		if x.Node != node && r.baseline[x.Node+"/"+x.Code] {
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
-// peersSee requires every node serving at preflight to list a route to
-// node again (also under --force, where other problems may be excused).
-func (r *runner) peersSee(node string) []health.Reason {
-	var out []health.Reason
-	for _, p := range r.current().Nodes {
-		if p.Name == node || !r.upAtStart[p.Name] {
-			continue
-		}
-		s := r.snaps[p.Name]
-		if s == nil || s.Routez == nil {
-			out = append(out, health.Reason{Node: p.Name, Code: health.ReasonUnreachable, Msg: "no /routez reading"})
-			continue
-		}
-		if !slices.Contains(s.Routez.Peers(), node) {
-			out = append(out, health.Reason{Node: p.Name, Code: health.ReasonRoutes, Msg: "no route back to " + node + " yet"})
-		}
-	}
-	return out
+	o.StartTimeout = max(o.StartTimeout, o.NodeTimeout)
+	return o
 }

@@ -89,6 +89,8 @@ type world struct {
 	// metaBehind: the meta leader's /jsz (Streams) reports these meta
 	// peers not current.
 	metaBehind map[string]bool
+	// conns are the clients each node's /varz reports.
+	conns map[string]int
 }
 
 func newWorld() *world {
@@ -158,7 +160,7 @@ func (w *world) Snapshot(ctx context.Context, url string) *monitor.Snapshot {
 	if w.sinceStart[node] == 3 && strings.Contains(w.loaded[node], "restarts-again") {
 		w.start[node] = w.now
 	}
-	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node], ConfigDigest: "d:" + w.loaded[node], Version: w.version}
+	s.Varz = &monitor.Varz{ServerName: node, ServerID: w.ids[node], Start: w.start[node], ConfigLoadTime: w.loadedAt[node], ConfigDigest: "d:" + w.loaded[node], Version: w.version, Connections: w.conns[node]}
 	s.Healthz = &monitor.Healthz{Status: "ok", HTTPStatus: 200}
 	if strings.Contains(w.loaded[node], "unhealthy") {
 		s.Healthz = &monitor.Healthz{Status: "unavailable", HTTPStatus: 503, Error: "JetStream has not established contact with a meta leader"}
