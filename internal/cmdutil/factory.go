@@ -167,7 +167,13 @@ func (f *Factory) Progress() progress.Func {
 	if f.JSON() {
 		return func(r progress.Report) { f.out.event("progress", r) }
 	}
-	return func(r progress.Report) { fmt.Fprintln(f.Sys.Stderr, r.String()) }
+	// On a terminal, first clear a line drawn in place (a --pause
+	// countdown, bench's bar) so the report is not glued to it.
+	clear := ""
+	if f.Sys.IsTTY(f.Sys.Stderr) {
+		clear = "\r\x1b[K"
+	}
+	return func(r progress.Report) { fmt.Fprintln(f.Sys.Stderr, clear+r.String()) }
 }
 
 // Warn writes a warning on stderr.

@@ -188,7 +188,7 @@ func (c *Cluster) restartConfig(inv *cluster.Inventory, opts RunOptions, operati
 		Events:    events,
 		Progress:  opts.Progress,
 		Across:    rollout.AcrossFor(inv),
-		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Poll: 50 * time.Millisecond, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
+		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
 	}
 }
 

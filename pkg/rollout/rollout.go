@@ -275,13 +275,13 @@ func withDefaults(o Options) Options {
 		o.Mode = service.Graceful
 	}
 	if o.NodeTimeout <= 0 {
-		o.NodeTimeout = 2 * time.Minute
+		o.NodeTimeout = DefaultNodeTimeout
 	}
 	if o.ReloadTimeout <= 0 {
 		o.ReloadTimeout = DefaultReloadTimeout
 	}
 	if o.Poll <= 0 {
-		o.Poll = 50 * time.Millisecond
+		o.Poll = DefaultPoll
 	}
 	if o.Settle <= 0 {
 		o.Settle = DefaultSettle

@@ -159,7 +159,7 @@ func run(o *Options) error {
 		sum.PIDs, sum.Running = text.NonNil(c.Started()), text.NonNil(c.Running())
 	} else {
 		// Stop everything the demo started, whatever happened.
-		if _, serr := c.Stop(10 * time.Second); serr != nil && err == nil {
+		if _, serr := c.StopReporting(10*time.Second, o.Progress()); serr != nil && err == nil {
 			err = fmt.Errorf("demo: %w", serr)
 		}
 		sum.PIDs, sum.Running = text.NonNil(c.Started()), text.NonNil(c.Running())
@@ -233,7 +233,7 @@ func (o *Options) demo(ctx context.Context, c *demo.Cluster, mode service.Mode, 
 		},
 		Event: func(e rollout.Event) { printEvent(e) },
 	}
-	return c.Run(ctx, demo.RunOptions{Mode: mode, Timeout: o.Timeout, Owner: "demo@" + o.Sys.Hostname(), PID: o.Sys.PID, ProcessAlive: o.Sys.ProcessAlive}, hooks, &sum.Run)
+	return c.Run(ctx, demo.RunOptions{Mode: mode, Timeout: o.Timeout, Owner: "demo@" + o.Sys.Hostname(), PID: o.Sys.PID, ProcessAlive: o.Sys.ProcessAlive, Progress: o.Progress()}, hooks, &sum.Run)
 }
 
 func msString(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
@@ -363,7 +363,7 @@ func (o *Options) stopKept() error {
 	if err != nil {
 		return cmdutil.WithCode(cmdutil.ExitUsage, fmt.Errorf("demo --stop: %w", err))
 	}
-	pids, err := c.Stop(10 * time.Second)
+	pids, err := c.StopReporting(10*time.Second, o.Progress())
 	if err != nil {
 		return fmt.Errorf("demo --stop: %w; %s is left in place", err, c.Dir)
 	}
@@ -456,7 +456,7 @@ func (o *Options) demoSupercluster(ctx context.Context, c *demo.Cluster, mode se
 			}
 		},
 	}
-	return c.RunSupercluster(ctx, demo.RunOptions{Mode: mode, Timeout: o.Timeout, Owner: "demo@" + o.Sys.Hostname(), PID: o.Sys.PID, ProcessAlive: o.Sys.ProcessAlive}, hooks, &sum.Run)
+	return c.RunSupercluster(ctx, demo.RunOptions{Mode: mode, Timeout: o.Timeout, Owner: "demo@" + o.Sys.Hostname(), PID: o.Sys.PID, ProcessAlive: o.Sys.ProcessAlive, Progress: o.Progress()}, hooks, &sum.Run)
 }
 
 // printEstateSummary is the supercluster's part of the text summary:

@@ -28,6 +28,7 @@ func Config(f *cmdutil.Factory, inv *cluster.Inventory, nodes []*cluster.Node, c
 		Monitor:   &monitor.Client{},
 		Clock:     f.Sys.Clock,
 		Events:    events,
+		Progress:  f.Progress(),
 		Pausing:   Countdown(f),
 		Across:    rollout.AcrossFor(inv),
 		Options:   opts,
