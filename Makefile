@@ -4,7 +4,7 @@ GO ?= go
 # why not a duration); 50000x or 10m override it for every target.
 FUZZTIME ?=
 
-.PHONY: build test unit fuzz lint realserver ansible contexts prometheus dist pkgtest e2e testbed-up testbed-down bench
+.PHONY: build test unit docs fuzz lint realserver ansible contexts prometheus dist pkgtest e2e testbed-up testbed-down bench
 
 build:
 	$(GO) build -o bin/natsops ./cmd/natsops
@@ -18,8 +18,16 @@ build:
 test: lint unit realserver fuzz ansible contexts prometheus pkgtest e2e
 
 # Under the race detector, also the natsops binary the demo tests build.
+# Includes the documentation's tests (docs/docs_test.go; `make docs` alone).
 unit:
 	$(GO) test -race ./...
+
+# The docs' own tests: docs/cli is what the command tree generates (else:
+# go run ./cmd/natsops gendocs --markdown docs/cli), links resolve, every
+# natsops command the README, docs/ and the example inventories show runs
+# as written (a kept demo cluster for those that need one).
+docs:
+	$(GO) test -count=1 ./docs/
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)

@@ -121,7 +121,7 @@ func checkAccount(c context.Context, t *testing.T, bare *testbed.Testbed, node s
 }
 
 // provisionTimed runs provision --yes and logs its wall time, the figure
-// the README quotes (bare -> provisioned, 3 nodes).
+// docs/provisioning.md quotes (bare -> provisioned, 3 nodes).
 func provisionTimed(c context.Context, t *testing.T, mode, inv string) string {
 	t.Helper()
 	start := time.Now()
@@ -151,7 +151,7 @@ func nothingToDo(c context.Context, t *testing.T, bare *testbed.Testbed, inv str
 	unchanged(c, t, bare, before, "a run with nothing to do")
 }
 
-// deployFromBare is the rest of the chain the README's "From bare hosts"
+// deployFromBare is the rest of the chain docs/provisioning.md's CI recipe
 // gives: deploy bootstraps the cluster that has never formed, then status
 // and check say it is healthy.
 func deployFromBare(c context.Context, t *testing.T, inv string) {

@@ -195,3 +195,74 @@ func TestWriteUnwritable(t *testing.T) {
 		t.Errorf("Write into a path under a file: %v, want an error naming it", err)
 	}
 }
+
+// One Markdown page per visible command, named after its path with
+// underscores, holding the command's text and flags and linking its
+// parent and children by file name; no date, so two runs (on any day)
+// give the same bytes.
+func TestWriteMarkdownPages(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	files, err := Write(tree(), Options{MarkdownDir: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"tool.md", "tool_bench.md", "tool_bench_pubsub.md", "tool_deploy.md"}
+	if got := names(files); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("pages %v, want %v (no page for the hidden command)", got, want)
+	}
+	page := string(read(t, filepath.Join(a, "tool_deploy.md")))
+	for _, s := range []string{
+		"## tool deploy",
+		"Deploy every node.",
+		"--check",
+		"--inventory",     // inherited from the root
+		"[tool](tool.md)", // SEE ALSO its parent
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("tool_deploy.md lacks %q:\n%s", s, page)
+		}
+	}
+	if !strings.Contains(string(read(t, filepath.Join(a, "tool_bench.md"))), "[tool bench pubsub](tool_bench_pubsub.md)") {
+		t.Errorf("tool_bench.md does not link its subcommand's page")
+	}
+	if strings.Contains(page, "Auto generated") {
+		t.Errorf("tool_deploy.md has cobra's footer, dated by the clock:\n%s", page)
+	}
+	if _, err := Write(tree(), Options{MarkdownDir: b}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range want {
+		if !bytes.Equal(read(t, filepath.Join(a, n)), read(t, filepath.Join(b, n))) {
+			t.Errorf("two runs wrote different %s", n)
+		}
+	}
+}
+
+// A Markdown page of a command that no longer exists is removed; other
+// files (the directory's own README, another tool's page) are left alone.
+func TestWriteMarkdownRemovesStalePages(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"tool_gone.md", "tool_deploy.md", "README.md", "other_x.md", "tool_notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Write(tree(), Options{MarkdownDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	want := "README.md other_x.md tool.md tool_bench.md tool_bench_pubsub.md tool_deploy.md tool_notes.txt"
+	if strings.Join(got, " ") != want {
+		t.Errorf("markdown dir holds %v, want %s", got, want)
+	}
+	if s := string(read(t, filepath.Join(dir, "tool_deploy.md"))); s == "old" {
+		t.Error("tool_deploy.md was not replaced")
+	}
+}

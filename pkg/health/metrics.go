@@ -27,7 +27,7 @@ type NamedFleet struct {
 }
 
 // metricHelp is every metric family WriteMetrics can print, in the order
-// it prints them, each with its help text (the README's table is checked
+// it prints them, each with its help text (docs/prometheus.md's table is checked
 // against it).
 func metricHelp() []struct{ name, help string } {
 	return []struct{ name, help string }{

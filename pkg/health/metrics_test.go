@@ -173,23 +173,28 @@ func TestWriteMetricsUnknown(t *testing.T) {
 }
 
 // TestMetricNamesDocumented: every metric natsops can print is in the
-// README's Prometheus table, and the table names no other.
+// Prometheus page's metric table (docs/prometheus.md), and the table names
+// no other.
 func TestMetricNamesDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	const page = "../../docs/prometheus.md"
+	text, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(natsops_[a-z_]+)`").FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `(natsops_[a-z_]+)`").FindAllStringSubmatch(string(text), -1) {
 		documented[m[1]] = true
+	}
+	if len(documented) == 0 {
+		t.Fatalf("%s has no metric table (rows starting | `natsops_...`)", page)
 	}
 	for _, name := range MetricNames() {
 		if !documented[name] {
-			t.Errorf("README's Prometheus table lacks %s", name)
+			t.Errorf("%s's metric table lacks %s", page, name)
 		}
 		delete(documented, name)
 	}
 	for name := range documented {
-		t.Errorf("README documents %s, which natsops does not print", name)
+		t.Errorf("%s documents %s, which natsops does not print", page, name)
 	}
 }

@@ -104,7 +104,7 @@ type Options struct {
 // found the node back, so three in a row. Each costs its window once per
 // node, which no other gate overlaps: on the 3-node testbed 150ms made a
 // fast rolling restart 1.28x the floor (bench/restart-floor.sh, 5 runs);
-// see the README's "Safe rollouts" for the figures at this default. A
+// see docs/rollouts.md "What the gates cost" for the figures at this default. A
 // replica still catching up extends the window (holdReady) whatever it is.
 const DefaultHealthyFor = 100 * time.Millisecond
 

@@ -12,17 +12,20 @@ import (
 	"github.com/natsops/natsops/pkg/clidoc"
 )
 
+// Options are gendocs' flags.
 type Options struct {
 	*cmdutil.Factory
 	man         string
 	completions string
 	gzip        bool
 	source      string
+	markdown    string
 }
 
 // NewCmd is the release build's step (.goreleaser.yaml's before
 // hook) that writes the man pages and completion scripts the packages
-// install. Hidden: it is not for operators.
+// install, and writes the Markdown reference checked in under docs/cli.
+// Hidden: it is not for operators.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &Options{Factory: f}
 	cmd := &cobra.Command{
@@ -33,6 +36,11 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 _natsops, natsops.fish) into the --completions directory, from this
 binary's command tree. Pages of commands that no longer exist are removed
 from the --man directory.
+
+--markdown DIR writes one Markdown page per command (natsops_deploy.md,
+...), undated: the repository's reference, go run ./cmd/natsops gendocs
+--markdown docs/cli. Pages of commands that no longer exist are removed
+from it too.
 
 The pages' header date is SOURCE_DATE_EPOCH (seconds since 1970, e.g. the
 commit's: git log -1 --format=%ct) so that a build is reproducible;
@@ -48,12 +56,13 @@ without it, today.`,
 	fl.StringVar(&o.completions, "completions", "", "write the completion scripts into `DIR`")
 	fl.BoolVar(&o.gzip, "gzip", false, "gzip the man pages (name.1.gz, as distributions install them)")
 	fl.StringVar(&o.source, "source", "", "the pages' header source (default \"natsops VERSION\")")
+	fl.StringVar(&o.markdown, "markdown", "", "write one Markdown page per command into `DIR` (docs/cli)")
 	return cmd
 }
 
 func (o *Options) run(root *cobra.Command) error {
-	if o.man == "" && o.completions == "" {
-		return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both")
+	if o.man == "" && o.completions == "" && o.markdown == "" {
+		return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both, or --markdown DIR")
 	}
 	var date time.Time
 	if s, ok := o.Sys.Getenv("SOURCE_DATE_EPOCH"); ok && s != "" {
@@ -74,6 +83,7 @@ func (o *Options) run(root *cobra.Command) error {
 		Date:          date,
 		Source:        source,
 		Manual:        "natsops manual",
+		MarkdownDir:   o.markdown,
 	})
 	if err != nil {
 		return err
