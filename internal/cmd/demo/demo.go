@@ -326,7 +326,7 @@ func (o *Options) printSummary(c *demo.Cluster, s *summary) {
 			next = [][2]string{
 				{"natsops demo --supercluster --graceful", "the same with lame duck: clients are moved away before each stop"},
 				{"natsops demo --supercluster --keep", "leave the supercluster running and try status, restart, check, deploy on it"},
-				{"natsops validate -i inventory/supercluster.toml", "an estate of real hosts: two regions, an edge site, accounts"},
+				{"natsops validate -i inventory/supercluster.toml", "an estate of real hosts: two regions, an edge site, accounts (export the passwords its header names first)"},
 			}
 		} else {
 			next = [][2]string{
