@@ -56,11 +56,7 @@ func (r Reader) Read(ctx context.Context, all, nodes []*cluster.Node) Reading {
 		out.Snaps = r.Fleet.Read(ctx, all, nil)
 	}()
 	var mu sync.Mutex
-	limit := r.Parallel
-	if limit <= 0 {
-		limit = max(len(nodes), 1)
-	}
-	res := remote.Each(ctx, nodes, limit, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
+	res := remote.Each(ctx, nodes, r.Parallel, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
 		h := r.Host(ctx, n)
 		mu.Lock()
 		out.Hosts[n.Name] = &h
