@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/deploy"
@@ -146,7 +147,7 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		Schema: Schema, Time: run.Started.UTC(), DurationMS: max(res.End.Sub(run.Started).Milliseconds(), 0),
 		Run: run.ID, Command: run.Command, Operation: scrub(run.Operation), Who: run.Who, From: run.From,
 		Natsops: run.Version, Inventory: run.Inventory, InventorySHA256: run.InventorySHA256,
-		Nodes: nonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
+		Nodes: text.NonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
 	}
 	plan := make([]Planned, len(res.Plan))
 	for i, p := range res.Plan {
@@ -162,7 +163,7 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		steps[i] = s
 	}
 	local = base
-	local.Plan, local.Steps = nonNil(plan), nonNil(steps)
+	local.Plan, local.Steps = text.NonNil(plan), text.NonNil(steps)
 	for _, n := range run.Nodes {
 		r := base
 		r.Node = n
@@ -423,13 +424,6 @@ func cut(s string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
 
 // NewID is a run id for a run that is not a rollout (tune); a rollout's
 // records carry the rollout's id.

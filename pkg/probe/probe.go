@@ -97,7 +97,7 @@ func (r Reader) Host(ctx context.Context, n *cluster.Node) health.HostReading {
 		return health.HostReading{Note: transport(n, err)}
 	}
 	if err := res.Err(h, "probe"); err != nil {
-		return health.HostReading{Note: "probe: " + oneLine(err.Error())}
+		return health.HostReading{Note: "probe: " + firstLine(err.Error())}
 	}
 	return service.ParseProbe(n, string(res.Stdout))
 }
@@ -108,12 +108,14 @@ func transport(n *cluster.Node, err error) string {
 	if kind == "" {
 		kind = "ssh"
 	}
-	msg := oneLine(err.Error())
+	msg := firstLine(err.Error())
 	msg = strings.TrimPrefix(msg, n.Name+": ")
 	return kind + ": " + msg
 }
 
-func oneLine(s string) string {
+// firstLine is s's first line: a table cell (status's FDS column) holds
+// no more of an error.
+func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -161,19 +162,12 @@ func VerifyContract(d Desired, o Observed) (mismatches, notes []string) {
 		return nil, nil
 	}
 	if !o.Files[d.ContractPath()].Exists {
-		return nil, []string{fmt.Sprintf("the stop contract is not installed: %s stops with KillSignal=%s, ExecStop %s, TimeoutStopSec=%s; %s", d.UnitName(), "SIG"+o.Unit.KillSignal, orNone(o.Unit.ExecStop), o.Unit.TimeoutStop, service.ContractFix(*c, o.Unit, false))}
+		return nil, []string{fmt.Sprintf("the stop contract is not installed: %s stops with KillSignal=%s, ExecStop %s, TimeoutStopSec=%s; %s", d.UnitName(), "SIG"+o.Unit.KillSignal, text.OrNone(o.Unit.ExecStop), o.Unit.TimeoutStop, service.ContractFix(*c, o.Unit, false))}
 	}
 	for _, f := range service.CheckContract(*c, o.Unit) {
 		mismatches = append(mismatches, f+" ("+service.ContractFix(*c, o.Unit, true)+")")
 	}
 	return mismatches, nil
-}
-
-func orNone(cmds []string) string {
-	if len(cmds) == 0 {
-		return "none"
-	}
-	return strings.Join(cmds, "; ")
 }
 
 // Verify compares what the host reports with d. Pure, like MakePlan.
