@@ -238,27 +238,9 @@ func TestRemovedNodePlan(t *testing.T) {
 // splits the meta group: seen on the testbed with 2.9.10); with no meta
 // group elsewhere it bootstraps as any cluster.
 func TestDecideJoinsTheSupercluster(t *testing.T) {
-	est, err := cluster.ParseEstate("est.toml", []byte(`[gateway]
-[jetstream]
-enabled = true
-store_dir = "/var/lib/nats/js"
-[[clusters]]
-name = "east"
-[[clusters.node]]
-name = "e1"
-host = "10.0.1.1"
-[[clusters.node]]
-name = "e2"
-host = "10.0.1.2"
-[[clusters]]
-name = "west"
-[[clusters.node]]
-name = "w1"
-host = "10.0.2.1"
-[[clusters.node]]
-name = "w2"
-host = "10.0.2.2"
-`))
+	// The shared estate with JetStream on and a second west node.
+	src := testinv.WithNode(testinv.Estate, "west", "w2", "10.0.2.2") + "\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats/js\"\n"
+	est, err := cluster.ParseEstate("est.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
