@@ -11,7 +11,7 @@ import (
 	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/rollout"
-	"github.com/natsops/natsops/pkg/tune"
+	"github.com/natsops/natsops/pkg/rolloutaudit"
 )
 
 // auditRun is a mutating run's audit trail: who runs what, the steps as
@@ -67,7 +67,7 @@ func (a *auditRun) tee(print func(rollout.Event)) func(rollout.Event) {
 		return print
 	}
 	return func(e rollout.Event) {
-		a.trail.Event(e)
+		a.trail.Add(rolloutaudit.Step(e))
 		print(e)
 	}
 }
@@ -81,8 +81,8 @@ func (a *auditRun) endRollout(ctx context.Context, rep *rollout.Report, err erro
 	if rep != nil && rep.ID != "" {
 		a.run.ID = rep.ID
 	}
-	res := audit.Result{Plan: a.plan}
-	audit.FromRollout(rep, err, &res)
+	res := rolloutaudit.Result(rep, err)
+	res.Plan = a.plan
 	a.end(ctx, res, err)
 }
 
@@ -91,7 +91,9 @@ func (a *auditRun) endRollout(ctx context.Context, rep *rollout.Report, err erro
 func (a *auditRun) end(ctx context.Context, res audit.Result, err error) {
 	res.End = time.Now()
 	res.Steps = a.trail.Steps()
-	res.Outcome = audit.Outcome(err)
+	if res.Outcome == "" {
+		res.Outcome = audit.Outcome(err)
+	}
 	res.ExitCode = exitCode(err)
 	var ee *exitError
 	switch {
@@ -109,12 +111,9 @@ func (a *auditRun) end(ctx context.Context, res audit.Result, err error) {
 	}
 }
 
-// endTune writes the records of a tune: its plan and per host the steps
-// that ran; applied is how long applying and verifying took.
-func (a *auditRun) endTune(ctx context.Context, r *tune.Run, applied time.Duration, err error) {
-	plan, steps := audit.TunePlan(r, applied.Milliseconds())
-	a.trail.Add(steps...)
-	res := audit.Result{Plan: plan}
-	res.Done, res.NotDone = audit.TuneDone(r)
+// endHosts writes the records of a run over hosts (tune, provision:
+// hostrun.Run.Audit): its plan and per host the steps that ran.
+func (a *auditRun) endHosts(ctx context.Context, res audit.Result, err error) {
+	a.trail.Add(res.Steps...)
 	a.end(ctx, res, err)
 }

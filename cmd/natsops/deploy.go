@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/deploy"
@@ -283,7 +282,7 @@ func (o *deployOptions) runCluster(ctx context.Context, mode service.Mode) error
 	// The rollout covers the nodes that leave, too (locked, checked,
 	// taken out first).
 	trail := o.startAudit("deploy", d.inv, plan.ChangedNodes(), d.conn)
-	trail.plan = audit.DeployPlan(plan)
+	trail.plan = plan.Audit()
 	opts := rollout.Options{Mode: mode, Force: o.force, NodeTimeout: o.timeout, ReloadTimeout: o.reloadTTL}
 	o.canary.apply(&opts)
 	cfg := o.rolloutConfig(d.inv.WithRemoved(), plan.ChangedNodes(), d.conn, opts, trail.tee(o.printEvent(time.Now())))

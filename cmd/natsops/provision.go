@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/pkg/hostrun"
 	"github.com/natsops/natsops/pkg/provision"
 )
 
@@ -76,7 +77,7 @@ func (o *provisionOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := provision.New(inv, nodes, o.parallel)
+	r, err := provision.New(inv, nodes, hostrun.Options{Parallel: o.parallel})
 	if err != nil {
 		return o.inventoryError(err)
 	}
@@ -85,7 +86,8 @@ func (o *provisionOptions) run(ctx context.Context) error {
 		return err
 	}
 	defer conn.close()
-	r.Plan(ctx, conn.connect)
+	r.Connect = conn.connect
+	r.Plan(ctx)
 	if !o.json() {
 		o.printPlans(r)
 	}
@@ -96,10 +98,12 @@ func (o *provisionOptions) run(ctx context.Context) error {
 	if err := o.confirm(fmt.Sprintf("apply %s on %s", plural(steps, "step"), plural(hosts, "host"))); err != nil {
 		return err
 	}
-	if err := r.Apply(ctx); err != nil {
-		return err
+	trail := o.startAudit("provision", inv, nodes, conn)
+	if err = r.Apply(ctx); err == nil {
+		err = o.finish(r, false)
 	}
-	return o.finish(r, false)
+	trail.endHosts(ctx, r.Audit(), err)
+	return err
 }
 
 func (o *provisionOptions) printPlans(r *provision.Run) {
@@ -154,7 +158,7 @@ func (o *provisionOptions) finish(r *provision.Run, pending bool) error {
 	}
 	msg := fmt.Sprintf("%s failed: %s", plural(len(failed), "host"), strings.Join(failed, ", "))
 	if refused := r.Refused(); len(refused) > 0 && !o.check {
-		msg = fmt.Sprintf("%s (%s); fix what is named above and rerun", provision.ErrRefused, strings.Join(refused, ", "))
+		msg = fmt.Sprintf("%s (%s); fix what is named above and rerun", hostrun.ErrRefused, strings.Join(refused, ", "))
 	}
 	return &exitError{code: ExitError, err: errors.New(msg), silent: o.json()}
 }

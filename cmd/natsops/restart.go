@@ -12,11 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/rollout"
+	"github.com/natsops/natsops/pkg/rolloutaudit"
 	"github.com/natsops/natsops/pkg/service"
 )
 
@@ -191,7 +191,7 @@ func (o *restartOptions) runCluster(ctx context.Context, mode service.Mode, sel 
 	var trail *auditRun
 	if !o.dryRun {
 		trail = o.startAudit("restart", inv, nodes, conn)
-		trail.plan = audit.RestartPlan(nodeNames(nodes), string(mode))
+		trail.plan = rolloutaudit.RestartPlan(nodeNames(nodes), string(mode))
 	}
 	opts := rollout.Options{
 		Mode: mode, NodeTimeout: o.timeout, Poll: o.poll,

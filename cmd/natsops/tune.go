@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/hostrun"
 	"github.com/natsops/natsops/pkg/tune"
 )
 
@@ -59,11 +59,12 @@ func (o *tuneOptions) run(ctx context.Context) error {
 		return err
 	}
 	defer conn.close()
-	r := tune.Read(ctx, inv, nodes, conn.connect, o.parallel)
+	r := tune.New(inv, nodes, hostrun.Options{Connect: conn.connect, Parallel: o.parallel})
+	r.Plan(ctx)
 	if !o.json() {
 		o.printPlans(r.Hosts)
 	}
-	pending := r.Pending()
+	pending, _ := r.Pending()
 	if o.check || pending == 0 {
 		return o.finish(r, pending > 0 && o.check)
 	}
@@ -71,10 +72,9 @@ func (o *tuneOptions) run(ctx context.Context) error {
 		return err
 	}
 	trail := o.startAudit("tune", inv, nodes, conn)
-	start := time.Now()
 	r.Apply(ctx)
 	err = o.finish(r, false)
-	trail.endTune(ctx, r, time.Since(start), err)
+	trail.endHosts(ctx, r.Audit(), err)
 	return err
 }
 

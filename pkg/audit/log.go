@@ -18,7 +18,6 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
-	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // Where a node keeps its audit log.
@@ -235,15 +234,10 @@ func Select(recs []Record, node string, limit int) []Record {
 }
 
 // Trail collects a run's steps as they happen (a rollout's events, from
-// any goroutine).
+// any goroutine: rolloutaudit.Step).
 type Trail struct {
 	mu    sync.Mutex
 	steps []Step
-}
-
-// Event records a rollout event.
-func (t *Trail) Event(e rollout.Event) {
-	t.Add(Step{Node: e.Node, Step: e.Step, Result: e.Result, ElapsedMS: e.ElapsedMS, Detail: e.Detail})
 }
 
 // Add records a step.

@@ -62,6 +62,16 @@ type Plan struct {
 // Pending reports whether applying would change the host.
 func (p *Plan) Pending() bool { return len(p.Steps) > 0 }
 
+// Items are the steps one line each, as shown and as the audit record
+// lists them.
+func (p *Plan) Items() []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, s.String())
+	}
+	return out
+}
+
 func (p *Plan) problem(format string, args ...any) {
 	p.Problems = append(p.Problems, fmt.Sprintf(format, args...))
 }
