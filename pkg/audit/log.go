@@ -71,11 +71,8 @@ func appendScript(path string) string {
 
 // AppendNode appends one record line to node n's log through h (as root).
 func AppendNode(ctx context.Context, h remote.Host, n *cluster.Node, line []byte) error {
-	res, err := h.Run(ctx, appendScript(PathFor(n)), remote.RunOptions{Sudo: true, Stdin: line})
-	if err != nil {
-		return err
-	}
-	return res.Err(h, "append to "+PathFor(n))
+	_, err := remote.Script(ctx, h, "append to "+PathFor(n), appendScript(PathFor(n)), remote.RunOptions{Sudo: true, Stdin: line})
+	return err
 }
 
 // AppendLocal appends one record line to the operator's log at path
@@ -175,14 +172,7 @@ const ReadLines = 5000
 // empty.
 func ReadNode(ctx context.Context, h remote.Host, n *cluster.Node) ([]byte, error) {
 	p := remote.Quote(PathFor(n))
-	res, err := h.Run(ctx, "if [ -e "+p+" ]; then tail -n "+strconv.Itoa(ReadLines)+" "+p+"; fi", remote.RunOptions{Sudo: true})
-	if err != nil {
-		return nil, err
-	}
-	if err := res.Err(h, "read "+PathFor(n)); err != nil {
-		return nil, err
-	}
-	return res.Stdout, nil
+	return remote.Script(ctx, h, "read "+PathFor(n), "if [ -e "+p+" ]; then tail -n "+strconv.Itoa(ReadLines)+" "+p+"; fi", remote.RunOptions{Sudo: true})
 }
 
 // Parse reads records, one JSON object per line; a line that is not a

@@ -109,7 +109,8 @@ type Steps interface {
 	Observe(ctx context.Context, c remote.Host) error
 	// MakePlan plans the host from what Observe read.
 	MakePlan() Planned
-	// Apply carries out the plan through c.
+	// Apply carries out the plan through c: only ever a plan with
+	// changes and no problems.
 	Apply(ctx context.Context, c remote.Host) error
 	// Check verifies what Observe read last against what is wanted.
 	Check() Verified
@@ -240,21 +241,16 @@ func (r *Run[H]) Ready() int {
 }
 
 // Refused lists the hosts whose plan found bad input.
-func (r *Run[H]) Refused() []string {
-	var out []string
-	for _, s := range r.Hosts {
-		if h := s.Base(); h.Refused() {
-			out = append(out, h.Node)
-		}
-	}
-	return out
-}
+func (r *Run[H]) Refused() []string { return r.names((*Host).Refused) }
 
 // Failed lists the hosts that failed or were refused.
-func (r *Run[H]) Failed() []string {
+func (r *Run[H]) Failed() []string { return r.names((*Host).Failed) }
+
+// names are the hosts that have what has, in order.
+func (r *Run[H]) names(has func(*Host) bool) []string {
 	var out []string
 	for _, s := range r.Hosts {
-		if h := s.Base(); h.Failed() {
+		if h := s.Base(); has(h) {
 			out = append(out, h.Node)
 		}
 	}

@@ -23,14 +23,11 @@ import (
 //	pid <TAB> pid <TAB> soft <TAB> hard
 func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 	o := Observed{Sysctls: map[string]string{}, ReadOnly: map[string]bool{}, Files: map[string]FileState{}}
-	res, err := h.Run(ctx, observeScript(d), remote.RunOptions{Sudo: true})
+	out, err := remote.Script(ctx, h, "read host state", observeScript(d), remote.RunOptions{Sudo: true})
 	if err != nil {
 		return o, err
 	}
-	if err := res.Err(h, "read host state"); err != nil {
-		return o, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var show []string
 	for sc.Scan() {
@@ -90,20 +87,12 @@ func observeScript(d Desired) string {
 // directory is writable (so a read-only /etc fails with nothing applied),
 // the sysctl file and the sysctls themselves (fs.nr_open must be raised
 // before a higher LimitNOFILE can take), the limits file, the drop-in and,
-// when it changed, daemon-reload. Each file is installed atomically. A plan
-// with problems is refused whole.
+// when it changed, daemon-reload. Each file is installed atomically. p
+// has changes and no problems: the engine (pkg/hostrun) applies no other
+// plan.
 func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
-	if len(p.Problems) > 0 {
-		return fmt.Errorf("%s: not applied: %s", h.Name(), strings.Join(p.Problems, "; "))
-	}
-	if !p.Pending() {
-		return nil
-	}
-	res, err := h.Run(ctx, applyScript(d, p), remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	return res.Err(h, "tune")
+	_, err := remote.Script(ctx, h, "tune", applyScript(d, p), remote.RunOptions{Sudo: true})
+	return err
 }
 
 func applyScript(d Desired, p *Plan) string {
