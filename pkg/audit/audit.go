@@ -56,6 +56,13 @@ const (
 	NodeFailed  = "failed"
 )
 
+// Step results, in the words a rollout's events use.
+const (
+	StepOK      = "ok"
+	StepFailed  = "failed"
+	StepWarning = "warning"
+)
+
 // Run is what is known of a run when it starts.
 type Run struct {
 	ID        string
@@ -84,13 +91,6 @@ type Planned struct {
 	// and files of a tune, the mode of a restart.
 	Items []string `json:"items,omitempty"`
 }
-
-// Step results, in the words a rollout's events use.
-const (
-	StepOK      = "ok"
-	StepFailed  = "failed"
-	StepWarning = "warning"
-)
 
 // Step is one step of a run (a rollout's event; a host's plan, apply or
 // verify).
