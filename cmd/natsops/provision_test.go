@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/natsops/natsops/pkg/audit"
 )
 
 // provisionInventory writes an inventory of local nodes (this machine, no
@@ -173,5 +175,60 @@ func TestProvisionRefusesBeforeAnyChange(t *testing.T) {
 	code, out, _ := runCLI(t, "provision", "-i", inv, "--check", "-o", "json")
 	if code != ExitInvalid || !strings.Contains(out, `"key":"service.binary_sha256"`) {
 		t.Fatalf("checksum mismatch, json: exit %d\n%s", code, out)
+	}
+}
+
+// TestProvisionAudit: a provision past its confirmation writes an audit
+// record like tune's, on this machine and on each node: who, the plan
+// per host, the plan, apply and verify steps, the outcome; --check
+// writes none.
+func TestProvisionAudit(t *testing.T) {
+	dir := t.TempDir()
+	inv := provisionInventory(t, dir, "2.15.2", "n1", "n2")
+	local := filepath.Join(dir, "operator-audit.jsonl")
+	runWith := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		sys := testSystem(&stdout, &stderr, false, args...)
+		sys.Getenv = func(k string) (string, bool) {
+			if k == audit.EnvLog {
+				return local, true
+			}
+			return "", false
+		}
+		return run(sys), stdout.String() + stderr.String()
+	}
+	if code, out := runWith("provision", "-i", inv, "--check"); code != ExitPending {
+		t.Fatalf("--check: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(local); !os.IsNotExist(err) {
+		t.Fatalf("--check wrote an audit record: %v", err)
+	}
+	if code, out := runWith("provision", "-i", inv, "--yes", "--limit", "n1"); code != ExitOK {
+		t.Fatalf("provision --yes: exit %d\n%s", code, out)
+	}
+	data, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, warns := audit.Parse(bytes.NewReader(data), local)
+	if len(recs) != 1 || len(warns) != 0 {
+		t.Fatalf("operator's log: %d records, %v\n%s", len(recs), warns, data)
+	}
+	r := recs[0]
+	var steps []string
+	for _, s := range r.Steps {
+		steps = append(steps, s.Node+"/"+s.Step+"="+s.Result)
+	}
+	if r.Command != "provision" || r.Outcome != audit.OK || r.ExitCode != 0 || r.Who == "" || len(r.Nodes) != 1 || r.Nodes[0] != "n1" ||
+		len(r.Plan) != 1 || r.Plan[0].Change != "provision" || len(r.Plan[0].Items) != 3 ||
+		strings.Join(steps, " ") != "n1/plan=ok n1/apply=ok n1/verify=ok" {
+		t.Errorf("record %+v\nsteps %v", r, steps)
+	}
+	node, err := os.ReadFile(filepath.Join(dir, "n1/nats.conf") + audit.LocalNodeSuffix)
+	if err != nil {
+		t.Fatalf("n1's own log: %v", err)
+	}
+	if recs, _ := audit.Parse(bytes.NewReader(node), "n1"); len(recs) != 1 || recs[0].Node != "n1" || recs[0].NodeOutcome != audit.NodeDone || recs[0].Run != r.Run {
+		t.Errorf("n1's record: %+v", recs)
 	}
 }

@@ -3,12 +3,10 @@ package cmdutil
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/rollout"
-	"github.com/natsops/natsops/pkg/tune"
 )
 
 // AuditRun is a mutating run's audit trail: who runs what, the steps as
@@ -52,7 +50,7 @@ func (a *AuditRun) Tee(print func(rollout.Event)) func(rollout.Event) {
 		return print
 	}
 	return func(e rollout.Event) {
-		a.trail.Event(e)
+		a.trail.Add(rollout.AuditStep(e))
 		print(e)
 	}
 }
@@ -66,18 +64,15 @@ func (a *AuditRun) EndRollout(ctx context.Context, rep *rollout.Report, err erro
 	if rep != nil && rep.ID != "" {
 		a.Run.ID = rep.ID
 	}
-	res := audit.Result{Plan: a.Plan}
-	audit.FromRollout(rep, err, &res)
+	res := rollout.AuditResult(rep, err)
+	res.Plan = a.Plan
 	a.end(ctx, res, err)
 }
 
-// EndTune writes the records of a tune: its plan and per host the steps
-// that ran; applied is how long applying and verifying took.
-func (a *AuditRun) EndTune(ctx context.Context, r *tune.Run, applied time.Duration, err error) {
-	plan, steps := audit.TunePlan(r, applied.Milliseconds())
-	a.trail.Add(steps...)
-	res := audit.Result{Plan: plan}
-	res.Done, res.NotDone = audit.TuneDone(r)
+// EndHosts writes the records of a run over hosts (tune, provision:
+// hostrun.Run.Audit): its plan and per host the steps that ran.
+func (a *AuditRun) EndHosts(ctx context.Context, res audit.Result, err error) {
+	a.trail.Add(res.Steps...)
 	a.end(ctx, res, err)
 }
 
@@ -86,7 +81,9 @@ func (a *AuditRun) EndTune(ctx context.Context, r *tune.Run, applied time.Durati
 func (a *AuditRun) end(ctx context.Context, res audit.Result, err error) {
 	res.End = a.f.Sys.Clock.Now()
 	res.Steps = a.trail.Steps()
-	res.Outcome = audit.Outcome(err)
+	if res.Outcome == "" {
+		res.Outcome = audit.Outcome(err)
+	}
 	res.ExitCode = exitCode(err)
 	switch {
 	case res.ExitCode == ExitRestart:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/ansible"
 	"github.com/natsops/natsops/pkg/bench"
 	"github.com/natsops/natsops/pkg/cluster"
@@ -174,4 +176,19 @@ func message(err error) string {
 func printed(err error) bool {
 	var ee *Error
 	return errors.As(err, &ee) && ee.Printed
+}
+
+// HostsOutcome is how a run over hosts (tune, provision) ends: failed
+// hosts first (exit 1, each named, or in the words of why when it is
+// set), then the changes --check found (exit 2).
+func HostsOutcome(failed []string, why string, pending bool) error {
+	switch {
+	case len(failed) > 0 && why != "":
+		return WithCode(ExitError, errors.New(why))
+	case len(failed) > 0:
+		return WithCode(ExitError, fmt.Errorf("%s failed: %s", text.Plural(len(failed), "host"), strings.Join(failed, ", ")))
+	case pending:
+		return Outcome(ExitPending)
+	}
+	return nil
 }

@@ -28,8 +28,10 @@ import (
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/probe"
 	"github.com/natsops/natsops/pkg/progress"
-	"github.com/natsops/natsops/pkg/remote"
 )
+
+// DefaultParallel is --parallel's default: hosts worked on at once.
+const DefaultParallel = 10
 
 // Globals are the values of the flags every command shares.
 type Globals struct {
@@ -67,7 +69,7 @@ type estateCache struct {
 // NewFactory is the factory of one natsops run; link is what the release
 // build's linker set (version, commit).
 func NewFactory(sys *System, link Link) *Factory {
-	return &Factory{Sys: sys, Global: &Globals{Output: "text", Parallel: remote.DefaultParallel}, link: link,
+	return &Factory{Sys: sys, Global: &Globals{Output: "text", Parallel: DefaultParallel}, link: link,
 		out: &output{w: sys.Stdout}, estate: &estateCache{}}
 }
 
@@ -87,7 +89,7 @@ func (f *Factory) AddGlobalFlags(root *cobra.Command) {
 	pf.BoolVar(&g.NoColor, "no-color", false, "no ANSI colours (also when NO_COLOR is set)")
 	pf.CountVarP(&g.Verbose, "verbose", "v", "more detail (repeat for more)")
 	pf.BoolVar(&g.Yes, "yes", false, "do not ask for confirmation (required without a terminal)")
-	pf.IntVar(&g.Parallel, "parallel", remote.DefaultParallel, "hosts worked on at once")
+	pf.IntVar(&g.Parallel, "parallel", DefaultParallel, "hosts worked on at once")
 	pf.BoolVar(&g.AskBecomePass, "ask-become-pass", false, "ask for the sudo password (when the SSH user has no passwordless sudo)")
 	_ = root.RegisterFlagCompletionFunc("limit", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		est, err := cluster.LoadEstate(g.Inventory)

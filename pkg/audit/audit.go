@@ -1,5 +1,5 @@
 // Package audit is natsops's audit trail: one JSON record per mutating run
-// (tune, deploy, restart) and node, appended to the node's own log
+// (tune, provision, deploy, restart) and node, appended to the node's own log
 // (/var/log/natsops/audit.jsonl) and, for the whole run, to a log on the
 // operator's machine; and reading them back for `natsops history`.
 //
@@ -9,6 +9,12 @@
 // text is scrubbed of the inventory's secret values (config.Scrub) before
 // it is kept. Building records is pure (Build, Fit, Outcome); writing
 // goes through remote.Host on the nodes and a plain file here.
+//
+// It records what the engines tell it in its own terms (Planned, Step,
+// Result) and imports none of them: the host engine (pkg/hostrun, for
+// tune and provision) gives its plan and steps as these, deploy's plan
+// says itself as Planned (deploy.Plan.Audit), and pkg/rollout (audit.go)
+// turns a rollout's events, report and error into them.
 package audit
 
 import (
@@ -19,17 +25,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
-	"github.com/natsops/natsops/pkg/deploy"
-	"github.com/natsops/natsops/pkg/rollout"
-	"github.com/natsops/natsops/pkg/tune"
 )
 
 // Schema is the record format's version (the "v" of every line).
@@ -54,6 +56,13 @@ const (
 	NodeFailed  = "failed"
 )
 
+// Step results, in the words a rollout's events use.
+const (
+	StepOK      = "ok"
+	StepFailed  = "failed"
+	StepWarning = "warning"
+)
+
 // Run is what is known of a run when it starts.
 type Run struct {
 	ID        string
@@ -75,15 +84,16 @@ type Run struct {
 // Planned is what a run meant to do to one node.
 type Planned struct {
 	Node string `json:"node"`
-	// Change is restart, reload, install, remove (deploy and restart) or
-	// tune.
+	// Change is restart, reload, install, remove (deploy and restart),
+	// tune or provision.
 	Change string `json:"change"`
 	// Items are what changes: the config keys of a deploy, the sysctls
 	// and files of a tune, the mode of a restart.
 	Items []string `json:"items,omitempty"`
 }
 
-// Step is one step of a run: rollout.Event's fields.
+// Step is one step of a run (a rollout's event; a host's plan, apply or
+// verify).
 type Step struct {
 	Node      string `json:"node,omitempty"`
 	Step      string `json:"step"`
@@ -146,7 +156,7 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		Schema: Schema, Time: run.Started.UTC(), DurationMS: max(res.End.Sub(run.Started).Milliseconds(), 0),
 		Run: run.ID, Command: run.Command, Operation: scrub(run.Operation), Who: run.Who, From: run.From,
 		Natsops: run.Version, Inventory: run.Inventory, InventorySHA256: run.InventorySHA256,
-		Nodes: nonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
+		Nodes: text.NonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
 	}
 	plan := make([]Planned, len(res.Plan))
 	for i, p := range res.Plan {
@@ -162,7 +172,7 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		steps[i] = s
 	}
 	local = base
-	local.Plan, local.Steps = nonNil(plan), nonNil(steps)
+	local.Plan, local.Steps = text.NonNil(plan), text.NonNil(steps)
 	for _, n := range run.Nodes {
 		r := base
 		r.Node = n
@@ -197,130 +207,17 @@ func nodeOutcome(n string, res Result) string {
 	return NodeNotDone
 }
 
-// Outcome classifies how a run ended from its error (nil: ok).
+// Outcome classifies how a run ended from its error (nil: ok): Ctrl-C
+// is interrupted, any other error failed. A rollout knows more of its
+// own errors (refused, interrupted between nodes): rollout.AuditOutcome.
 func Outcome(err error) string {
-	var re *rollout.Error
 	switch {
 	case err == nil:
 		return OK
 	case errors.Is(err, context.Canceled):
 		return Interrupted
-	case errors.As(err, &re) && re.Kind == rollout.KindInterrupted:
-		return Interrupted
-	case errors.As(err, &re) && (re.Kind == rollout.KindLock || re.Kind == rollout.KindPreflight || re.Kind == rollout.KindCheck || re.Kind == rollout.KindJetStream && re.Upfront):
-		return Refused
 	}
 	return Failed
-}
-
-// FromRollout is a rollout's part of a Result: order, what was done and
-// where it stopped.
-func FromRollout(rep *rollout.Report, err error, res *Result) {
-	if rep != nil {
-		res.Order, res.Done, res.Skipped, res.NotDone = rep.Order, rep.Done, rep.Skipped, rep.NotDone
-	}
-	var re *rollout.Error
-	if errors.As(err, &re) && re.Kind == rollout.KindNode {
-		res.FailedNode = re.Node
-	}
-}
-
-// RestartPlan is a restart's plan: every node restarted, in mode.
-func RestartPlan(nodes []string, mode string) []Planned {
-	out := make([]Planned, len(nodes))
-	for i, n := range nodes {
-		out[i] = Planned{Node: n, Change: string(rollout.Restart), Items: []string{"mode " + mode}}
-	}
-	return out
-}
-
-// DeployPlan is a deploy's plan: each changed node, how it takes its
-// change and what changes (config keys, the unit drop-in, the binary).
-func DeployPlan(p *deploy.Plan) []Planned {
-	var out []Planned
-	for _, n := range p.Changed() {
-		pl := Planned{Node: n.Node, Change: string(n.How)}
-		if pl.Change == "" {
-			pl.Change = string(rollout.Install)
-		}
-		pl.Items = append(pl.Items, n.Change.Keys...)
-		for _, u := range n.Units {
-			pl.Items = append(pl.Items, "unit "+u.Path)
-		}
-		if n.Binary.Upgrade() {
-			pl.Items = append(pl.Items, fmt.Sprintf("nats-server %s -> %s", n.Binary.Running, n.Binary.Installed))
-		}
-		if n.Note != "" {
-			pl.Items = append(pl.Items, n.Note)
-		}
-		out = append(out, pl)
-	}
-	return out
-}
-
-// TunePlan is a tune's plan and steps: per host its changes, and one step
-// per host and phase that ran (plan, apply, verify). Hosts are applied in
-// parallel, so a step's time is its phase's (applyMS), not the host's own.
-func TunePlan(r *tune.Run, applyMS int64) ([]Planned, []Step) {
-	var plan []Planned
-	var steps []Step
-	for _, h := range r.Hosts {
-		if h.Plan != nil && h.Plan.Pending() {
-			pl := Planned{Node: h.Node, Change: "tune"}
-			for _, c := range h.Plan.Changes {
-				if c.Kind == "sysctl" {
-					pl.Items = append(pl.Items, fmt.Sprintf("sysctl %s %s -> %s", c.What, c.Old, c.New))
-				} else {
-					pl.Items = append(pl.Items, c.Kind+" "+c.What)
-				}
-			}
-			plan = append(plan, pl)
-		}
-		switch {
-		case h.Plan == nil:
-			steps = append(steps, Step{Node: h.Node, Step: "plan", Result: rollout.ResultFailed, Detail: h.Error})
-			continue
-		case !h.Plan.Pending():
-			steps = append(steps, Step{Node: h.Node, Step: "plan", Result: rollout.ResultOK, Detail: "up to date"})
-		default:
-			steps = append(steps, Step{Node: h.Node, Step: "plan", Result: rollout.ResultOK, Detail: fmt.Sprintf("%d changes", len(h.Plan.Changes))})
-		}
-		if h.Plan.Pending() {
-			s := Step{Node: h.Node, Step: "apply", Result: rollout.ResultOK, ElapsedMS: applyMS}
-			if !h.Applied {
-				s.Result, s.Detail = rollout.ResultFailed, h.Error
-			}
-			steps = append(steps, s)
-		}
-		if v := h.Verify; v != nil {
-			s := Step{Node: h.Node, Step: "verify", Result: rollout.ResultOK}
-			switch {
-			case len(v.Mismatches) > 0:
-				s.Result, s.Detail = rollout.ResultFailed, strings.Join(v.Mismatches, "; ")
-			case v.RestartNeeded:
-				s.Result, s.Detail = rollout.ResultWarning, fmt.Sprintf("running nats-server (pid %d) still has its old open-files limit: restart needed", v.Process.PID)
-			}
-			steps = append(steps, s)
-		} else if h.Applied && h.Error != "" {
-			steps = append(steps, Step{Node: h.Node, Step: "verify", Result: rollout.ResultFailed, Detail: h.Error})
-		}
-	}
-	return plan, steps
-}
-
-// TuneDone are the hosts a tune applied its changes to.
-func TuneDone(r *tune.Run) (done, notDone []string) {
-	for _, h := range r.Hosts {
-		switch {
-		case h.Applied && h.Error == "":
-			done = append(done, h.Node)
-		case h.Plan != nil && !h.Plan.Pending() && h.Error == "":
-			done = append(done, h.Node) // nothing to do: as desired
-		default:
-			notDone = append(notDone, h.Node)
-		}
-	}
-	return done, notDone
 }
 
 // Secrets are the values of every secret of the inventory's nodes (those
@@ -423,13 +320,6 @@ func cut(s string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
 
 // NewID is a run id for a run that is not a rollout (tune); a rollout's
 // records carry the rollout's id.

@@ -14,10 +14,7 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
-	"github.com/natsops/natsops/pkg/deploy"
 	"github.com/natsops/natsops/pkg/remote"
-	"github.com/natsops/natsops/pkg/rollout"
-	"github.com/natsops/natsops/pkg/tune"
 )
 
 var t0 = time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
@@ -47,7 +44,7 @@ func stepNames(ss []Step) []string {
 }
 
 func TestBuild(t *testing.T) {
-	res := Result{End: t0.Add(3 * time.Second), Order: []string{"n1", "n2"}, Plan: RestartPlan([]string{"n1", "n2"}, "graceful"),
+	res := Result{End: t0.Add(3 * time.Second), Order: []string{"n1", "n2"}, Plan: []Planned{{Node: "n1", Change: "restart", Items: []string{"mode graceful"}}, {Node: "n2", Change: "restart", Items: []string{"mode graceful"}}},
 		Steps: testSteps(), Done: []string{"n1"}, NotDone: []string{"n2"}, FailedNode: "n2", Outcome: Failed, Error: "n2: ready failed", ExitCode: 3}
 	local, nodes := Build(testRun(), res, nil)
 	if local.Node != "" || len(local.Steps) != 6 || len(local.Plan) != 2 || local.DurationMS != 3000 || local.Schema != Schema || local.Run != "r1" {
@@ -89,6 +86,8 @@ func TestNodeOutcome(t *testing.T) {
 	}
 }
 
+// TestOutcome: how a run ended, from its error alone (a rollout's own
+// kinds are pkg/rollout's).
 func TestOutcome(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -97,31 +96,11 @@ func TestOutcome(t *testing.T) {
 	}{
 		{"none", nil, OK},
 		{"ctrl-c mid node", fmt.Errorf("stop n1: %w", context.Canceled), Interrupted},
-		{"ctrl-c between nodes", &rollout.Error{Kind: rollout.KindInterrupted}, Interrupted},
-		{"lock held", &rollout.Error{Kind: rollout.KindLock, Err: errors.New("held")}, Refused},
-		{"preflight", &rollout.Error{Kind: rollout.KindPreflight}, Refused},
-		{"files changed", &rollout.Error{Kind: rollout.KindCheck, Err: errors.New("changed")}, Refused},
-		{"jetstream check up front", &rollout.Error{Kind: rollout.KindJetStream, Node: "n1", Upfront: true}, Refused},
-		{"jetstream check before a later node", &rollout.Error{Kind: rollout.KindJetStream, Node: "n2"}, Failed},
-		{"node failed", &rollout.Error{Kind: rollout.KindNode, Node: "n1", Err: errors.New("x")}, Failed},
 		{"other", errors.New("ssh"), Failed},
 	} {
 		if got := Outcome(tt.err); got != tt.want {
 			t.Errorf("%s: Outcome = %s, want %s", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestFromRollout(t *testing.T) {
-	var res Result
-	FromRollout(&rollout.Report{Order: []string{"a", "b"}, Done: []string{"a"}, NotDone: []string{"b"}}, &rollout.Error{Kind: rollout.KindNode, Node: "b", Err: errors.New("x")}, &res)
-	if res.FailedNode != "b" || !slices.Equal(res.Done, []string{"a"}) || !slices.Equal(res.Order, []string{"a", "b"}) {
-		t.Fatalf("%+v", res)
-	}
-	res = Result{}
-	FromRollout(nil, &rollout.Error{Kind: rollout.KindLock, Err: errors.New("held")}, &res)
-	if res.FailedNode != "" {
-		t.Fatalf("a lock refusal blames %s", res.FailedNode)
 	}
 }
 
@@ -310,55 +289,6 @@ func TestLocalPath(t *testing.T) {
 		if got := LocalPath(cluster.MapEnv(tt.env), tt.home); got != tt.want {
 			t.Errorf("%s: LocalPath = %q, want %q", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestRestartAndDeployPlan(t *testing.T) {
-	if got := RestartPlan([]string{"a"}, "fast"); len(got) != 1 || got[0].Change != "restart" || got[0].Items[0] != "mode fast" {
-		t.Errorf("RestartPlan = %+v", got)
-	}
-	p := &deploy.Plan{Nodes: []*deploy.NodePlan{
-		{Node: "a", Changed: true, How: rollout.Reload, Change: config.Change{Keys: []string{"max_payload"}}},
-		{Node: "b"},
-		{Node: "c", Changed: true, How: rollout.Restart, Change: config.Change{Keys: []string{"port"}}, Binary: deploy.Versions{Installed: "2.15.2", Running: "2.9.10"}, Units: []*deploy.UnitChange{{Path: "/etc/systemd/system/nats-server.service.d/91-natsops-exec.conf"}}},
-		{Node: "d", Changed: true, Pending: true},
-	}}
-	got := DeployPlan(p)
-	want := []Planned{
-		{Node: "a", Change: "reload", Items: []string{"max_payload"}},
-		{Node: "c", Change: "restart", Items: []string{"port", "unit /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf", "nats-server 2.9.10 -> 2.15.2"}},
-		{Node: "d", Change: "install"},
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("DeployPlan =\n%+v\nwant\n%+v", got, want)
-	}
-}
-
-func TestTunePlan(t *testing.T) {
-	r := &tune.Run{Hosts: []*tune.HostRun{
-		{Node: "a", Plan: &tune.Plan{Changes: []tune.Change{{Kind: "sysctl", What: "net.core.somaxconn", Old: "4096", New: "8192"}, {Kind: "file", What: "/etc/security/limits.d/90-natsops.conf"}}}, Applied: true, Verify: &tune.Verification{}},
-		{Node: "b", Plan: &tune.Plan{}, Verify: &tune.Verification{RestartNeeded: true, Process: tune.ProcLimit{PID: 7}}},
-		{Node: "c", Error: "c: ssh: connection refused"},
-		{Node: "d", Plan: &tune.Plan{Changes: []tune.Change{{Kind: "file", What: "/etc/sysctl.d/90-natsops.conf"}}}, Error: "d: apply: exit 1"},
-	}}
-	plan, steps := TunePlan(r, 1500)
-	if len(plan) != 2 || plan[0].Node != "a" || plan[0].Items[0] != "sysctl net.core.somaxconn 4096 -> 8192" || plan[0].Items[1] != "file /etc/security/limits.d/90-natsops.conf" || plan[1].Node != "d" {
-		t.Errorf("plan %+v", plan)
-	}
-	var got []string
-	for _, s := range steps {
-		got = append(got, s.Node+"/"+s.Step+"="+s.Result)
-	}
-	want := []string{"a/plan=ok", "a/apply=ok", "a/verify=ok", "b/plan=ok", "b/verify=warning", "c/plan=failed", "d/plan=ok", "d/apply=failed"}
-	if !slices.Equal(got, want) {
-		t.Errorf("steps\n%v\nwant\n%v", got, want)
-	}
-	if steps[1].ElapsedMS != 1500 {
-		t.Errorf("apply took %dms, want the phase's 1500", steps[1].ElapsedMS)
-	}
-	done, notDone := TuneDone(r)
-	if !slices.Equal(done, []string{"a", "b"}) || !slices.Equal(notDone, []string{"c", "d"}) {
-		t.Errorf("done %v not done %v", done, notDone)
 	}
 }
 

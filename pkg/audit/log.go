@@ -18,7 +18,6 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/remote"
-	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // Where a node keeps its audit log.
@@ -72,11 +71,8 @@ func appendScript(path string) string {
 
 // AppendNode appends one record line to node n's log through h (as root).
 func AppendNode(ctx context.Context, h remote.Host, n *cluster.Node, line []byte) error {
-	res, err := h.Run(ctx, appendScript(PathFor(n)), remote.RunOptions{Sudo: true, Stdin: line})
-	if err != nil {
-		return err
-	}
-	return res.Err(h, "append to "+PathFor(n))
+	_, err := remote.Script(ctx, h, "append to "+PathFor(n), appendScript(PathFor(n)), remote.RunOptions{Sudo: true, Stdin: line})
+	return err
 }
 
 // AppendLocal appends one record line to the operator's log at path
@@ -176,14 +172,7 @@ const ReadLines = 5000
 // empty.
 func ReadNode(ctx context.Context, h remote.Host, n *cluster.Node) ([]byte, error) {
 	p := remote.Quote(PathFor(n))
-	res, err := h.Run(ctx, "if [ -e "+p+" ]; then tail -n "+strconv.Itoa(ReadLines)+" "+p+"; fi", remote.RunOptions{Sudo: true})
-	if err != nil {
-		return nil, err
-	}
-	if err := res.Err(h, "read "+PathFor(n)); err != nil {
-		return nil, err
-	}
-	return res.Stdout, nil
+	return remote.Script(ctx, h, "read "+PathFor(n), "if [ -e "+p+" ]; then tail -n "+strconv.Itoa(ReadLines)+" "+p+"; fi", remote.RunOptions{Sudo: true})
 }
 
 // Parse reads records, one JSON object per line; a line that is not a
@@ -235,15 +224,10 @@ func Select(recs []Record, node string, limit int) []Record {
 }
 
 // Trail collects a run's steps as they happen (a rollout's events, from
-// any goroutine).
+// any goroutine: rollout.AuditStep).
 type Trail struct {
 	mu    sync.Mutex
 	steps []Step
-}
-
-// Event records a rollout event.
-func (t *Trail) Event(e rollout.Event) {
-	t.Add(Step{Node: e.Node, Step: e.Step, Result: e.Result, ElapsedMS: e.ElapsedMS, Detail: e.Detail})
 }
 
 // Add records a step.

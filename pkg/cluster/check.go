@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/natsops/natsops/internal/text"
 )
 
 // checker collects every inventory-level problem: the things TOML decoding
@@ -222,7 +224,7 @@ func (c *checker) checkCluster() {
 func (c *checker) checkTune() {
 	t := c.inv.File.Tune
 	nrOpen := int64(defaultNrOpen)
-	for _, k := range sortedKeys(t.Sysctl) {
+	for _, k := range text.SortedKeys(t.Sysctl) {
 		v := t.Sysctl[k]
 		at := []string{"tune.sysctl." + k, `tune.sysctl."` + k + `"`, "tune.sysctl"}
 		if !sysctlRE.MatchString(k) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/natsops/natsops/internal/text"
 )
 
 // Defaults for the supercluster listeners, nats-server's own.
@@ -266,7 +268,7 @@ func (inv *Inventory) Hub(r LeafRemoteSpec) *Inventory {
 }
 
 // AccountNames are the estate's accounts, sorted.
-func (inv *Inventory) AccountNames() []string { return sortedKeys(inv.File.Accounts) }
+func (inv *Inventory) AccountNames() []string { return text.SortedKeys(inv.File.Accounts) }
 
 // resolveListeners sets the node's gateway and leaf node port and listen
 // host when its cluster runs them.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/natsops/natsops/internal/text"
 )
 
 // accountNameRE: an account name goes into the config as a quoted key and
@@ -219,7 +221,7 @@ func (c *estateChecker) checkAccounts() {
 		return
 	}
 	owner := map[string]string{} // user -> account
-	for _, name := range sortedKeys(f.Accounts) {
+	for _, name := range text.SortedKeys(f.Accounts) {
 		acc := f.Accounts[name]
 		at := []string{"accounts." + name}
 		if !accountNameRE.MatchString(name) {
@@ -282,7 +284,7 @@ func (c *estateChecker) checkAccounts() {
 			case im.Account == name:
 				c.add(nil, "", key+".account", append([]string{key + ".account"}, iat...), "an account cannot import from itself", "name the exporting account")
 			case !ok:
-				c.add(nil, "", key+".account", append([]string{key + ".account"}, iat...), fmt.Sprintf("account %q does not exist (accounts: %s)", im.Account, strings.Join(sortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
+				c.add(nil, "", key+".account", append([]string{key + ".account"}, iat...), fmt.Sprintf("account %q does not exist (accounts: %s)", im.Account, strings.Join(text.SortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
 			case !exports(from, kind, subj):
 				c.add(nil, "", key+"."+kind, iat, fmt.Sprintf("account %s exports no %s covering %q", im.Account, kind, subj), fmt.Sprintf("add [[accounts.%s.exports]] %s = %q, or import what it exports", im.Account, kind, subj))
 			}
@@ -321,7 +323,7 @@ func (c *estateChecker) checkNodeAccounts(inv *Inventory, n *Node, owner map[str
 	sys := deref(a.SystemAccount, "")
 	if sys != "" {
 		if _, ok := f.Accounts[sys]; !ok {
-			c.add(inv, n.Name, "server.auth.system_account", k("server.auth.system_account"), fmt.Sprintf("system_account %q is not an account (accounts: %s)", sys, strings.Join(sortedKeys(f.Accounts), ", ")), "name one of [accounts]")
+			c.add(inv, n.Name, "server.auth.system_account", k("server.auth.system_account"), fmt.Sprintf("system_account %q is not an account (accounts: %s)", sys, strings.Join(text.SortedKeys(f.Accounts), ", ")), "name one of [accounts]")
 		}
 	}
 	if u := deref(a.NoAuthUser, ""); u != "" {
@@ -356,7 +358,7 @@ func (c *estateChecker) checkLeafs() {
 			case len(f.Accounts) == 0:
 				c.add(inv, "", key+".account", at, fmt.Sprintf("account %q: the inventory has no [accounts]", u.Account), "add the account under [accounts], or leave account unset (the global account)")
 			case !hasAccount(f, u.Account):
-				c.add(inv, "", key+".account", at, fmt.Sprintf("account %q does not exist (accounts: %s)", u.Account, strings.Join(sortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
+				c.add(inv, "", key+".account", at, fmt.Sprintf("account %q does not exist (accounts: %s)", u.Account, strings.Join(text.SortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
 			case u.Account == sys:
 				c.add(inv, "", key+".account", at, fmt.Sprintf("leaf node user %q is bound to the system account: a leaf node would be a system client of the hub", u.User), "bind it to an application account")
 			}
@@ -386,7 +388,7 @@ func (c *estateChecker) checkLeafs() {
 				case len(f.Accounts) == 0:
 					c.add(inv, "", key+".account", on("account"), fmt.Sprintf("account %q: the inventory has no [accounts]", r.Account), "add the account under [accounts], or leave account unset")
 				case !hasAccount(f, r.Account):
-					c.add(inv, "", key+".account", on("account"), fmt.Sprintf("account %q does not exist (accounts: %s)", r.Account, strings.Join(sortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
+					c.add(inv, "", key+".account", on("account"), fmt.Sprintf("account %q does not exist (accounts: %s)", r.Account, strings.Join(text.SortedKeys(f.Accounts), ", ")), "name an account under [accounts]")
 				case r.Account == sys:
 					c.add(inv, "", key+".account", on("account"), "the remote is bound to the system account", "bind it to an application account")
 				}

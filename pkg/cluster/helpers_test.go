@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,18 @@ var base = func() string {
 		panic(err)
 	}
 	return string(b)
+}()
+
+// estate is the estate other packages' tests share (testinv.Estate: hubs
+// east and west joined by gateways, a leaf cluster edge, accounts), with
+// a second west node w2 on the default gateway port, as
+// testinv.WithNode(testinv.Estate, "west", "w2", "10.0.2.2") has it.
+var estate = func() string {
+	b, err := os.ReadFile("../../internal/testinv/estate.toml")
+	if err != nil {
+		panic(err)
+	}
+	return strings.Replace(string(b), "port = 7333\n", "port = 7333\n[[clusters.node]]\nname = \"w2\"\nhost = \"10.0.2.2\"\n", 1)
 }()
 
 func mustParse(t testing.TB, src string) *Inventory {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 )
 
@@ -47,16 +46,6 @@ func (inv *Inventory) NodeNames() []string {
 		names[i] = n.Name
 	}
 	return names
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // SelectNodes returns, for each of the clusters, its nodes matching the

@@ -107,34 +107,65 @@ func (z Size) String() string {
 	return strconv.FormatInt(n, 10) + "B"
 }
 
-// Version is a nats-server release number: major, minor, patch.
-type Version [3]int
+// Version is a nats-server release number. It is the one version type:
+// the inventory's service.nats_version, /varz's version, what `nats-server
+// --version` prints and what provision finds installed are all read by
+// ParseVersion.
+type Version struct{ Major, Minor, Patch int }
 
-// ParseVersion reads "2.9.10" or "v2.10.1".
-func ParseVersion(v string) (Version, bool) {
-	var out Version
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if v == "" || len(parts) > 3 {
-		return out, false
+// ParseVersion reads a nats-server version in any of the forms natsops
+// meets: "2.10.4", "v2.10.4", "2.10" (patch 0), "2" (minor and patch 0),
+// a pre-release or build ("2.11.0-RC.1", "2.10.4+b3", "2.9.10~deb12"),
+// and `nats-server --version`'s "nats-server: v2.9.10". The pre-release
+// is dropped: 2.11.0-RC.1 reads as 2.11.0.
+func ParseVersion(s string) (Version, bool) {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "nats-server:"); ok {
+		s = strings.TrimSpace(rest)
 	}
+	s = strings.TrimPrefix(s, "v")
+	if i := strings.IndexAny(s, "-+~ "); i >= 0 {
+		s = s[:i]
+	}
+	parts := strings.Split(s, ".")
+	if s == "" || len(parts) > 3 {
+		return Version{}, false
+	}
+	var n [3]int
 	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return out, false
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return Version{}, false
 		}
-		out[i] = n
+		n[i] = x
 	}
-	return out, true
+	return Version{n[0], n[1], n[2]}, true
 }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
 
 // Less reports whether v is an older release than w.
 func (v Version) Less(w Version) bool {
-	for i := range v {
-		if v[i] != w[i] {
-			return v[i] < w[i]
-		}
+	if v.Major != w.Major {
+		return v.Major < w.Major
 	}
-	return false
+	if v.Minor != w.Minor {
+		return v.Minor < w.Minor
+	}
+	return v.Patch < w.Patch
+}
+
+// MinorJump is how many minor versions lie between v and w, either way;
+// another major version counts as a jump too large to judge (100).
+func (v Version) MinorJump(w Version) int {
+	if v.Major != w.Major {
+		return 100
+	}
+	d := v.Minor - w.Minor
+	if d < 0 {
+		d = -d
+	}
+	return d
 }
 
 // MinGoMemLimit is the smallest GOMEMLIMIT the inventory accepts: below

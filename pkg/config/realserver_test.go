@@ -30,7 +30,7 @@ func TestRealServerAcceptsRenderedConfigs(t *testing.T) {
 			t.Fatalf("%s: no version in %q", bin, out)
 		}
 		v, _ := cluster.ParseVersion(ver[1])
-		old := v.Less(cluster.Version{2, 10, 0})
+		old := v.Less(cluster.Version{Major: 2, Minor: 10})
 		inventories := []string{"../../inventory/example.toml", "../../inventory/local.toml", "testdata/single.toml", "../../inventory/supercluster.toml"}
 		if !old {
 			inventories = append(inventories, "testdata/full.toml")

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/health"
@@ -420,6 +421,31 @@ func (p *Plan) Operation() string {
 		kind = "bootstrap "
 	}
 	return kind + strings.Join(parts, " ")
+}
+
+// Audit is the plan as the audit record keeps it: each changed node, how
+// it takes its change and what changes (config keys, the unit drop-ins,
+// the binary, the note).
+func (p *Plan) Audit() []audit.Planned {
+	var out []audit.Planned
+	for _, n := range p.Changed() {
+		pl := audit.Planned{Node: n.Node, Change: string(n.How)}
+		if pl.Change == "" {
+			pl.Change = string(rollout.Install)
+		}
+		pl.Items = append(pl.Items, n.Change.Keys...)
+		for _, u := range n.Units {
+			pl.Items = append(pl.Items, "unit "+u.Path)
+		}
+		if n.Binary.Upgrade() {
+			pl.Items = append(pl.Items, fmt.Sprintf("nats-server %s -> %s", n.Binary.Running, n.Binary.Installed))
+		}
+		if n.Note != "" {
+			pl.Items = append(pl.Items, n.Note)
+		}
+		out = append(out, pl)
+	}
+	return out
 }
 
 // Actions are the rollout actions of the changed nodes.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natsops/natsops/internal/testinv"
+	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/monitor"
@@ -238,27 +239,9 @@ func TestRemovedNodePlan(t *testing.T) {
 // splits the meta group: seen on the testbed with 2.9.10); with no meta
 // group elsewhere it bootstraps as any cluster.
 func TestDecideJoinsTheSupercluster(t *testing.T) {
-	est, err := cluster.ParseEstate("est.toml", []byte(`[gateway]
-[jetstream]
-enabled = true
-store_dir = "/var/lib/nats/js"
-[[clusters]]
-name = "east"
-[[clusters.node]]
-name = "e1"
-host = "10.0.1.1"
-[[clusters.node]]
-name = "e2"
-host = "10.0.1.2"
-[[clusters]]
-name = "west"
-[[clusters.node]]
-name = "w1"
-host = "10.0.2.1"
-[[clusters.node]]
-name = "w2"
-host = "10.0.2.2"
-`))
+	// The shared estate with JetStream on and a second west node.
+	src := testinv.WithNode(testinv.Estate, "west", "w2", "10.0.2.2") + "\n[jetstream]\nenabled = true\nstore_dir = \"/var/lib/nats/js\"\n"
+	est, err := cluster.ParseEstate("est.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,5 +274,25 @@ host = "10.0.2.2"
 	p.Decide(west, map[string]*monitor.Snapshot{"w1": standalone("w1"), "w2": standalone("w2"), "e1": standalone("e1")}, Options{Restart: RestartAuto})
 	if !p.Bootstrap || p.JoinsMetaLeader != "" {
 		t.Errorf("no meta group elsewhere: bootstrap %v joins %q, want a bootstrap", p.Bootstrap, p.JoinsMetaLeader)
+	}
+}
+
+// TestAudit: the audit record's plan of a deploy: each changed node, how
+// it takes its change and what changes.
+func TestAudit(t *testing.T) {
+	p := &Plan{Nodes: []*NodePlan{
+		{Node: "a", Changed: true, How: rollout.Reload, Change: config.Change{Keys: []string{"max_payload"}}},
+		{Node: "b"},
+		{Node: "c", Changed: true, How: rollout.Restart, Change: config.Change{Keys: []string{"port"}}, Binary: Versions{Installed: "2.15.2", Running: "2.9.10"}, Units: []*UnitChange{{Path: "/etc/systemd/system/nats-server.service.d/91-natsops-exec.conf"}}},
+		{Node: "d", Changed: true, Pending: true},
+	}}
+	got := p.Audit()
+	want := []audit.Planned{
+		{Node: "a", Change: "reload", Items: []string{"max_payload"}},
+		{Node: "c", Change: "restart", Items: []string{"port", "unit /etc/systemd/system/nats-server.service.d/91-natsops-exec.conf", "nats-server 2.9.10 -> 2.15.2"}},
+		{Node: "d", Change: "install"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Audit =\n%+v\nwant\n%+v", got, want)
 	}
 }

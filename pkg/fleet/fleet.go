@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natsops/natsops/internal/fanout"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -104,20 +105,27 @@ func (r Reader) Node(ctx context.Context, n *cluster.Node) *monitor.Snapshot {
 }
 
 // Read reads nodes at once, at most Parallel at a time (each read is
-// bounded by the monitor's own timeout) into into, which may hold earlier readings of other nodes, and
-// names the routes of servers older than 2.10 from every reading in it.
-// It returns into (a new map when into is nil).
+// bounded by the monitor's own timeout) into into, which may hold
+// earlier readings of other nodes, and names the routes of servers older
+// than 2.10 from every reading in it. A node not read because ctx ended
+// first gets a reading whose every endpoint failed with ctx's error. It
+// returns into (a new map when into is nil).
 func (r Reader) Read(ctx context.Context, nodes []*cluster.Node, into Snapshots) Snapshots {
 	if into == nil {
 		into = Snapshots{}
 	}
 	var mu sync.Mutex
-	r.each(nodes, func(n *cluster.Node) {
+	for i, res := range r.each(ctx, nodes, func(ctx context.Context, n *cluster.Node) {
 		s := r.Node(ctx, n)
 		mu.Lock()
 		into[n.Name] = s
 		mu.Unlock()
-	})
+	}) {
+		if err := res.Err; err != nil {
+			n := nodes[i]
+			into[n.Name] = &monitor.Snapshot{URL: r.URLOf(n), Errs: map[string]error{"healthz": err, "varz": err, "routez": err, "jsz": err}}
+		}
+	}
 	monitor.NameRoutes(into)
 	return into
 }
@@ -178,32 +186,27 @@ func (r Reader) Streams(ctx context.Context, nodes []*cluster.Node) map[string]S
 		return out
 	}
 	var mu sync.Mutex
-	r.each(nodes, func(n *cluster.Node) {
+	for i, res := range r.each(ctx, nodes, func(ctx context.Context, n *cluster.Node) {
 		d, err := sm.Streams(ctx, r.URLOf(n))
 		mu.Lock()
 		out[n.Name] = StreamsReading{Detail: d, Err: err}
 		mu.Unlock()
-	})
+	}) {
+		if res.Err != nil {
+			out[nodes[i].Name] = StreamsReading{Err: res.Err}
+		}
+	}
 	return out
 }
 
-// each calls read for every node at once, at most Parallel at a time
-// (every node at once when Parallel is 0), and returns when all are done.
-func (r Reader) each(nodes []*cluster.Node, read func(*cluster.Node)) {
-	var wg sync.WaitGroup
-	limit := r.Parallel
-	if limit <= 0 {
-		limit = len(nodes)
-	}
-	sem := make(chan struct{}, max(limit, 1))
-	for _, n := range nodes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			read(n)
-		}()
-	}
-	wg.Wait()
+// each calls fn for every node at once, at most Parallel at a time
+// (every node at once when Parallel is 0: internal/fanout), and returns
+// when all are done, a result per node in nodes' order. fn reports
+// nothing: a result's error is a node not read because ctx ended first,
+// or a panic while reading it.
+func (r Reader) each(ctx context.Context, nodes []*cluster.Node, fn func(context.Context, *cluster.Node)) []fanout.Result {
+	return fanout.Each(ctx, nodes, r.Parallel, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
+		fn(ctx, n)
+		return nil
+	})
 }

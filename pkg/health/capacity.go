@@ -87,7 +87,7 @@ func StaticReserve(inv *cluster.Inventory, n *cluster.Node) int {
 		if p := inv.File.Cluster.PoolSize; p != nil {
 			pool = max(*p, 1)
 		}
-		if v, ok := cluster.ParseVersion(n.Service.NATSVersion); ok && v.Less(cluster.Version{2, 10, 0}) {
+		if v, ok := cluster.ParseVersion(n.Service.NATSVersion); ok && v.Less(cluster.Version{Major: 2, Minor: 10}) {
 			pool = 0 // one route per peer, no pinned system account route
 		}
 		r += len(inv.Peers(n)) * (pool + 1)

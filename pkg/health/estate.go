@@ -3,6 +3,7 @@ package health
 import (
 	"sort"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -57,7 +58,7 @@ func ExpectEstate(inv *cluster.Inventory) EstateExpect {
 				byAccount[acc] = x
 			}
 		}
-		for _, a := range sortedKeys(byAccount) {
+		for _, a := range text.SortedKeys(byAccount) {
 			e.Hub = append(e.Hub, byAccount[a])
 		}
 	}
@@ -72,7 +73,7 @@ func ExpectEstate(inv *cluster.Inventory) EstateExpect {
 			x.Account, x.Remote, x.Count = acc, clusterJoin(x.Remote, r.Hub), x.Count+1
 			byAccount[acc] = x
 		}
-		for _, a := range sortedKeys(byAccount) {
+		for _, a := range text.SortedKeys(byAccount) {
 			e.Leaf = append(e.Leaf, byAccount[a])
 		}
 	}

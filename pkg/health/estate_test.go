@@ -5,52 +5,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/natsops/natsops/internal/testinv"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
-// estateSrc: hubs east (2 nodes) and west (1) joined by gateways, a leaf
-// cluster edge (1 node) dialling east as user "leaf", bound there to APP
-// and locally to APP.
-const estateSrc = `[gateway]
-port = 7222
-[accounts.APP]
-users = [{user = "app", password = "app-password-123"}]
-[accounts.SYS]
-users = [{user = "sys", password = "sys-password-123"}]
-[server.auth]
-system_account = "SYS"
-[[clusters]]
-name = "east"
-[clusters.leafnodes]
-port = 7422
-users = [{user = "leaf", password = "leaf-password-12", account = "APP"}]
-[[clusters.node]]
-name = "e1"
-host = "10.0.1.1"
-[[clusters.node]]
-name = "e2"
-host = "10.0.1.2"
-[[clusters]]
-name = "west"
-[[clusters.node]]
-name = "w1"
-host = "10.0.2.1"
-[[clusters]]
-name = "edge"
-[[clusters.leafnodes.remotes]]
-hub = "east"
-account = "APP"
-user = "leaf"
-password = "leaf-password-12"
-[[clusters.node]]
-name = "x1"
-host = "10.0.3.1"
-`
-
+// mustEstate is the shared estate (testinv.Estate): hubs east (2 nodes)
+// and west (1) joined by gateways, a leaf cluster edge (1 node) dialling
+// east as user "leaf", bound there to APP and locally to APP.
 func mustEstate(t *testing.T) *cluster.Estate {
 	t.Helper()
-	est, err := cluster.ParseEstate("est.toml", []byte(estateSrc))
+	est, err := cluster.ParseEstate("est.toml", []byte(testinv.Estate))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,12 @@ package health
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -139,7 +141,7 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 	// monitor.NameRoutes over the whole fleet's snapshots first.
 	seen := s.Routez.Peers()
 	if missing := missingPeers(e.Peers, seen); len(missing) > 0 {
-		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), orNone(seen))
+		add(ReasonRoutes, "no route to %s (routes to: %s)", strings.Join(missing, ", "), sortedOrNone(seen))
 	}
 	if e.JetStream {
 		switch {
@@ -169,13 +171,13 @@ func ClusterReady(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot) []
 	}
 	if len(leaders) > 1 {
 		var parts []string
-		for _, l := range sortedKeys(leaders) {
+		for _, l := range text.SortedKeys(leaders) {
 			parts = append(parts, fmt.Sprintf("%s says %s", strings.Join(leaders[l], ","), l))
 		}
 		out = append(out, Reason{Node: "cluster", Code: ReasonLeaderSplit, Msg: "nodes disagree on the JetStream meta leader: " + strings.Join(parts, "; ")})
 	}
 	if len(leaders) == 1 {
-		leader := sortedKeys(leaders)[0]
+		leader := text.SortedKeys(leaders)[0]
 		if s := snaps[leader]; s != nil && s.Jsz != nil && s.Jsz.Meta != nil {
 			for _, r := range s.Jsz.Meta.Replicas {
 				if !r.Current || r.Offline {
@@ -218,23 +220,8 @@ func missingPeers(want, have []string) []string {
 	return out
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	sorted := append([]string(nil), s...)
-	sort.Strings(sorted)
-	return strings.Join(sorted, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+// sortedOrNone is s sorted and joined, or "none" when it is empty.
+func sortedOrNone(s []string) string { return text.OrNone(slices.Sorted(slices.Values(s))) }
 
 // CatchingUp reports whether a server's /healthz fails only because
 // stream or consumer replicas on it are not current yet (nats-server's

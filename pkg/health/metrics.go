@@ -7,6 +7,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/natsops/natsops/internal/text"
 )
 
 // MetricsInput is what `natsops check --format prometheus` exposes: the
@@ -116,7 +118,7 @@ func WriteMetrics(w io.Writer, in MetricsInput) error {
 	for _, k := range keys {
 		gauge("natsops_check_problem", float64(per[k]), "node", k.node, "code", k.code, "severity", k.severity)
 	}
-	for _, s := range sortedKeys(counts) {
+	for _, s := range text.SortedKeys(counts) {
 		gauge("natsops_check_problems", float64(counts[s]), "severity", s)
 	}
 	if in.Code == 3 {

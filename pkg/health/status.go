@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -274,7 +275,7 @@ func Check(f *Fleet, t Thresholds) Verdict {
 	}
 	if len(versions) > 1 && !t.AllowVersionSkew {
 		var parts []string
-		for _, ver := range sortedKeys(versions) {
+		for _, ver := range text.SortedKeys(versions) {
 			parts = append(parts, ver+" on "+strings.Join(versions[ver], ","))
 		}
 		v.Problems = append(v.Problems, Problem{Warning, "cluster", "version-skew", "nodes run different versions: " + strings.Join(parts, "; ")})

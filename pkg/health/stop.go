@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -195,8 +196,8 @@ func StopImpact(in StopInput) StopVerdict {
 // versionChecks judges a binary change from in.Running to in.Target and
 // returns the target's JetStream API level (-1 when unknown).
 func versionChecks(v *StopVerdict, in StopInput, add func(*[]Reason, string, string, string, ...any)) int {
-	from, okf := ParseVersion(in.Running)
-	to, okt := ParseVersion(in.Target)
+	from, okf := cluster.ParseVersion(in.Running)
+	to, okt := cluster.ParseVersion(in.Target)
 	if !okt {
 		add(&v.Warnings, ReasonUnjudged, "", "the target version %q is not a nats-server version: its JetStream API level is not judged", in.Target)
 		return -1
@@ -384,62 +385,12 @@ func metaLevel(md map[string]string) (int, bool) {
 	return l, err == nil
 }
 
-// Version is a nats-server release number.
-type Version struct{ Major, Minor, Patch int }
-
-// ParseVersion reads "2.9.10", "v2.15.2" or "2.11.0-RC.1".
-func ParseVersion(s string) (Version, bool) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
-	if i := strings.IndexAny(s, "-+ "); i >= 0 {
-		s = s[:i]
-	}
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return Version{}, false
-	}
-	var n [3]int
-	for i, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return Version{}, false
-		}
-		n[i] = x
-	}
-	return Version{n[0], n[1], n[2]}, true
-}
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
-
-// Less orders versions.
-func (v Version) Less(w Version) bool {
-	if v.Major != w.Major {
-		return v.Major < w.Major
-	}
-	if v.Minor != w.Minor {
-		return v.Minor < w.Minor
-	}
-	return v.Patch < w.Patch
-}
-
-// MinorJump is how many minor versions lie between v and w, either way;
-// another major version counts as a jump too large to judge (100).
-func (v Version) MinorJump(w Version) int {
-	if v.Major != w.Major {
-		return 100
-	}
-	d := v.Minor - w.Minor
-	if d < 0 {
-		d = -d
-	}
-	return d
-}
-
 // APILevel is the highest JetStream API level a nats-server version
 // supports (server/jetstream_versioning.go's JSApiLevel, read from every
 // release tag: none before 2.11, 1 in 2.11, 2 in 2.12.0-2.12.4, 3 from
 // 2.12.5, 4 in 2.14, 5 in 2.15). A later version is assumed to support
 // at least 5: levels only grow.
-func APILevel(v Version) int {
+func APILevel(v cluster.Version) int {
 	switch {
 	case v.Major < 2 || v.Major == 2 && v.Minor < 11:
 		return 0

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -221,7 +222,7 @@ func TestStopOverrides(t *testing.T) {
 
 func TestAPILevel(t *testing.T) {
 	for v, want := range map[string]int{"2.9.10": 0, "2.10.29": 0, "2.11.0": 1, "2.11.17": 1, "2.12.4": 2, "2.12.5": 3, "2.14.5": 4, "2.15.2": 5, "2.16.0": 5} {
-		pv, ok := ParseVersion(v)
+		pv, ok := cluster.ParseVersion(v)
 		if !ok || APILevel(pv) != want {
 			t.Errorf("%s: level %d (parsed %v), want %d", v, APILevel(pv), ok, want)
 		}

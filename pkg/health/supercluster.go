@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/monitor"
 )
 
@@ -94,10 +95,10 @@ func ClusterGatewaysReady(snaps map[string]*monitor.Snapshot, nodes []string, e 
 			continue
 		}
 		var seen []string
-		for _, id := range sortedKeys(from) {
+		for _, id := range text.SortedKeys(from) {
 			seen = append(seen, id+" on "+from[id])
 		}
-		msg := fmt.Sprintf("cluster %s has inbound gateway connections from %d of cluster %s's %s (from: %s)", e.Name, len(from), remote, plural(want, "server"), orNone(seen))
+		msg := fmt.Sprintf("cluster %s has inbound gateway connections from %d of cluster %s's %s (from: %s)", e.Name, len(from), remote, text.Plural(want, "server"), sortedOrNone(seen))
 		if len(unread) > 0 {
 			msg += "; not read: " + strings.Join(unread, ", ")
 		}
@@ -167,7 +168,7 @@ func ClusterLeafsReady(snaps map[string]*monitor.Snapshot, hubNodes []string, wa
 		if n >= need {
 			continue
 		}
-		msg := fmt.Sprintf("the hub nodes see %d of %d leaf connections from %s bound to account %s (%s)", n, need, clusterOr(w.Remote, "leaf nodes"), w.Account, orNone(seen))
+		msg := fmt.Sprintf("the hub nodes see %d of %d leaf connections from %s bound to account %s (%s)", n, need, clusterOr(w.Remote, "leaf nodes"), w.Account, sortedOrNone(seen))
 		if len(unread) > 0 {
 			msg += "; not read: " + strings.Join(unread, ", ")
 		}
@@ -191,13 +192,6 @@ func topology(node string, s *monitor.Snapshot, ep string, has bool) []Reason {
 	default:
 		return []Reason{{Node: node, Code: ReasonMonitorIncomplete, Msg: fmt.Sprintf("/%s of %s was not read", ep, s.URL)}}
 	}
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // clusterOr is "cluster name", or dflt when the name is not known.
@@ -230,12 +224,12 @@ func outbound(g *monitor.Gatewayz, remote string) *monitor.GatewayConn {
 // outbounds says where g's outbound connections go: "B (ID at ip:port)".
 func outbounds(g *monitor.Gatewayz) string {
 	var parts []string
-	for _, name := range sortedKeys(g.OutboundGateways) {
+	for _, name := range text.SortedKeys(g.OutboundGateways) {
 		if c := outbound(g, name); c != nil {
 			parts = append(parts, fmt.Sprintf("%s (%s at %s:%d)", name, c.RemoteID, c.IP, c.Port))
 		}
 	}
-	return orNone(parts)
+	return sortedOrNone(parts)
 }
 
 // countLeafs counts the connections bound to account that this server
@@ -271,5 +265,5 @@ func describeLeafs(ls []monitor.Leaf, account string) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", l.Account, who, side))
 	}
-	return orNone(parts)
+	return sortedOrNone(parts)
 }

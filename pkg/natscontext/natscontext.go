@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/natsops/natsops/internal/atomicfile"
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 )
 
@@ -172,10 +173,7 @@ func userNames(ls []login) string {
 			names = append(names, l.user)
 		}
 	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
+	return text.OrNone(names)
 }
 
 // Build is the context for inv's nodes (the selected ones, in order): a

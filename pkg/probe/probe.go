@@ -56,11 +56,7 @@ func (r Reader) Read(ctx context.Context, all, nodes []*cluster.Node) Reading {
 		out.Snaps = r.Fleet.Read(ctx, all, nil)
 	}()
 	var mu sync.Mutex
-	limit := r.Parallel
-	if limit <= 0 {
-		limit = max(len(nodes), 1)
-	}
-	res := remote.Each(ctx, nodes, limit, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
+	res := remote.Each(ctx, nodes, r.Parallel, func(n *cluster.Node) string { return n.Name }, func(ctx context.Context, n *cluster.Node) error {
 		h := r.Host(ctx, n)
 		mu.Lock()
 		out.Hosts[n.Name] = &h
@@ -101,7 +97,7 @@ func (r Reader) Host(ctx context.Context, n *cluster.Node) health.HostReading {
 		return health.HostReading{Note: transport(n, err)}
 	}
 	if err := res.Err(h, "probe"); err != nil {
-		return health.HostReading{Note: "probe: " + oneLine(err.Error())}
+		return health.HostReading{Note: "probe: " + firstLine(err.Error())}
 	}
 	return service.ParseProbe(n, string(res.Stdout))
 }
@@ -112,12 +108,14 @@ func transport(n *cluster.Node, err error) string {
 	if kind == "" {
 		kind = "ssh"
 	}
-	msg := oneLine(err.Error())
+	msg := firstLine(err.Error())
 	msg = strings.TrimPrefix(msg, n.Name+": ")
 	return kind + ": " + msg
 }
 
-func oneLine(s string) string {
+// firstLine is s's first line: a table cell (status's FDS column) holds
+// no more of an error.
+func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]

@@ -6,7 +6,8 @@
 // a systemd unit, enabled. It is built like pkg/tune: the desired state
 // from the inventory (pure), what a host has (one read-only round trip), a
 // plan (pure, table-tested), applying it (one round trip) and verifying
-// the result; Run sequences that over the selected hosts.
+// the result; Run is pkg/hostrun's engine running those steps over the
+// selected hosts, as tune's is.
 //
 // It does not start, stop or configure nats-server (deploy installs the
 // config and starts the cluster), tune the kernel (pkg/tune) or decide how

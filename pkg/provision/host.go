@@ -92,14 +92,11 @@ type FileState struct {
 // line is a tagged record; free text is base64.
 func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 	var o Observed
-	res, err := h.Run(ctx, observeScript(d), remote.RunOptions{Sudo: true})
+	out, err := remote.Script(ctx, h, "read host state", observeScript(d), remote.RunOptions{Sudo: true})
 	if err != nil {
 		return o, err
 	}
-	if err := res.Err(h, "read host state"); err != nil {
-		return o, err
-	}
-	return parseObserved(res.Stdout, d)
+	return parseObserved(out, d)
 }
 
 func b64(s string) string {
@@ -289,21 +286,13 @@ echo end
 // Apply carries out p on h in one round trip, in order: the package or
 // the binary (uploaded on stdin to a temp file beside service.binary, its
 // SHA-256 and version checked there before it replaces anything), the
-// group and user, the directories, the unit (daemon-reload), enable. A
-// plan with problems is refused whole. The service is not started.
+// group and user, the directories, the unit (daemon-reload), enable. The
+// service is not started. p has steps and no problems: the engine
+// (pkg/hostrun) applies no other plan.
 func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
-	if len(p.Problems) > 0 {
-		return fmt.Errorf("%s: not applied: %s", h.Name(), strings.Join(p.Problems, "; "))
-	}
-	if !p.Pending() {
-		return nil
-	}
 	script, stdin := applyScript(d, p)
-	res, err := h.Run(ctx, script, remote.RunOptions{Sudo: true, Stdin: stdin})
-	if err != nil {
-		return err
-	}
-	return res.Err(h, "provision")
+	_, err := remote.Script(ctx, h, "provision", script, remote.RunOptions{Sudo: true, Stdin: stdin})
+	return err
 }
 
 // nologin is the shell of the accounts natsops creates.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -60,6 +61,16 @@ type Plan struct {
 
 // Pending reports whether applying would change the host.
 func (p *Plan) Pending() bool { return len(p.Steps) > 0 }
+
+// Items are the steps one line each, as shown and as the audit record
+// lists them.
+func (p *Plan) Items() []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, s.String())
+	}
+	return out
+}
 
 func (p *Plan) problem(format string, args ...any) {
 	p.Problems = append(p.Problems, fmt.Sprintf(format, args...))
@@ -369,9 +380,9 @@ func Verify(d Desired, o Observed) Verification {
 		u := o.Unit
 		switch {
 		case u.LoadState != "loaded":
-			bad("unit %s is %s, not loaded", d.Unit, orDash(u.LoadState))
+			bad("unit %s is %s, not loaded", d.Unit, text.OrDash(u.LoadState))
 		case u.UnitFileState != "enabled":
-			bad("unit %s is %s, not enabled", d.Unit, orDash(u.UnitFileState))
+			bad("unit %s is %s, not enabled", d.Unit, text.OrDash(u.UnitFileState))
 		case !isNATSServer(u.Program, d.Binary):
 			bad("unit %s runs %q, not nats-server", d.Unit, u.Program)
 		case u.User != "" && u.User != d.User:
@@ -379,11 +390,4 @@ func Verify(d Desired, o Observed) Verification {
 		}
 	}
 	return v
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -348,5 +349,15 @@ func TestVersions(t *testing.T) {
 		if got := upstreamVersion(in); got != want {
 			t.Errorf("upstreamVersion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestItems: the plan's steps as the audit record lists them, as the
+// plan shows them.
+func TestItems(t *testing.T) {
+	p := &Plan{Steps: []Step{{Kind: StepPackage, What: "nats-server", New: "2.9.10-1"}, {Kind: StepDir, What: "/var/lib/nats", Old: "absent", New: "0750 nats"}}}
+	want := []string{"install package nats-server 2.9.10-1", "dir /var/lib/nats: absent -> 0750 nats"}
+	if got := p.Items(); !slices.Equal(got, want) {
+		t.Errorf("Items = %q, want %q", got, want)
 	}
 }

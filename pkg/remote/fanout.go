@@ -6,21 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/natsops/natsops/internal/fanout"
+	"github.com/natsops/natsops/internal/text"
 )
 
-// DefaultParallel is --parallel's default.
-const DefaultParallel = 10
-
-// HostResult is one host's outcome in a fan-out.
-type HostResult struct {
-	Name    string
-	Err     error // nil: done
-	Elapsed time.Duration
-}
+// HostResult is one host's outcome in a fan-out (Name, Err: nil when
+// done, Elapsed, Started).
+type HostResult = fanout.Result
 
 // Results are a fan-out's outcomes, in input order.
 type Results []HostResult
@@ -64,12 +60,10 @@ func (rs Results) Summary(w io.Writer) {
 		if r.Err == nil {
 			fmt.Fprintf(w, "%-*s  ok      %s\n", width, r.Name, el)
 		} else {
-			fmt.Fprintf(w, "%-*s  FAILED  %s  %s\n", width, r.Name, el, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "%-*s  FAILED  %s  %s\n", width, r.Name, el, text.OneLine(r.Err.Error()))
 		}
 	}
 }
-
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
 // OneLine is a host's error on one line, starting with the host's name
 // (added when the error does not already say it).
@@ -83,44 +77,13 @@ func OneLine(host string, err error) string {
 }
 
 // Each runs fn for every item with at most parallel running at once
-// (parallel <= 0 means DefaultParallel). A failing item does not stop the
-// others; a panic in fn becomes that item's error. name labels results.
-// When ctx is cancelled, items not yet started fail with ctx's error.
+// (parallel <= 0: every item at once; --parallel is at least 1). A
+// failing item does not stop the others; a panic in fn becomes that
+// item's error. name labels results. When ctx is done, items not yet
+// started fail with ctx's error ("n1: not started: context canceled").
+// internal/fanout is the fan-out; this names its results as hosts.
 func Each[T any](ctx context.Context, items []T, parallel int, name func(T) string, fn func(context.Context, T) error) Results {
-	if parallel <= 0 {
-		parallel = DefaultParallel
-	}
-	results := make(Results, len(items))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, it := range items {
-		results[i].Name = name(it)
-		if err := ctx.Err(); err != nil {
-			results[i].Err = fmt.Errorf("%s: not started: %w", results[i].Name, err)
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i].Err = fmt.Errorf("%s: not started: %w", results[i].Name, ctx.Err())
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			start := time.Now()
-			defer func() {
-				results[i].Elapsed = time.Since(start)
-				if p := recover(); p != nil {
-					results[i].Err = fmt.Errorf("%s: internal error: %v\n%s", results[i].Name, p, debug.Stack())
-				}
-			}()
-			results[i].Err = fn(ctx, it)
-		}()
-	}
-	wg.Wait()
-	return results
+	return Results(fanout.Each(ctx, items, parallel, name, fn))
 }
 
 // Output serialises line-prefixed output from concurrent hosts onto one

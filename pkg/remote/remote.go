@@ -58,6 +58,20 @@ func (r *Result) Err(h Host, what string) error {
 	return fmt.Errorf("%s: %s: exit %d: %s", h.Name(), what, r.ExitCode, msg)
 }
 
+// Script runs script on h with o and returns what it printed on stdout.
+// Not being able to run it, or a non-zero exit (Result.Err: the host,
+// what, the exit code and the script's last words), is the error.
+func Script(ctx context.Context, h Host, what, script string, o RunOptions) ([]byte, error) {
+	res, err := h.Run(ctx, script, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(h, what); err != nil {
+		return nil, err
+	}
+	return res.Stdout, nil
+}
+
 // ErrSudoPassword means sudo wanted a password and natsops ran it with -n.
 type ErrSudoPassword struct{ Host string }
 

@@ -81,3 +81,17 @@ func TestConnectLocalNoSudo(t *testing.T) {
 		t.Fatalf("NoSudo ran as %q (%v), want uid %d", res.Stdout, err, os.Geteuid())
 	}
 }
+
+// TestScript: a script's stdout comes back; a non-zero exit is an error
+// naming the host, what ran, the exit code and the script's last words.
+func TestScript(t *testing.T) {
+	h := &Local{NodeName: "n1", NoSudo: true}
+	out, err := Script(context.Background(), h, "read", "echo one; cat", RunOptions{Stdin: []byte("two\n")})
+	if err != nil || string(out) != "one\ntwo\n" {
+		t.Fatalf("Script = %q, %v", out, err)
+	}
+	out, err = Script(context.Background(), h, "apply", "echo partial; echo first >&2; echo 'no space left' >&2; exit 3", RunOptions{})
+	if err == nil || out != nil || err.Error() != "n1: apply: exit 3: no space left" {
+		t.Errorf("failing script: %q, %v", out, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natsops/natsops/internal/testinv"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
@@ -90,31 +91,7 @@ func TestAcrossGateRefusesPreflight(t *testing.T) {
 }
 
 func TestEstateOrder(t *testing.T) {
-	est, err := cluster.ParseEstate("est.toml", []byte(`[gateway]
-[accounts.SYS]
-users = [{user = "sys", password = "sys-password-123"}]
-[server.auth]
-system_account = "SYS"
-[[clusters]]
-name = "east"
-[clusters.leafnodes]
-port = 7422
-[[clusters.node]]
-name = "e1"
-host = "10.0.1.1"
-[[clusters]]
-name = "west"
-[[clusters.node]]
-name = "w1"
-host = "10.0.2.1"
-[[clusters]]
-name = "edge"
-[[clusters.leafnodes.remotes]]
-hub = "east"
-[[clusters.node]]
-name = "x1"
-host = "10.0.3.1"
-`))
+	est, err := cluster.ParseEstate("est.toml", []byte(testinv.Estate))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package tune owns host tuning for nats-server: the desired kernel and
 // limit settings from the inventory's [tune], reading what a host has, a
 // plan (pure, table-tested), applying it over a remote.Host, and verifying
-// what the running server really got (/proc/<pid>/limits).
+// what the running server really got (/proc/<pid>/limits). Run is
+// pkg/hostrun's engine running those steps over several hosts.
 //
 // It must not decide how hosts are reached (pkg/remote) nor touch the
 // nats-server config (pkg/config renders it).

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/remote"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -22,14 +23,11 @@ import (
 //	pid <TAB> pid <TAB> soft <TAB> hard
 func Observe(ctx context.Context, h remote.Host, d Desired) (Observed, error) {
 	o := Observed{Sysctls: map[string]string{}, ReadOnly: map[string]bool{}, Files: map[string]FileState{}}
-	res, err := h.Run(ctx, observeScript(d), remote.RunOptions{Sudo: true})
+	out, err := remote.Script(ctx, h, "read host state", observeScript(d), remote.RunOptions{Sudo: true})
 	if err != nil {
 		return o, err
 	}
-	if err := res.Err(h, "read host state"); err != nil {
-		return o, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var show []string
 	for sc.Scan() {
@@ -89,20 +87,12 @@ func observeScript(d Desired) string {
 // directory is writable (so a read-only /etc fails with nothing applied),
 // the sysctl file and the sysctls themselves (fs.nr_open must be raised
 // before a higher LimitNOFILE can take), the limits file, the drop-in and,
-// when it changed, daemon-reload. Each file is installed atomically. A plan
-// with problems is refused whole.
+// when it changed, daemon-reload. Each file is installed atomically. p
+// has changes and no problems: the engine (pkg/hostrun) applies no other
+// plan.
 func Apply(ctx context.Context, h remote.Host, d Desired, p *Plan) error {
-	if len(p.Problems) > 0 {
-		return fmt.Errorf("%s: not applied: %s", h.Name(), strings.Join(p.Problems, "; "))
-	}
-	if !p.Pending() {
-		return nil
-	}
-	res, err := h.Run(ctx, applyScript(d, p), remote.RunOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	return res.Err(h, "tune")
+	_, err := remote.Script(ctx, h, "tune", applyScript(d, p), remote.RunOptions{Sudo: true})
+	return err
 }
 
 func applyScript(d Desired, p *Plan) string {
@@ -161,19 +151,12 @@ func VerifyContract(d Desired, o Observed) (mismatches, notes []string) {
 		return nil, nil
 	}
 	if !o.Files[d.ContractPath()].Exists {
-		return nil, []string{fmt.Sprintf("the stop contract is not installed: %s stops with KillSignal=%s, ExecStop %s, TimeoutStopSec=%s; %s", d.UnitName(), "SIG"+o.Unit.KillSignal, orNone(o.Unit.ExecStop), o.Unit.TimeoutStop, service.ContractFix(*c, o.Unit, false))}
+		return nil, []string{fmt.Sprintf("the stop contract is not installed: %s stops with KillSignal=%s, ExecStop %s, TimeoutStopSec=%s; %s", d.UnitName(), "SIG"+o.Unit.KillSignal, text.OrNone(o.Unit.ExecStop), o.Unit.TimeoutStop, service.ContractFix(*c, o.Unit, false))}
 	}
 	for _, f := range service.CheckContract(*c, o.Unit) {
 		mismatches = append(mismatches, f+" ("+service.ContractFix(*c, o.Unit, true)+")")
 	}
 	return mismatches, nil
-}
-
-func orNone(cmds []string) string {
-	if len(cmds) == 0 {
-		return "none"
-	}
-	return strings.Join(cmds, "; ")
 }
 
 // Verify compares what the host reports with d. Pure, like MakePlan.

@@ -32,3 +32,18 @@ func TestLimitsFor(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditWords: what tune tells the engine for the audit record: each
+// change on one line, and a server still on its old limit as a warning
+// (not a failure).
+func TestAuditWords(t *testing.T) {
+	p := &Plan{Changes: []Change{{Kind: "sysctl", What: "net.core.somaxconn", Old: "4096", New: "8192"}, {Kind: "file", What: "/etc/security/limits.d/90-natsops.conf"}}}
+	if got := p.Items(); len(got) != 2 || got[0] != "sysctl net.core.somaxconn 4096 -> 8192" || got[1] != "file /etc/security/limits.d/90-natsops.conf" {
+		t.Errorf("Items = %q", got)
+	}
+	h := &HostRun{desired: Desired{NoFile: 1024000}, observed: Observed{Process: ProcLimit{PID: 7, Soft: 1024, Hard: 4096}}}
+	v := h.Check()
+	if len(v.Mismatches) != 0 || v.Warning != "running nats-server (pid 7) still has its old open-files limit: restart needed" || h.Verify == nil || !h.Verify.RestartNeeded {
+		t.Errorf("Check = %+v (verify %+v)", v, h.Verify)
+	}
+}

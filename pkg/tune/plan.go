@@ -70,6 +70,20 @@ type Plan struct {
 // Pending reports whether applying would change the host.
 func (p *Plan) Pending() bool { return len(p.Changes) > 0 }
 
+// Items are the changes one line each, as the audit record lists them:
+// "sysctl net.core.somaxconn 4096 -> 8192", "file /etc/sysctl.d/90-natsops.conf".
+func (p *Plan) Items() []string {
+	var out []string
+	for _, c := range p.Changes {
+		if c.Kind == "sysctl" {
+			out = append(out, fmt.Sprintf("sysctl %s %s -> %s", c.What, c.Old, c.New))
+		} else {
+			out = append(out, c.Kind+" "+c.What)
+		}
+	}
+	return out
+}
+
 const header = "# Managed by natsops (`natsops tune`); changes here are overwritten.\n"
 
 // MakePlan compares desired and observed state. It is pure: the same

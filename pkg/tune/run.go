@@ -3,20 +3,18 @@ package tune
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/hostrun"
 	"github.com/natsops/natsops/pkg/remote"
 )
 
 // HostRun is one host's tune, as reported (-o json: one object per host).
 type HostRun struct {
-	Node    string        `json:"node"`
-	Host    string        `json:"host"`
-	Plan    *Plan         `json:"plan,omitempty"`
-	Applied bool          `json:"applied"`
-	Verify  *Verification `json:"verify,omitempty"`
+	hostrun.Host
+	Plan   *Plan         `json:"plan,omitempty"`
+	Verify *Verification `json:"verify,omitempty"`
 	// Limits is the running server's open-files limit next to the
 	// desired one, with the connection capacity each gives.
 	Limits *Limits `json:"limits,omitempty"`
@@ -25,107 +23,72 @@ type HostRun struct {
 	// when nothing is to be tuned. Notes say the rest (not installed yet).
 	Contract []string `json:"contract_mismatches,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
-	Error    string   `json:"error,omitempty"`
 
-	inv     *cluster.Inventory
-	node    *cluster.Node
-	host    remote.Host
-	desired Desired
+	inv      *cluster.Inventory
+	desired  Desired
+	observed Observed
 }
 
-// Run is a tune of several hosts: how to reach them and how many at once.
-type Run struct {
-	Connect  func(ctx context.Context, n *cluster.Node) (remote.Host, error)
-	Parallel int
-	Hosts    []*HostRun
-}
-
-// Read connects to every node (at most Parallel at once), reads what it
-// has and plans it; a host that cannot be read or planned carries its
-// error, and the others go on. A host with nothing to write is verified
-// at once: the running server may still lack the limit (tuned earlier,
-// never restarted).
-func Read(ctx context.Context, inv *cluster.Inventory, nodes []*cluster.Node, connect func(context.Context, *cluster.Node) (remote.Host, error), parallel int) *Run {
-	r := &Run{Connect: connect, Parallel: parallel}
-	for _, n := range nodes {
-		r.Hosts = append(r.Hosts, &HostRun{Node: n.Name, Host: n.Host, inv: inv, node: n, desired: DesiredFor(inv, n)})
+// Observe reads the host (hostrun.Steps), and what follows from the
+// reading alone: the stop contract and the open-files limits.
+func (h *HostRun) Observe(ctx context.Context, c remote.Host) error {
+	o, err := Observe(ctx, c, h.desired)
+	if err != nil {
+		return err
 	}
-	r.each(ctx, func(ctx context.Context, h *HostRun) error {
-		host, err := r.Connect(ctx, h.node)
-		if err != nil {
-			return err
-		}
-		h.host = host
-		obs, err := Observe(ctx, host, h.desired)
-		if err != nil {
-			return err
-		}
-		h.Plan = MakePlan(h.Node, h.desired, obs)
-		h.Contract, h.Notes = VerifyContract(h.desired, obs)
-		l := LimitsFor(inv, h.node, h.desired, obs.Process)
-		h.Limits = &l
-		if !h.Plan.Pending() && len(h.Plan.Problems) == 0 {
-			v := Verify(h.Node, h.desired, obs)
-			h.Verify = &v
-		}
-		return nil
-	})
-	for _, h := range r.Hosts {
-		if h.Error == "" && h.Plan != nil && len(h.Plan.Problems) > 0 {
-			h.Error = h.Node + ": not tuned: " + strings.Join(h.Plan.Problems, "; ")
-		}
+	h.observed = o
+	h.Contract, h.Notes = VerifyContract(h.desired, o)
+	l := LimitsFor(h.inv, h.Target(), h.desired, o.Process)
+	h.Limits = &l
+	return nil
+}
+
+// MakePlan plans the host from what was read (hostrun.Steps).
+func (h *HostRun) MakePlan() hostrun.Planned {
+	h.Plan = MakePlan(h.Node, h.desired, h.observed)
+	return hostrun.Planned{Changes: h.Plan.Items(), Problems: h.Plan.Problems}
+}
+
+// Apply applies the plan (hostrun.Steps).
+func (h *HostRun) Apply(ctx context.Context, c remote.Host) error {
+	return Apply(ctx, c, h.desired, h.Plan)
+}
+
+// Check verifies what was read last (hostrun.Steps): a server still on its
+// old limit is a warning, not a failure.
+func (h *HostRun) Check() hostrun.Verified {
+	v := Verify(h.Node, h.desired, h.observed)
+	h.Verify = &v
+	out := hostrun.Verified{Mismatches: v.Mismatches}
+	if v.RestartNeeded {
+		out.Warning = fmt.Sprintf("running nats-server (pid %d) still has its old open-files limit: restart needed", v.Process.PID)
+	}
+	return out
+}
+
+// Run is a tune of several hosts (pkg/hostrun's engine): Plan reads and
+// plans every host, Apply applies the plans of the hosts that can be
+// tuned, then reads them again and verifies them. A host that cannot be
+// read or planned, or whose values did not take, carries its error, and
+// the others go on; a host's bad input (Plan.Problems) leaves that host
+// alone ("not tuned"). A host with nothing to write is verified at once:
+// the running server may still lack the limit (tuned earlier, never
+// restarted), which is reported, not a failure.
+type Run struct {
+	hostrun.Run[*HostRun]
+}
+
+// New is a tune of nodes, no host reached yet.
+func New(inv *cluster.Inventory, nodes []*cluster.Node, o hostrun.Options) *Run {
+	r := &Run{hostrun.Run[*HostRun]{Options: o, Job: "tune", Refusal: "not tuned"}}
+	for _, n := range nodes {
+		r.Hosts = append(r.Hosts, &HostRun{Host: hostrun.NewHost(n), inv: inv, desired: DesiredFor(inv, n)})
 	}
 	return r
 }
 
-// Pending counts the changes planned on the hosts that can be tuned.
-func (r *Run) Pending() int {
-	n := 0
-	for _, h := range r.Hosts {
-		if h.Error == "" && h.Plan != nil {
-			n += len(h.Plan.Changes)
-		}
-	}
-	return n
-}
-
-// Ready counts the hosts that can be tuned (read, planned, no problem).
-func (r *Run) Ready() int {
-	n := 0
-	for _, h := range r.Hosts {
-		if h.Error == "" {
-			n++
-		}
-	}
-	return n
-}
-
-// Apply applies every plan of a host that can be tuned, then reads the
-// host again and verifies it; a host whose values did not take is an
-// error, and the others go on.
-func (r *Run) Apply(ctx context.Context) {
-	r.each(ctx, func(ctx context.Context, h *HostRun) error {
-		if err := Apply(ctx, h.host, h.desired, h.Plan); err != nil {
-			return err
-		}
-		h.Applied = h.Plan.Pending()
-		obs, err := Observe(ctx, h.host, h.desired)
-		if err != nil {
-			return err
-		}
-		v := Verify(h.Node, h.desired, obs)
-		h.Verify = &v
-		h.Contract, h.Notes = VerifyContract(h.desired, obs)
-		l := LimitsFor(h.inv, h.node, h.desired, obs.Process)
-		h.Limits = &l
-		if len(v.Mismatches) > 0 {
-			return fmt.Errorf("applied, but %s", strings.Join(v.Mismatches, "; "))
-		}
-		return nil
-	})
-}
-
-// Failed are the hosts with an error.
+// Failed are the hosts with an error or whose unit breaks the stop
+// contract.
 func (r *Run) Failed() []string {
 	var out []string
 	for _, h := range r.Hosts {
@@ -146,23 +109,6 @@ func (r *Run) RestartNeeded() int {
 		}
 	}
 	return n
-}
-
-// each runs fn for every host without an error, at most Parallel at once;
-// a failure is recorded on that host (one line) and the others go on.
-func (r *Run) each(ctx context.Context, fn func(context.Context, *HostRun) error) {
-	var todo []*HostRun
-	for _, h := range r.Hosts {
-		if h.Error == "" {
-			todo = append(todo, h)
-		}
-	}
-	rs := remote.Each(ctx, todo, r.Parallel, func(h *HostRun) string { return h.Node }, fn)
-	for k, res := range rs {
-		if res.Err != nil {
-			todo[k].Error = remote.OneLine(res.Name, res.Err)
-		}
-	}
 }
 
 // Limits is a host's open-files limit as the running nats-server has it

@@ -15,7 +15,6 @@ import (
 	"github.com/natsops/natsops/internal/cmd/rolloutcmd"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
-	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/deploy"
@@ -234,7 +233,7 @@ func (o *Options) runCluster() (any, error) {
 	// taken out first).
 	rep, err := rolloutcmd.Run(o.Ctx, o.Factory, rolloutcmd.Spec{
 		Command: "deploy", Inv: pl.inv.WithRemoved(), Nodes: plan.ChangedNodes(), Conn: pl.conn, Options: opts,
-		Plan: audit.DeployPlan(plan),
+		Plan: plan.Audit(),
 		Edit: func(cfg *rollout.Config) {
 			cfg.Actions, cfg.Operation = plan.Actions(), plan.Operation()
 			cfg.Bootstrap, cfg.Joining = plan.Bootstrap, plan.Joining

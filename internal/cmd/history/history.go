@@ -31,9 +31,9 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	o := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "history",
-		Short: "Show the audit trail of tune, deploy and restart runs",
-		Long: `Read back the audit trail: every tune, deploy and restart that got past
-its confirmation appends one JSON record per node to that node's
+		Short: "Show the audit trail of tune, provision, deploy and restart runs",
+		Long: `Read back the audit trail: every tune, provision, deploy and restart that
+got past its confirmation appends one JSON record per node to that node's
 ` + audit.NodePath + ` (a connection = "local" node: next to its
 config, <config_path>` + audit.LocalNodeSuffix + `) and one for the whole run to
 this machine's log: $` + audit.EnvLog + `, else $XDG_STATE_HOME/natsops/audit.jsonl,

@@ -5,7 +5,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
+	"github.com/natsops/natsops/pkg/hostrun"
 	"github.com/natsops/natsops/pkg/provision"
 )
 
@@ -92,7 +92,7 @@ func run(o *Options) error {
 	if err != nil {
 		return err
 	}
-	r, err := provision.New(inv, nodes, o.Global.Parallel)
+	r, err := provision.New(inv, nodes, hostrun.Options{Parallel: o.Global.Parallel, Progress: o.Progress()})
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,8 @@ func run(o *Options) error {
 		return err
 	}
 	defer conn.Close()
-	r.Plan(o.Ctx, conn.Connect)
+	r.Connect = conn.Connect
+	r.Plan(o.Ctx)
 	if !o.JSON() {
 		o.printPlans(r)
 	}
@@ -112,10 +113,12 @@ func run(o *Options) error {
 	if err := o.Confirm(fmt.Sprintf("apply %s on %s", text.Plural(steps, "step"), text.Plural(hosts, "host"))); err != nil {
 		return err
 	}
-	if err := r.Apply(o.Ctx); err != nil {
-		return err
+	trail := o.StartAudit("provision", inv, nodes, conn)
+	if err = r.Apply(o.Ctx); err == nil {
+		err = o.finish(r, false)
 	}
-	return o.finish(r, false)
+	trail.EndHosts(o.Ctx, r.Audit(), err)
+	return err
 }
 
 func (o *Options) printPlans(r *provision.Run) {
@@ -160,15 +163,9 @@ func (o *Options) finish(r *provision.Run, pending bool) error {
 	steps, _ := r.Pending()
 	failed, refused := r.Failed(), r.Refused()
 	o.Result(map[string]any{"hosts": len(r.Hosts), "pending": steps, "failed": text.NonNil(failed), "refused": text.NonNil(refused)})
-	if len(failed) == 0 {
-		if pending {
-			return cmdutil.Outcome(cmdutil.ExitPending)
-		}
-		return nil
-	}
-	msg := fmt.Sprintf("%s failed: %s", text.Plural(len(failed), "host"), strings.Join(failed, ", "))
+	why := ""
 	if len(refused) > 0 && !o.Check {
-		msg = fmt.Sprintf("%s (%s); fix what is named above and rerun", provision.ErrRefused, strings.Join(refused, ", "))
+		why = fmt.Sprintf("%s (%s); fix what is named above and rerun", hostrun.ErrRefused, strings.Join(refused, ", "))
 	}
-	return cmdutil.WithCode(cmdutil.ExitError, errors.New(msg))
+	return cmdutil.HostsOutcome(failed, why, pending)
 }

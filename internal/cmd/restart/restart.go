@@ -14,7 +14,6 @@ import (
 	"github.com/natsops/natsops/internal/cmd/rolloutcmd"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
-	"github.com/natsops/natsops/pkg/audit"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -186,7 +185,7 @@ func (o *Options) runCluster(sel []string) (any, error) {
 	start := o.Sys.Clock.Now()
 	rep, err := rolloutcmd.Run(o.Ctx, o.Factory, rolloutcmd.Spec{
 		Command: "restart", Inv: inv, Nodes: nodes, Conn: conn, Options: opts,
-		Plan: audit.RestartPlan(names, string(o.Mode)),
+		Plan: rollout.AuditRestartPlan(names, string(o.Mode)),
 		Edit: func(cfg *rollout.Config) {
 			// The operation leaves out --stop-after, --pause and
 			// --healthy-for: a rerun with or without them resumes.

@@ -5,13 +5,13 @@ package tune
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/hostrun"
 	"github.com/natsops/natsops/pkg/tune"
 )
 
@@ -73,11 +73,12 @@ func run(o *Options) error {
 		return err
 	}
 	defer conn.Close()
-	r := tune.Read(o.Ctx, inv, nodes, conn.Connect, o.Global.Parallel)
+	r := tune.New(inv, nodes, hostrun.Options{Connect: conn.Connect, Parallel: o.Global.Parallel, Progress: o.Progress()})
+	r.Plan(o.Ctx)
 	if !o.JSON() {
 		o.printPlans(r.Hosts)
 	}
-	pending := r.Pending()
+	pending, _ := r.Pending()
 	if o.Check || pending == 0 {
 		return o.finish(r, pending > 0 && o.Check)
 	}
@@ -85,10 +86,9 @@ func run(o *Options) error {
 		return err
 	}
 	trail := o.StartAudit("tune", inv, nodes, conn)
-	start := o.Sys.Clock.Now()
 	r.Apply(o.Ctx)
 	err = o.finish(r, false)
-	trail.EndTune(o.Ctx, r, o.Sys.Clock.Now().Sub(start), err)
+	trail.EndHosts(o.Ctx, r.Audit(), err)
 	return err
 }
 
@@ -150,16 +150,12 @@ func (o *Options) finish(r *tune.Run, pending bool) error {
 		}
 	}
 	failed := r.Failed()
-	o.Result(map[string]any{"hosts": len(r.Hosts), "pending": r.Pending(), "failed": text.NonNil(failed), "restart_needed": text.NonNil(restart)})
-	switch {
-	case len(failed) > 0:
-		return cmdutil.WithCode(cmdutil.ExitError, fmt.Errorf("%s failed: %s", text.Plural(len(failed), "host"), strings.Join(failed, ", ")))
-	case pending:
-		return cmdutil.Outcome(cmdutil.ExitPending)
-	case r.RestartNeeded() > 0:
-		return cmdutil.Outcome(cmdutil.ExitRestart)
+	changes, _ := r.Pending()
+	o.Result(map[string]any{"hosts": len(r.Hosts), "pending": changes, "failed": text.NonNil(failed), "restart_needed": text.NonNil(restart)})
+	if err := cmdutil.HostsOutcome(failed, "", pending); err != nil || r.RestartNeeded() == 0 {
+		return err
 	}
-	return nil
+	return cmdutil.Outcome(cmdutil.ExitRestart)
 }
 
 // limitsLine is a host's running open-files limit next to the desired
