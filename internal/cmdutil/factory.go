@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
 	"github.com/natsops/natsops/pkg/health"
@@ -137,14 +138,14 @@ func (f *Factory) JSON() bool { return f.Global.Output == "json" }
 
 // Style is stdout's colouring: a terminal, no --no-color, no NO_COLOR,
 // text output.
-func (f *Factory) Style() Style {
+func (f *Factory) Style() view.Style {
 	if f.Global.NoColor || f.JSON() {
-		return Style{}
+		return view.Style{}
 	}
 	if _, set := f.Sys.Getenv("NO_COLOR"); set {
-		return Style{}
+		return view.Style{}
 	}
-	return Style{On: f.Sys.IsTTY(f.Sys.Stdout)}
+	return view.Style{On: f.Sys.IsTTY(f.Sys.Stdout)}
 }
 
 // Event writes one event of a streaming command (-o json only).

@@ -1,12 +1,10 @@
 package cmdutil
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/natsops/natsops/internal/text"
@@ -168,87 +166,8 @@ func jsonRequested(args []string) bool {
 	return false
 }
 
-// ANSI colours; Style paints only when colour is on.
-const (
-	ansiRed    = "\x1b[31m"
-	ansiYellow = "\x1b[33m"
-	ansiCyan   = "\x1b[36m"
-	ansiGreen  = "\x1b[32m"
-	ansiReset  = "\x1b[0m"
-)
-
-// Style paints text for a terminal that wants colour; the zero value
-// paints nothing.
-type Style struct{ On bool }
-
-func (s Style) paint(code, text string) string {
-	if !s.On {
-		return text
-	}
-	return code + text + ansiReset
-}
-
-// Red, Yellow, Green and Cyan paint text.
-func (s Style) Red(t string) string    { return s.paint(ansiRed, t) }
-func (s Style) Yellow(t string) string { return s.paint(ansiYellow, t) }
-func (s Style) Green(t string) string  { return s.paint(ansiGreen, t) }
-func (s Style) Cyan(t string) string   { return s.paint(ansiCyan, t) }
-
-func (s Style) severity(sev config.Severity) string {
-	switch sev {
-	case config.SevError:
-		return s.Red(string(sev))
-	case config.SevWarning:
-		return s.Yellow(string(sev))
-	}
-	return s.Cyan(string(sev))
-}
-
-// PrintFindings writes findings for people: location, severity, rule, what
-// and the fix on its own line.
-func PrintFindings(w io.Writer, st Style, fs []config.Finding) {
-	for _, f := range fs {
-		loc := f.File
-		if f.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", f.File, f.Line)
-		}
-		var who []string
-		if f.Node != "" {
-			who = append(who, "node "+f.Node)
-		}
-		if f.Key != "" {
-			who = append(who, f.Key)
-		}
-		subject := ""
-		if len(who) > 0 {
-			subject = strings.Join(who, " ") + ": "
-		}
-		fmt.Fprintf(w, "%s: %s %s: %s%s\n", loc, st.severity(f.Severity), f.Rule, subject, f.Message)
-		if f.Fix != "" {
-			fmt.Fprintf(w, "    fix: %s\n", f.Fix)
-		}
-	}
-}
-
-// FindingCounts are findings counted by severity.
-func FindingCounts(fs []config.Finding) map[string]int {
-	return map[string]int{
-		"errors":   config.Count(fs, config.SevError),
-		"warnings": config.Count(fs, config.SevWarning),
-		"info":     config.Count(fs, config.SevInfo),
-	}
-}
-
 // InvalidConfigs is the error of a build with errors: "N errors in FILE"
 // after the findings were printed (text) or for the result (JSON).
 func InvalidConfigs(what string, fs []config.Finding, path string) error {
 	return fmt.Errorf("%s%s in %s", what, text.Plural(config.Count(fs, config.SevError), "error"), path)
-}
-
-// PrefixLines writes every line of s with prefix.
-func PrefixLines(w io.Writer, prefix, s string) {
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		fmt.Fprintf(w, "%s%s\n", prefix, sc.Text())
-	}
 }

@@ -20,15 +20,15 @@ var layer = map[string]int{
 	"pkg/rollout": 4, "pkg/probe": 4, "pkg/hostrun": 4,
 	"pkg/tune": 5, "pkg/deploy": 5, "pkg/demo": 5,
 	"pkg/provision": 6,
-	// The command layer: the shared machinery, the rollout commands'
-	// share, the commands (none imports another), the root, main.
-	"internal/cmdutil": 7, "internal/cmd/rolloutcmd": 8,
-	"internal/cmd/bench": 9, "internal/cmd/check": 9, "internal/cmd/contexts": 9, "internal/cmd/demo": 9,
-	"internal/cmd/deploy": 9, "internal/cmd/gendocs": 9, "internal/cmd/hashpassword": 9, "internal/cmd/history": 9,
-	"internal/cmd/initcmd": 9, "internal/cmd/inventory": 9, "internal/cmd/provision": 9, "internal/cmd/render": 9,
-	"internal/cmd/restart": 9, "internal/cmd/server": 9, "internal/cmd/status": 9, "internal/cmd/tune": 9,
-	"internal/cmd/validate": 9, "internal/cmd/version": 9,
-	"internal/cmd/root": 10, "internal/cmd/cmdtest": 11, "cmd/natsops": 11,
+	// The command layer: the views, the shared machinery, the rollout
+	// commands' share, the commands (none imports another), the root, main.
+	"internal/cmd/view": 7, "internal/cmdutil": 8, "internal/cmd/rolloutcmd": 9,
+	"internal/cmd/bench": 10, "internal/cmd/check": 10, "internal/cmd/contexts": 10, "internal/cmd/demo": 10,
+	"internal/cmd/deploy": 10, "internal/cmd/gendocs": 10, "internal/cmd/hashpassword": 10, "internal/cmd/history": 10,
+	"internal/cmd/initcmd": 10, "internal/cmd/inventory": 10, "internal/cmd/provision": 10, "internal/cmd/render": 10,
+	"internal/cmd/restart": 10, "internal/cmd/server": 10, "internal/cmd/status": 10, "internal/cmd/tune": 10,
+	"internal/cmd/validate": 10, "internal/cmd/version": 10,
+	"internal/cmd/root": 11, "internal/cmd/cmdtest": 12, "cmd/natsops": 12,
 	// Test support and the testbed sit beside the product.
 	"internal/natstest": 1, "internal/testinv": 2, "testbed": 3, "testbed/cmd/testbed": 4,
 	// The docs tests build and run the binary; they import nothing of it.

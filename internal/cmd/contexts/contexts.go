@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/natscontext"
@@ -159,7 +160,7 @@ func run(o *Options) error {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 		if !o.Write {
-			cmdutil.PrefixLines(w, "    ", string(r.File))
+			view.PrefixLines(w, "    ", string(r.File))
 		}
 	}
 	if !o.Write {

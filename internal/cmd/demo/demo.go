@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/internal/cmd/rolloutcmd"
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/demo"
@@ -220,7 +221,7 @@ func (o *Options) demo(ctx context.Context, c *demo.Cluster, mode service.Mode, 
 				return
 			}
 			fmt.Fprintf(w, "$ natsops status -i %s\n", c.InventoryPath())
-			cmdutil.PrintFleet(w, o.Style(), f)
+			view.PrintFleet(w, o.Style(), f)
 			fmt.Fprintln(w)
 		},
 		Traffic: func() {
@@ -423,7 +424,7 @@ func (o *Options) demoSupercluster(ctx context.Context, c *demo.Cluster, mode se
 					fmt.Fprintln(w)
 				}
 				fmt.Fprintf(w, "cluster %s\n", f.Cluster)
-				cmdutil.PrintFleet(w, o.Style(), f)
+				view.PrintFleet(w, o.Style(), f)
 			}
 			fmt.Fprintln(w)
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/internal/cmd/rolloutcmd"
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/cluster"
@@ -260,7 +261,7 @@ func readPlan(ctx context.Context, f *cmdutil.Factory, bf cmdutil.BuildFlags, op
 		return nil, err
 	}
 	if !b.Res.OK(config.SevError) {
-		cmdutil.PrintFindings(f.Sys.Stderr, f.Style(), b.Res.Findings)
+		view.PrintFindings(f.Sys.Stderr, f.Style(), b.Res.Findings)
 		return nil, cmdutil.Printed(cmdutil.ExitInvalid, cmdutil.InvalidConfigs("nothing deployed: ", b.Res.Findings, b.Inv.Path))
 	}
 	conn, err := f.Connector(b.Inv)
@@ -305,9 +306,9 @@ func printPlan(f *cmdutil.Factory, plan *deploy.Plan, events bool) {
 			fmt.Fprintf(w, "%s: %s is installed but not loaded by the running server: %s\n", p.Node, p.Path, p)
 		default:
 			fmt.Fprintf(w, "%s: %s: %s\n", p.Node, p.Path, p)
-			cmdutil.PrefixLines(w, "  ", p.Diff)
+			view.PrefixLines(w, "  ", p.Diff)
 			for _, u := range p.Units {
-				cmdutil.PrefixLines(w, "  ", u.Diff)
+				view.PrefixLines(w, "  ", u.Diff)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/hostrun"
@@ -141,7 +142,7 @@ func (o *Options) printPlans(r *provision.Run) {
 			fmt.Fprintf(w, "  %s\n", s)
 			// A new unit in full only with -v; a change to one always.
 			if s.Diff != "" && (o.Global.Verbose > 0 || s.Old != "absent") {
-				cmdutil.PrefixLines(w, "    ", s.Diff)
+				view.PrefixLines(w, "    ", s.Diff)
 			}
 		}
 	}

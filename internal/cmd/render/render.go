@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/natsops/natsops/internal/atomicfile"
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/config"
@@ -75,11 +76,11 @@ func run(o *Options) error {
 			o.Result(map[string]any{"files": []string{}, "findings": res.Findings})
 			return cmdutil.WithCode(cmdutil.ExitInvalid, err)
 		}
-		cmdutil.PrintFindings(o.Sys.Stderr, st, res.Findings)
+		view.PrintFindings(o.Sys.Stderr, st, res.Findings)
 		return cmdutil.WithCode(cmdutil.ExitInvalid, err)
 	}
 	if o.Global.Verbose > 0 {
-		cmdutil.PrintFindings(o.Sys.Stderr, st, res.Findings)
+		view.PrintFindings(o.Sys.Stderr, st, res.Findings)
 	}
 	if o.Out == "-" {
 		return print(o, b)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/audit"
@@ -45,7 +46,7 @@ func Printer(f *cmdutil.Factory, start time.Time) func(rollout.Event) {
 		}
 		if e.Step == rollout.StepLogs {
 			fmt.Fprintf(f.Sys.Stderr, "%s: last log lines:\n", e.Node)
-			cmdutil.PrefixLines(f.Sys.Stderr, "  | ", e.Detail)
+			view.PrefixLines(f.Sys.Stderr, "  | ", e.Detail)
 			return
 		}
 		st := f.Style()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/pkg/health"
 )
@@ -117,7 +118,7 @@ func run(o *Options) error {
 		case o.JSON():
 			o.Result(map[string]any{"inventory": fs[0].Inventory, "healthy": healthy, "clusters": fs})
 		default:
-			cmdutil.PrintClusters(o.Sys.Stdout, o.Style(), fs)
+			view.PrintClusters(o.Sys.Stdout, o.Style(), fs)
 		}
 		if !o.Watch {
 			if !healthy {

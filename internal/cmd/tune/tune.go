@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/health"
@@ -116,7 +117,7 @@ func (o *Options) printPlans(runs []*tune.HostRun) {
 			}
 			for _, c := range r.Plan.Changes {
 				if c.Kind == "file" {
-					cmdutil.PrefixLines(w, "  ", c.Diff)
+					view.PrefixLines(w, "  ", c.Diff)
 				}
 			}
 		}

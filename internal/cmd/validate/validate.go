@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natsops/natsops/internal/cmd/view"
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/config"
@@ -85,12 +86,12 @@ func run(o *Options) error {
 	for _, c := range res.Configs {
 		nodes = append(nodes, nodeSummary{Name: c.Node.Name, Host: c.Node.Host, Config: c.Node.Service.ConfigPath, Bytes: len(c.Config)})
 	}
-	s := cmdutil.FindingCounts(res.Findings)
+	s := view.FindingCounts(res.Findings)
 	if o.JSON() {
 		o.Result(map[string]any{"inventory": inv.Path, "nodes": nodes, "findings": text.NonNil(res.Findings), "summary": s})
 	} else {
 		st := o.Style()
-		cmdutil.PrintFindings(out, st, res.Findings)
+		view.PrintFindings(out, st, res.Findings)
 		verdict := st.Green("valid")
 		if !ok {
 			verdict = st.Red("invalid")
