@@ -204,7 +204,9 @@ func (f *Factory) Finish(cmd *cobra.Command, err error) int {
 	if !f.JSON() && !jsonRequested(f.Sys.Args) {
 		return code
 	}
-	if cmd != nil && cmd.Root() != cmd && (cmd.Name() == "help" || cmd.Name() == "completion" || strings.HasPrefix(cmd.Name(), "__")) {
+	if cmd != nil && (cmd.Root() == cmd && err == nil || cmd.Name() == "help" || cmd.Name() == "completion" || strings.HasPrefix(cmd.Name(), "__")) {
+		// The help (natsops alone), or cobra's own commands: their text
+		// is the output.
 		return code
 	}
 	var ie *cluster.InventoryError
