@@ -8,7 +8,7 @@
 //
 // It decides and provides the node's steps; sequencing them across the
 // cluster under one lock (preflight, order, never two down, rollback) is
-// pkg/rollout's. It never prints: cmd/natsops shows the plan.
+// pkg/rollout's. It never prints: internal/cmd/deploy shows the plan.
 package deploy
 
 import (
