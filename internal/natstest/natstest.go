@@ -15,23 +15,30 @@ import (
 
 // StartCluster starts n JetStream servers named n1..nN in one cluster and
 // waits until they accept connections. They shut down with the test.
+//
+// n1 starts first, its cluster port picked free just before it binds it
+// (a JetStream cluster needs a configured route: n1's is to itself, which
+// nats-server ignores); the others take ports the kernel picks and route
+// to n1, which tells them of each other. (Ports picked free for every
+// node beforehand were taken, before the last node bound its own, by the
+// demo clusters other packages' tests start at the same time: a server
+// that cannot bind its cluster port never becomes ready.)
 func StartCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
-	ports := make([]int, n)
-	var routes []*url.URL
-	for i := range ports {
-		ports[i] = FreePort(t)
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
-	}
 	var servers []*server.Server
-	for i := range ports {
+	port := FreePort(t)
+	seed := []*url.URL{{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", port)}}
+	for i := 0; i < n; i++ {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
 			HTTPHost: "127.0.0.1", HTTPPort: -1,
 			JetStream: true, StoreDir: t.TempDir(),
-			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  routes,
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: -1},
+			Routes:  seed,
 			NoLog:   true, NoSigs: true,
+		}
+		if i == 0 {
+			o.Cluster.Port = port
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
@@ -40,11 +47,9 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 		go s.Start()
 		t.Cleanup(s.Shutdown)
 		servers = append(servers, s)
-	}
-	// Generous: under -race with every package's tests at once on two
-	// cores, a JetStream server took over 20s to listen (seen in make
-	// unit). A bound that load can reach is a flaky test, not a check.
-	for i, s := range servers {
+		// Generous: under -race with every package's tests at once on two
+		// cores, a JetStream server took over 20s to listen (seen in make
+		// unit). A bound that load can reach is a flaky test, not a check.
 		if !s.ReadyForConnections(2 * time.Minute) {
 			t.Fatalf("n%d did not start within 2m", i+1)
 		}
