@@ -22,11 +22,14 @@ type Options struct {
 	markdown    string
 }
 
+// Dirs are where the run writes: man pages, completions, Markdown.
+func (o *Options) Dirs() (man, completions, markdown string) { return o.man, o.completions, o.markdown }
+
 // NewCmd is the release build's step (.goreleaser.yaml's before
 // hook) that writes the man pages and completion scripts the packages
 // install, and writes the Markdown reference checked in under docs/cli.
 // Hidden: it is not for operators.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	o := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "gendocs --man DIR --completions DIR",
@@ -48,6 +51,12 @@ without it, today.`,
 		Hidden: true,
 		Args:   cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.man == "" && o.completions == "" && o.markdown == "" {
+				return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both, or --markdown DIR")
+			}
+			if runF != nil {
+				return runF(o)
+			}
 			return o.run(cmd.Root())
 		},
 	}
@@ -61,9 +70,6 @@ without it, today.`,
 }
 
 func (o *Options) run(root *cobra.Command) error {
-	if o.man == "" && o.completions == "" && o.markdown == "" {
-		return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both, or --markdown DIR")
-	}
 	var date time.Time
 	if s, ok := o.Sys.Getenv("SOURCE_DATE_EPOCH"); ok && s != "" {
 		d, err := clidoc.DateFromEpoch(s)

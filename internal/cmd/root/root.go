@@ -87,7 +87,7 @@ docs/output.md.`,
 		history.NewCmd(f, nil),
 		inventory.NewCmd(f),
 		contexts.NewCmd(f, nil),
-		gendocs.NewCmd(f),
+		gendocs.NewCmd(f, nil),
 	)
 	return root
 }
