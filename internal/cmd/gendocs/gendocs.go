@@ -15,15 +15,12 @@ import (
 // Options are gendocs' flags.
 type Options struct {
 	*cmdutil.Factory
-	man         string
-	completions string
-	gzip        bool
-	source      string
-	markdown    string
+	Man         string
+	Completions string
+	Gzip        bool
+	Source      string
+	Markdown    string
 }
-
-// Dirs are where the run writes: man pages, completions, Markdown.
-func (o *Options) Dirs() (man, completions, markdown string) { return o.man, o.completions, o.markdown }
 
 // NewCmd is the release build's step (.goreleaser.yaml's before
 // hook) that writes the man pages and completion scripts the packages
@@ -51,7 +48,7 @@ without it, today.`,
 		Hidden: true,
 		Args:   cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.man == "" && o.completions == "" && o.markdown == "" {
+			if o.Man == "" && o.Completions == "" && o.Markdown == "" {
 				return cmdutil.Usage("nothing to write: pass --man DIR, --completions DIR or both, or --markdown DIR")
 			}
 			if runF != nil {
@@ -61,11 +58,11 @@ without it, today.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.man, "man", "", "write the man pages into `DIR`")
-	fl.StringVar(&o.completions, "completions", "", "write the completion scripts into `DIR`")
-	fl.BoolVar(&o.gzip, "gzip", false, "gzip the man pages (name.1.gz, as distributions install them)")
-	fl.StringVar(&o.source, "source", "", "the pages' header source (default \"natsops VERSION\")")
-	fl.StringVar(&o.markdown, "markdown", "", "write one Markdown page per command into `DIR` (docs/cli)")
+	fl.StringVar(&o.Man, "man", "", "write the man pages into `DIR`")
+	fl.StringVar(&o.Completions, "completions", "", "write the completion scripts into `DIR`")
+	fl.BoolVar(&o.Gzip, "gzip", false, "gzip the man pages (name.1.gz, as distributions install them)")
+	fl.StringVar(&o.Source, "source", "", "the pages' header source (default \"natsops VERSION\")")
+	fl.StringVar(&o.Markdown, "markdown", "", "write one Markdown page per command into `DIR` (docs/cli)")
 	return cmd
 }
 
@@ -78,18 +75,18 @@ func (o *Options) run(root *cobra.Command) error {
 		}
 		date = d
 	}
-	source := o.source
+	source := o.Source
 	if source == "" {
 		source = "natsops " + o.Version().Version
 	}
 	files, err := clidoc.Write(root, clidoc.Options{
-		ManDir:        o.man,
-		CompletionDir: o.completions,
-		Gzip:          o.gzip,
+		ManDir:        o.Man,
+		CompletionDir: o.Completions,
+		Gzip:          o.Gzip,
 		Date:          date,
 		Source:        source,
 		Manual:        "natsops manual",
-		MarkdownDir:   o.markdown,
+		MarkdownDir:   o.Markdown,
 	})
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ func TestFlags(t *testing.T) {
 		return gendocs.NewCmd(f, func(o *gendocs.Options) error { got = o; return nil })
 	}
 	code, _, _ := cmdtest.Parse(t, newCmd, "gendocs", "--man", "m", "--completions", "c", "--markdown", "d", "--gzip", "--source", "s")
-	if man, comp, md := got.Dirs(); code != 0 || man != "m" || comp != "c" || md != "d" {
+	if code != 0 || got.Man != "m" || got.Completions != "c" || got.Markdown != "d" || !got.Gzip || got.Source != "s" {
 		t.Fatalf("exit %d, %+v", code, got)
 	}
 	got = nil
