@@ -15,7 +15,7 @@ const module = "github.com/natsops/natsops/"
 var layer = map[string]int{
 	"templates": 0, "inventory": 0, "pkg/natsconf": 0, "pkg/monitor": 0, "pkg/loadgen": 0, "pkg/embedded": 0, "internal/atomicfile": 0, "internal/text": 0, "internal/fanout": 0,
 	"pkg/cluster": 1, "pkg/clidoc": 1, "pkg/progress": 1,
-	"pkg/config": 2, "pkg/remote": 2, "pkg/health": 2, "pkg/fleet": 2, "pkg/bench": 2, "pkg/ansible": 2, "pkg/natscontext": 2,
+	"pkg/config": 2, "pkg/remote": 2, "pkg/health": 2, "pkg/fleet": 2, "pkg/bench": 2, "pkg/ansible": 2, "pkg/natscontext": 2, "pkg/natsadmin": 2,
 	"pkg/service": 3, "pkg/audit": 3,
 	"pkg/rollout": 4, "pkg/probe": 4, "pkg/hostrun": 4,
 	"pkg/tune": 5, "pkg/deploy": 5, "pkg/demo": 5,

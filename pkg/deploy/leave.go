@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/natsadmin"
 )
 
 // leaver takes a stopped server out of the JetStream meta group.
@@ -25,34 +22,21 @@ type leaver interface {
 // user, to remove a server ($JS.API.SERVER.REMOVE: what `nats server raft
 // peer-remove` sends).
 type systemLeaver struct {
-	urls           []string
-	user, password string
+	client *natsadmin.Client
 }
 
 // newLeaver is the inventory's system account client, or nil when it
 // names no system user (or its password cannot be resolved: the render
 // already said why).
 func newLeaver(inv *cluster.Inventory, env cluster.Env) leaver {
-	if inv == nil || len(inv.Nodes) == 0 {
+	if inv == nil {
 		return nil
 	}
-	a := inv.Nodes[0].Server.Auth
-	if a.SystemUser == nil || a.SystemPassword == nil {
-		return nil
-	}
-	pw, err := a.SystemPassword.Resolve(inv.Dir, env)
+	c, err := natsadmin.New(inv, inv.Nodes, env)
 	if err != nil {
 		return nil
 	}
-	l := &systemLeaver{user: *a.SystemUser, password: pw}
-	for _, n := range inv.Nodes {
-		u := url.URL{Scheme: "nats", Host: net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port))}
-		if n.Server.TLS != nil {
-			u.Scheme = "tls"
-		}
-		l.urls = append(l.urls, u.String())
-	}
-	return l
+	return &systemLeaver{client: c}
 }
 
 // removeAttempts bounds the retries while the meta group settles after a
@@ -61,9 +45,9 @@ func newLeaver(inv *cluster.Inventory, env cluster.Env) leaver {
 const removeAttempts = 10
 
 func (l *systemLeaver) leave(ctx context.Context, server string) error {
-	nc, err := nats.Connect(strings.Join(l.urls, ","), nats.UserInfo(l.user, l.password), nats.Name("natsops peer-remove"), nats.Timeout(5*time.Second), nats.MaxReconnects(-1))
+	nc, err := l.client.Connect("natsops peer-remove")
 	if err != nil {
-		return fmt.Errorf("connect to the cluster as the system user %q: %w", l.user, err)
+		return err
 	}
 	defer nc.Close()
 	// The request names the server by name in "peer" (its ID would be
