@@ -75,6 +75,36 @@ type Change struct {
 	Keys          []string `json:"keys"`
 	NeedsRestart  bool     `json:"needs_restart"`
 	RestartReason []string `json:"restart_keys,omitempty"`
+	// Unrollable says why old and new servers cannot run side by side
+	// (nats-server refuses the connection between them): a rolling
+	// deploy would split the cluster at its first node. Each entry names
+	// the key and the nats-server v2.15.2 source line that refuses.
+	Unrollable []string `json:"unrollable,omitempty"`
+}
+
+// unrollable says why a change of key from old to new cannot roll one
+// node at a time, or "". Only refusals verified in nats-server's source:
+//
+//   - cluster.name: a route from a server whose cluster name differs is
+//     rejected, "Rejecting connection, cluster name %q does not match %q"
+//     (server/route.go:3109, v2.15.2; nats-server#2429), unless one side
+//     has no name (a dynamic name, taken from the remote: route.go:3088-
+//     3104).
+func unrollable(key string, old, cur map[string]any) string {
+	if key != "cluster.name" {
+		return ""
+	}
+	o, _ := sub(old, "cluster")["name"].(string)
+	n, _ := sub(cur, "cluster")["name"].(string)
+	if o == "" || n == "" || o == n {
+		return ""
+	}
+	return fmt.Sprintf("cluster.name %q -> %q: nats-server rejects routes between servers whose cluster names differ (\"Rejecting connection, cluster name ... does not match ...\", server/route.go:3109 in v2.15.2, nats-server#2429), so a renamed node cannot rejoin the nodes not yet renamed", o, n)
+}
+
+func sub(m map[string]any, k string) map[string]any {
+	v, _ := m[k].(map[string]any)
+	return v
 }
 
 // Classify compares the option trees of two configs (comments ignored).
@@ -88,6 +118,9 @@ func Classify(deployed, rendered []byte) Change {
 	}
 	for _, k := range changedKeys(old, cur) {
 		ch.Keys = append(ch.Keys, k)
+		if why := unrollable(k, old, cur); why != "" {
+			ch.Unrollable = append(ch.Unrollable, why)
+		}
 		if !reloadable(k) {
 			ch.NeedsRestart = true
 			ch.RestartReason = append(ch.RestartReason, k)

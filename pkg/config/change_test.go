@@ -140,3 +140,17 @@ func TestDigestMatchesNatsServer(t *testing.T) {
 		}
 	}
 }
+
+func TestClassifyUnrollable(t *testing.T) {
+	for _, tc := range []struct{ old, cur, want string }{
+		{"cluster { name: a, port: 6222 }\n", "cluster { name: b, port: 6222 }\n", `cluster.name "a" -> "b"`},
+		{"cluster { port: 6222 }\n", "cluster { name: b, port: 6222 }\n", ""}, // a dynamic name takes the remote's
+		{"cluster { name: a, port: 6222 }\n", "cluster { name: a, port: 6222, routes: [] }\n", ""},
+	} {
+		ch := Classify([]byte(tc.old), []byte(tc.cur))
+		got := strings.Join(ch.Unrollable, "; ")
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%q -> %q: unrollable %q, want %q", tc.old, tc.cur, got, tc.want)
+		}
+	}
+}

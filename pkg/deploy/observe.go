@@ -230,8 +230,42 @@ func Read(ctx context.Context, env Env, ds []Desired, opts Options) *Plan {
 	}
 	if len(plan.Failed()) == 0 {
 		nodes := append(append([]*cluster.Node(nil), env.Inventory.Nodes...), env.Observe...)
-		plan.Decide(env.Inventory, env.Reader.Read(ctx, nodes, nil), opts)
+		snaps := env.Reader.Read(ctx, nodes, nil)
+		plan.Known(knownStreams(ctx, env, plan, snaps))
+		plan.Decide(env.Inventory, snaps, opts)
 		plan.leaver = newLeaver(env.Inventory, env.Getenv)
 	}
 	return plan
+}
+
+// knownStreams reads the streams the live members of the inventory's
+// cluster hold (KnownStreams), when a node is down or holds streams on
+// disk (what Decide judges with them); nil otherwise, or when no member
+// answers.
+func knownStreams(ctx context.Context, env Env, plan *Plan, snaps map[string]*monitor.Snapshot) map[string][]string {
+	need := false
+	for _, n := range plan.Nodes {
+		if n.observed.Varz == nil || len(n.observed.Streams) > 0 {
+			need = true
+		}
+	}
+	var live []*cluster.Node
+	for _, n := range env.Inventory.Nodes {
+		if s := snaps[n.Name]; s != nil && s.Varz != nil && n.JetStreamEnabled() {
+			live = append(live, n)
+		}
+	}
+	if !need || len(live) == 0 {
+		return nil
+	}
+	readings := map[string]*monitor.JSDetail{}
+	for name, r := range env.Reader.Streams(ctx, live) {
+		if r.Err == nil && r.Detail != nil {
+			readings[name] = r.Detail
+		}
+	}
+	if len(readings) == 0 {
+		return nil
+	}
+	return KnownStreams(readings)
 }

@@ -222,11 +222,59 @@ type Plan struct {
 	// cluster: its nodes start one at a time into that group instead of
 	// together into a group of their own.
 	JoinsMetaLeader string `json:"joins_meta_leader,omitempty"`
+	// MembersDown are nodes the cluster knows (a peer of its JetStream
+	// meta group, or a replica of a stream the live members hold) whose
+	// server does not answer: members that are down, never nodes that
+	// join. A deploy is refused while one is down (the cluster is not
+	// healthy: exit 3), unless Force starts it with the new config.
+	MembersDown []string `json:"members_down,omitempty"`
+	// Unrollable are the changes old and new servers cannot run side by
+	// side (config.Change.Unrollable), node by node: refused before any
+	// node is touched; a planned outage applies them (--bootstrap --force).
+	Unrollable []string `json:"unrollable,omitempty"`
 	// Refusal says why this deploy must not go on, with the fix; nothing
 	// is changed.
 	Refusal string `json:"refusal,omitempty"`
 
 	leaver leaver
+	// known are the streams ("account/stream") the live members of the
+	// cluster hold, each with the servers that hold a replica (their
+	// /jsz?streams=true: the meta group's assignments as the members
+	// carry them); nil when not read.
+	known map[string][]string
+}
+
+// Known sets the cluster's streams as the live members' /jsz show them
+// (KnownStreams), for Decide.
+func (p *Plan) Known(streams map[string][]string) { p.known = streams }
+
+// KnownStreams is every stream ("account/stream") of the readings, each
+// with the servers holding a replica as its leader reports them (and the
+// server that reported it). Pure.
+func KnownStreams(readings map[string]*monitor.JSDetail) map[string][]string {
+	out := map[string][]string{}
+	for server, d := range readings {
+		if d == nil {
+			continue
+		}
+		for _, a := range d.Accounts {
+			for _, st := range a.Streams {
+				k := a.Name + "/" + st.Name
+				peers := append(out[k], server)
+				if c := st.Cluster; c != nil {
+					if c.Leader != "" {
+						peers = append(peers, c.Leader)
+					}
+					for _, r := range c.Replicas {
+						peers = append(peers, r.Name)
+					}
+				}
+				slices.Sort(peers)
+				out[k] = slices.Compact(peers)
+			}
+		}
+	}
+	return out
 }
 
 // Decide sets how the plan meets the cluster, from a reading of every
@@ -293,17 +341,57 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 			start(n, "started with the new cluster")
 		}
 	default:
+		var down []string
 		for _, n := range active {
-			if !p.Formation.IsMember(n.Node) {
+			switch why := p.memberDown(snaps, n); {
+			case p.Formation.IsMember(n.Node):
+			case why != "":
+				// A crashed or stopped member: its store is the cluster's.
+				p.MembersDown = append(p.MembersDown, n.Node)
+				down = append(down, n.Node+" ("+why+")")
+				start(n, "a member of the cluster that is down ("+why+"): started with the new config")
+			default:
 				p.Joining = append(p.Joining, n.Node)
 				start(n, "joins the cluster")
 			}
 		}
+		if len(down) > 0 && !opts.Force {
+			verb := "a member of the cluster is"
+			if len(down) > 1 {
+				verb = fmt.Sprintf("%d members of the cluster are", len(down))
+			}
+			refusals = append(refusals, fmt.Sprintf("%s down: %s; a deploy changes a cluster whose members all serve. Bring it back first with `natsops restart --node %s --force --yes` (it starts on the config it has and keeps its JetStream store, a good replica), then deploy again (--force instead starts it with the new config)",
+				verb, strings.Join(down, "; "), strings.Join(p.MembersDown, ",")))
+		}
 	}
 	for _, n := range p.Nodes {
-		if o := n.observed; len(o.Streams) > 0 && (p.Bootstrap || slices.Contains(p.Joining, n.Node)) && !opts.Force {
-			refusals = append(refusals, fmt.Sprintf("%s holds JetStream data in %s (%s; %d KB) that the cluster it starts into does not know: nats-server deletes such streams (\"Detected orphaned stream\"); back them up (nats stream backup) and empty the directory, or pass --force to lose them", n.Node, *n.desired.Node.JetStream.StoreDir, streamList(o.Streams), o.StoreKB))
+		o := n.observed
+		if len(o.Streams) == 0 || !(p.Bootstrap || slices.Contains(p.Joining, n.Node)) || opts.Force {
+			continue
 		}
+		// nats-server deletes, once current with the meta leader, the
+		// streams the meta group has no assignment for (getOrphans,
+		// server/jetstream_cluster.go:2146 in v2.15.2): only those are at
+		// risk; a stream the cluster knows is kept.
+		var orphans []string
+		for _, st := range o.Streams {
+			if _, ok := p.known[st]; !ok || p.Bootstrap {
+				orphans = append(orphans, st)
+			}
+		}
+		if len(orphans) > 0 {
+			refusals = append(refusals, fmt.Sprintf("%s holds JetStream data in %s (%s; %d KB) that the cluster it starts into does not know (no live member holds them): nats-server deletes such streams (\"Detected orphaned stream\"); back them up (nats stream backup) and empty the directory, or pass --force to lose them", n.Node, *n.desired.Node.JetStream.StoreDir, streamList(orphans), o.StoreKB))
+		}
+	}
+	for _, n := range active {
+		for _, why := range n.Change.Unrollable {
+			if !slices.Contains(p.Unrollable, why) {
+				p.Unrollable = append(p.Unrollable, why)
+			}
+		}
+	}
+	if len(p.Unrollable) > 0 && !p.Bootstrap {
+		refusals = append(refusals, fmt.Sprintf("this change cannot roll one node at a time: %s. Apply it in a planned outage instead: `natsops deploy --bootstrap --force --yes` installs every node's config, then restarts all of them together (clients reconnect once the cluster is back)", strings.Join(p.Unrollable, "; ")))
 	}
 	for _, n := range leaving {
 		if n.desired.Node.JetStreamEnabled() && (inv.Nodes[0].Server.Auth.SystemUser == nil) && !opts.Force {
@@ -331,6 +419,31 @@ func elsewhereLeader(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot)
 		return l
 	}
 	return ""
+}
+
+// memberDown says why node n, whose server does not answer, is a member
+// of the cluster: a peer of the JetStream meta group as a live member
+// sees it, or a replica of a stream the live members hold (p.known); ""
+// when it answers or nothing shows the cluster knows it.
+func (p *Plan) memberDown(snaps map[string]*monitor.Snapshot, n *NodePlan) string {
+	if s := snaps[n.Node]; s != nil && (s.Varz != nil || s.Healthz != nil) {
+		return ""
+	}
+	var why []string
+	if inMetaGroup(snaps, n.Node) {
+		why = append(why, "a peer of the JetStream meta group")
+	}
+	var held []string
+	for st, peers := range p.known {
+		if slices.Contains(peers, n.Node) {
+			held = append(held, st)
+		}
+	}
+	if len(held) > 0 {
+		sort.Strings(held)
+		why = append(why, "a replica of "+streamList(held))
+	}
+	return strings.Join(why, ", ")
 }
 
 // inMetaGroup reports whether any reading's JetStream meta group lists

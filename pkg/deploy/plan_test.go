@@ -296,3 +296,116 @@ func TestAudit(t *testing.T) {
 		t.Errorf("Audit =\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// TestDecideMemberDown: a node the cluster knows that does not answer is
+// a member that is down (refused, exit 3 by the command), never a node
+// that joins, and its store is never called orphaned; the orphaned-data
+// refusal is left for streams no live member holds.
+func TestDecideMemberDown(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.ThreeJS())
+	live := func(name string, replicas ...monitor.MetaReplica) *monitor.Snapshot {
+		return &monitor.Snapshot{Varz: &monitor.Varz{ServerName: name, ServerID: "ID" + name, Version: "2.15.2"}, Routez: &monitor.Routez{}, Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1", Replicas: replicas}}, Errs: map[string]error{}}
+	}
+	plan := func(streams []string) *Plan {
+		p := &Plan{}
+		for _, n := range inv.Nodes {
+			o := Observed{Config: FileState{Exists: true, Data: []byte("x\n")}, Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2"}}
+			if n.Name == "n3" {
+				o.Varz, o.VarzErr, o.Streams, o.StoreKB = nil, errors.New("connection refused"), streams, 172
+			}
+			p.Nodes = append(p.Nodes, MakePlan(Desired{Node: n, Config: []byte("y\n")}, o, Options{Restart: RestartAuto}))
+		}
+		return p
+	}
+	metaPeer := map[string]*monitor.Snapshot{"n1": live("n1", monitor.MetaReplica{Name: "n2", Current: true}, monitor.MetaReplica{Name: "n3", Offline: true}), "n2": live("n2")}
+	notPeer := map[string]*monitor.Snapshot{"n1": live("n1", monitor.MetaReplica{Name: "n2", Current: true}), "n2": live("n2")}
+	known := KnownStreams(map[string]*monitor.JSDetail{"n1": {Accounts: []monitor.AccountDetail{{Name: "APP", Streams: []monitor.StreamDetail{{Name: "ORDERS", Cluster: &monitor.ClusterInfo{Leader: "n1", Replicas: []monitor.PeerInfo{{Name: "n2"}, {Name: "n3", Offline: true}}}}}}}}})
+	for _, tc := range []struct {
+		name    string
+		snaps   map[string]*monitor.Snapshot
+		known   map[string][]string
+		streams []string
+		opts    Options
+		down    string
+		joining string
+		refusal []string
+		not     []string
+	}{
+		{name: "a meta peer that does not answer is a member down", snaps: metaPeer, streams: []string{"APP/ORDERS"}, known: known, opts: Options{Restart: RestartAuto},
+			down: "n3", refusal: []string{"a member of the cluster is down: n3 (a peer of the JetStream meta group, a replica of streams APP/ORDERS)", "natsops restart --node n3 --force --yes"}, not: []string{"empty the directory", "joins"}},
+		{name: "not a meta peer, but a replica of a stream the members hold", snaps: notPeer, streams: []string{"APP/ORDERS"}, known: known, opts: Options{Restart: RestartAuto},
+			down: "n3", refusal: []string{"n3 (a replica of streams APP/ORDERS)"}, not: []string{"empty the directory"}},
+		{name: "--force starts it with the new config as a member", snaps: metaPeer, streams: []string{"APP/ORDERS"}, known: known, opts: Options{Restart: RestartAuto, Force: true},
+			down: "n3"},
+		{name: "unknown to the cluster: a new node joins, its unknown streams refused", snaps: notPeer, streams: []string{"APP/OLD"}, known: map[string][]string{"APP/ORDERS": {"n1", "n2"}}, opts: Options{Restart: RestartAuto},
+			joining: "n3", refusal: []string{"n3 holds JetStream data in /var/lib/nats (streams APP/OLD; 172 KB) that the cluster it starts into does not know"}},
+		{name: "a new node holding only streams the cluster knows: not orphaned", snaps: map[string]*monitor.Snapshot{"n1": live("n1"), "n2": live("n2")}, streams: []string{"APP/ORDERS"},
+			known: map[string][]string{"APP/ORDERS": {"n1", "n2"}}, opts: Options{Restart: RestartAuto}, joining: "n3"},
+		{name: "streams unreadable on the members: refused as unknown", snaps: notPeer, streams: []string{"APP/ORDERS"}, opts: Options{Restart: RestartAuto},
+			joining: "n3", refusal: []string{"(streams APP/ORDERS; 172 KB) that the cluster it starts into does not know"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := plan(tc.streams)
+			p.Known(tc.known)
+			p.Decide(inv, tc.snaps, tc.opts)
+			if got := strings.Join(p.MembersDown, ","); got != tc.down {
+				t.Errorf("members down %q, want %q", got, tc.down)
+			}
+			if got := strings.Join(p.Joining, ","); got != tc.joining {
+				t.Errorf("joining %q, want %q", got, tc.joining)
+			}
+			if len(tc.refusal) == 0 && p.Refusal != "" {
+				t.Errorf("refused: %s", p.Refusal)
+			}
+			for _, want := range tc.refusal {
+				if !strings.Contains(p.Refusal, want) {
+					t.Errorf("refusal %q\nwant it to contain %q", p.Refusal, want)
+				}
+			}
+			for _, bad := range tc.not {
+				if strings.Contains(p.Refusal, bad) {
+					t.Errorf("refusal %q contains %q", p.Refusal, bad)
+				}
+			}
+			for _, n := range p.Nodes {
+				if n.Node == "n3" && n.How != rollout.Restart {
+					t.Errorf("n3: how %q, want a start (restart)", n.How)
+				}
+			}
+		})
+	}
+}
+
+// TestDecideUnrollable: a cluster rename is refused before any node is
+// touched, with the procedure; a bootstrap (the planned outage) takes it.
+func TestDecideUnrollable(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.ThreeJS())
+	snaps := map[string]*monitor.Snapshot{}
+	for _, n := range inv.Nodes {
+		snaps[n.Name] = &monitor.Snapshot{Varz: &monitor.Varz{ServerName: n.Name, ServerID: "ID" + n.Name, Version: "2.15.2"}, Routez: &monitor.Routez{}, Jsz: &monitor.Jsz{Meta: &monitor.MetaCluster{Leader: "n1"}}, Errs: map[string]error{}}
+	}
+	plan := func(opts Options) *Plan {
+		p := &Plan{}
+		for _, n := range inv.Nodes {
+			o := Observed{Config: FileState{Exists: true, Data: []byte("cluster { name: local, port: 6222 }\n")}, Installed: "2.15.2", Varz: &monitor.Varz{Version: "2.15.2"}}
+			p.Nodes = append(p.Nodes, MakePlan(Desired{Node: n, Config: []byte("cluster { name: renamed, port: 6222 }\n")}, o, opts))
+		}
+		p.Decide(inv, snaps, opts)
+		return p
+	}
+	p := plan(Options{Restart: RestartAuto})
+	for _, want := range []string{`cluster.name "local" -> "renamed"`, "server/route.go:3109", "natsops deploy --bootstrap --force --yes"} {
+		if !strings.Contains(p.Refusal, want) {
+			t.Errorf("refusal %q\nwant %q", p.Refusal, want)
+		}
+	}
+	if len(p.Unrollable) != 1 {
+		t.Errorf("unrollable %q, want the rename once", p.Unrollable)
+	}
+	if p = plan(Options{Restart: RestartAuto, Force: true}); p.Refusal == "" {
+		t.Error("--force alone rolled a rename node by node")
+	}
+	if p = plan(Options{Restart: RestartAuto, Bootstrap: true, Force: true}); p.Refusal != "" || !p.Bootstrap {
+		t.Errorf("--bootstrap --force: bootstrap %v, refusal %q", p.Bootstrap, p.Refusal)
+	}
+}
