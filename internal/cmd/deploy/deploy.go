@@ -121,7 +121,8 @@ needs one.
 
 Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
 asked), 2 --check: changes pending,
-3 the cluster is not healthy (restarts refused, the JetStream check
+3 the cluster is not healthy (a member of the cluster is down:
+natsops restart --node NAME --force brings it back; restarts refused, the JetStream check
 refused to stop a node, or a node did not come back and could not be
 rolled back), 5 cancelled or interrupted, 1 any
 other failure (a node rolled back, the node's nats-server refused the
@@ -211,6 +212,10 @@ func (o *Options) runCluster() (any, error) {
 			err = cmdutil.Outcome(cmdutil.ExitPending)
 		}
 		return res, err
+	case plan.Refusal != "" && len(plan.MembersDown) > 0 && !o.Force:
+		// A member down is an unhealthy cluster, as a restart's preflight
+		// would find it.
+		return res, cmdutil.WithCode(cmdutil.ExitUnhealthy, fmt.Errorf("nothing deployed: %s", plan.Refusal))
 	case plan.Refusal != "":
 		return res, cmdutil.WithCode(cmdutil.ExitError, fmt.Errorf("nothing deployed: %s", plan.Refusal))
 	case plan.Bootstrap && (o.Canary.StopAfter > 0 || o.Canary.Pause > 0):
@@ -322,6 +327,8 @@ func printPlan(f *cmdutil.Factory, plan *deploy.Plan, events bool) {
 		fmt.Fprintf(w, "%s do not form a cluster yet (%s), and the supercluster's JetStream meta group runs (led by %s): they join it one at a time\n", strings.Join(names, ", "), plan.Formation.Why(), plan.JoinsMetaLeader)
 	case plan.Bootstrap:
 		fmt.Fprintf(w, "%s do not form a cluster yet (%s): bootstrapping, all %d nodes restart together\n", strings.Join(names, ", "), plan.Formation.Why(), len(names))
+	case len(plan.MembersDown) > 0 && len(plan.Joining) == 0:
+		fmt.Fprintf(w, "%s: member(s) of the cluster of %s, down\n", strings.Join(plan.MembersDown, ", "), strings.Join(plan.Formation.Members, ", "))
 	case len(plan.Joining) > 0:
 		verb := "join"
 		if len(plan.Joining) == 1 {
