@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -179,6 +180,81 @@ type Client struct {
 	HTTP *http.Client
 	// Now is the clock (injected for tests); nil means time.Now.
 	Now func() time.Time
+
+	once sync.Once
+	def  *http.Client
+}
+
+// ErrNotMonitoring: something answers on the port, but not nats-server's
+// monitoring endpoint (a NATS client port, another HTTP server).
+var ErrNotMonitoring = errors.New("not a nats-server monitoring endpoint")
+
+// NotMonitoringError says what answered instead of nats-server's
+// monitoring endpoint; it is ErrNotMonitoring.
+type NotMonitoringError struct {
+	// What answered: "a NATS client port (it greets with INFO)", or the
+	// HTTP status and content type of another HTTP server.
+	What string
+}
+
+func (e *NotMonitoringError) Error() string { return ErrNotMonitoring.Error() + ": " + e.What }
+
+// Is makes errors.Is(err, ErrNotMonitoring) true.
+func (e *NotMonitoringError) Is(target error) bool { return target == ErrNotMonitoring }
+
+// listenFirst is a connection whose reads wait for its first write. A
+// server that speaks first (a NATS client port greets every connection
+// with INFO) would otherwise be read by net/http's connection reader
+// before the request is sent, which it logs through the standard logger
+// ("Unsolicited response received on idle HTTP channel") to stderr; held
+// back, the greeting is read as the answer to the request and reported
+// (NotMonitoringError).
+type listenFirst struct {
+	net.Conn
+	wrote chan struct{}
+	once  sync.Once
+}
+
+func (c *listenFirst) Write(b []byte) (int, error) {
+	c.once.Do(func() { close(c.wrote) })
+	return c.Conn.Write(b)
+}
+
+func (c *listenFirst) Read(b []byte) (int, error) {
+	<-c.wrote
+	return c.Conn.Read(b)
+}
+
+func (c *listenFirst) Close() error {
+	c.once.Do(func() { close(c.wrote) })
+	return c.Conn.Close()
+}
+
+// newHTTPClient is the zero Client's HTTP client: a transport of its own
+// whose connections listen only after they spoke (listenFirst).
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: DefaultTimeout, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &listenFirst{Conn: c, wrote: make(chan struct{})}, nil
+	}
+	return &http.Client{Timeout: DefaultTimeout, Transport: tr}
+}
+
+// foreign words a transport error that shows another protocol answered.
+func foreign(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "malformed HTTP") {
+		return nil
+	}
+	if strings.Contains(msg, "INFO") || strings.Contains(msg, "server_id") {
+		return &NotMonitoringError{What: "a NATS client port answers (it greets with INFO): the port in the inventory's http_port is another server's client port"}
+	}
+	return &NotMonitoringError{What: "a server that does not speak HTTP answers"}
 }
 
 // DefaultTimeout bounds one request.
@@ -188,7 +264,8 @@ func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: DefaultTimeout}
+	c.once.Do(func() { c.def = newHTTPClient() })
+	return c.def
 }
 
 // get decodes base+path into v; non-2xx answers are returned with their
@@ -205,6 +282,9 @@ func (c *Client) getLimit(ctx context.Context, base, path string, v any, limit i
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
+		if fe := foreign(err); fe != nil {
+			return 0, fmt.Errorf("GET %s: %w", url, fe)
+		}
 		return 0, fmt.Errorf("GET %s: %w", url, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
@@ -213,7 +293,15 @@ func (c *Client) getLimit(ctx context.Context, base, path string, v any, limit i
 		return resp.StatusCode, fmt.Errorf("GET %s: %w", url, err)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("GET %s: HTTP %d, not JSON: %.80q", url, resp.StatusCode, body)
+		// Another HTTP server (nats-server's endpoints all answer JSON).
+		what := fmt.Sprintf("an HTTP server answers HTTP %d", resp.StatusCode)
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			what += " " + ct
+		}
+		if sv := resp.Header.Get("Server"); sv != "" {
+			what += " (Server: " + sv + ")"
+		}
+		return 0, fmt.Errorf("GET %s: %w, not JSON: %.60q", url, &NotMonitoringError{What: what}, body)
 	}
 	return resp.StatusCode, nil
 }
