@@ -32,6 +32,11 @@ type HostReading struct {
 	// Down: it says no server runs (not just that it cannot tell).
 	Service string `json:"service,omitempty"`
 	Down    bool   `json:"service_down,omitempty"`
+	// PortOwnerPID and PortOwner are the process listening on the node's
+	// monitoring port (its pid and command line), when the probe read it:
+	// the node's nats-server (PID) or another process.
+	PortOwnerPID int    `json:"port_owner_pid,omitempty"`
+	PortOwner    string `json:"port_owner,omitempty"`
 	// Note is why there is no reading of the process: "monitor-only",
 	// "ssh: ...", "no pid", "probe: ...".
 	Note string `json:"note,omitempty"`
@@ -145,6 +150,10 @@ const (
 	ReasonNotRunning = "not-running"
 	ReasonStopped    = "stopped"
 	ReasonWrongPort  = "wrong-port"
+	// ReasonForeign: another process than the node's nats-server holds
+	// its monitoring port, or what answers there is not nats-server's
+	// monitoring endpoint.
+	ReasonForeign = "foreign-process"
 )
 
 // outOfFDsSlack: a silent server this close to its limit is out of
@@ -169,6 +178,16 @@ func Diagnose(n *cluster.Node, s *monitor.Snapshot, h *HostReading) (Reason, boo
 	}
 	r := Reason{Node: n.Name}
 	switch {
+	case h.PortOwnerPID > 0 && h.PortOwnerPID != h.PID:
+		r.Code = ReasonForeign
+		server := "the node's nats-server runs as pid " + strconv.Itoa(h.PID)
+		if !h.Running() {
+			server = "the node's nats-server is not running"
+			if h.Service != "" {
+				server += " (" + h.Service + ")"
+			}
+		}
+		r.Msg = fmt.Sprintf("port %d is held by another process, pid %d (%s), not by nats-server's monitoring; %s: stop that process or move it off the port, then natsops restart --node %s --force", MonitorPort(n), h.PortOwnerPID, orUnknown(h.PortOwner), server, n.Name)
 	case !h.Running() && !h.Down && h.State != "Z":
 		return Reason{}, false // no process found, and nothing says none runs
 	case !h.Running():
@@ -187,16 +206,18 @@ func Diagnose(n *cluster.Node, s *monitor.Snapshot, h *HostReading) (Reason, boo
 	case h.Soft > 0 && int64(h.FDs) >= h.Soft-outOfFDsSlack:
 		r.Code = ReasonOutOfFDs
 		r.Msg = fmt.Sprintf("out of file descriptors (%d of %d open): clients and monitoring are refused; raise [tune] nofile, run natsops tune, then natsops restart --node %s --force", h.FDs, h.Soft, n.Name)
-	case h.Listening != nil && !containsInt(h.Listening, monitorPort(n)):
+	case h.Listening != nil && !containsInt(h.Listening, MonitorPort(n)):
 		r.Code = ReasonWrongPort
-		r.Msg = fmt.Sprintf("nats-server (pid %d) runs but listens on %s, not on the inventory's monitoring port %d: it runs another config; deploy this one (natsops deploy) or fix the inventory's http_port", h.PID, portList(h.Listening), monitorPort(n))
+		r.Msg = fmt.Sprintf("nats-server (pid %d) runs but listens on %s, not on the inventory's monitoring port %d: it runs another config; deploy this one (natsops deploy) or fix the inventory's http_port", h.PID, portList(h.Listening), MonitorPort(n))
 	default:
 		return Reason{}, false
 	}
 	return r, true
 }
 
-func monitorPort(n *cluster.Node) int {
+// MonitorPort is node n's monitoring port (https_port, else http_port;
+// 0 when neither is set).
+func MonitorPort(n *cluster.Node) int {
 	if p := n.Server.HTTPSPort; p != nil {
 		return *p
 	}
@@ -242,4 +263,11 @@ func FDsColumn(h *HostReading) string {
 		return fmt.Sprintf("%d/unlimited", h.FDs)
 	}
 	return fmt.Sprintf("%d/%d", h.FDs, h.Soft)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "command line unknown"
+	}
+	return s
 }

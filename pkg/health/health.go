@@ -12,6 +12,7 @@
 package health
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -112,6 +113,10 @@ func NodeReady(node string, s *monitor.Snapshot, e Expect) []Reason {
 	}
 	if s == nil {
 		add(ReasonUnreachable, "no monitoring data")
+		return out
+	}
+	if err := s.Err(); err != nil && s.Varz == nil && s.Healthz == nil && errors.Is(err, monitor.ErrNotMonitoring) {
+		add(ReasonForeign, "%s is not a nats-server monitoring endpoint (%v): another process holds the port; natsops status names it when it can read the host over SSH", s.URL, err)
 		return out
 	}
 	if err := s.Err(); err != nil && s.Varz == nil && s.Healthz == nil {

@@ -161,7 +161,7 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 // "unreachable" reason (or adds it).
 func replaceUnreachable(rs []Reason, d Reason) []Reason {
 	for i, r := range rs {
-		if r.Node == d.Node && r.Code == ReasonUnreachable {
+		if r.Node == d.Node && (r.Code == ReasonUnreachable || r.Code == ReasonForeign) {
 			rs[i] = d
 			return rs
 		}

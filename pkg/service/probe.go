@@ -59,6 +59,12 @@ const markProbe = "natsops:probe"
 func ProbeCommand(n *cluster.Node) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pid=%s\n", nodePID(n))
+	// Whoever listens on the monitoring port (ss -p, as root): the
+	// node's nats-server, or another process (a foreign listener).
+	if port := health.MonitorPort(n); port > 0 {
+		fmt.Fprintf(&b, `o=$(ss -ltnpH 'sport = :%d' 2>/dev/null | sed -n 's/.*users:(("[^"]*",pid=\([0-9]*\),.*/\1/p' | head -n 1)`+"\n", port)
+		fmt.Fprintf(&b, `if [ -n "$o" ]; then echo "%s portowner $o $(tr '\0' ' ' < /proc/$o/cmdline 2>/dev/null | cut -c1-160)"; fi`+"\n", markProbe)
+	}
 	fmt.Fprintf(&b, "if [ \"${pid:-0}\" = 0 ] || [ ! -d /proc/$pid ]; then\n  echo \"%s nopid\"\n", markProbe)
 	if n.Service.Manager == "systemd" {
 		u := remote.Quote(n.Service.UnitName())
@@ -126,6 +132,10 @@ func ParseProbe(n *cluster.Node, out string) health.HostReading {
 			} else {
 				h.Service = fmt.Sprintf("%s holds pid %s, which does not run", pf, val)
 			}
+		case "portowner":
+			pid, cmd, _ := strings.Cut(val, " ")
+			h.PortOwnerPID, _ = strconv.Atoi(pid)
+			h.PortOwner = strings.TrimSpace(cmd)
 		case "pid":
 			h.PID, _ = strconv.Atoi(val)
 		case "state":

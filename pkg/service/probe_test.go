@@ -92,6 +92,8 @@ func TestParseProbe(t *testing.T) {
 			health.HostReading{Reached: true, Note: health.NoteNoPID, Service: "systemd has no unit nats-server.service"}},
 		{"no systemd running", "natsops:probe nopid\nnatsops:probe unit   \n",
 			health.HostReading{Reached: true, Note: health.NoteNoPID, Service: "systemctl says nothing of nats-server.service: is systemd running?"}},
+		{"another process on the monitoring port", "natsops:probe portowner 901 /usr/bin/nats-server -p 8222 \nnatsops:probe nopid\nnatsops:probe unit inactive dead success loaded\n",
+			health.HostReading{Reached: true, Note: health.NoteNoPID, Down: true, Service: "systemd: nats-server.service is inactive dead success", PortOwnerPID: 901, PortOwner: "/usr/bin/nats-server -p 8222"}},
 		{"garbage", "motd\n", health.HostReading{Reached: true, Note: "probe: no pid in the output"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
