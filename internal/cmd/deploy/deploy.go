@@ -119,10 +119,21 @@ one, one node at a time. The first failure stops the run; the clusters
 after it are not touched. --cluster NAME picks clusters; --stop-after
 needs one.
 
+A member of the cluster that is down (a peer of the JetStream meta group,
+or a replica of a stream the live members hold, whose server does not
+answer) is never a node that joins: deploy refuses (exit 3) naming it and
+the command that brings it back, natsops restart --node NAME --force
+--yes; --force starts it with the new config instead. JetStream data on a
+new node's disk is refused as orphaned only for streams no live member
+holds. A change nats-server refuses between old and new nodes (a cluster
+rename: server/route.go:3109 in v2.15.2) cannot roll one node at a time:
+refused before any node is touched (exit 1), with the procedure, a planned
+outage: --bootstrap --force.
+
 Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
 asked), 2 --check: changes pending,
-3 the cluster is not healthy (a member of the cluster is down:
-natsops restart --node NAME --force brings it back; restarts refused, the JetStream check
+3 the cluster is not healthy (a member of the cluster is down,
+restarts refused, the JetStream check
 refused to stop a node, or a node did not come back and could not be
 rolled back), 5 cancelled or interrupted, 1 any
 other failure (a node rolled back, the node's nats-server refused the
