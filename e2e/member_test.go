@@ -90,7 +90,7 @@ func TestDeployMemberDown(t *testing.T) {
 
 	second := memberInventory(t, "member-2.toml", "write_deadline = \"5s\"\n", "")
 	out, stderr, code := natsops(c, t, "-i", second, "deploy", "--check")
-	if strings.Contains(out, "joins the cluster") || !strings.Contains(out, v+": member(s) of the cluster") {
+	if strings.Contains(out, "joins the cluster") || !strings.Contains(out, v+" down: the cluster (") || !strings.Contains(out, "a member of the cluster that is down (a peer of the JetStream meta group") {
 		t.Fatalf("deploy --check with %s down: exit %d, want it named a member that is down, not a joining node\n%s%s", v, code, out, stderr)
 	}
 	out, stderr, code = natsops(c, t, "-i", second, "deploy", "--yes")
@@ -199,8 +199,8 @@ func TestForeignListenerNamed(t *testing.T) {
 	}
 	named := "port 8222 is held by another process, pid " + pid + " (/usr/sbin/nats-server -p 8222 -a 0.0.0.0"
 	out, stderr, code := natsops(c, t, "-i", invPath, "status")
-	if code != 3 || !strings.Contains(out, named) || !strings.Contains(out, "(foreign-process)") {
-		t.Fatalf("status: exit %d, want 3 naming %q (foreign-process)\n%s%s", code, named, out, stderr)
+	if code != 3 || !strings.Contains(out, named) || !strings.Contains(out, "[foreign-process]") {
+		t.Fatalf("status: exit %d, want 3 naming %q [foreign-process]\n%s%s", code, named, out, stderr)
 	}
 	clean("status", stderr)
 	out, stderr, code = natsops(c, t, "-i", invPath, "status", "--monitor-only")

@@ -349,7 +349,8 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 				// A crashed or stopped member: its store is the cluster's.
 				p.MembersDown = append(p.MembersDown, n.Node)
 				down = append(down, n.Node+" ("+why+")")
-				start(n, "a member of the cluster that is down ("+why+"): started with the new config")
+				start(n, "")
+				n.Note = "a member of the cluster that is down (" + why + "): started with the new config (deploy --force), or first by natsops restart --node " + n.Node + " --force"
 			default:
 				p.Joining = append(p.Joining, n.Node)
 				start(n, "joins the cluster")

@@ -339,7 +339,7 @@ func printPlan(f *cmdutil.Factory, plan *deploy.Plan, events bool) {
 	case plan.Bootstrap:
 		fmt.Fprintf(w, "%s do not form a cluster yet (%s): bootstrapping, all %d nodes restart together\n", strings.Join(names, ", "), plan.Formation.Why(), len(names))
 	case len(plan.MembersDown) > 0 && len(plan.Joining) == 0:
-		fmt.Fprintf(w, "%s: member(s) of the cluster of %s, down\n", strings.Join(plan.MembersDown, ", "), strings.Join(plan.Formation.Members, ", "))
+		fmt.Fprintf(w, "%s down: the cluster (%s up) knows it as a member, not a new node\n", strings.Join(plan.MembersDown, ", "), strings.Join(plan.Formation.Members, ", "))
 	case len(plan.Joining) > 0:
 		verb := "join"
 		if len(plan.Joining) == 1 {
