@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,6 +405,59 @@ func TestDeployScalesALocalClusterOutAndIn(t *testing.T) {
 	if pid, _ := os.ReadFile(filepath.Join(c.Dir, "n4.pid")); len(pid) > 0 {
 		if p, _ := strconv.Atoi(strings.TrimSpace(string(pid))); demo.Alive(p) {
 			t.Errorf("n4 (pid %d) still runs", p)
+		}
+	}
+}
+
+// TestDeployMemberDownOnALocalCluster: the reproduction on the
+// demo's cluster: n2's server killed (SIGKILL) and a reloadable change
+// deployed. deploy names n2 a member that is down (never "joins"), refuses
+// with exit 3 naming the command that brings it back, and never advises
+// emptying its store; that command brings it back and the deploy then
+// applies.
+func TestDeployMemberDownOnALocalCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster as processes")
+	}
+	bin := buildNatsops(t)
+	c := localCluster(t, bin)
+	var n2pid int
+	for _, n := range c.Inventory.Nodes {
+		if n.Name == "n2" {
+			data, err := os.ReadFile(*n.Server.PidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n2pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+	}
+	if n2pid <= 0 || !demo.Ours(n2pid, c.Dir) {
+		t.Fatalf("n2's pid %d is not a server of this cluster", n2pid)
+	}
+	if err := syscall.Kill(n2pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for demo.Ours(n2pid, c.Dir) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	change := withServer(t, c, "max_connections = 1234\n")
+	code, out, stderr := natsopsExec(t, bin, "deploy", "--check", "-i", change)
+	if code != ExitPending || strings.Contains(out, "joins") || !strings.Contains(out, "n2 down: the cluster (n1, n3 up) knows it as a member") {
+		t.Fatalf("deploy --check with n2 killed: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", change)
+	if code != ExitUnhealthy || !strings.Contains(stderr, "a member of the cluster is down: n2 (a peer of the JetStream meta group") || !strings.Contains(stderr, "natsops restart --node n2 --force --yes") || strings.Contains(out+stderr, "empty the directory") {
+		t.Fatalf("deploy --yes with n2 killed: exit %d, want %d naming n2 and the restart\n%s%s", code, ExitUnhealthy, out, stderr)
+	}
+	if code, out, stderr = natsopsExec(t, bin, "restart", "--node", "n2", "--force", "--yes", "-i", change); code != ExitOK {
+		t.Fatalf("restart --node n2 --force --yes: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", change); code != ExitOK {
+		t.Fatalf("deploy --yes with n2 back: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if got := varzOf(t, c, n).MaxConnections; got != 1234 {
+			t.Errorf("%s: max_connections %d, want 1234", n, got)
 		}
 	}
 }
