@@ -204,7 +204,7 @@ func TestForeignListenerNamed(t *testing.T) {
 	}
 	clean("status", stderr)
 	out, stderr, code = natsops(c, t, "-i", invPath, "status", "--monitor-only")
-	if code != 3 || !strings.Contains(out, "is not a nats-server monitoring endpoint") || !strings.Contains(out, "a NATS client port answers") {
+	if code != 3 || !strings.Contains(out, "is not a nats-server monitoring endpoint") || !strings.Contains(out, "a NATS client port answers") || !strings.Contains(out, "foreign-process") {
 		t.Fatalf("status --monitor-only: exit %d, want 3 and 'not a nats-server monitoring endpoint'\n%s%s", code, out, stderr)
 	}
 	clean("status --monitor-only", stderr)

@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -210,3 +211,24 @@ func TestCheckGradesCapacityAndFDs(t *testing.T) {
 }
 
 var errTest = errors.New("connection refused")
+
+// TestStatusForeignMonitorOnly: without a host reading, a port that
+// answers but is not nats-server's monitoring is foreign-process (reason
+// and row), said as "not a nats-server monitoring endpoint".
+func TestStatusForeignMonitorOnly(t *testing.T) {
+	inv := testinv.MustParse(t, testinv.ThreeJS())
+	foreign := fmt.Errorf("GET http://n2:8222/varz: %w", &monitor.NotMonitoringError{What: "a NATS client port answers (it greets with INFO)"})
+	snaps := map[string]*monitor.Snapshot{"n1": snap("n1"), "n2": {URL: "http://n2:8222", Errs: map[string]error{"varz": foreign, "healthz": foreign}}, "n3": snap("n3")}
+	f := Status(inv, inv.Nodes, snaps, map[string]*HostReading{"n2": {Note: NoteMonitorOnly}})
+	if !strings.Contains(codes(f.Reasons), "n2:foreign-process") || strings.Contains(codes(f.Reasons), "n2:unreachable") {
+		t.Fatalf("reasons: %v", f.Reasons)
+	}
+	for _, r := range f.Reasons {
+		if r.Node == "n2" && r.Code == ReasonForeign && !strings.Contains(r.Msg, "is not a nats-server monitoring endpoint") {
+			t.Errorf("n2: %s", r.Msg)
+		}
+	}
+	if r2 := f.Nodes[1]; r2.Diagnosis != ReasonForeign {
+		t.Errorf("n2 row: %+v", r2)
+	}
+}

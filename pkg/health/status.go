@@ -1,6 +1,7 @@
 package health
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -91,6 +92,8 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 		if d, ok := Diagnose(n, snaps[n.Name], hosts[n.Name]); ok {
 			diagnosis[n.Name] = d.Code
 			f.Reasons = replaceUnreachable(f.Reasons, d)
+		} else if s := snaps[n.Name]; monitorDown(s) && s != nil && errors.Is(s.Err(), monitor.ErrNotMonitoring) {
+			diagnosis[n.Name] = ReasonForeign
 		}
 	}
 	if f.Cluster != "" {
