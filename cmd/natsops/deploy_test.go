@@ -442,7 +442,7 @@ func TestDeployMemberDownOnALocalCluster(t *testing.T) {
 	}
 	change := withServer(t, c, "max_connections = 1234\n")
 	code, out, stderr := natsopsExec(t, bin, "deploy", "--check", "-i", change)
-	if code != ExitPending || strings.Contains(out, "joins") || !strings.Contains(out, "n2 down: the cluster (n1, n3 up) knows it as a member") {
+	if code != ExitPending || strings.Contains(out, "joins") || !strings.Contains(out, "n2 down: the cluster (n1, n3 up) knows it as a member") || !strings.Contains(stderr, "deploy --yes would refuse: a member of the cluster is down: n2") {
 		t.Fatalf("deploy --check with n2 killed: exit %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", change)

@@ -218,6 +218,10 @@ func (o *Options) runCluster() (any, error) {
 	case len(plan.Failed()) > 0:
 		return res, planErrors(o.Factory, plan, "nothing deployed: ")
 	case o.Check:
+		if plan.Refusal != "" && !o.Factory.JSON() {
+			// What --yes would answer, said before anyone types it.
+			fmt.Fprintf(o.Factory.Sys.Stderr, "natsops: deploy --yes would refuse: %s\n", plan.Refusal)
+		}
 		err := planErrors(o.Factory, plan, "")
 		if err == nil && len(changed) > 0 {
 			err = cmdutil.Outcome(cmdutil.ExitPending)
