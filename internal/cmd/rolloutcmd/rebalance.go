@@ -204,3 +204,25 @@ func printSpread(f *cmdutil.Factory, r *rebalance.Result, dry bool) {
 		fmt.Fprintf(w, "every node within ±%g%% of even (%d–%d); closed %s in %s\n", r.Within, r.Low, r.High, text.Plural(r.Closed, "connection"), text.Plural(len(r.Rounds), "round"))
 	}
 }
+
+// AfterRollout is --rebalance: once a rollout of inv's nodes is done (no
+// error, not a dry run, not stopped by --stop-after), the clients are
+// evened across the cluster (its own lock, health gate and audit record)
+// and res says how; otherwise nothing happens and err is returned as it
+// came. A rebalance that fails says the rollout itself is done.
+func (c *Flags) AfterRollout(ctx context.Context, f *cmdutil.Factory, inv *cluster.Inventory, conn *cmdutil.Connector, rep *rollout.Report, res *Result, dry bool, err error) error {
+	if !c.Rebalance || err != nil || dry || rep == nil || rep.StoppedAfter > 0 {
+		return err
+	}
+	if !f.JSON() {
+		fmt.Fprintln(f.Sys.Stdout, "rebalancing the clients (--rebalance)")
+	}
+	rb, err := Rebalance(ctx, f, RebalanceSpec{Command: "rebalance", Inv: inv, Conn: conn, Audit: true})
+	if res != nil {
+		res.Rebalance = rb
+	}
+	if err != nil {
+		return cmdutil.WithCode(cmdutil.ExitCode(nil, err), fmt.Errorf("the rollout is done, but --rebalance did not finish: %w", err))
+	}
+	return nil
+}
