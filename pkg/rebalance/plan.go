@@ -15,6 +15,7 @@ package rebalance
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/natsops/natsops/pkg/natsadmin"
@@ -115,11 +116,12 @@ func Plan(s Spread, limit int) map[string]int {
 }
 
 // Pick chooses k of a node's connections to close: clients only (no
-// system account connection, and never self), the most recent first
-// (highest cid: the ones that piled on last; long-lived sessions stay).
-func Pick(conns []natsadmin.Conn, k int, self uint64) []natsadmin.Conn {
+// connection of the system accounts sys, and never self), the most recent
+// first (highest cid: the ones that piled on last; long-lived sessions
+// stay).
+func Pick(conns []natsadmin.Conn, k int, self uint64, sys ...string) []natsadmin.Conn {
 	var cand []natsadmin.Conn
-	for _, c := range Clients(conns) {
+	for _, c := range Clients(conns, sys...) {
 		if c.CID != self {
 			cand = append(cand, c)
 		}
@@ -134,11 +136,11 @@ func Pick(conns []natsadmin.Conn, k int, self uint64) []natsadmin.Conn {
 // Clients are the connections rebalance counts and moves: a client's
 // (CONNZ lists clients, websocket and MQTT included; leaf and route
 // connections are never in it), not the system account's (natsops's own,
-// natscli's, other servers' tools).
-func Clients(conns []natsadmin.Conn) []natsadmin.Conn {
+// natscli's, other servers' tools): natsadmin.SystemAccount and sys.
+func Clients(conns []natsadmin.Conn, sys ...string) []natsadmin.Conn {
 	var out []natsadmin.Conn
 	for _, c := range conns {
-		if c.Account == natsadmin.SystemAccount {
+		if c.Account == natsadmin.SystemAccount || (c.Account != "" && slices.Contains(sys, c.Account)) {
 			continue
 		}
 		if c.Kind != "" && c.Kind != "Client" {

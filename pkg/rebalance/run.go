@@ -72,7 +72,10 @@ func (o Options) withDefaults() Options {
 type Config struct {
 	// Nodes are the cluster's node names (= their server names).
 	Nodes []string
-	Admin Admin
+	// System names the cluster's system account when it is not $SYS
+	// (server.auth.system_account): its connections are never moved.
+	System string
+	Admin  Admin
 	// Check, when set, is asked before every round whether the cluster is
 	// healthy enough to move clients (an error stops the run there).
 	Check    func(ctx context.Context) error
@@ -161,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		counts := map[string]int{}
 		for _, s := range servers {
 			byName[s.Name] = s
-			counts[s.Name] = len(Clients(s.Conns))
+			counts[s.Name] = len(Clients(s.Conns, cfg.System))
 		}
 		var missing []string
 		for _, n := range cfg.Nodes {
@@ -215,7 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if s.ID == selfServer {
 				self = selfCID
 			}
-			for _, c := range Pick(s.Conns, plan[node], self) {
+			for _, c := range Pick(s.Conns, plan[node], self, cfg.System) {
 				if err := cfg.Admin.Kick(ctx, s.ID, c.CID); err != nil {
 					if ctx.Err() != nil {
 						return res, ctx.Err()

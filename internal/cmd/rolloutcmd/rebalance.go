@@ -116,7 +116,7 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 	defer nc.Close()
 	conns := &natsadmin.Conns{NC: nc, Cluster: inv.ClusterName(), Expect: len(inv.Nodes), Wait: 2 * time.Second}
 	res, err = rebalance.Run(ctx, rebalance.Config{
-		Nodes: cmdutil.NodeNames(inv.Nodes), Admin: conns, Check: check, Clock: f.Sys.Clock, Progress: f.Progress(),
+		Nodes: cmdutil.NodeNames(inv.Nodes), Admin: conns, System: systemAccount(inv), Check: check, Clock: f.Sys.Clock, Progress: f.Progress(),
 		Options: s.Options,
 		Events: func(r rebalance.Round) {
 			step(rollout.ResultOK, "round %d: %s", r.Round, roundLine(r))
@@ -225,4 +225,13 @@ func (c *Flags) AfterRollout(ctx context.Context, f *cmdutil.Factory, inv *clust
 		return cmdutil.WithCode(cmdutil.ExitCode(nil, err), fmt.Errorf("the rollout is done, but --rebalance did not finish: %w", err))
 	}
 	return nil
+}
+
+// systemAccount is the cluster's server.auth.system_account ("" when the
+// default $SYS).
+func systemAccount(inv *cluster.Inventory) string {
+	if a := inv.Nodes[0].Server.Auth.SystemAccount; a != nil {
+		return *a
+	}
+	return ""
 }
