@@ -239,12 +239,47 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return res, err
 		}
+		if stuck := cameBack(rd); len(stuck) > 0 {
+			return res, &NoMoveError{Nodes: stuck}
+		}
 	}
 	res.Reached = spread.Within(o.Within)
 	if !res.Reached {
 		return res, &NotReachedError{Result: res}
 	}
 	return res, nil
+}
+
+// cameBack is the nodes of a round whose closed clients all came back to
+// them (every node it closed on holds at least as many as before), or
+// none when any client moved.
+func cameBack(r Round) []string {
+	if !r.Back || len(r.Closed) == 0 {
+		return nil
+	}
+	before, after := map[string]int{}, map[string]int{}
+	for _, c := range r.Spread.Nodes {
+		before[c.Node] = c.Clients
+	}
+	for _, c := range r.After.Nodes {
+		after[c.Node] = c.Clients
+	}
+	var out []string
+	for _, n := range text.SortedKeys(r.Closed) {
+		if after[n] < before[n] {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// NoMoveError: the clients closed in a round all reconnected to the node
+// they were closed on: they know no other server.
+type NoMoveError struct{ Nodes []string }
+
+func (e *NoMoveError) Error() string {
+	return fmt.Sprintf("the clients closed on %s reconnected to it: they know no other node's URL, so closing them again moves nothing; give the clients every node's URL (and keep the cluster advertising them: no cluster.no_advertise), then rerun natsops rebalance", strings.Join(e.Nodes, ", "))
 }
 
 func emit(cfg Config, r Round) {

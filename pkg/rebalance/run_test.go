@@ -126,8 +126,24 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// pingPong: a client closed on n1 reconnects to n2, one closed anywhere
+// else to n1 (clients whose lists never name n3).
+type pingPong struct{ fakeAdmin }
+
+func (p *pingPong) Kick(_ context.Context, id string, _ uint64) error {
+	from := strings.TrimPrefix(id, "id-")
+	to := "n1"
+	if from == "n1" {
+		to = "n2"
+	}
+	p.counts[from]--
+	p.counts[to]++
+	p.kicks++
+	return nil
+}
+
 func TestRunNotReachedAfterRounds(t *testing.T) {
-	a := &fakeAdmin{counts: map[string]int{"n1": 60, "n2": 30, "n3": 0}}
+	a := &pingPong{fakeAdmin{counts: map[string]int{"n1": 60, "n2": 30, "n3": 0}}}
 	res, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}, Options: Options{Rounds: 2}})
 	var nr *NotReachedError
 	if !errors.As(err, &nr) {
@@ -217,5 +233,17 @@ func TestRunDryRunClosesNothing(t *testing.T) {
 	res, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}, Options: Options{DryRun: true}})
 	if err != nil || a.kicks != 0 || len(res.Rounds) != 1 || !res.Rounds[0].Planned || res.Rounds[0].Closed["n1"] != 30 {
 		t.Errorf("res %+v err %v kicks %d; want one planned round closing 30 on n1, nothing closed", res, err, a.kicks)
+	}
+}
+
+// TestRunStopsWhenClientsComeBackToTheSameNode: clients that know only
+// one URL reconnect to the node they were closed on; a second round would
+// move nothing, so the run stops after the first, saying why.
+func TestRunStopsWhenClientsComeBackToTheSameNode(t *testing.T) {
+	a := &fakeAdmin{counts: map[string]int{"n1": 30, "n2": 0, "n3": 0}}
+	res, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}})
+	var nm *NoMoveError
+	if !errors.As(err, &nm) || len(res.Rounds) != 1 || a.kicks != 20 || !strings.Contains(err.Error(), "n1 reconnected to it") || !strings.Contains(err.Error(), "every node's URL") {
+		t.Errorf("err = %v, rounds %d, kicks %d; want a NoMoveError naming n1 after one round of 20", err, len(res.Rounds), a.kicks)
 	}
 }

@@ -138,8 +138,9 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 	}
 	var nr *rebalance.NotReachedError
 	var me *rebalance.MissingError
+	var nm *rebalance.NoMoveError
 	switch {
-	case errors.As(err, &nr), errors.As(err, &me):
+	case errors.As(err, &nr), errors.As(err, &me), errors.As(err, &nm):
 		err = cmdutil.WithCode(cmdutil.ExitUnhealthy, err)
 	}
 	return res, err
