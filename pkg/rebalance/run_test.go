@@ -116,7 +116,7 @@ func (f *fakeAdmin) Connections(context.Context) ([]natsadmin.ServerConns, error
 }
 
 func (f *fakeAdmin) Kick(context.Context, string, uint64) error { f.kicks++; return nil }
-func (f *fakeAdmin) Self() (string, uint64)                    { return "", 0 }
+func (f *fakeAdmin) Self() (string, uint64)                     { return "", 0 }
 
 type fakeClock struct{ now time.Time }
 

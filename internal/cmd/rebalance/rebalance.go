@@ -49,13 +49,17 @@ until every node holds even ±--within, or --rounds are used. The spread is
 shown before and after.
 
 Clients move only when it is safe: under the cluster lock a rollout takes
-(` + "a restart or deploy waits for it; --break-lock removes a dead run's lock" + `),
-and only while every node is healthy (a node down or not ready: refused,
-exit 3, nothing closed). A cluster of one node has nothing to do. The
-inventory needs server.auth.system_user and system_password.
+(a restart or deploy waits for it; --break-lock removes a dead run's
+lock), and only while every node is healthy (a node down or not ready:
+refused, exit 3, nothing closed). A cluster of one node, or without
+clients, has nothing to do. Clients that come back to the node they were
+closed on know no other URL: natsops stops and says so. The inventory
+needs server.auth.system_user and system_password (or
+server.auth.system_account naming an [accounts] table with a user).
 
 Exit codes: 0 within the tolerance (or nothing to do), 3 not within it
-after the rounds, a node not healthy or not answering, 1 any other failure
+after the rounds (or the clients came back to the same node), a node not
+healthy or not answering, 1 any other failure
 (no system user, lock held, connection), 5 cancelled or interrupted,
 64 a bad flag.`,
 		Example: `  natsops rebalance --dry-run
