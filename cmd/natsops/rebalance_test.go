@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // TestRebalanceThroughCLI: a local 3-node cluster given a system account
@@ -65,9 +67,23 @@ func TestRebalanceThroughCLI(t *testing.T) {
 		t.Fatalf("rebalance --dry-run: exit %d\n%s%s", code, out, stderr)
 	}
 
-	code, out, stderr = natsopsJSON(t, bin, "", "rebalance", "--yes", "--within", "20%", "--rounds", "10", "--max-per-round", "100", "--timeout", "1m", "-i", inv)
+	// Another run's lock (a dead one, elsewhere): refused naming it and
+	// --break-lock, nothing closed; then broken.
+	lock := c.Inventory.Nodes[1].Service.ConfigPath + rollout.LocalLockSuffix
+	held := fmt.Sprintf(`{"id":"dead01","owner":"ops@elsewhere","pid":4242,"started":%q}`, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(lock, []byte(held+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = natsopsExec(t, bin, "rebalance", "--yes", "-i", inv)
+	if code != ExitError || !strings.Contains(stderr, "ops@elsewhere") || !strings.Contains(stderr, "--break-lock") || strings.Contains(out, "closed") {
+		t.Fatalf("rebalance under another run's lock: exit %d, want %d naming the holder and --break-lock\n%s%s", code, ExitError, out, stderr)
+	}
+	code, out, stderr = natsopsJSON(t, bin, "", "rebalance", "--yes", "--break-lock", "--within", "20%", "--rounds", "10", "--max-per-round", "100", "--timeout", "1m", "-i", inv)
 	if code != ExitOK {
-		t.Fatalf("rebalance --yes -o json: exit %d\n%s%s", code, out, stderr)
+		t.Fatalf("rebalance --yes --break-lock -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("the lock %s is still there after the run: %v", lock, err)
 	}
 	checkStream(t, out, code, false)
 	res := lastResult(t, out)
