@@ -124,9 +124,13 @@ func Connections(ctx context.Context, nc *nats.Conn, cluster string, expect int,
 // ($SYS.REQ.SERVER.<id>.KICK): the client reconnects to another server
 // of its list. A connection already gone is an error naming it.
 func Kick(ctx context.Context, nc *nats.Conn, serverID string, cid uint64) error {
-	return Request(ctx, nc, fmt.Sprintf(subjectKick, serverID), struct {
+	err := Request(ctx, nc, fmt.Sprintf(subjectKick, serverID), struct {
 		CID uint64 `json:"cid"`
 	}{cid}, nil)
+	if err != nil {
+		return fmt.Errorf("close client %d on %s: %w", cid, serverID, err)
+	}
+	return nil
 }
 
 // gather publishes req on subject and collects the replies: until expect
