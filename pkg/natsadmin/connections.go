@@ -49,6 +49,8 @@ type ServerConns struct {
 	ID      string
 	Name    string
 	Cluster string
+	// Version is the nats-server version the server reports.
+	Version string
 	Conns   []Conn
 }
 
@@ -59,6 +61,7 @@ type connzReply struct {
 		Name    string `json:"name"`
 		ID      string `json:"id"`
 		Cluster string `json:"cluster"`
+		Version string `json:"ver"`
 	} `json:"server"`
 	Data *struct {
 		Total  int    `json:"total"`
@@ -101,7 +104,7 @@ func Connections(ctx context.Context, nc *nats.Conn, cluster string, expect int,
 		if r.Data == nil {
 			return nil, fmt.Errorf("%s: %s answered no connections: %.200q", SubjectPingConnz, r.Server.Name, data)
 		}
-		sc := ServerConns{ID: r.Server.ID, Name: r.Server.Name, Cluster: r.Server.Cluster, Conns: r.Data.Conns}
+		sc := ServerConns{ID: r.Server.ID, Name: r.Server.Name, Cluster: r.Server.Cluster, Version: r.Server.Version, Conns: r.Data.Conns}
 		for off := len(r.Data.Conns); off < r.Data.Total; {
 			var page connzReply
 			err := Request(ctx, nc, fmt.Sprintf(subjectConnz, sc.ID), connzRequest{Auth: true, Offset: off, Limit: connzPage}, &page)

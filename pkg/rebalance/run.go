@@ -197,6 +197,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Nothing, res.Reached = "no client is connected", true
 		return res, nil
 	}
+	if old := tooOld(servers); len(old) > 0 && !spread.Within(o.Within) {
+		return res, &VersionError{Versions: old}
+	}
 	for i := 1; i <= o.Rounds && !spread.Within(o.Within); i++ {
 		if cfg.Check != nil {
 			if err := cfg.Check(ctx); err != nil {
@@ -212,6 +215,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, nil
 		}
 		selfServer, selfCID := cfg.Admin.Self()
+		var kickErr error
 		for _, node := range text.SortedKeys(plan) {
 			s := servers[node]
 			self := uint64(0)
@@ -223,12 +227,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					if ctx.Err() != nil {
 						return res, ctx.Err()
 					}
+					if kickErr == nil {
+						kickErr = fmt.Errorf("%s: %w", node, err)
+					}
 					rd.Failed++
 					continue
 				}
 				rd.Closed[node]++
 				res.Closed++
 			}
+		}
+		if len(rd.Closed) == 0 && kickErr != nil {
+			// Not one client closed: the servers refuse the request.
+			res.Rounds = append(res.Rounds, rd)
+			emit(cfg, rd)
+			return res, fmt.Errorf("no client could be closed (%d refused): %w", rd.Failed, kickErr)
 		}
 		start := clock.Now()
 		rd.Back, rd.Missing, spread, servers, err = waitBack(ctx, cfg, o, clock, spread.Total, read)
@@ -280,6 +293,64 @@ type NoMoveError struct{ Nodes []string }
 
 func (e *NoMoveError) Error() string {
 	return fmt.Sprintf("the clients closed on %s reconnected to it: they know no other node's URL, so closing them again moves nothing; give the clients every node's URL (and keep the cluster advertising them: no cluster.no_advertise), then rerun natsops rebalance", strings.Join(e.Nodes, ", "))
+}
+
+// KickSince is the first nats-server version that closes a client on
+// request ($SYS.REQ.SERVER.<id>.KICK, nats-server#4298).
+const KickSince = "2.10.0"
+
+// VersionError: servers too old to close a client on request.
+type VersionError struct{ Versions map[string]string }
+
+func (e *VersionError) Error() string {
+	var parts []string
+	for _, n := range text.SortedKeys(e.Versions) {
+		parts = append(parts, n+" runs "+e.Versions[n])
+	}
+	return fmt.Sprintf("%s: nats-server closes a client on request ($SYS.REQ.SERVER.<id>.KICK) only since %s (nats-server#4298), so nothing was closed; upgrade the nodes (service.binary, natsops deploy), or move a node's clients by restarting it (natsops restart --node NAME)", strings.Join(parts, ", "), KickSince)
+}
+
+// tooOld is the servers (name: version) older than KickSince; a version
+// that cannot be read is not held against the server.
+func tooOld(servers map[string]natsadmin.ServerConns) map[string]string {
+	out := map[string]string{}
+	for name, s := range servers {
+		if s.Version != "" && olderThan(s.Version, KickSince) {
+			out[name] = s.Version
+		}
+	}
+	return out
+}
+
+// olderThan compares the major.minor.patch of two versions ("2.9.10",
+// "v2.10.0-beta.1": the pre-release suffix is ignored).
+func olderThan(v, than string) bool {
+	a, b := triple(v), triple(than)
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+func triple(v string) [3]int {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	for i, p := range strings.SplitN(v, ".", 3) {
+		n := 0
+		for _, r := range p {
+			if r < '0' || r > '9' {
+				break
+			}
+			n = n*10 + int(r-'0')
+		}
+		out[i] = n
+	}
+	return out
 }
 
 func emit(cfg Config, r Round) {

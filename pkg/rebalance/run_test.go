@@ -95,8 +95,9 @@ func TestRunEvensRealClients(t *testing.T) {
 // fakeAdmin holds fixed counts; its kicks close nothing (clients that
 // come straight back to the same node).
 type fakeAdmin struct {
-	counts map[string]int
-	kicks  int
+	counts  map[string]int
+	kicks   int
+	version string
 }
 
 func (f *fakeAdmin) Connections(context.Context) ([]natsadmin.ServerConns, error) {
@@ -106,7 +107,7 @@ func (f *fakeAdmin) Connections(context.Context) ([]natsadmin.ServerConns, error
 		if !ok {
 			continue
 		}
-		sc := natsadmin.ServerConns{ID: "id-" + n, Name: n}
+		sc := natsadmin.ServerConns{ID: "id-" + n, Name: n, Version: f.version}
 		for i := 0; i < c; i++ {
 			sc.Conns = append(sc.Conns, natsadmin.Conn{CID: uint64(i + 1), Kind: "Client"})
 		}
@@ -245,5 +246,54 @@ func TestRunStopsWhenClientsComeBackToTheSameNode(t *testing.T) {
 	var nm *NoMoveError
 	if !errors.As(err, &nm) || len(res.Rounds) != 1 || a.kicks != 20 || !strings.Contains(err.Error(), "n1 reconnected to it") || !strings.Contains(err.Error(), "every node's URL") {
 		t.Errorf("err = %v, rounds %d, kicks %d; want a NoMoveError naming n1 after one round of 20", err, len(res.Rounds), a.kicks)
+	}
+}
+
+// TestRunRefusesServersThatCannotKick: Debian bookworm's 2.9.10 has no
+// KICK request: refused before anything is closed, naming each node's
+// version and what to do.
+func TestRunRefusesServersThatCannotKick(t *testing.T) {
+	a := &fakeAdmin{counts: map[string]int{"n1": 60, "n2": 30, "n3": 0}, version: "2.9.10"}
+	_, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}})
+	var ve *VersionError
+	if !errors.As(err, &ve) || a.kicks != 0 {
+		t.Fatalf("err = %v, kicks %d; want a VersionError and nothing closed", err, a.kicks)
+	}
+	for _, want := range []string{"n1 runs 2.9.10", "n3 runs 2.9.10", "2.10.0", "natsops restart --node"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// An even cluster of old servers has nothing to do, and says so.
+	a = &fakeAdmin{counts: map[string]int{"n1": 10, "n2": 10, "n3": 10}, version: "2.9.10"}
+	if res, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}}); err != nil || !res.Reached {
+		t.Errorf("even on 2.9: %v, reached %v; want ok", err, res.Reached)
+	}
+}
+
+func TestOlderThan(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{{"2.9.10", true}, {"2.9.25", true}, {"2.10.0", false}, {"v2.10.0-beta.3", false}, {"2.15.2", false}, {"1.4.1", true}, {"3.0.0", false}} {
+		if got := olderThan(tc.v, KickSince); got != tc.want {
+			t.Errorf("olderThan(%q, %s) = %v, want %v", tc.v, KickSince, got, tc.want)
+		}
+	}
+}
+
+// refusing: every KICK is refused (a permission, a server that lost it).
+type refusing struct{ fakeAdmin }
+
+func (r *refusing) Kick(context.Context, string, uint64) error {
+	r.kicks++
+	return errors.New("no server answers $SYS.REQ.SERVER.id-n1.KICK")
+}
+
+func TestRunStopsWhenEveryCloseIsRefused(t *testing.T) {
+	a := &refusing{fakeAdmin{counts: map[string]int{"n1": 30, "n2": 0, "n3": 0}}}
+	res, err := Run(context.Background(), Config{Nodes: []string{"n1", "n2", "n3"}, Admin: a, Clock: &fakeClock{}})
+	if err == nil || !strings.Contains(err.Error(), "no client could be closed (20 refused)") || !strings.Contains(err.Error(), "n1: no server answers") || len(res.Rounds) != 1 {
+		t.Errorf("err = %v, rounds %d; want the first refusal after one round", err, len(res.Rounds))
 	}
 }

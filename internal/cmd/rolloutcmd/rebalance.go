@@ -139,7 +139,10 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 	var nr *rebalance.NotReachedError
 	var me *rebalance.MissingError
 	var nm *rebalance.NoMoveError
+	var ve *rebalance.VersionError
 	switch {
+	case errors.As(err, &ve):
+		err = cmdutil.WithCode(cmdutil.ExitError, err)
 	case errors.As(err, &nr), errors.As(err, &me), errors.As(err, &nm):
 		err = cmdutil.WithCode(cmdutil.ExitUnhealthy, err)
 	}
