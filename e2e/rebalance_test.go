@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/natsops/natsops/pkg/rebalance"
+	"github.com/natsops/natsops/pkg/service"
 )
 
 // rebalanceInventory is the restart inventory with the system account
@@ -89,7 +90,9 @@ func withinEven(t *testing.T, what string, per map[string]int, total int) {
 	}
 }
 
-// TestRebalanceAfterRestart: 90 nats.go clients that know every node's
+// TestRebalanceAfterRestart: on Debian's 2.9.10 rebalance is refused
+// naming the version (no KICK before 2.10.0); upgraded to 2.15 by natsops
+// deploy, 90 nats.go clients that know every node's
 // URL; a rolling restart (lame duck) leaves the node restarted last with
 // none, which `rebalance --dry-run` shows outside ±20 %; `rebalance --yes`
 // brings every node within ±20 % of even as each server's /connz counts
@@ -98,8 +101,46 @@ func withinEven(t *testing.T, what string, per map[string]int, total int) {
 func TestRebalanceAfterRestart(t *testing.T) {
 	needCluster(t)
 	c := ctx(t, 15*time.Minute)
-	inv := installRendered(c, t, rebalanceInventory(t))
-	invPath := inv.Path
+	old := rebalanceInventory(t)
+	inv := installRendered(c, t, old)
+	// After installRendered has put the configs back (cleanups run last
+	// first): the 2.15 binary's drop-in and its JetStream store go, as
+	// TestDeployUpgrade leaves them.
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, n := range inv.Nodes {
+			nodeOut(c, t, n.Name, "systemctl stop nats-server; rm -rf /var/lib/nats/jetstream/*; rm -f /etc/systemd/system/nats-server.service.d/"+service.ExecDropInName+"* /etc/systemd/system/nats-server.service.d/"+service.ContractDropInName+"*; systemctl daemon-reload; echo ok")
+		}
+	})
+
+	// Debian's 2.9.10 cannot close a client on request: refused, naming
+	// the version, nothing closed.
+	out, stderr, code := natsops(c, t, "-i", old, "rebalance", "--yes")
+	if code != 1 || !strings.Contains(stderr, "runs 2.9.") || !strings.Contains(stderr, "2.10.0") {
+		t.Fatalf("rebalance on 2.9: exit %d, want 1 naming the version\n%s%s", code, out, stderr)
+	}
+
+	// The nodes upgraded to 2.15 by natsops (the minor-version jump
+	// needs --force).
+	src, err := os.ReadFile(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upg := strings.Replace(string(src), `binary = "/usr/sbin/nats-server"`, `binary = "`+testbedBinary215+`"`, 1)
+	if upg == string(src) {
+		t.Fatal("the testbed inventory has no service.binary line to change")
+	}
+	invPath := filepath.Join(tb.Dir, "rebalance-215-e2e.toml")
+	if err := os.WriteFile(invPath, []byte(upg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(invPath) })
+	if out, stderr, code := natsops(c, t, "-i", invPath, "deploy", "--yes", "--mode", "fast", "--force"); code != 0 {
+		t.Fatalf("upgrade to 2.15: exit %d\n%s%s", code, out, stderr)
+	}
+	waitHealthy(c, t, inv)
+
 	var clients []*nats.Conn
 	for i := 0; i < 90; i++ {
 		nc, err := nats.Connect(clientURLs(inv), nats.UserInfo("app", "app-e2e-password-0123"), nats.MaxReconnects(-1), nats.Name(fmt.Sprintf("e2e-%d", i)))
@@ -111,7 +152,7 @@ func TestRebalanceAfterRestart(t *testing.T) {
 	}
 	t.Logf("clients after connecting: %v", connzTotals(c, t))
 
-	out, stderr, code := natsops(c, t, "-i", invPath, "restart", "--yes")
+	out, stderr, code = natsops(c, t, "-i", invPath, "restart", "--yes")
 	if code != 0 {
 		t.Fatalf("restart: exit %d\n%s%s", code, out, stderr)
 	}
