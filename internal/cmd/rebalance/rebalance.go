@@ -53,14 +53,16 @@ Clients move only when it is safe: under the cluster lock a rollout takes
 lock), and only while every node is healthy (a node down or not ready:
 refused, exit 3, nothing closed). A cluster of one node, or without
 clients, has nothing to do. Clients that come back to the node they were
-closed on know no other URL: natsops stops and says so. The inventory
+closed on know no other URL: natsops stops and says so. Closing a client
+on request needs nats-server 2.10.0 or later (nats-server#4298): older
+nodes are refused up front, naming their version. The inventory
 needs server.auth.system_user and system_password (or
 server.auth.system_account naming an [accounts] table with a user).
 
 Exit codes: 0 within the tolerance (or nothing to do), 3 not within it
 after the rounds (or the clients came back to the same node), a node not
 healthy or not answering, 1 any other failure
-(no system user, lock held, connection), 5 cancelled or interrupted,
+(no system user, a node older than 2.10.0, lock held, connection), 5 cancelled or interrupted,
 64 a bad flag.`,
 		Example: `  natsops rebalance --dry-run
   natsops rebalance --yes
