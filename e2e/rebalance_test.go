@@ -90,14 +90,15 @@ func withinEven(t *testing.T, what string, per map[string]int, total int) {
 	}
 }
 
-// TestRebalanceAfterRestart: on Debian's 2.9.10 rebalance is refused
-// naming the version (no KICK before 2.10.0); upgraded to 2.15 by natsops
-// deploy, 90 nats.go clients that know every node's
-// URL; a rolling restart (lame duck) leaves the node restarted last with
-// none, which `rebalance --dry-run` shows outside ±20 %; `rebalance --yes`
-// brings every node within ±20 % of even as each server's /connz counts
-// it, every client connected; `restart --rebalance` does the restart
-// and the rebalance in one run; history records the rebalances.
+// TestRebalanceAfterRestart: 90 nats.go clients that know every node's
+// URL. On Debian's 2.9.10 a rolling restart skews them and rebalance is
+// refused naming the version (no KICK before 2.10.0). Upgraded to 2.15 by
+// natsops deploy, a rolling restart (lame duck) leaves the node restarted
+// last with none, which `rebalance --dry-run` shows outside ±20 %;
+// `rebalance --yes` brings every node within ±20 % of even as each
+// server's /connz counts it, every client connected; `restart
+// --rebalance` does the restart and the rebalance in one run; history
+// records the rebalances.
 func TestRebalanceAfterRestart(t *testing.T) {
 	needCluster(t)
 	c := ctx(t, 15*time.Minute)
@@ -114,9 +115,26 @@ func TestRebalanceAfterRestart(t *testing.T) {
 		}
 	})
 
-	// Debian's 2.9.10 cannot close a client on request: refused, naming
-	// the version, nothing closed.
-	out, stderr, code := natsops(c, t, "-i", old, "rebalance", "--yes")
+	// 90 clients that know every node's URL.
+	var clients []*nats.Conn
+	for i := 0; i < 90; i++ {
+		nc, err := nats.Connect(clientURLs(inv), nats.UserInfo("app", "app-e2e-password-0123"), nats.MaxReconnects(-1), nats.Name(fmt.Sprintf("e2e-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, nc)
+		t.Cleanup(nc.Close)
+	}
+	t.Logf("clients after connecting: %v", connzTotals(c, t))
+
+	// Debian's 2.9.10 cannot close a client on request: after a rolling
+	// restart (fast: no lame duck to wait for) the clients are skewed, and
+	// rebalance is refused naming the version, nothing closed.
+	out, stderr, code := natsops(c, t, "-i", old, "restart", "--yes", "--mode", "fast")
+	if code != 0 {
+		t.Fatalf("restart on 2.9: exit %d\n%s%s", code, out, stderr)
+	}
+	out, stderr, code = natsops(c, t, "-i", old, "rebalance", "--yes")
 	if code != 1 || !strings.Contains(stderr, "runs 2.9.") || !strings.Contains(stderr, "2.10.0") {
 		t.Fatalf("rebalance on 2.9: exit %d, want 1 naming the version\n%s%s", code, out, stderr)
 	}
@@ -141,17 +159,7 @@ func TestRebalanceAfterRestart(t *testing.T) {
 	}
 	waitHealthy(c, t, inv)
 
-	var clients []*nats.Conn
-	for i := 0; i < 90; i++ {
-		nc, err := nats.Connect(clientURLs(inv), nats.UserInfo("app", "app-e2e-password-0123"), nats.MaxReconnects(-1), nats.Name(fmt.Sprintf("e2e-%d", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, nc)
-		t.Cleanup(nc.Close)
-	}
-	t.Logf("clients after connecting: %v", connzTotals(c, t))
-
+	// The scenario: a rolling restart (lame duck) on 2.15.
 	out, stderr, code = natsops(c, t, "-i", invPath, "restart", "--yes")
 	if code != 0 {
 		t.Fatalf("restart: exit %d\n%s%s", code, out, stderr)
