@@ -206,6 +206,9 @@ func printSpread(f *cmdutil.Factory, r *rebalance.Result, dry bool) {
 		fmt.Fprintf(w, "dry run: target %d–%d clients per node (±%g%%); nothing was closed\n", r.Low, r.High, r.Within)
 		return
 	}
+	if len(r.Rounds) == 0 {
+		return // refused before any round: nothing changed
+	}
 	fmt.Fprintf(w, "clients after:  %s\n", rebalance.Counts(r.After))
 	if r.Reached {
 		fmt.Fprintf(w, "every node within ±%g%% of even (%d–%d); closed %s in %s\n", r.Within, r.Low, r.High, text.Plural(r.Closed, "connection"), text.Plural(len(r.Rounds), "round"))
