@@ -523,9 +523,11 @@ var shownCommands = map[string]shown{
 	"natsops bench connections --limit n1 --target 2000 --step 1000 --hold 1s": {run: cluster, out: "target reached: 2000 connections held"},
 	"natsops restart --node n2 --force --yes":                                  {run: cluster, out: "n2"},
 	"natsops restart --node n2 --allow-unavailable --yes":                      {run: cluster, out: "n2"},
-	"natsops diff":              {run: cluster},
-	"natsops history":           {run: cluster, out: "restart"},
-	"natsops history --node n2": {run: cluster, out: "restart"},
+	"natsops diff":                {run: cluster},
+	"natsops history":             {run: cluster, out: "restart"},
+	"natsops history --node n2":   {run: cluster, out: "restart"},
+	"natsops rebalance --dry-run": {run: cluster, out: "rebalance"},
+	"natsops rebalance --yes":     {run: cluster, out: "rebalance"},
 
 	// docs/prometheus.md: the cron line, with the operator's inventory
 	// and node_exporter's directory as the demo has them.

@@ -18,7 +18,7 @@ var layer = map[string]int{
 	"pkg/config": 2, "pkg/remote": 2, "pkg/health": 2, "pkg/fleet": 2, "pkg/bench": 2, "pkg/ansible": 2, "pkg/natscontext": 2, "pkg/natsadmin": 2,
 	"pkg/service": 3, "pkg/audit": 3,
 	"pkg/rollout": 4, "pkg/probe": 4, "pkg/hostrun": 4,
-	"pkg/tune": 5, "pkg/deploy": 5, "pkg/demo": 5,
+	"pkg/tune": 5, "pkg/deploy": 5, "pkg/demo": 5, "pkg/rebalance": 5,
 	"pkg/provision": 6,
 	// The command layer: the views, the shared machinery, the rollout
 	// commands' share, the commands (none imports another), the root, main.
@@ -26,7 +26,7 @@ var layer = map[string]int{
 	"internal/cmd/bench": 10, "internal/cmd/check": 10, "internal/cmd/contexts": 10, "internal/cmd/demo": 10,
 	"internal/cmd/deploy": 10, "internal/cmd/gendocs": 10, "internal/cmd/hashpassword": 10, "internal/cmd/history": 10,
 	"internal/cmd/initcmd": 10, "internal/cmd/inventory": 10, "internal/cmd/provision": 10, "internal/cmd/render": 10,
-	"internal/cmd/restart": 10, "internal/cmd/server": 10, "internal/cmd/status": 10, "internal/cmd/tune": 10,
+	"internal/cmd/rebalance": 10, "internal/cmd/restart": 10, "internal/cmd/server": 10, "internal/cmd/status": 10, "internal/cmd/tune": 10,
 	"internal/cmd/validate": 10, "internal/cmd/version": 10,
 	"internal/cmd/root": 11, "internal/cmd/cmdtest": 12, "cmd/natsops": 12,
 	// Test support and the testbed sit beside the product.

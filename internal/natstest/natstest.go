@@ -25,6 +25,13 @@ import (
 // that cannot bind its cluster port never becomes ready.)
 func StartCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
+	return StartClusterWith(t, n, nil)
+}
+
+// StartClusterWith is StartCluster with edit applied to each server's
+// options before it starts (i counts from 0): accounts, users, limits.
+func StartClusterWith(t testing.TB, n int, edit func(i int, o *server.Options)) []*server.Server {
+	t.Helper()
 	var servers []*server.Server
 	port := FreePort(t)
 	seed := []*url.URL{{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -39,6 +46,9 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 		}
 		if i == 0 {
 			o.Cluster.Port = port
+		}
+		if edit != nil {
+			edit(i, o)
 		}
 		s, err := server.NewServer(o)
 		if err != nil {

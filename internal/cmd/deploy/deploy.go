@@ -130,6 +130,12 @@ rename: server/route.go:3109 in v2.15.2) cannot roll one node at a time:
 refused before any node is touched (exit 1), with the procedure, a planned
 outage: --bootstrap --force.
 
+--rebalance: once every node is done, the client connections are evened
+across the cluster's nodes as natsops rebalance does (its own lock, health
+gate and history record; needs the system account user). The spread before
+and after is shown (-o json: "rebalance"); a rebalance that does not reach
+±20 % exits 3.
+
 Exit codes: 0 deployed (or nothing to do, or stopped as --stop-after
 asked), 2 --check: changes pending,
 3 the cluster is not healthy (a member of the cluster is down,
@@ -261,7 +267,8 @@ func (o *Options) runCluster() (any, error) {
 		},
 	})
 	res.Result = rolloutcmd.NewResult(pl.inv, rep, err)
-	return res, o.finish(plan, rep, err)
+	err = o.finish(plan, rep, err)
+	return res, o.Canary.AfterRollout(o.Ctx, o.Factory, pl.inv, pl.conn, rep, res.Result, false, err)
 }
 
 // planned is a deploy's plan with the inventory and connector its

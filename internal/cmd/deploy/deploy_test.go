@@ -27,9 +27,9 @@ func TestFlags(t *testing.T) {
 		t.Fatalf("defaults: %+v, exit %d", o, code)
 	}
 	o, _ = parse(t, "--check", "--restart", "always", "--mode", "fast", "--timeout", "1m", "--force", "--templates", "tmpl",
-		"--reload-timeout", "5s", "--bootstrap", "--stop-after", "2", "--start-timeout", "20m", "--pause", "1s", "--healthy-for", "1s", "--allow-unavailable")
+		"--reload-timeout", "5s", "--bootstrap", "--stop-after", "2", "--start-timeout", "20m", "--pause", "1s", "--healthy-for", "1s", "--allow-unavailable", "--rebalance")
 	if o == nil || !o.Check || o.Restart != "always" || o.Mode != service.Fast || o.Timeout != time.Minute || !o.Force || o.Build.Templates != "tmpl" ||
-		o.ReloadTTL != 5*time.Second || !o.Bootstrap || o.Canary.StopAfter != 2 || o.Canary.StartTimeout != 20*time.Minute || !o.Canary.AllowUnavailable {
+		o.ReloadTTL != 5*time.Second || !o.Bootstrap || o.Canary.StopAfter != 2 || o.Canary.StartTimeout != 20*time.Minute || !o.Canary.AllowUnavailable || !o.Canary.Rebalance {
 		t.Errorf("flags: %+v", o)
 	}
 	for _, bad := range [][]string{

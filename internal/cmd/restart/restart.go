@@ -96,6 +96,12 @@ only once its gateways (both ways) and leaf connections are back too. The
 first failure stops the run; the clusters after it are not touched.
 --cluster NAME picks clusters; --stop-after needs one.
 
+--rebalance: once every node is done, the client connections are evened
+across the cluster's nodes as natsops rebalance does (its own lock, health
+gate and history record; needs the system account user): clients pile onto
+the nodes restarted first. The spread before and after is shown (-o json:
+"rebalance"); a rebalance that does not reach ±20 % exits 3.
+
 Exit codes: 0 done (or stopped as --stop-after asked), 3 the cluster is
 not healthy (preflight or the JetStream check refused, or a node did not
 come back or did not stay ready), 1 any other failure (lock held, SSH, a
@@ -106,7 +112,8 @@ command), 5 cancelled or interrupted.`,
   natsops restart --mode fast -o json --yes
   natsops restart --stop-after 1 --yes      # a canary; then: natsops restart --yes
   natsops restart --pause 5m --yes
-  natsops restart --node nats-2 --allow-unavailable --yes   # accept an R1 stream's outage`,
+  natsops restart --node nats-2 --allow-unavailable --yes   # accept an R1 stream's outage
+  natsops restart --rebalance --yes        # then even the clients across the nodes`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
@@ -192,7 +199,10 @@ func (o *Options) runCluster(sel []string) (any, error) {
 			cfg.Operation = fmt.Sprintf("restart %s %s", o.Mode, strings.Join(names, ","))
 		},
 	})
-	return rolloutcmd.NewResult(inv, rep, err), o.finish(rep, err, o.Sys.Clock.Now().Sub(start))
+	res := rolloutcmd.NewResult(inv, rep, err)
+	err = o.finish(rep, err, o.Sys.Clock.Now().Sub(start))
+	err = o.Canary.AfterRollout(o.Ctx, o.Factory, inv, conn, rep, res, o.DryRun, err)
+	return res, err
 }
 
 // finish says what was restarted (text) and passes err on.

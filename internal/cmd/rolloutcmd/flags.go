@@ -28,6 +28,8 @@ type Flags struct {
 	Pause            time.Duration
 	HealthyFor       time.Duration
 	StartTimeout     time.Duration
+	// Rebalance evens the client connections once the rollout is done.
+	Rebalance bool
 	// upgrades: the command has --start-timeout (deploy).
 	upgrades bool
 }
@@ -39,6 +41,7 @@ func (c *Flags) Register(f *pflag.FlagSet, upgrades bool) {
 	f.DurationVar(&c.Pause, "pause", 0, "soak this long between nodes (not after the last), with a countdown on a terminal; Ctrl-C during it stops cleanly")
 	f.DurationVar(&c.HealthyFor, "healthy-for", rollout.DefaultHealthyFor, "a restarted node must stay ready this long, every reading healthy, before the next node")
 	f.BoolVar(&c.AllowUnavailable, "allow-unavailable", false, "stop a node although streams or consumers with a replica on it lose availability while it is down (R1, or too few current peers); each is named")
+	f.BoolVar(&c.Rebalance, "rebalance", false, "once every node is done, even the client connections across the cluster's nodes (natsops rebalance with its defaults; needs the system account user)")
 	if upgrades {
 		f.DurationVar(&c.StartTimeout, "start-timeout", rollout.DefaultStartTimeout, "per node: how long the first start after a nats-server version change may take to be back (never less than --timeout)")
 	}

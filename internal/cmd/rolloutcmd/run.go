@@ -14,6 +14,7 @@ import (
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/rebalance"
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
@@ -125,6 +126,8 @@ type Result struct {
 	// nodes (ok, exit 0; not_done are left for a rerun).
 	StoppedAfter int    `json:"stopped_after,omitempty"`
 	Logs         string `json:"logs,omitempty"`
+	// Rebalance is what --rebalance did once the rollout was done.
+	Rebalance *rebalance.Result `json:"rebalance,omitempty"`
 }
 
 // NewResult is rep (and the node's logs of a rollout that stopped at a

@@ -19,6 +19,7 @@ import (
 	"github.com/natsops/natsops/internal/cmd/initcmd"
 	"github.com/natsops/natsops/internal/cmd/inventory"
 	"github.com/natsops/natsops/internal/cmd/provision"
+	"github.com/natsops/natsops/internal/cmd/rebalance"
 	"github.com/natsops/natsops/internal/cmd/render"
 	"github.com/natsops/natsops/internal/cmd/restart"
 	"github.com/natsops/natsops/internal/cmd/server"
@@ -78,6 +79,7 @@ docs/output.md.`,
 		deploy.NewCmd(f, nil),
 		status.NewCmd(f, nil),
 		restart.NewCmd(f, nil),
+		rebalance.NewCmd(f, nil),
 		check.NewCmd(f, nil),
 		hashpassword.NewCmd(f, nil),
 		version.NewCmd(f),
