@@ -133,6 +133,7 @@ command), 5 cancelled or interrupted.`,
 	cmd.Annotations = map[string]string{cmdutil.AnnotationOutput: "stream"}
 	fl := cmd.Flags()
 	fl.StringVar(&o.Node, "node", "", "restart only this node (the incident case)")
+	_ = cmd.RegisterFlagCompletionFunc("node", f.CompleteNodes)
 	fl.StringVar(&mode, "mode", string(service.Graceful), "graceful (lame duck) or fast (immediate stop)")
 	fl.BoolVar(&o.Force, "force", false, "go on although preflight finds the cluster unhealthy (the warning says what was skipped)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "print the order, commands and gates; change nothing")
