@@ -217,6 +217,6 @@ func (o *Options) finish(rep *rollout.Report, err error, took time.Duration) err
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "done: %s; not done: %s\n", text.OrNone(rep.Done), text.OrNone(rep.NotDone))
+	fmt.Fprintln(w, rolloutcmd.Summary(rep, err))
 	return err
 }
