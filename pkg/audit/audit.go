@@ -147,8 +147,8 @@ type Record struct {
 	Skipped    []string `json:"skipped,omitempty"`
 	NotDone    []string `json:"not_done,omitempty"`
 	FailedNode string   `json:"failed_node,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	ExitCode    int       `json:"exit_code"`
+	Error      string   `json:"error,omitempty"`
+	ExitCode   int      `json:"exit_code"`
 	// Truncated: details were shortened or steps left out to keep the
 	// line under the size one atomic append allows (Fit).
 	Truncated bool `json:"truncated,omitempty"`

@@ -123,7 +123,7 @@ type Result struct {
 	Applied map[string]rollout.Kind `json:"applied,omitempty"`
 	// StoppedAfter: --stop-after stopped the rollout after this many
 	// nodes (ok, exit 0; not_done are left for a rerun).
-	StoppedAfter int    `json:"stopped_after,omitempty"`
+	StoppedAfter int `json:"stopped_after,omitempty"`
 	// Failed is the node the rollout stopped at (neither done nor in
 	// not_done: the nodes after it, not reached).
 	Failed string `json:"failed,omitempty"`
