@@ -52,16 +52,29 @@ CRITICAL: a node unreachable or not healthy (out-of-fds, not-running,
 stopped, wrong-port when its host says why), a missing route, no JetStream
 meta leader, leaders disagreeing, a meta replica not current, connections
 at or above --crit-connections percent of the capacity, open descriptors
-at or above --crit-fds percent of the soft limit, slow consumers at or
-above --crit-slow.
+at or above --crit-fds percent of the soft limit, JetStream memory or
+storage at or above --crit-js percent of the node's max_memory or
+max_storage (/jsz), slow consumers at or above --crit-slow.
 WARNING: connections at or above --warn-connections percent, descriptors
-at or above --warn-fds percent, slow consumers at or above --warn-slow,
-nodes running different versions.
+at or above --warn-fds percent, JetStream use at or above --warn-js
+percent, slow consumers at or above --warn-slow, nodes running different
+versions. A warning threshold above its critical one is refused.
+
+A rollout in progress (natsops restart or deploy holding the cluster's
+lock, read on the nodes' hosts like the descriptors; not with
+--monitor-only) is a WARNING naming its holder, since when, and the node
+it is working on. That node is down on purpose: its critical problems
+(and the other nodes' missing route to it alone, their replicas catching
+up) are maintenance, reported as WARNING, not CRITICAL. Any other
+problem still pages. A stale lock (over an hour old, or not natsops's)
+excuses nothing and is a WARNING of its own.
 
 --format nagios prints perfdata: nodes, max_connections_used (the highest
-share of a node's capacity) and fds_used (the highest share of a node's
-soft limit; U when no host was read, e.g. --monitor-only), each with its
-warning and critical thresholds.
+share of a node's capacity), fds_used (the highest share of a node's
+soft limit; U when no host was read, e.g. --monitor-only),
+js_memory_used and js_storage_used (the highest share of a node's
+JetStream limits; U when no /jsz was read), each with its warning and
+critical thresholds, and rollout_in_progress (0 or 1).
 
 With an inventory of several clusters ([[clusters]]), every cluster (or the
 --cluster ones) is judged, and a cluster is healthy only when each

@@ -53,7 +53,10 @@ SSH as the other commands reach it). Oldest first, the newest last;
 skipped with a warning naming the file and line.
 
 Text: one line per run (time, who, command, outcome, nodes, duration,
-run id). -o json: one document, {"source": FILE, "records": [...]},
+run id, reason). NODES says what the run did: "done n1; not done n2,n3"
+for a --stop-after canary, "done n1; failed n2; not done n3" for a run
+that stopped at n2 (a record of an older natsops: the nodes it was asked
+to change); REASON is why a run failed or was refused. -o json: one document, {"source": FILE, "records": [...]},
 each record as stored.
 
 Exit codes: 0 shown (also when there is nothing yet), 1 the log or the
