@@ -204,7 +204,6 @@ func TestParserErrorsMapToInventory(t *testing.T) {
 
 	// A template that passes the inventory's value through: an error in
 	// that value is still the inventory's.
-	ts = ts.WithDir("/tmp/tpl")
 	inv = mustParse(t, base+"\n[server]\nmax_payload = \"20MB\"\nmax_pending = \"10MB\"\n")
 	ok, _ := LoadTemplates(fstest.MapFS{templates.Main: {Data: main}})
 	res = Build(inv, ok.WithDir("/tmp/tpl"), inv.Nodes[:1], nil)
