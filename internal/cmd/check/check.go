@@ -74,7 +74,8 @@ share of a node's capacity), fds_used (the highest share of a node's
 soft limit; U when no host was read, e.g. --monitor-only),
 js_memory_used and js_storage_used (the highest share of a node's
 JetStream limits; U when no /jsz was read), each with its warning and
-critical thresholds, and rollout_in_progress (0 or 1).
+critical thresholds, and rollout_in_progress (clusters whose lock a live
+rollout holds; U with --monitor-only).
 
 With an inventory of several clusters ([[clusters]]), every cluster (or the
 --cluster ones) is judged, and a cluster is healthy only when each
@@ -248,13 +249,18 @@ func run(o *Options) error {
 			}
 			return fmt.Sprintf("%.1f%%", p)
 		}
-		inProgress := 0
-		for _, r := range res.Rollouts {
-			if !r.Stale {
-				inProgress++
+		// --monitor-only reads no lock: whether a rollout runs is unknown.
+		inProgress := "U"
+		if !o.MonitorOnly {
+			n := 0
+			for _, r := range res.Rollouts {
+				if !r.Stale {
+					n++
+				}
 			}
+			inProgress = fmt.Sprint(n)
 		}
-		fmt.Fprintf(w, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f fds_used=%s;%.0f;%.0f js_memory_used=%s;%.0f;%.0f js_storage_used=%s;%.0f;%.0f rollout_in_progress=%d\n",
+		fmt.Fprintf(w, "NATS %s: %s | nodes=%d max_connections_used=%.1f%%;%.0f;%.0f fds_used=%s;%.0f;%.0f js_memory_used=%s;%.0f;%.0f js_storage_used=%s;%.0f;%.0f rollout_in_progress=%s\n",
 			res.Status, summary, res.Nodes, res.MaxConnP, o.WarnConnPct, o.CritConnPct, fds, o.WarnFDsPct, o.CritFDsPct,
 			js(res.JSMemP), o.WarnJSPct, o.CritJSPct, js(res.JSStoreP), o.WarnJSPct, o.CritJSPct, inProgress)
 	default:
