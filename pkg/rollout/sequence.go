@@ -347,10 +347,13 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 	// gate, and every later one, expects it.
 	delete(r.pre.Absent, name)
 	// The state names the node worked on, for check to report it in
-	// maintenance rather than page for it.
-	r.state.Current, r.state.CurrentSince = name, r.clock.Now().UTC()
+	// maintenance rather than page for it. Best effort: a state that
+	// cannot be written only costs check that name (the write after the
+	// node is the one a resume needs, and it fails the rollout).
+	t := r.clock.Now()
+	r.state.Current, r.state.CurrentSince = name, t.UTC()
 	if err := r.lock.writeState(ctx, r.state); err != nil {
-		return r.errorf(&Error{Kind: KindNode, Node: name, Step: "record state", Err: err})
+		r.event(name, StepLock, ResultWarning, t, "could not record %s as the node being worked on (natsops check will not name it): %v", name, err)
 	}
 	nr := newNodeRun(r.env, r.byName[name], r.cfg.Actions[name], nodeView{absent: r.pre.Absent, up: r.pre.Up, baseline: r.pre.Baseline, snaps: r.snaps})
 	res, err := nr.run(ctx)
