@@ -583,7 +583,7 @@ func TestRestartStopsAtFailure(t *testing.T) {
 	if !strings.Contains(stderr, bad+": start failed") || !strings.Contains(stderr, "later nodes were not touched") || !strings.Contains(stderr, bad+": last log lines:") || !strings.Contains(stderr, "start refused") {
 		t.Errorf("stderr does not name %s's failed start, the stop and its log:\n%s", bad, stderr)
 	}
-	if !strings.Contains(out, "done: "+order[0]+"; not done: "+leader) {
+	if !strings.Contains(out, "done: "+order[0]+"; failed: "+bad+" (") || !strings.Contains(out, "; not reached: "+leader) {
 		t.Errorf("stdout does not say what was and was not done:\n%s", out)
 	}
 	now := starts(snapshots(c, inv))

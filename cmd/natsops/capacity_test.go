@@ -130,7 +130,7 @@ func TestCapacityOnALocalCluster(t *testing.T) {
 	if code, out, _ := natsopsExec(t, bin, "check", "-i", inv, "--warn-fds", "0", "--crit-fds", "100"); code != checkWarning || !strings.Contains(out, "[fds]") {
 		t.Fatalf("check --warn-fds 0: exit %d:\n%s", code, out)
 	}
-	if code, out, _ := natsopsExec(t, bin, "check", "-i", inv, "--crit-fds", "0", "--format", "nagios"); code != checkCritical || !strings.Contains(out, " fds_used=") || !strings.Contains(out, ";80;0\n") {
+	if code, out, _ := natsopsExec(t, bin, "check", "-i", inv, "--warn-fds", "0", "--crit-fds", "0", "--format", "nagios"); code != checkCritical || !strings.Contains(out, " fds_used=") || !strings.Contains(out, ";0;0 js_memory_used=") {
 		t.Fatalf("check --crit-fds 0: exit %d:\n%s", code, out)
 	}
 

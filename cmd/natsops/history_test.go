@@ -30,7 +30,7 @@ func TestHistoryOnALocalCluster(t *testing.T) {
 	}
 	code, out, stderr := natsopsExec(t, bin, "history")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != ExitOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], " restart ") || !strings.Contains(lines[1], " ok ") || !strings.Contains(lines[1], "n1,n2,n3") {
+	if code != ExitOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], " restart ") || !strings.Contains(lines[1], " ok ") || !strings.Contains(lines[1], " done n") || strings.Contains(lines[1], "not done") {
 		t.Fatalf("history: exit %d, want a header and the restart\n%s%s", code, out, stderr)
 	}
 
@@ -69,10 +69,20 @@ func TestHistoryOnALocalCluster(t *testing.T) {
 		t.Errorf("history with a corrupt line: exit %d, want 0 and a warning naming %s:2\n%s%s", code, auditLogOf(bin), out, stderr)
 	}
 
+	// A canary (--stop-after 1) shows the node it did and those it did
+	// not, not every node it was asked to change.
+	if code, out, stderr = natsopsExec(t, bin, "restart", "--yes", "--mode", "fast", "--stop-after", "1", "-i", inv); code != ExitOK {
+		t.Fatalf("restart --stop-after 1: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = natsopsExec(t, bin, "history", "--limit", "1")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != ExitOK || len(lines) != 2 || !strings.Contains(lines[1], "; not done n") || strings.Count(lines[1], "n1")+strings.Count(lines[1], "n2")+strings.Count(lines[1], "n3") != 3 {
+		t.Errorf("history after a canary: exit %d\n%s%s", code, out, stderr)
+	}
+
 	if code, _, stderr = natsopsExec(t, bin, "history", "--limit", "-1"); code != ExitUsage || !strings.Contains(stderr, "--limit must be 0 (all) or more") {
 		t.Errorf("history --limit -1: exit %d, want 64\n%s", code, stderr)
 	}
-	if code, _, stderr = natsopsExec(t, bin, "history", "--node", "n9", "-i", inv); code != ExitUsage {
+	if code, _, stderr = natsopsExec(t, bin, "history", "--node", "n9", "-i", inv); code != ExitUsage || !strings.Contains(stderr, `--node "n9"`) || !strings.Contains(stderr, "n1, n2, n3") {
 		t.Errorf("history --node n9 (no such node): exit %d, want 64\n%s", code, stderr)
 	}
 }

@@ -85,9 +85,11 @@ func TestStatusAndCheckAgainstRealCluster(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--crit-connections", "0"}, checkCritical, "connections"},
+		{[]string{"--warn-connections", "0", "--crit-connections", "0"}, checkCritical, "connections"},
 		{[]string{"--warn-slow", "0"}, checkWarning, "slow consumers since start"},
-		{[]string{"--crit-slow", "0"}, checkCritical, "slow consumers since start"},
+		{[]string{"--warn-slow", "0", "--crit-slow", "0"}, checkCritical, "slow consumers since start"},
+		{[]string{"--warn-js", "0", "--crit-js", "0"}, checkCritical, "[js-storage]"},
+		{[]string{"--warn-fds", "95", "--crit-fds", "90"}, checkUnknown, ""},
 		{[]string{"--allow-version-skew"}, checkOK, "OK"},
 		{[]string{"--monitor-only"}, checkOK, "OK"},
 	} {

@@ -92,5 +92,5 @@ func loadTemplates(dir string) (*config.Templates, error) {
 	if err != nil {
 		return nil, WithCode(ExitInvalid, err)
 	}
-	return ts, nil
+	return ts.WithDir(dir), nil
 }

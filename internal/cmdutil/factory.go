@@ -92,17 +92,7 @@ func (f *Factory) AddGlobalFlags(root *cobra.Command) {
 	pf.BoolVar(&g.Yes, "yes", false, "do not ask for confirmation (required without a terminal)")
 	pf.IntVar(&g.Parallel, "parallel", DefaultParallel, "hosts worked on at once")
 	pf.BoolVar(&g.AskBecomePass, "ask-become-pass", false, "ask for the sudo password (when the SSH user has no passwordless sudo)")
-	_ = root.RegisterFlagCompletionFunc("limit", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		est, err := cluster.LoadEstate(g.Inventory)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		var names []string
-		for _, c := range est.Clusters {
-			names = append(names, c.NodeNames()...)
-		}
-		return names, cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = root.RegisterFlagCompletionFunc("limit", f.CompleteNodes)
 	_ = root.RegisterFlagCompletionFunc("cluster", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		est, err := cluster.LoadEstate(g.Inventory)
 		if err != nil {
@@ -372,6 +362,20 @@ func (f *Factory) HostConnector(inv *cluster.Inventory, monitorOnly bool) (*Conn
 		return nil, nil, err
 	}
 	return conn, conn.Close, nil
+}
+
+// CompleteNodes completes a flag that names nodes (--limit, --node)
+// with the node names of the --inventory file.
+func (f *Factory) CompleteNodes(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	est, err := cluster.LoadEstate(f.Global.Inventory)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for _, c := range est.Clusters {
+		names = append(names, c.NodeNames()...)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // Confirm asks before a disruptive step: --yes skips it; without a

@@ -54,3 +54,19 @@ func NonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// Bytes is n bytes for a person: B, KiB, MiB, GiB or TiB with one
+// decimal.
+func Bytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f := float64(n)
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		f /= 1024
+		if f < 1024 || u == "TiB" {
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+	}
+	return ""
+}

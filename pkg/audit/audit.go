@@ -140,8 +140,15 @@ type Record struct {
 	Steps       []Step    `json:"steps"`
 	Outcome     string    `json:"outcome"`
 	NodeOutcome string    `json:"node_outcome,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	ExitCode    int       `json:"exit_code"`
+	// Done, Skipped and NotDone are what the run did to its nodes, and
+	// FailedNode the node it stopped at (a --stop-after run: some done,
+	// the rest not done).
+	Done       []string `json:"done,omitempty"`
+	Skipped    []string `json:"skipped,omitempty"`
+	NotDone    []string `json:"not_done,omitempty"`
+	FailedNode string   `json:"failed_node,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	ExitCode   int      `json:"exit_code"`
 	// Truncated: details were shortened or steps left out to keep the
 	// line under the size one atomic append allows (Fit).
 	Truncated bool `json:"truncated,omitempty"`
@@ -157,6 +164,13 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		Run: run.ID, Command: run.Command, Operation: scrub(run.Operation), Who: run.Who, From: run.From,
 		Natsops: run.Version, Inventory: run.Inventory, InventorySHA256: run.InventorySHA256,
 		Nodes: text.NonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
+		Done: res.Done, Skipped: res.Skipped, FailedNode: res.FailedNode,
+	}
+	// The node failed at is not "not done" as well.
+	for _, n := range res.NotDone {
+		if n != res.FailedNode {
+			base.NotDone = append(base.NotDone, n)
+		}
 	}
 	plan := make([]Planned, len(res.Plan))
 	for i, p := range res.Plan {

@@ -119,3 +119,36 @@ func TestConnectionsNodeDown(t *testing.T) {
 		t.Fatalf("only a down node: %v", err)
 	}
 }
+
+// TestConnectionsReportCapacity: each step carries the node's capacity
+// as ConnOptions.Capacity gives it (status's, bound by the open-files
+// limit), not max_connections; without the hook it is max_connections.
+func TestConnectionsReportCapacity(t *testing.T) {
+	s := natstest.StartServer(t, func(o *server.Options) { o.MaxConn = 50000 })
+	for _, tc := range []struct {
+		hook      func(context.Context, string, int, int) (int, string)
+		want      int
+		wantLimit string
+	}{
+		{func(_ context.Context, node string, maxConns, _ int) (int, string) {
+			if node != "n1" || maxConns != 50000 {
+				t.Errorf("capacity asked for %s with max_connections %d", node, maxConns)
+			}
+			return 19881, "fds"
+		}, 19881, "fds"},
+		{nil, 50000, "max_connections"},
+	} {
+		var steps []Step
+		_, err := Connections(context.Background(), ConnOptions{
+			Targets: []Target{targetOf("n1", s)}, Target: 20, Step: 20, Parallel: 4, Client: ClientLean,
+			Monitor: &monitor.Client{}, Capacity: tc.hook, OnStep: func(st Step) { steps = append(steps, st) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) == 0 || steps[0].Nodes[0].Capacity != tc.want || steps[0].Nodes[0].CapacityLimit != tc.wantLimit || steps[0].Nodes[0].MemPer1k < 0 {
+			t.Errorf("steps %+v, want capacity %d (%s)", steps, tc.want, tc.wantLimit)
+		}
+		waitNoClients(t, s)
+	}
+}

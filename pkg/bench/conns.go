@@ -33,6 +33,11 @@ type ConnOptions struct {
 	// status and check use. Nil or ok=false: unknown, and the stop cause
 	// is told from the symptoms.
 	HostFDs func(ctx context.Context, node string) (open, limit int, ok bool)
+	// Capacity, when set, is a node's connection capacity as status
+	// shows it (min(max_connections, fd soft limit − reserve)) and what
+	// bounds it, from the node's max_connections and connections before
+	// the ramp; nil or 0: max_connections.
+	Capacity func(ctx context.Context, node string, maxConns, conns int) (capacity int, limit string)
 	// OnProgress is called as connections open (a progress bar).
 	OnProgress func(held, target int)
 	// OnStep is called after every step with its reading.
@@ -45,9 +50,15 @@ type NodeReading struct {
 	Held        int    `json:"held"`
 	Connections int    `json:"connections"`
 	MaxConns    int    `json:"max_connections"`
-	MemBytes    int64  `json:"mem_bytes"`
+	// Capacity is the connections the node can take, as status shows
+	// it: max_connections, or fewer when its open-files limit bounds it
+	// (CapacityLimit "fds").
+	Capacity      int    `json:"capacity"`
+	CapacityLimit string `json:"capacity_limit"`
+	MemBytes      int64  `json:"mem_bytes"`
 	// MemPer1k is the server's RSS growth per 1,000 connections since
-	// before the ramp.
+	// before the ramp (0: not measurable: no growth of connections or
+	// memory; never negative).
 	MemPer1k int64 `json:"mem_per_1k_bytes"`
 	// SlowConsumers is /varz slow_consumers (pubsub).
 	SlowConsumers int64  `json:"-"`
@@ -185,6 +196,14 @@ func Connections(ctx context.Context, o ConnOptions) (*ConnResult, error) {
 	}
 	res := &ConnResult{Target: o.Target, Client: o.Client, Steps: []Step{}}
 	targets, base, down := liveTargets(ctx, o.Monitor, o.Targets)
+	for i := range base {
+		base[i].Capacity, base[i].CapacityLimit = base[i].MaxConns, "max_connections"
+		if o.Capacity != nil {
+			if c, l := o.Capacity(ctx, base[i].Node, base[i].MaxConns, base[i].Connections); c > 0 {
+				base[i].Capacity, base[i].CapacityLimit = c, l
+			}
+		}
+	}
 	res.Down = down
 	if len(targets) == 0 {
 		return res, ErrNoNode
@@ -287,6 +306,7 @@ func Connections(ctx context.Context, o ConnOptions) (*ConnResult, error) {
 		st.Nodes = readings(ctx, o.Monitor, targets)
 		for i := range st.Nodes {
 			st.Nodes[i].Held = perNode[i]
+			st.Nodes[i].Capacity, st.Nodes[i].CapacityLimit = base[i].Capacity, base[i].CapacityLimit
 			if st.Nodes[i].Error == "" {
 				st.Nodes[i].MemPer1k = PerThousand(base[i].MemBytes, st.Nodes[i].MemBytes, base[i].Connections, st.Nodes[i].Connections)
 			}

@@ -286,10 +286,12 @@ func Rate(n int64, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-// PerThousand is the memory per 1,000 connections between two readings
-// (0 when the connections did not grow).
+// PerThousand is the memory per 1,000 connections between two readings:
+// 0 when it cannot be told, never negative (the connections did not
+// grow, or the memory did not: a server or client that returned memory
+// to the OS meanwhile says nothing of what a connection costs).
 func PerThousand(memBefore, memAfter int64, connsBefore, connsAfter int) int64 {
-	if connsAfter <= connsBefore || memAfter <= 0 {
+	if connsAfter <= connsBefore || memAfter <= 0 || memAfter <= memBefore {
 		// No growth, or no reading (a server out of descriptors answers
 		// /varz with mem 0: it could not read its own /proc).
 		return 0

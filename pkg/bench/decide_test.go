@@ -193,6 +193,11 @@ func TestPerThousandAndRate(t *testing.T) {
 	if got := PerThousand(10<<20, 0, 10, 1010); got != 0 {
 		t.Errorf("PerThousand without a memory reading = %d", got)
 	}
+	// Memory fell while connections grew (the server returned memory to
+	// the OS): not a negative cost per connection.
+	if got := PerThousand(100<<20, 30<<20, 0, 1050); got != 0 {
+		t.Errorf("PerThousand with memory falling = %d, want 0 (never negative)", got)
+	}
 	if got := PerThousand(10, 5, 10, 10); got != 0 {
 		t.Errorf("PerThousand without growth = %d", got)
 	}

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/natsops/natsops/pkg/cluster"
@@ -65,7 +67,11 @@ func Build(inv *cluster.Inventory, ts *Templates, nodes []*cluster.Node, env clu
 		}
 		lint := lintNode(inv, n, secrets)
 		res.Findings = append(res.Findings, lint...)
-		res.Findings = append(res.Findings, withoutLinted(validateConfig(inv, check), lint)...)
+		natsFs := validateConfig(inv, check)
+		if ts.fsys != nil && len(natsFs) > 0 {
+			natsFs = blameTemplates(inv, ts, n, RenderOptions{Env: env, TLSPath: tls.path}, natsFs)
+		}
+		res.Findings = append(res.Findings, withoutLinted(natsFs, lint)...)
 		res.Configs = append(res.Configs, real)
 	}
 	res.Findings = append(res.Findings, lintInventory(inv, allSecrets)...)
@@ -140,4 +146,68 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// blameTemplates tells, of the nats-server findings fs on node n's config
+// rendered with the --templates ts, those a template introduced: the same
+// inventory rendered with the embedded templates does not have them, so
+// the value comes from the template, not the inventory. Those name the
+// template file (the one that writes the key) and the fix there.
+func blameTemplates(inv *cluster.Inventory, ts *Templates, n *cluster.Node, opts RenderOptions, found []Finding) []Finding {
+	embedded, err := LoadTemplates(nil)
+	if err != nil {
+		return found
+	}
+	r, err := Render(inv, embedded, n, opts)
+	if err != nil {
+		return found
+	}
+	stock := map[string]bool{}
+	for _, f := range validateConfig(inv, r) {
+		stock[f.Rule+"\x00"+f.conf] = true
+	}
+	out := make([]Finding, len(found))
+	for i, f := range found {
+		out[i] = f
+		if f.conf == "" || stock[f.Rule+"\x00"+f.conf] {
+			continue
+		}
+		file, line := ts.fileWriting(f.conf)
+		out[i].File, out[i].Line, out[i].Key = file, line, ""
+		out[i].Message = "from the template, not the inventory: " + f.Message
+		out[i].Fix = fmt.Sprintf("the value of %s comes from the template %s: change it there (the inventory does not set it)", f.conf, file)
+	}
+	return out
+}
+
+// fileWriting is the --templates file that writes config key conf
+// (dotted: its last part is searched, as "leaf:") and the line it does,
+// or the directory (line 0) when none or several do.
+func (ts *Templates) fileWriting(conf string) (string, int) {
+	leaf := conf[strings.LastIndex(conf, ".")+1:]
+	names, _ := fs.Glob(ts.fsys, "*.tmpl")
+	var hits []string
+	line := 0
+	for _, name := range names {
+		b, err := fs.ReadFile(ts.fsys, name)
+		if err != nil {
+			continue
+		}
+		for j, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), leaf+":") || strings.HasPrefix(strings.TrimSpace(l), leaf+" ") {
+				hits, line = append(hits, name), j+1
+				break
+			}
+		}
+	}
+	if len(hits) == 1 {
+		if ts.dir == "" {
+			return hits[0], line
+		}
+		return filepath.Join(ts.dir, hits[0]), line
+	}
+	if ts.dir == "" {
+		return "the --templates directory", 0
+	}
+	return ts.dir, 0
 }

@@ -37,6 +37,8 @@ type Finding struct {
 	Line     int      `json:"line,omitempty"`
 	Message  string   `json:"message"`
 	Fix      string   `json:"fix,omitempty"`
+	// conf is the rendered config's key a nats-server finding is about.
+	conf string
 }
 
 func (f Finding) String() string {

@@ -29,6 +29,18 @@ import (
 // Templates is a parsed template set.
 type Templates struct {
 	t *template.Template
+	// fsys and dir: a --templates directory (nil fsys: the embedded
+	// templates), to tell a value a template wrote from the inventory's.
+	fsys fs.FS
+	dir  string
+}
+
+// WithDir names the directory ts was loaded from (--templates), for the
+// findings a template causes.
+func (ts *Templates) WithDir(dir string) *Templates {
+	out := *ts
+	out.dir = dir
+	return &out
 }
 
 // LoadTemplates parses the templates in fsys (nil: the embedded ones). The
@@ -47,7 +59,11 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 	if t.Lookup(templates.Main) == nil {
 		return nil, fmt.Errorf("%s: %s is missing", src, templates.Main)
 	}
-	return &Templates{t: t}, nil
+	out := &Templates{t: t}
+	if src != "embedded templates" {
+		out.fsys = fsys
+	}
+	return out, nil
 }
 
 // RenderOptions changes how configs are rendered.

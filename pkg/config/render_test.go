@@ -179,7 +179,10 @@ func TestNewServerValidationIsRun(t *testing.T) {
 }
 
 // TestParserErrorsMapToInventory uses a broken override template: the
-// parser error names the node, the rendered line and the inventory key.
+// parser error names the node and the rendered line, and since the value
+// comes from the template (the inventory's 1MB renders fine with the
+// embedded templates), it blames the template file and line, not the
+// inventory key.
 func TestParserErrorsMapToInventory(t *testing.T) {
 	main, _ := templates.FS.ReadFile(templates.Main)
 	broken := strings.Replace(string(main), "max_payload: {{size .}}", "max_payload: {{q \"lots\"}}", 1)
@@ -193,8 +196,43 @@ func TestParserErrorsMapToInventory(t *testing.T) {
 		t.Fatalf("broken template accepted:\n%s", findingsText(res.Findings))
 	}
 	f := res.Findings[0]
-	if f.Rule != RuleParse || f.Node != "a" || f.Key != "server.max_payload" || f.Line != 21 || !strings.Contains(f.Message, "(max_payload)") {
+	if f.Rule != RuleParse || f.Node != "a" || f.Key != "" || f.File != templates.Main || f.Line != strings.Count(broken[:strings.Index(broken, "max_payload: {{q")], "\n")+1 ||
+		!strings.Contains(f.Message, "(max_payload)") || !strings.Contains(f.Message, "from the template, not the inventory") ||
+		!strings.Contains(f.Fix, "comes from the template "+templates.Main) || strings.Contains(f.Fix, "in the inventory") {
 		t.Errorf("finding = %+v", f)
+	}
+
+	// A template that passes the inventory's value through: an error in
+	// that value is still the inventory's.
+	inv = mustParse(t, base+"\n[server]\nmax_payload = \"20MB\"\nmax_pending = \"10MB\"\n")
+	ok, _ := LoadTemplates(fstest.MapFS{templates.Main: {Data: main}})
+	res = Build(inv, ok.WithDir("/tmp/tpl"), inv.Nodes[:1], nil)
+	for _, f := range res.Findings {
+		if strings.Contains(f.Message, "from the template") {
+			t.Errorf("the inventory's value blamed on the template: %+v", f)
+		}
+	}
+
+	// A template that hard-codes an impossible value, named with its
+	// directory.
+	hard := strings.Replace(string(main), "{{- with .Server.MaxPayload}}", "max_payload: 20MB\nmax_pending: 10MB\n{{- with .Server.MaxPayload}}", 1)
+	hts, err := LoadTemplates(fstest.MapFS{templates.Main: {Data: []byte(hard)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv = mustParse(t, base)
+	res = Build(inv, hts.WithDir("/tmp/tpl"), inv.Nodes[:1], nil)
+	found := false
+	for _, f := range res.Findings {
+		if f.Severity == SevError && f.File == "/tmp/tpl/"+templates.Main && strings.Contains(f.Fix, "template /tmp/tpl/"+templates.Main) {
+			found = true
+		}
+		if strings.Contains(f.Fix, "in the inventory") {
+			t.Errorf("a template's value blamed on the inventory: %+v", f)
+		}
+	}
+	if !found {
+		t.Errorf("no finding names the template:\n%s", findingsText(res.Findings))
 	}
 }
 

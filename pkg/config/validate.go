@@ -83,6 +83,7 @@ func natsFinding(inv *cluster.Inventory, r *Rendered, rule string, sev Severity,
 		f.Message = msg
 		confKey = guessConfKey(msg)
 	}
+	f.conf = confKey
 	if key := inventoryKey(confKey); key != "" {
 		f.Key = key
 		f.Line, _ = inv.NodeLine(r.Node, key), 0

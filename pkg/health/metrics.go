@@ -19,6 +19,9 @@ type MetricsInput struct {
 	Code       int // 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 	Thresholds Thresholds
 	Fleets     []NamedFleet
+	// LocksRead: the clusters' rollout locks were read (not with
+	// --monitor-only); Verdict.Rollouts are the ones held.
+	LocksRead bool
 }
 
 // NamedFleet is one cluster's reading with the cluster's name (a file of
@@ -41,7 +44,11 @@ func metricHelp() []struct{ name, help string } {
 		{"natsops_check_fds_used_ratio", "Highest share of any node's open-files soft limit in use (0-1); absent when no host was read."},
 		{"natsops_check_fds_read_nodes", "Nodes whose open descriptors and limit were read on their host."},
 		{"natsops_check_threshold_ratio", "The thresholds applied to connections and fds (share, 0-1), by figure and severity."},
+		{"natsops_check_js_used_ratio", "Highest share of any node's JetStream max_memory or max_storage in use (0-1), by resource; absent when no node's /jsz was read."},
 		{"natsops_check_slow_consumers_threshold", "The thresholds applied to slow consumers, by severity."},
+		{"natsops_rollout_in_progress", "1 while a live natsops rollout holds the cluster's lock (its node is in maintenance), else 0; absent with --monitor-only."},
+		{"natsops_rollout_lock_stale", "1 when the cluster's rollout lock is stale (older than an hour or unreadable), else 0; absent with --monitor-only."},
+		{"natsops_rollout_started_timestamp_seconds", "When the rollout holding the cluster's lock took it (Unix seconds)."},
 		{"natsops_node_up", "1 when the node's monitoring endpoint answered."},
 		{"natsops_node_healthy", "1 when the node has no reason to be called unhealthy."},
 		{"natsops_node_info", "The node's nats-server version and JetStream role (1)."},
@@ -55,6 +62,11 @@ func metricHelp() []struct{ name, help string } {
 		{"natsops_node_fds_soft_limit", "Open-files soft limit of the running nats-server (from its host)."},
 		{"natsops_node_fds_hard_limit", "Open-files hard limit of the running nats-server (from its host)."},
 		{"natsops_node_memory_bytes", "Resident memory of the node's server."},
+		{"natsops_node_maintenance", "1 for the node a live rollout is working on (its problems are warnings, not critical)."},
+		{"natsops_node_js_memory_bytes", "Bytes JetStream holds in memory on the node."},
+		{"natsops_node_js_max_memory_bytes", "The node's JetStream max_memory."},
+		{"natsops_node_js_storage_bytes", "Bytes JetStream stores on disk on the node."},
+		{"natsops_node_js_max_storage_bytes", "The node's JetStream max_storage."},
 	}
 }
 
@@ -144,9 +156,33 @@ func WriteMetrics(w io.Writer, in MetricsInput) error {
 	gauge("natsops_check_threshold_ratio", t.CritConnPct/100, "figure", "connections", "severity", Critical)
 	gauge("natsops_check_threshold_ratio", t.WarnFDsPct/100, "figure", "fds", "severity", Warning)
 	gauge("natsops_check_threshold_ratio", t.CritFDsPct/100, "figure", "fds", "severity", Critical)
+	gauge("natsops_check_threshold_ratio", t.WarnJSPct/100, "figure", "js", "severity", Warning)
+	gauge("natsops_check_threshold_ratio", t.CritJSPct/100, "figure", "js", "severity", Critical)
+	if v.JSRead > 0 {
+		gauge("natsops_check_js_used_ratio", v.JSMemP/100, "resource", "memory")
+		gauge("natsops_check_js_used_ratio", v.JSStoreP/100, "resource", "storage")
+	}
 	gauge("natsops_check_slow_consumers_threshold", float64(t.WarnSlow), "severity", Warning)
 	gauge("natsops_check_slow_consumers_threshold", float64(t.CritSlow), "severity", Critical)
 
+	maintenance := map[[2]string]bool{}
+	if in.LocksRead {
+		held := map[string]Rollout{}
+		for _, r := range v.Rollouts {
+			held[r.Cluster] = r
+		}
+		for _, nf := range in.Fleets {
+			r, ok := held[nf.Fleet.Cluster]
+			gauge("natsops_rollout_in_progress", b2f(ok && !r.Stale), "cluster", nf.Cluster)
+			gauge("natsops_rollout_lock_stale", b2f(ok && r.Stale), "cluster", nf.Cluster)
+			if ok && !r.Since.IsZero() {
+				gauge("natsops_rollout_started_timestamp_seconds", float64(r.Since.Unix()), "cluster", nf.Cluster)
+			}
+			if ok && !r.Stale && r.Node != "" {
+				maintenance[[2]string{nf.Cluster, r.Node}] = true
+			}
+		}
+	}
 	for _, nf := range in.Fleets {
 		unhealthy := map[string]bool{}
 		for _, r := range nf.Fleet.Reasons {
@@ -156,6 +192,9 @@ func WriteMetrics(w io.Writer, in MetricsInput) error {
 			l := []string{"cluster", nf.Cluster, "node", n.Node}
 			gauge("natsops_node_up", b2f(n.Reachable), l...)
 			gauge("natsops_node_healthy", b2f(n.Reachable && !unhealthy[n.Node]), l...)
+			if maintenance[[2]string{nf.Cluster, n.Node}] {
+				gauge("natsops_node_maintenance", 1, l...)
+			}
 			if n.FDsSoft > 0 {
 				gauge("natsops_node_fds_open", float64(n.FDsOpen), l...)
 				gauge("natsops_node_fds_soft_limit", float64(n.FDsSoft), l...)
@@ -172,6 +211,12 @@ func WriteMetrics(w io.Writer, in MetricsInput) error {
 			gauge("natsops_node_routes", float64(n.RoutesSeen), l...)
 			gauge("natsops_node_routes_expected", float64(n.RoutesWant), l...)
 			gauge("natsops_node_memory_bytes", float64(n.MemBytes), l...)
+			if n.JSMaxMemory > 0 || n.JSMaxStore > 0 {
+				gauge("natsops_node_js_memory_bytes", float64(n.JSMemory), l...)
+				gauge("natsops_node_js_max_memory_bytes", float64(n.JSMaxMemory), l...)
+				gauge("natsops_node_js_storage_bytes", float64(n.JSStore), l...)
+				gauge("natsops_node_js_max_storage_bytes", float64(n.JSMaxStore), l...)
+			}
 		}
 	}
 	return encode(w, fams)

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"time"
+
 	"bytes"
 	"math"
 	"os"
@@ -196,5 +198,42 @@ func TestMetricNamesDocumented(t *testing.T) {
 	}
 	for name := range documented {
 		t.Errorf("%s documents %s, which natsops does not print", page, name)
+	}
+}
+
+// TestWriteMetricsRolloutAndJetStream: a live rollout is
+// natsops_rollout_in_progress 1 for its cluster (0 for another), its node
+// natsops_node_maintenance 1; JetStream shares and thresholds are there;
+// without a lock reading (--monitor-only) the rollout series are absent.
+func TestWriteMetricsRolloutAndJetStream(t *testing.T) {
+	east := &Fleet{Cluster: "east", Nodes: []NodeStatus{{Node: "n1", Reachable: true, JSMemory: 5, JSMaxMemory: 10, JSStore: 1, JSMaxStore: 10}, {Node: "n2"}}}
+	west := &Fleet{Cluster: "west", Nodes: []NodeStatus{{Node: "w1", Reachable: true}}}
+	th := Thresholds{WarnJSPct: 75, CritJSPct: 90}
+	since := time.Unix(1700000000, 0)
+	v := Verdict{Nodes: 3, JSMemP: 50, JSStoreP: 10, JSRead: 1, Rollouts: []Rollout{{Cluster: "east", Holder: "ops@h", Since: since, Node: "n2"}}}
+	in := MetricsInput{Verdict: v, Code: 1, Thresholds: th, Fleets: []NamedFleet{{"east", east}, {"west", west}}, LocksRead: true}
+	_, fams := write(t, in)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"natsops_rollout_in_progress", map[string]string{"cluster": "east"}, 1},
+		{"natsops_rollout_in_progress", map[string]string{"cluster": "west"}, 0},
+		{"natsops_rollout_lock_stale", map[string]string{"cluster": "east"}, 0},
+		{"natsops_rollout_started_timestamp_seconds", map[string]string{"cluster": "east"}, 1700000000},
+		{"natsops_node_maintenance", map[string]string{"cluster": "east", "node": "n2"}, 1},
+		{"natsops_check_js_used_ratio", map[string]string{"resource": "memory"}, 0.5},
+		{"natsops_check_js_used_ratio", map[string]string{"resource": "storage"}, 0.1},
+		{"natsops_check_threshold_ratio", map[string]string{"figure": "js", "severity": "critical"}, 0.9},
+		{"natsops_node_js_max_memory_bytes", map[string]string{"node": "n1"}, 10},
+	} {
+		if got, ok := value(fams, tc.name, tc.labels); !ok || got != tc.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+	in.LocksRead = false
+	if _, fams := write(t, in); fams["natsops_rollout_in_progress"] != nil || fams["natsops_node_maintenance"] != nil {
+		t.Error("rollout series written without reading the locks")
 	}
 }

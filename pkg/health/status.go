@@ -44,6 +44,13 @@ type NodeStatus struct {
 	// Diagnosis is the reason code of why :8222 does not answer, when the
 	// host says (Diagnose): out-of-fds, not-running, stopped, wrong-port.
 	Diagnosis string `json:"diagnosis,omitempty"`
+	// JetStream's use of its limits, from /jsz (0 limits: not read, or
+	// JetStream off): bytes in memory and on disk, and the server's
+	// max_memory and max_storage.
+	JSMemory    uint64 `json:"js_memory_bytes,omitempty"`
+	JSMaxMemory int64  `json:"js_max_memory_bytes,omitempty"`
+	JSStore     uint64 `json:"js_storage_bytes,omitempty"`
+	JSMaxStore  int64  `json:"js_max_storage_bytes,omitempty"`
 }
 
 // Fleet is the selected nodes of one reading, and every reason the
@@ -147,6 +154,9 @@ func Status(inv *cluster.Inventory, nodes []*cluster.Node, snaps map[string]*mon
 		if s.Healthz != nil {
 			row.Healthz = s.Healthz.Status
 		}
+		if j := s.Jsz; j != nil && !j.Disabled {
+			row.JSMemory, row.JSMaxMemory, row.JSStore, row.JSMaxStore = j.Memory, j.Config.MaxMemory, j.Store, j.Config.MaxStore
+		}
 		if n.JetStreamEnabled() && s.Jsz != nil && s.Jsz.Meta != nil {
 			switch {
 			case leader == n.Name:
@@ -180,6 +190,10 @@ type Thresholds struct {
 	// Open descriptors in percent of the fd soft limit.
 	WarnFDsPct, CritFDsPct float64
 	WarnSlow, CritSlow     int64
+	// JetStream memory and storage in use, in percent of the server's
+	// max_memory and max_storage (natscli's server check jetstream:
+	// 75 and 90).
+	WarnJSPct, CritJSPct float64
 	// AllowVersionSkew: nodes on different versions (an upgrade) are no
 	// warning.
 	AllowVersionSkew bool
@@ -211,6 +225,15 @@ type Verdict struct {
 	// soft limit (0: FDsP is unknown, not 0%: --monitor-only, no host
 	// reached).
 	FDsRead int `json:"fds_read_nodes"`
+	// JSMemP and JSStoreP are the highest share of a node's JetStream
+	// max_memory and max_storage in use; JSRead is how many nodes had
+	// a JetStream reading (0: both unknown, not 0%).
+	JSMemP   float64 `json:"js_memory_used_percent"`
+	JSStoreP float64 `json:"js_storage_used_percent"`
+	JSRead   int     `json:"js_read_nodes"`
+	// Rollouts are the rollouts holding a cluster's lock (Maintenance):
+	// the node each works on is in maintenance, not paged for.
+	Rollouts []Rollout `json:"rollouts"`
 }
 
 // Worst is the verdict's worst severity: Critical, Warning, or "" (OK).
@@ -229,7 +252,7 @@ func (v Verdict) Worst() string {
 // healthy is critical; connections, slow consumers and version skew are
 // graded by t. Pure.
 func Check(f *Fleet, t Thresholds) Verdict {
-	v := Verdict{Nodes: len(f.Nodes), Problems: []Problem{}}
+	v := Verdict{Nodes: len(f.Nodes), Problems: []Problem{}, Rollouts: []Rollout{}}
 	for _, r := range f.Reasons {
 		v.Problems = append(v.Problems, Problem{Critical, r.Node, r.Code, r.Msg})
 	}
@@ -268,6 +291,31 @@ func Check(f *Fleet, t Thresholds) Verdict {
 				v.Problems = append(v.Problems, Problem{Warning, n.Node, "connections", msg})
 			}
 		}
+		if n.JSMaxMemory > 0 || n.JSMaxStore > 0 {
+			v.JSRead++
+		}
+		for _, js := range []struct {
+			code, what, limit string
+			used              uint64
+			max               int64
+			p                 *float64
+		}{
+			{"js-memory", "memory", "max_memory", n.JSMemory, n.JSMaxMemory, &v.JSMemP},
+			{"js-storage", "storage", "max_file", n.JSStore, n.JSMaxStore, &v.JSStoreP},
+		} {
+			if js.max <= 0 {
+				continue
+			}
+			pct := 100 * float64(js.used) / float64(js.max)
+			*js.p = max(*js.p, pct)
+			msg := fmt.Sprintf("JetStream %s %s of %s (%.0f%%): free space (purge or limit streams) or raise jetstream.%s in the inventory, then natsops deploy", js.what, text.Bytes(int64(js.used)), text.Bytes(js.max), pct, js.limit)
+			switch {
+			case pct >= t.CritJSPct:
+				v.Problems = append(v.Problems, Problem{Critical, n.Node, js.code, msg})
+			case pct >= t.WarnJSPct:
+				v.Problems = append(v.Problems, Problem{Warning, n.Node, js.code, msg})
+			}
+		}
 		msg := fmt.Sprintf("%d slow consumers since start", n.SlowConsumers)
 		switch {
 		case n.SlowConsumers >= t.CritSlow:
@@ -283,8 +331,13 @@ func Check(f *Fleet, t Thresholds) Verdict {
 		}
 		v.Problems = append(v.Problems, Problem{Warning, "cluster", "version-skew", "nodes run different versions: " + strings.Join(parts, "; ")})
 	}
-	sort.SliceStable(v.Problems, func(i, j int) bool { return v.Problems[i].Severity < v.Problems[j].Severity })
+	sortProblems(v.Problems)
 	return v
+}
+
+// sortProblems puts critical problems before warnings, keeping order.
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Severity < ps[j].Severity })
 }
 
 // capacity is the row's connection capacity: Capacity, or max_connections

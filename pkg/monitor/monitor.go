@@ -127,6 +127,22 @@ type Jsz struct {
 	ServerID string       `json:"server_id"`
 	Disabled bool         `json:"disabled,omitempty"`
 	Meta     *MetaCluster `json:"meta_cluster,omitempty"`
+	// Memory and Store are the bytes JetStream uses in memory and on
+	// disk; Config's MaxMemory and MaxStore are the server's limits
+	// (jetstream { max_memory_store, max_file_store }, or what it
+	// derived from the machine); Reserved*: what streams with limits
+	// have reserved of them.
+	Memory         uint64    `json:"memory"`
+	Store          uint64    `json:"storage"`
+	ReservedMemory uint64    `json:"reserved_memory"`
+	ReservedStore  uint64    `json:"reserved_storage"`
+	Config         JSZConfig `json:"config"`
+}
+
+// JSZConfig is the part of /jsz's config natsops uses: the limits.
+type JSZConfig struct {
+	MaxMemory int64 `json:"max_memory"`
+	MaxStore  int64 `json:"max_storage"`
 }
 
 // MetaCluster is the JetStream meta group as one server sees it.

@@ -28,20 +28,20 @@ type HoldConfig struct {
 	BreakLock bool
 }
 
-// Held is a cluster lock taken by Hold; Release gives it back.
-type Held struct {
+// Holding is a cluster lock taken by Hold; Release gives it back.
+type Holding struct {
 	lock  *locker
 	hosts map[string]remote.Host
 }
 
 // Where says which lock files on which nodes, as whom.
-func (h *Held) Where() string {
+func (h *Holding) Where() string {
 	return fmt.Sprintf("%s on %s as %s", h.lock.where(), strings.Join(h.lock.locked, ", "), h.lock.info.Owner)
 }
 
 // Release drops the lock (also after Ctrl-C) and closes the hosts; a
 // resumable rollout's state on the nodes is left as it is.
-func (h *Held) Release() {
+func (h *Holding) Release() {
 	if h == nil {
 		return
 	}
@@ -55,7 +55,7 @@ func (h *Held) Release() {
 // cannot be reached, or a lock held by another run, is an *Error of
 // KindLock (the holder as *LockHeldError, with the advice of
 // --break-lock), and nothing stays locked.
-func Hold(ctx context.Context, cfg HoldConfig) (*Held, error) {
+func Hold(ctx context.Context, cfg HoldConfig) (*Holding, error) {
 	clock := cfg.Clock
 	if clock == nil {
 		clock = fleet.RealClock{}
@@ -91,5 +91,5 @@ func Hold(ctx context.Context, cfg HoldConfig) (*Held, error) {
 		closeAll()
 		return nil, &Error{Kind: KindLock, Err: err}
 	}
-	return &Held{lock: l, hosts: hosts}, nil
+	return &Holding{lock: l, hosts: hosts}, nil
 }

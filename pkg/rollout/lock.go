@@ -60,9 +60,10 @@ func (l LockInfo) String() string {
 
 // State is what a rollout records on the nodes so that a rerun of the
 // same operation can resume it: the operation (command and plan), when it
-// started, and the nodes it confirmed done (with the server start each had
-// then). It is rewritten after every node and removed when the rollout
-// completes.
+// started, the nodes it confirmed done (with the server start each had
+// then) and the node it is working on (so that check reports that node
+// in maintenance). It is rewritten before and after every node and
+// removed when the rollout completes.
 type State struct {
 	ID        string               `json:"id"`
 	Operation string               `json:"operation"`
@@ -70,6 +71,10 @@ type State struct {
 	Started   time.Time            `json:"started"`
 	Mode      service.Mode         `json:"mode"`
 	Done      map[string]time.Time `json:"done"`
+	// Current is the node being changed ("" between nodes), since
+	// CurrentSince.
+	Current      string    `json:"current,omitempty"`
+	CurrentSince time.Time `json:"current_since,omitzero"`
 }
 
 // LockHeldError: another rollout holds the lock.
@@ -298,4 +303,81 @@ func (l *locker) writeState(ctx context.Context, st *State) error {
 		}
 	}
 	return nil
+}
+
+// Held is what a cluster's lock and state files say of the rollout that
+// holds the lock: who (the lock), the operation, the nodes done and the
+// node it works on (the state), and the node they were read on.
+type Held struct {
+	Lock LockInfo
+	// Raw is the lock file's content when it is not natsops's JSON.
+	Raw   string
+	State *State
+	From  string
+	// Stale: the lock is older than StaleAfter (or unreadable): its
+	// rollout is probably gone.
+	Stale bool
+}
+
+// readHeldScript prints a node's lock and, after a marker, its state.
+func readHeldScript(p statePaths) string {
+	return fmt.Sprintf("cat %s 2>/dev/null; echo natsops:state; cat %s 2>/dev/null; true", remote.Quote(p.lock), remote.Quote(p.state))
+}
+
+// ReadHeld reads the rollout lock and state on the nodes' hosts (through
+// connect) at once: the first by node name whose lock is held, or nil
+// when no reachable host has one (a host that cannot be read is left
+// out: its own reading says why). now judges staleness.
+func ReadHeld(ctx context.Context, nodes []*cluster.Node, connect func(context.Context, *cluster.Node) (remote.Host, error), now time.Time) *Held {
+	outs := make([]string, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := connect(ctx, n)
+			if err != nil {
+				return
+			}
+			defer h.Close()
+			res, err := h.Run(ctx, readHeldScript(pathsFor(n)), remote.RunOptions{Sudo: true})
+			if err == nil && res.ExitCode == 0 {
+				outs[i] = string(res.Stdout)
+			}
+		}()
+	}
+	wg.Wait()
+	order := make([]int, len(nodes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Name, nodes[b].Name) })
+	for _, i := range order {
+		if held := parseHeld(outs[i], now); held != nil {
+			held.From = nodes[i].Name
+			return held
+		}
+	}
+	return nil
+}
+
+// parseHeld reads readHeldScript's output: nil when no lock is held.
+func parseHeld(out string, now time.Time) *Held {
+	lock, state, ok := strings.Cut(out, "natsops:state")
+	lock = strings.TrimSpace(lock)
+	if !ok || lock == "" {
+		return nil
+	}
+	h := &Held{}
+	if json.Unmarshal([]byte(lock), &h.Lock) != nil || h.Lock.Owner == "" {
+		h.Lock, h.Raw, h.Stale = LockInfo{}, lock, true
+	}
+	var st State
+	if s := strings.TrimSpace(state); s != "" && json.Unmarshal([]byte(s), &st) == nil && st.ID != "" {
+		h.State = &st
+	}
+	if !h.Lock.Started.IsZero() && now.Sub(h.Lock.Started) > StaleAfter {
+		h.Stale = true
+	}
+	return h
 }

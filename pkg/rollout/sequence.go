@@ -287,6 +287,7 @@ func (r *runner) resume(rep *Report, d orderDecision, found *foundState, t time.
 	if st.Done == nil {
 		st.Done = map[string]time.Time{}
 	}
+	st.Current, st.CurrentSince = "", time.Time{} // the stopped run's, not ours
 	r.state = st
 	rep.ID = st.ID
 	rep.Skipped = d.Skipped
@@ -345,6 +346,15 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 	// A joining node is part of the cluster from its start on: its own
 	// gate, and every later one, expects it.
 	delete(r.pre.Absent, name)
+	// The state names the node worked on, for check to report it in
+	// maintenance rather than page for it. Best effort: a state that
+	// cannot be written only costs check that name (the write after the
+	// node is the one a resume needs, and it fails the rollout).
+	t := r.clock.Now()
+	r.state.Current, r.state.CurrentSince = name, t.UTC()
+	if err := r.lock.writeState(ctx, r.state); err != nil {
+		r.event(name, StepLock, ResultWarning, t, "could not record %s as the node being worked on (natsops check will not name it): %v", name, err)
+	}
 	nr := newNodeRun(r.env, r.byName[name], r.cfg.Actions[name], nodeView{absent: r.pre.Absent, up: r.pre.Up, baseline: r.pre.Baseline, snaps: r.snaps})
 	res, err := nr.run(ctx)
 	r.snaps = res.snaps
@@ -356,6 +366,7 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 	}
 	rep.Done = append(rep.Done, name)
 	rep.Applied[name] = nr.kind
+	r.state.Current, r.state.CurrentSince = "", time.Time{}
 	if s := r.snaps[name]; up(s) {
 		r.state.Done[name] = s.Varz.Start
 	} else {

@@ -17,6 +17,7 @@ import (
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/pkg/bench"
 	"github.com/natsops/natsops/pkg/cluster"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
 	"github.com/natsops/natsops/pkg/probe"
 	"github.com/natsops/natsops/pkg/progress"
@@ -320,6 +321,15 @@ func (m *meter) close() {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
+// per1k is a memory growth per 1,000 connections; 0 is not measured
+// (no growth), not free.
+func per1k(b int64) string {
+	if b <= 0 {
+		return "not measured"
+	}
+	return mib(b)
+}
+
 func runConnections(o *Options) error {
 	targets, auth, err := o.setup("--target", o.Target)
 	if err != nil {
@@ -330,9 +340,13 @@ func runConnections(o *Options) error {
 	// A failing node's server is read on its host too (descriptors open
 	// and its limit), as status does: the proof of fd exhaustion.
 	var hostFDs func(ctx context.Context, node string) (int, int, bool)
+	// Capacity as status shows it: the host's open-files limit may
+	// bound the node below max_connections.
+	var capacity func(ctx context.Context, node string, maxConns, conns int) (int, string)
+	var pr probe.Reader
 	if conn, err := o.Connector(o.inv); err == nil {
 		defer conn.Close()
-		pr := probe.Reader{Connect: conn.Connect}
+		pr.Connect = conn.Connect
 		hostFDs = func(ctx context.Context, node string) (int, int, bool) {
 			for _, n := range o.nodes {
 				if n.Name == node {
@@ -343,9 +357,22 @@ func runConnections(o *Options) error {
 			return 0, 0, false
 		}
 	}
+	if pr.Connect != nil {
+		capacity = func(ctx context.Context, node string, maxConns, conns int) (int, string) {
+			for _, n := range o.nodes {
+				if n.Name == node {
+					h := pr.Host(ctx, n)
+					c := health.CapacityOf(maxConns, health.StaticReserve(o.inv, n), &h, conns)
+					return c.Capacity, c.Limit
+				}
+			}
+			return 0, ""
+		}
+	}
 	m := o.meter("bench connections")
 	res, err := bench.Connections(ctx, bench.ConnOptions{
-		Targets: targets, Auth: auth, Target: o.Target, Step: o.Step, Hold: o.Hold, Client: o.Client,
+		Capacity: capacity,
+		Targets:  targets, Auth: auth, Target: o.Target, Step: o.Step, Hold: o.Hold, Client: o.Client,
 		Monitor:    &monitor.Client{},
 		HostFDs:    hostFDs,
 		OnProgress: func(held, target int) { m.show("connections", held, target) },
@@ -403,13 +430,21 @@ func printStep(w io.Writer, st bench.Step) {
 	if st.Dropped > 0 {
 		fmt.Fprintf(w, " (%d dropped)", st.Dropped)
 	}
-	fmt.Fprintf(w, ", opened in %.1fs, client %s per 1k\n", float64(st.OpenMS)/1000, mib(st.ClientMemPer1k))
+	fmt.Fprintf(w, ", opened in %.1fs, client %s per 1k\n", float64(st.OpenMS)/1000, per1k(st.ClientMemPer1k))
 	for _, n := range st.Nodes {
 		if n.Error != "" {
 			fmt.Fprintf(w, "  %s: %d held, /varz: %s\n", n.Node, n.Held, n.Error)
 			continue
 		}
-		fmt.Fprintf(w, "  %s: %d held, %d/%d connections, %s (%s per 1k)\n", n.Node, n.Held, n.Connections, n.MaxConns, mib(n.MemBytes), mib(n.MemPer1k))
+		capacity := n.Capacity
+		if capacity <= 0 {
+			capacity = n.MaxConns
+		}
+		fmt.Fprintf(w, "  %s: %d held, %d/%d connections", n.Node, n.Held, n.Connections, capacity)
+		if n.CapacityLimit == "fds" {
+			fmt.Fprintf(w, " (capacity bound by open files; max_connections %d)", n.MaxConns)
+		}
+		fmt.Fprintf(w, ", %s (%s per 1k)\n", mib(n.MemBytes), per1k(n.MemPer1k))
 	}
 }
 

@@ -48,3 +48,31 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestInvertedThresholdsRefused: a warning above its critical threshold
+// is a usage error (UNKNOWN, 3) naming both flags, for every pair; equal
+// is accepted.
+func TestInvertedThresholdsRefused(t *testing.T) {
+	for _, pair := range [][2]string{{"--warn-connections", "--crit-connections"}, {"--warn-fds", "--crit-fds"}, {"--warn-js", "--crit-js"}, {"--warn-slow", "--crit-slow"}} {
+		var stderr strings.Builder
+		code, _, err := cmdtest.Parse(t, func(f *cmdutil.Factory) *cobra.Command {
+			return check.NewCmd(f, func(o *check.Options) error { t.Errorf("%v: run called", pair); return nil })
+		}, "check", pair[0], "90", pair[1], "80")
+		if err != nil {
+			stderr.WriteString(err.Error())
+		}
+		if code != cmdutil.CheckUnknown || !strings.Contains(stderr.String(), pair[0]+" 90") || !strings.Contains(stderr.String(), pair[1]+" 80") {
+			t.Errorf("%v: exit %d, error %q; want 3 naming both flags", pair, code, stderr.String())
+		}
+		if o, code, _ := parse(t, pair[0], "80", pair[1], "80"); o == nil || code != 0 {
+			t.Errorf("%v equal: exit %d", pair, code)
+		}
+	}
+	o, code, _ := parse(t, "--warn-js", "60", "--crit-js", "70")
+	if code != 0 || o.WarnJSPct != 60 || o.CritJSPct != 70 {
+		t.Errorf("--warn-js/--crit-js: exit %d, %+v", code, o)
+	}
+	if o, _, _ := parse(t); o.WarnJSPct != 75 || o.CritJSPct != 90 {
+		t.Errorf("js defaults %v/%v, want natscli's 75/90", o.WarnJSPct, o.CritJSPct)
+	}
+}

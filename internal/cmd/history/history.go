@@ -15,6 +15,7 @@ import (
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/internal/text"
 	"github.com/natsops/natsops/pkg/audit"
+	"github.com/natsops/natsops/pkg/cluster"
 )
 
 // Options are history's flags.
@@ -52,7 +53,10 @@ SSH as the other commands reach it). Oldest first, the newest last;
 skipped with a warning naming the file and line.
 
 Text: one line per run (time, who, command, outcome, nodes, duration,
-run id). -o json: one document, {"source": FILE, "records": [...]},
+run id, reason). NODES says what the run did: "done n1; not done n2,n3"
+for a --stop-after canary, "done n1; failed n2; not done n3" for a run
+that stopped at n2 (a record of an older natsops: the nodes it was asked
+to change); REASON is why a run failed or was refused. -o json: one document, {"source": FILE, "records": [...]},
 each record as stored.
 
 Exit codes: 0 shown (also when there is nothing yet), 1 the log or the
@@ -74,6 +78,7 @@ node).`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Node, "node", "", "read this node's own log on its host")
+	_ = cmd.RegisterFlagCompletionFunc("node", f.CompleteNodes)
 	cmd.Flags().IntVar(&o.Limit, "limit", 20, "show the last K runs (0: all)")
 	return cmd
 }
@@ -92,14 +97,19 @@ func read(o *Options) ([]byte, string, error) {
 		data, err := audit.ReadLocal(name)
 		return data, name, err
 	}
-	inv, nodes, err := o.LoadSelected([]string{o.Node})
+	inv, err := o.Load()
 	if err != nil {
 		return nil, "", err
 	}
-	if len(nodes) != 1 {
-		return nil, "", cmdutil.Usage("--node names one node, not %d", len(nodes))
+	var n *cluster.Node
+	for _, c := range inv.Nodes {
+		if c.Name == o.Node {
+			n = c
+		}
 	}
-	n := nodes[0]
+	if n == nil {
+		return nil, "", cmdutil.Usage("--node %q is not a node of %s (nodes: %s)", o.Node, inv.Path, strings.Join(inv.NodeNames(), ", "))
+	}
 	conn, err := o.Connector(inv)
 	if err != nil {
 		return nil, "", err
@@ -132,14 +142,39 @@ func run(o *Options) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.Sys.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tWHO\tCOMMAND\tOUTCOME\tNODES\tDURATION\tRUN")
+	fmt.Fprintln(tw, "TIME\tWHO\tCOMMAND\tOUTCOME\tNODES\tDURATION\tRUN\tREASON")
 	for _, r := range recs {
-		nodes := strings.Join(r.Nodes, ",")
+		nodes := nodesColumn(r)
 		if r.Node != "" {
 			nodes = r.Node + " (" + text.OrDash(r.NodeOutcome) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Who, r.Command, r.Outcome, text.OrDash(nodes),
-			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), r.Run)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Who, r.Command, r.Outcome, text.OrDash(nodes),
+			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), r.Run, text.OrDash(text.OneLine(r.Error)))
 	}
 	return tw.Flush()
+}
+
+// nodesColumn is what a run did to its nodes: "done n1; not done n2,n3",
+// with the node it failed at and those it skipped; a record written
+// before natsops kept them has only the nodes it was asked to change.
+func nodesColumn(r audit.Record) string {
+	if r.Done == nil && r.NotDone == nil && r.Skipped == nil && r.FailedNode == "" {
+		return strings.Join(r.Nodes, ",")
+	}
+	var parts []string
+	add := func(what string, ns []string) {
+		if len(ns) > 0 {
+			parts = append(parts, what+" "+strings.Join(ns, ","))
+		}
+	}
+	add("done", r.Done)
+	if r.FailedNode != "" {
+		parts = append(parts, "failed "+r.FailedNode)
+	}
+	add("skipped", r.Skipped)
+	add("not done", r.NotDone)
+	if len(parts) == 0 {
+		return "none done"
+	}
+	return strings.Join(parts, "; ")
 }

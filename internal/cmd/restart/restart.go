@@ -140,6 +140,7 @@ command), 5 cancelled or interrupted.`,
 	cmd.Annotations = map[string]string{cmdutil.AnnotationOutput: "stream"}
 	fl := cmd.Flags()
 	fl.StringVar(&o.Node, "node", "", "restart only this node (the incident case)")
+	_ = cmd.RegisterFlagCompletionFunc("node", f.CompleteNodes)
 	fl.StringVar(&mode, "mode", string(service.Graceful), "graceful (lame duck) or fast (immediate stop)")
 	fl.BoolVar(&o.Force, "force", false, "go on although preflight finds the cluster unhealthy (the warning says what was skipped)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "print the order, commands and gates; change nothing")
@@ -226,6 +227,6 @@ func (o *Options) finish(rep *rollout.Report, err error, took time.Duration) err
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "done: %s; not done: %s\n", text.OrNone(rep.Done), text.OrNone(rep.NotDone))
+	fmt.Fprintln(w, rolloutcmd.Summary(rep, err))
 	return err
 }

@@ -82,7 +82,7 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 		steps = append(steps, rollout.AuditStep(e))
 	}
 	if !s.Options.DryRun {
-		var held *rollout.Held
+		var held *rollout.Holding
 		held, err = rollout.Hold(ctx, rollout.HoldConfig{
 			Inventory: inv, Connect: s.Conn.Connect, Clock: f.Sys.Clock, ID: lockID(trail, f),
 			Owner: f.Owner(s.Conn), PID: f.Sys.PID, ProcessAlive: f.Sys.ProcessAlive, BreakLock: s.BreakLock,

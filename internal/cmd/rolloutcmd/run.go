@@ -124,10 +124,44 @@ type Result struct {
 	Applied map[string]rollout.Kind `json:"applied,omitempty"`
 	// StoppedAfter: --stop-after stopped the rollout after this many
 	// nodes (ok, exit 0; not_done are left for a rerun).
-	StoppedAfter int    `json:"stopped_after,omitempty"`
-	Logs         string `json:"logs,omitempty"`
+	StoppedAfter int `json:"stopped_after,omitempty"`
+	// Failed is the node the rollout stopped at (neither done nor in
+	// not_done: the nodes after it, not reached).
+	Failed string `json:"failed,omitempty"`
+	Logs   string `json:"logs,omitempty"`
 	// Rebalance is what --rebalance did once the rollout was done.
 	Rebalance *rebalance.Result `json:"rebalance,omitempty"`
+}
+
+// FailedNode is the node a rollout that ended with err failed at: a
+// node it worked on, neither done nor left untouched ("" when it
+// stopped before or between nodes).
+func FailedNode(rep *rollout.Report, err error) string {
+	var re *rollout.Error
+	if rep == nil || !errors.As(err, &re) || re.Node == "" {
+		return ""
+	}
+	for _, n := range append(append([]string{}, rep.Done...), rep.NotDone...) {
+		if n == re.Node {
+			return ""
+		}
+	}
+	return re.Node
+}
+
+// Summary is what a rollout that ended with err did, for a person: the
+// nodes done, the node it failed at (and at which step) and the nodes
+// it did not reach.
+func Summary(rep *rollout.Report, err error) string {
+	s := "done: " + text.OrNone(rep.Done)
+	if n := FailedNode(rep, err); n != "" {
+		s += "; failed: " + n
+		var re *rollout.Error
+		if errors.As(err, &re) && re.Step != "" {
+			s += " (" + re.Step + ")"
+		}
+	}
+	return s + "; not reached: " + text.OrNone(rep.NotDone)
 }
 
 // NewResult is rep (and the node's logs of a rollout that stopped at a
@@ -141,6 +175,7 @@ func NewResult(inv *cluster.Inventory, rep *rollout.Report, err error) *Result {
 	if errors.As(err, &re) {
 		res.Logs = re.Logs
 	}
+	res.Failed = FailedNode(rep, err)
 	return res
 }
 

@@ -99,9 +99,15 @@ func PrefixLines(w io.Writer, prefix, s string) {
 // (the demo shows it the same way), and below it the reasons it is not
 // healthy.
 func PrintFleet(w io.Writer, st Style, f *health.Fleet) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// The table is laid out without colour (tabwriter would count the
+	// ANSI codes as width and misalign the columns), then each HEALTH
+	// cell is painted in place.
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHEALTH\tVERSION\tUPTIME\tCONNS\tFDS\tSLOW\tROUTES\tJETSTREAM\tMEM\tCPU")
-	for _, r := range f.Nodes {
+	paints := make([]func(string) string, len(f.Nodes))
+	cells := make([]string, len(f.Nodes))
+	for i, r := range f.Nodes {
 		health := r.Healthz
 		fds := r.FDs
 		if len(fds) > 48 {
@@ -109,14 +115,15 @@ func PrintFleet(w io.Writer, st Style, f *health.Fleet) {
 		}
 		switch {
 		case !r.Reachable && r.Diagnosis != "":
-			health = st.Red(r.Diagnosis)
+			health, paints[i] = r.Diagnosis, st.Red
 		case !r.Reachable:
-			health = st.Red("unreachable")
+			health, paints[i] = "unreachable", st.Red
 		case health == "ok":
-			health = st.Green("ok")
+			paints[i] = st.Green
 		default:
-			health = st.Yellow(health)
+			paints[i] = st.Yellow
 		}
+		cells[i] = health
 		if !r.Reachable {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\t-\t-\t%s\t-\t-\n", r.Node, health, fds, r.JetStream)
 			continue
@@ -125,6 +132,15 @@ func PrintFleet(w io.Writer, st Style, f *health.Fleet) {
 			r.Connections, r.Capacity, fds, r.SlowConsumers, r.RoutesSeen, r.RoutesWant, r.JetStream, humanBytes(r.MemBytes), r.CPU)
 	}
 	tw.Flush()
+	lines := strings.SplitAfter(buf.String(), "\n")
+	col := strings.Index(lines[0], "HEALTH")
+	for i := range f.Nodes {
+		line := lines[i+1]
+		if cell := cells[i]; cell != "" && strings.HasPrefix(line[min(col, len(line)):], cell) {
+			lines[i+1] = line[:col] + paints[i](cell) + line[col+len(cell):]
+		}
+	}
+	io.WriteString(w, strings.Join(lines, ""))
 	if f.Healthy {
 		if f.Cluster != "" {
 			fmt.Fprintf(w, "\n%s: cluster %s: %s healthy\n", f.Inventory, f.Cluster, text.Plural(len(f.Nodes), "node"))
