@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -444,6 +445,19 @@ func TestDeployMemberDownOnALocalCluster(t *testing.T) {
 	code, out, stderr := natsopsExec(t, bin, "deploy", "--check", "-i", change)
 	if code != ExitPending || strings.Contains(out, "joins") || !strings.Contains(out, "n2 down: the cluster (n1, n3 up) knows it as a member") || !strings.Contains(stderr, "deploy --yes would refuse: a member of the cluster is down: n2") {
 		t.Fatalf("deploy --check with n2 killed: exit %d\n%s%s", code, out, stderr)
+	}
+	// A CI step reads the same refusal as data: the result names the
+	// member down, and the refusal says what --yes would answer.
+	code, out, stderr = natsopsExec(t, bin, "deploy", "--check", "-o", "json", "-i", change)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res struct {
+		Event       string   `json:"event"`
+		ExitCode    int      `json:"exit_code"`
+		Refusal     string   `json:"refusal"`
+		MembersDown []string `json:"members_down"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || code != ExitPending || res.Event != "result" || res.ExitCode != ExitPending || !slices.Equal(res.MembersDown, []string{"n2"}) || !strings.Contains(res.Refusal, "natsops restart --node n2 --force --yes") {
+		t.Fatalf("deploy --check -o json with n2 killed: exit %d, result %+v (%v)\n%s%s", code, res, err, out, stderr)
 	}
 	code, out, stderr = natsopsExec(t, bin, "deploy", "--yes", "-i", change)
 	if code != ExitUnhealthy || !strings.Contains(stderr, "a member of the cluster is down: n2 (a peer of the JetStream meta group") || !strings.Contains(stderr, "natsops restart --node n2 --force --yes") || strings.Contains(out+stderr, "empty the directory") {

@@ -204,6 +204,13 @@ type result struct {
 	*rolloutcmd.Result
 	Cluster string   `json:"cluster,omitempty"`
 	Changed []string `json:"changed"`
+	// Refusal is why this deploy does not go on (--check: would not),
+	// with the fix; MembersDown and Unrollable are two of its causes, as
+	// data: the members the cluster knows that do not answer, and the
+	// changes old and new servers cannot run side by side.
+	Refusal     string   `json:"refusal,omitempty"`
+	MembersDown []string `json:"members_down,omitempty"`
+	Unrollable  []string `json:"unrollable,omitempty"`
 }
 
 // runCluster deploys the selected nodes of one cluster.
@@ -214,7 +221,7 @@ func (o *Options) runCluster() (any, error) {
 	}
 	defer pl.conn.Close()
 	plan := pl.plan
-	res := &result{Changed: changedNames(plan)}
+	res := &result{Changed: changedNames(plan), Refusal: plan.Refusal, MembersDown: plan.MembersDown, Unrollable: plan.Unrollable}
 	if pl.inv.Estate != nil && pl.inv.Estate.Multi {
 		res.Cluster = pl.inv.ClusterName()
 	}
