@@ -25,6 +25,14 @@ import (
 // that cannot bind its cluster port never becomes ready.)
 func StartCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
+	return StartClusterWith(t, n, nil)
+}
+
+// StartClusterWith is StartCluster with edit applied to every server's
+// options before it starts (edit is called once per server: objects
+// such as accounts must be made anew each time).
+func StartClusterWith(t testing.TB, n int, edit func(*server.Options)) []*server.Server {
+	t.Helper()
 	var servers []*server.Server
 	port := FreePort(t)
 	seed := []*url.URL{{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -39,6 +47,9 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 		}
 		if i == 0 {
 			o.Cluster.Port = port
+		}
+		if edit != nil {
+			edit(o)
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
@@ -76,6 +87,25 @@ func StartServer(t testing.TB, edit func(*server.Options)) *server.Server {
 		t.Fatal("the server did not start within 2m")
 	}
 	return s
+}
+
+// SystemUser, SystemPassword and AppUser, AppPassword are the users
+// WithSystemUser adds.
+const (
+	SystemUser     = "sys"
+	SystemPassword = "sys-test-password"
+	AppUser        = "app"
+	AppPassword    = "app-test-password"
+)
+
+// WithSystemUser is an edit for StartClusterWith: a system account SYS
+// with its user, and an application user in the global account (which
+// keeps JetStream).
+func WithSystemUser(o *server.Options) {
+	sys := server.NewAccount("SYS")
+	o.Accounts = []*server.Account{sys}
+	o.SystemAccount = "SYS"
+	o.Users = []*server.User{{Username: SystemUser, Password: SystemPassword, Account: sys}, {Username: AppUser, Password: AppPassword}}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
