@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +153,28 @@ func WaitFor(t testing.TB, what string, cond func() (bool, string)) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: still not after %s: %s", what, waitBound, last)
+}
+
+// InventoryWithSystemUser is Inventory for servers started with
+// WithSystemUser, written in dir: the system user's password in a file
+// beside it, and every node's config_path in dir (where a local node
+// keeps its rollout lock). It returns the inventory's path.
+func InventoryWithSystemUser(t testing.TB, servers []*server.Server, dir string) string {
+	t.Helper()
+	for f, pw := range map[string]string{"sys.pw": SystemPassword, "app.pw": AppPassword} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := Inventory(servers)
+	for i := range servers {
+		name := fmt.Sprintf("n%d", i+1)
+		inv = strings.Replace(inv, fmt.Sprintf("name = %q\n", name), fmt.Sprintf("name = %q\nservice = { config_path = %q }\n", name, filepath.Join(dir, name+".conf")), 1)
+	}
+	inv = strings.Replace(inv, "[jetstream]", fmt.Sprintf("[server.auth]\nsystem_user = %q\nsystem_password = \"file:sys.pw\"\n\n[[server.auth.users]]\nuser = %q\npassword = \"file:app.pw\"\n\n[jetstream]", SystemUser, AppUser), 1)
+	p := filepath.Join(dir, "natsops.toml")
+	if err := os.WriteFile(p, []byte(inv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -27,9 +27,12 @@ type OpFlags struct {
 	Poll      time.Duration
 }
 
-// Register adds the flags; timeout is --timeout's default.
+// Register adds the flags; timeout is --timeout's default, force
+// --force's help ("": the operation has no --force).
 func (o *OpFlags) Register(fl *pflag.FlagSet, timeout time.Duration, force string) {
-	fl.BoolVar(&o.Force, "force", false, force)
+	if force != "" {
+		fl.BoolVar(&o.Force, "force", false, force)
+	}
 	fl.BoolVar(&o.BreakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead)")
 	fl.DurationVar(&o.Timeout, "timeout", timeout, "how long the operation may take to be confirmed")
 	fl.DurationVar(&o.Poll, "poll", 250*time.Millisecond, "how often the cluster is read while waiting")
