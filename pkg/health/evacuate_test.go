@@ -45,3 +45,4 @@ func TestEvacuated(t *testing.T) {
 		t.Errorf("n3 unread: %v, want not done", rs)
 	}
 }
+

@@ -173,7 +173,7 @@ func (r *runner) bootstrapAll(ctx context.Context, rep *Report, begin time.Time)
 // on health.Preflight's verdict: goes on, warns, or refuses. A selected
 // node whose host is unreachable fails even when preflight goes on.
 func (r *runner) preflight(ctx context.Context, sshErrs map[string]error, t time.Time) error {
-	in := health.PreflightInput{Inventory: r.inv, SSH: map[string]string{}, Joining: r.cfg.Joining, Estate: r.across.Gate, Stops: r.stops, Force: r.opts.Force}
+	in := health.PreflightInput{Inventory: r.inv, SSH: map[string]string{}, Joining: r.cfg.Joining, Dead: r.cfg.Dead, Estate: r.across.Gate, Stops: r.stops, Force: r.opts.Force}
 	for name, err := range sshErrs {
 		in.SSH[name] = text.OneLine(err.Error())
 	}

@@ -138,7 +138,7 @@ func run(o *Options) error {
 		Edit: func(cfg *rollout.Config) {
 			cfg.Operation = "replace " + o.Node
 			// Judged absent: the gate is the other nodes'.
-			cfg.Joining = []string{o.Node}
+			cfg.Dead = []string{o.Node}
 		},
 	}, rollout.GateHealthy, func(ctx context.Context, snaps fleet.Snapshots, event func(rollout.Event)) error {
 		return o.replace(ctx, inv, admin, snaps, event, res)
