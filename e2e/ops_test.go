@@ -213,7 +213,12 @@ func TestReplaceDeadNode(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	v := victim()
+	// The runbook's node, literally (docs/docs_test.go matches the
+	// commands of docs/incidents.md to this function's).
+	v := "n3"
+	if victim() != v {
+		t.Fatalf("the testbed's last node is %s; this test replaces n3", victim())
+	}
 	invPath := opsInventory(t, "ops-before.toml", nil)
 	newHost := opsInventory(t, "ops-replaced.toml", func(s string) string {
 		node, err := tb.Node(v)
@@ -277,13 +282,13 @@ func TestReplaceDeadNode(t *testing.T) {
 	unreachable(c, t, v)
 
 	// The runbook, in order (docs/incidents.md).
-	if out, stderr, code := natsops(c, t, "-i", newHost, "provision", "--limit", v, "--yes"); code != 0 {
+	if out, stderr, code := natsops(c, t, "-i", newHost, "provision", "--limit", "n3", "--yes"); code != 0 {
 		t.Fatalf("provision the new %s: exit %d\n%s%s", v, code, out, stderr)
 	}
-	if out, stderr, code := natsops(c, t, "-i", newHost, "tune", "--limit", v, "--yes"); code != 0 && code != 4 {
+	if out, stderr, code := natsops(c, t, "-i", newHost, "tune", "--limit", "n3", "--yes"); code != 0 && code != 4 {
 		t.Fatalf("tune the new %s: exit %d\n%s%s", v, code, out, stderr)
 	}
-	out, stderr, code := natsops(c, t, "-i", newHost, "replace", "--node", v, "--yes")
+	out, stderr, code := natsops(c, t, "-i", newHost, "replace", "--node", "n3", "--yes")
 	if code != 0 || !strings.Contains(out, v+" is out of the JetStream meta group") {
 		t.Fatalf("replace --node %s: exit %d\n%s%s", v, code, out, stderr)
 	}
@@ -325,5 +330,74 @@ func TestReplaceDeadNode(t *testing.T) {
 	})
 	if out, stderr, code := natsops(c, t, "-i", newHost, "check"); code != 0 {
 		t.Errorf("check after the replacement: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestRescueLostQuorum: two of the three hosts die (their containers
+// killed): n1 alone has no JetStream meta leader. `natsops rescue` naming
+// only one of them is refused (nothing changed, exit 3); naming both,
+// n1's quorum is lowered, n1 leads, and n2 and n3 are out of the meta
+// group (n1's /jsz: it leads, no other peer).
+func TestRescueLostQuorum(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 10*time.Minute)
+	if strings.Join(names(), ",") != "n1,n2,n3" {
+		t.Fatalf("the testbed's nodes are %v; this test loses n2 and n3", names())
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for _, n := range []string{"n2", "n3"} {
+			if err := tb.Start(c, n); err != nil {
+				t.Error(err)
+			}
+			if err := tb.WaitSSH(c, n, time.Minute); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, n := range tb.Nodes {
+			nodeOut(c, t, n.Name, "systemctl stop nats-server; echo ok")
+		}
+		for _, n := range tb.Nodes {
+			nodeOut(c, t, n.Name, "rm -rf /var/lib/nats/jetstream/*; systemctl start nats-server; echo ok")
+		}
+		if err := waitCluster(c, names(), 90*time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	invPath := opsInventory(t, "ops-rescue.toml", nil)
+	inv := installRendered(c, t, invPath)
+	waitHealthy(c, t, inv)
+	_, js := appConnect(t, inv)
+	_ = js.DeleteStream(c, "SURVIVE")
+	if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SURVIVE", Subjects: []string{"survive.>"}, Replicas: 1, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n2", "n3"} {
+		if err := tb.Kill(c, n); err != nil {
+			t.Fatal(err)
+		}
+		unreachable(c, t, n)
+	}
+	out, stderr, code := natsops(c, t, "-i", invPath, "rescue", "--lost", "n2", "--yes")
+	if code != 3 || !strings.Contains(stderr, "does not match the nodes that do not answer") {
+		t.Errorf("rescue --lost n2 with n2 and n3 dead: exit %d, want 3\n%s%s", code, out, stderr)
+	}
+	// n1 notices it lost its leader within an election timeout or so.
+	waitUntil(c, t, "n1 without a meta leader", 2*time.Minute, func() (bool, string) {
+		s := snapshots(c, inv)["n1"]
+		if s.Jsz == nil || s.Jsz.Meta == nil {
+			return false, "no /jsz"
+		}
+		return s.Jsz.Meta.Leader == "", "leader " + s.Jsz.Meta.Leader
+	})
+	out, stderr, code = natsops(c, t, "-i", invPath, "rescue", "--lost", "n2,n3", "--yes")
+	if code != 0 || !strings.Contains(out, "led by n1; removed n2, n3") {
+		t.Fatalf("rescue --lost n2,n3: exit %d\n%s%s", code, out, stderr)
+	}
+	t.Logf("rescue:\n%s", out)
+	s := snapshots(c, inv)["n1"]
+	if s.Jsz == nil || s.Jsz.Meta == nil || s.Jsz.Meta.Leader != "n1" || len(s.Jsz.Meta.Replicas) != 0 {
+		t.Errorf("n1's /jsz after the rescue: %+v, want n1 leading alone", s.Jsz)
 	}
 }

@@ -3,6 +3,7 @@ package health
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -56,7 +57,7 @@ func EvacuateRoom(node string, others []string, held []Held) []Reason {
 	for _, h := range held {
 		if h.Replicas > len(others) {
 			out = append(out, Reason{Node: node, Code: ReasonNoRoom, Asset: h.Asset(),
-				Msg: fmt.Sprintf("stream %s has %d replicas and the other JetStream nodes serving are %d (%v): moving it off %s would leave it short; add a node first, or lower its replicas (nats stream edit --replicas)", h.Asset(), h.Replicas, len(others), others, node)})
+				Msg: fmt.Sprintf("stream %s has %d replicas and the other JetStream nodes serving are %d (%s): moving it off %s would leave it short; add a node first, or lower its replicas (nats stream edit --replicas)", h.Asset(), h.Replicas, len(others), strings.Join(others, ", "), node)})
 		}
 	}
 	return out

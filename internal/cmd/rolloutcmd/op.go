@@ -54,9 +54,9 @@ func (o *OpFlags) Options() rollout.Options {
 // Admin is the inventory's system account client for the nodes of inv,
 // or an error that names the keys to set.
 func Admin(f *cmdutil.Factory, inv *cluster.Inventory, command string) (*natsadmin.Client, error) {
-	c, err := natsadmin.New(inv, inv.Nodes, f.Sys.Getenv)
+	c, err := natsadmin.NewAny(inv, inv.Nodes, f.Sys.Getenv)
 	if errors.Is(err, natsadmin.ErrNoSystemUser) {
-		return nil, fmt.Errorf("natsops %s speaks to the cluster as its system account user, and %s names none: set server.auth.system_user and server.auth.system_password, deploy, then rerun", command, inv.Path)
+		return nil, fmt.Errorf("natsops %s speaks to the cluster as its system account user, and %s names none: set server.auth.system_user and server.auth.system_password (or a user of the [accounts] table server.auth.system_account names), deploy, then rerun", command, inv.Path)
 	}
 	return c, err
 }
