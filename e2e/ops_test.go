@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/health"
+	"github.com/natsops/natsops/pkg/service"
 	"github.com/natsops/natsops/testbed"
 )
 
@@ -52,6 +55,52 @@ func opsInventory(t *testing.T, name string, edit func(string) string) string {
 	return p
 }
 
+// opsCluster brings the testbed's cluster to inventory name (the users,
+// edited by edit) running nats-server v2.15 (the incident operations'
+// requests are 2.15's: Debian's 2.9.10, what the testbed starts with,
+// has no $JS.API.SERVER.EVACUATE or META.RESCUE, and its step-down takes
+// no preferred server): the inventory deployed on 2.9 first
+// (installRendered, which puts the old configs back at the end), then
+// service.binary set to the testbed's 2.15 build and deployed (--force:
+// six minor versions). At the end, before the old configs are back, the
+// 2.15 stores are wiped and the unit's ExecStart drop-in removed (as
+// TestDeployUpgrade leaves them).
+func opsCluster(c context.Context, t *testing.T, name string, edit func(string) string, on29 func(string, *cluster.Inventory)) (string, *cluster.Inventory) {
+	t.Helper()
+	invPath := opsInventory(t, name, edit)
+	inv := installRendered(c, t, invPath)
+	if on29 != nil {
+		on29(invPath, inv)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for _, n := range inv.Nodes {
+			nodeOut(c, t, n.Name, "systemctl stop nats-server; rm -rf /var/lib/nats/jetstream/*; rm -f /etc/systemd/system/nats-server.service.d/"+service.ExecDropInName+"* /etc/systemd/system/nats-server.service.d/"+service.ContractDropInName+"*; systemctl daemon-reload; echo ok")
+		}
+	})
+	src, err := os.ReadFile(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upg := strings.Replace(string(src), `binary = "/usr/sbin/nats-server"`, `binary = "`+testbedBinary215+`"`, 1)
+	if upg == string(src) {
+		t.Fatal("the testbed inventory has no service.binary line to change")
+	}
+	if err := os.WriteFile(invPath, []byte(upg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, code := natsops(c, t, "-i", invPath, "deploy", "--yes", "--mode", "fast", "--force"); code != 0 {
+		t.Fatalf("deploy of nats-server 2.15: exit %d\n%s%s", code, out, stderr)
+	}
+	for name, s := range waitHealthy(c, t, inv) {
+		if !strings.HasPrefix(s.Varz.Version, "2.15.") {
+			t.Fatalf("%s runs %s, want 2.15", name, s.Varz.Version)
+		}
+	}
+	return invPath, inv
+}
+
 func appConnect(t *testing.T, inv *cluster.Inventory) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(clientURLs(inv), nats.UserInfo("app", opsAppPassword), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Timeout(2*time.Second))
@@ -72,8 +121,7 @@ func appConnect(t *testing.T, inv *cluster.Inventory) (*nats.Conn, jetstream.Jet
 func TestStepDownTo(t *testing.T) {
 	needCluster(t)
 	c := ctx(t, 6*time.Minute)
-	invPath := opsInventory(t, "ops-stepdown.toml", nil)
-	inv := installRendered(c, t, invPath)
+	invPath, inv := opsCluster(c, t, "ops-stepdown.toml", nil, nil)
 	snaps := waitHealthy(c, t, inv)
 	prev := health.MetaLeader(snaps)
 	to := tb.Nodes[0].Name
@@ -103,9 +151,21 @@ func TestStepDownTo(t *testing.T) {
 func TestEvacuateR1UnderTraffic(t *testing.T) {
 	needCluster(t)
 	c := ctx(t, 8*time.Minute)
-	invPath := opsInventory(t, "ops-evacuate.toml", nil)
-	inv := installRendered(c, t, invPath)
-	waitHealthy(c, t, inv)
+	// On Debian's 2.9.10 first: the server has no evacuate request, and
+	// natsops says so, naming the version, and moves nothing.
+	invPath, inv := opsCluster(c, t, "ops-evacuate.toml", nil, func(invPath string, inv *cluster.Inventory) {
+		_, js := appConnect(t, inv)
+		s, err := js.CreateStream(c, jetstream.StreamConfig{Name: "EVAC29", Subjects: []string{"evac29.>"}, Replicas: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer js.DeleteStream(c, "EVAC29")
+		holder := s.CachedInfo().Cluster.Leader
+		out, stderr, code := natsops(c, t, "-i", invPath, "evacuate", "--node", holder, "--yes")
+		if code != 1 || !strings.Contains(stderr, "no server answered $JS.API.SERVER.EVACUATE") || !strings.Contains(stderr, "runs nats-server 2.9.10") || !strings.Contains(stderr, "nothing was moved") {
+			t.Errorf("evacuate on 2.9.10: exit %d, want 1 naming the version\n%s%s", code, out, stderr)
+		}
+	})
 	_, js := appConnect(t, inv)
 	_ = js.DeleteStream(c, "EVAC")
 	s, err := js.CreateStream(c, jetstream.StreamConfig{Name: "EVAC", Subjects: []string{"evac.>"}, Replicas: 1, Storage: jetstream.FileStorage})
@@ -219,18 +279,6 @@ func TestReplaceDeadNode(t *testing.T) {
 	if victim() != v {
 		t.Fatalf("the testbed's last node is %s; this test replaces n3", victim())
 	}
-	invPath := opsInventory(t, "ops-before.toml", nil)
-	newHost := opsInventory(t, "ops-replaced.toml", func(s string) string {
-		node, err := tb.Node(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old := fmt.Sprintf("name = %q\nhost = %q\n", v, node.Host)
-		if !strings.Contains(s, old) {
-			t.Fatalf("no %q in the inventory", old)
-		}
-		return strings.Replace(s, old, fmt.Sprintf("name = %q\nhost = %q\n\n[node.ssh]\nknown_hosts = \"bare_known_hosts\"\n", v, bare.Nodes[0].Host), 1)
-	})
 	// As TestDeployScaleOutIn: the stores wiped and every server started
 	// together once the configs are back, for the tests after this one.
 	t.Cleanup(func() {
@@ -246,7 +294,7 @@ func TestReplaceDeadNode(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	inv := installRendered(c, t, invPath)
+	invPath, inv := opsCluster(c, t, "ops-before.toml", nil, nil)
 	// Runs first: the dead host is back for the restore of its config.
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -258,6 +306,35 @@ func TestReplaceDeadNode(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	// The new host: the inventory's n3 points at it, and provision
+	// uploads the same 2.15 build there.
+	srcs, _ := filepath.Glob(filepath.Join(tb.Dir, "nats-server-v*"))
+	if len(srcs) != 1 {
+		t.Fatalf("want the one nats-server build testbed/build.sh caches in %s, found %v", tb.Dir, srcs)
+	}
+	data, err := os.ReadFile(srcs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	node, err := tb.Node(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := fmt.Sprintf("name = %q\nhost = %q\n", v, node.Host)
+	if !strings.Contains(string(before), old) {
+		t.Fatalf("no %q in the inventory", old)
+	}
+	replaced := strings.Replace(string(before), old, fmt.Sprintf("name = %q\nhost = %q\n\n[node.ssh]\nknown_hosts = \"bare_known_hosts\"\n\n[node.service]\ninstall = \"binary\"\nbinary_source = %q\nbinary_sha256 = %q\n", v, bare.Nodes[0].Host, filepath.Base(srcs[0]), hex.EncodeToString(sum[:])), 1)
+	newHost := filepath.Join(tb.Dir, "ops-replaced.toml")
+	if err := os.WriteFile(newHost, []byte(replaced), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(newHost) })
 	waitHealthy(c, t, inv)
 	_, js := appConnect(t, inv)
 	_ = js.DeleteStream(c, "KEEP")
@@ -365,9 +442,7 @@ func TestRescueLostQuorum(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	invPath := opsInventory(t, "ops-rescue.toml", nil)
-	inv := installRendered(c, t, invPath)
-	waitHealthy(c, t, inv)
+	invPath, inv := opsCluster(c, t, "ops-rescue.toml", nil, nil)
 	_, js := appConnect(t, inv)
 	_ = js.DeleteStream(c, "SURVIVE")
 	if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SURVIVE", Subjects: []string{"survive.>"}, Replicas: 1, Storage: jetstream.FileStorage}); err != nil {

@@ -184,9 +184,9 @@ func (o *Options) evacuate(ctx context.Context, inv *cluster.Inventory, admin *n
 	if err := natsadmin.Evacuate(ctx, nc, o.Node); err != nil {
 		rolloutcmd.OpEvent(event, o.Node, rollout.ResultFailed, t, clock.Now(), "%v", err)
 		if errors.Is(err, natsadmin.ErrUnsupported) {
-			return fmt.Errorf("%s: %w; nothing was moved", o.Node, err)
+			return fmt.Errorf("%s: %w%s; nothing was moved", o.Node, err, rolloutcmd.LeaderVersion(snaps))
 		}
-		return fmt.Errorf("the meta leader refused to evacuate %s: %w", o.Node, err)
+		return fmt.Errorf("the meta leader refused to evacuate %s: %w%s", o.Node, err, rolloutcmd.LeaderVersion(snaps))
 	}
 	rolloutcmd.OpEvent(event, o.Node, rollout.ResultOK, t, clock.Now(), "asked the meta leader to move %s off %s (%s)", text.Plural(len(held), "stream"), o.Node, natsadmin.SubjectEvacuate)
 	t = clock.Now()

@@ -191,7 +191,7 @@ func (o *Options) replace(ctx context.Context, inv *cluster.Inventory, admin *na
 	defer nc.Close()
 	if err := natsadmin.Remove(ctx, nc, o.Node); err != nil {
 		rolloutcmd.OpEvent(event, o.Node, rollout.ResultFailed, t, clock.Now(), "%v", err)
-		return fmt.Errorf("the meta leader %s refused to remove %s: %w", leader, o.Node, err)
+		return fmt.Errorf("the meta leader %s refused to remove %s: %w%s", leader, o.Node, err, rolloutcmd.LeaderVersion(others))
 	}
 	rolloutcmd.OpEvent(event, o.Node, rollout.ResultOK, t, clock.Now(), "asked the meta leader %s to remove %s (%s)", leader, o.Node, natsadmin.SubjectRemove)
 	t = clock.Now()

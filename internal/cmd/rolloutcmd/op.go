@@ -12,6 +12,7 @@ import (
 	"github.com/natsops/natsops/internal/cmdutil"
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/fleet"
+	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/natsadmin"
 	"github.com/natsops/natsops/pkg/progress"
 	"github.com/natsops/natsops/pkg/rollout"
@@ -97,4 +98,15 @@ func NodeNamed(inv *cluster.Inventory, name string) *cluster.Node {
 		}
 	}
 	return nil
+}
+
+// LeaderVersion is " (the meta leader N runs nats-server V)" from snaps,
+// or "" when unknown: what an unanswered or refused request is judged
+// against.
+func LeaderVersion(snaps fleet.Snapshots) string {
+	l := health.MetaLeader(snaps)
+	if l == "" || snaps[l] == nil || snaps[l].Varz == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (the meta leader %s runs nats-server %s)", l, snaps[l].Varz.Version)
 }

@@ -156,7 +156,7 @@ func (o *Options) stepDown(ctx context.Context, inv *cluster.Inventory, admin *n
 	defer nc.Close()
 	if err := natsadmin.StepDown(ctx, nc, o.To); err != nil {
 		rolloutcmd.OpEvent(event, prev, rollout.ResultFailed, t, clock.Now(), "%v", err)
-		return fmt.Errorf("step-down of %s refused: %w; nothing was changed", prev, err)
+		return fmt.Errorf("step-down of %s refused: %w%s; nothing was changed", prev, err, rolloutcmd.LeaderVersion(snaps))
 	}
 	rolloutcmd.OpEvent(event, prev, rollout.ResultOK, t, clock.Now(), "asked %s to step down (%s)", prev, natsadmin.SubjectStepDown)
 	t = clock.Now()
