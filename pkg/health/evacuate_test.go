@@ -45,4 +45,3 @@ func TestEvacuated(t *testing.T) {
 		t.Errorf("n3 unread: %v, want not done", rs)
 	}
 }
-
