@@ -295,10 +295,15 @@ func TestReplaceDeadNode(t *testing.T) {
 		}
 	})
 	invPath, inv := opsCluster(c, t, "ops-before.toml", nil, nil)
-	// Runs first: the dead host is back for the restore of its config.
+	// Runs first: the new host's server stops (it would stay routed to
+	// the members whose old configs come back), and the dead host is back
+	// for the restore of its config.
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		if _, err := bare.Exec(c, "b1", "systemctl stop nats-server; systemctl disable nats-server"); err != nil {
+			t.Error(err)
+		}
 		if err := tb.Start(c, v); err != nil {
 			t.Error(err)
 		}
