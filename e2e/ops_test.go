@@ -426,17 +426,11 @@ func TestRescueLostQuorum(t *testing.T) {
 	if strings.Join(names(), ",") != "n1,n2,n3" {
 		t.Fatalf("the testbed's nodes are %v; this test loses n2 and n3", names())
 	}
+	// Last: every store wiped and the servers started together (the meta
+	// group shrank to n1).
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		for _, n := range []string{"n2", "n3"} {
-			if err := tb.Start(c, n); err != nil {
-				t.Error(err)
-			}
-			if err := tb.WaitSSH(c, n, time.Minute); err != nil {
-				t.Error(err)
-			}
-		}
 		for _, n := range tb.Nodes {
 			nodeOut(c, t, n.Name, "systemctl stop nats-server; echo ok")
 		}
@@ -448,6 +442,19 @@ func TestRescueLostQuorum(t *testing.T) {
 		}
 	})
 	invPath, inv := opsCluster(c, t, "ops-rescue.toml", nil, nil)
+	// First: the dead hosts back, for the restore of their configs.
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for _, n := range []string{"n2", "n3"} {
+			if err := tb.Start(c, n); err != nil {
+				t.Error(err)
+			}
+			if err := tb.WaitSSH(c, n, time.Minute); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	_, js := appConnect(t, inv)
 	_ = js.DeleteStream(c, "SURVIVE")
 	if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SURVIVE", Subjects: []string{"survive.>"}, Replicas: 1, Storage: jetstream.FileStorage}); err != nil {
