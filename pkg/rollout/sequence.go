@@ -185,7 +185,7 @@ func (r *runner) preflight(ctx context.Context, sshErrs map[string]error, t time
 	r.pre = r.settle(ctx, in)
 	switch r.pre.Outcome {
 	case health.PreflightOK:
-		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete", len(r.inv.Nodes))
+		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete%s", len(r.current().Nodes), deadNote(r.cfg.Dead))
 	case health.PreflightForced:
 		for _, rs := range r.pre.Reasons {
 			r.event(rs.Node, StepPreflight, ResultWarning, t, "--force: skipped preflight check: %s (%s)", rs.Msg, rs.Code)
@@ -485,4 +485,12 @@ func (r *runner) connectAll(ctx context.Context) map[string]error {
 	wg.Wait()
 	r.hosts = hosts
 	return errs
+}
+
+// deadNote says which dead nodes preflight judged the cluster without.
+func deadNote(dead []string) string {
+	if len(dead) == 0 {
+		return ""
+	}
+	return " (without " + strings.Join(dead, ", ") + ", dead)"
 }
