@@ -523,11 +523,18 @@ var shownCommands = map[string]shown{
 	"natsops bench connections --limit n1 --target 2000 --step 1000 --hold 1s": {run: cluster, out: "target reached: 2000 connections held"},
 	"natsops restart --node n2 --force --yes":                                  {run: cluster, out: "n2"},
 	"natsops restart --node n2 --allow-unavailable --yes":                      {run: cluster, out: "n2"},
-	"natsops diff":                {run: cluster},
-	"natsops history":             {run: cluster, out: "restart"},
-	"natsops history --node n2":   {run: cluster, out: "restart"},
-	"natsops rebalance --dry-run": {run: cluster, out: "rebalance"},
-	"natsops rebalance --yes":     {run: cluster, out: "rebalance"},
+	"natsops diff":                       {run: cluster},
+	"natsops history":                    {run: cluster, out: "restart"},
+	"natsops history --node n2":          {run: cluster, out: "restart"},
+	"natsops rebalance --dry-run":        {run: cluster, out: "rebalance"},
+	"natsops rebalance --yes":            {run: cluster, out: "rebalance"},
+	"natsops step-down --to n2 --yes":    {run: cluster, out: "to n2"},
+	"natsops evacuate --node n1 --yes":   {run: cluster, code: 3},
+	"natsops provision --limit n3 --yes": {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
+	"natsops tune --limit n3 --yes":      {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
+	"natsops replace --node n3 --yes":    {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
+	"natsops deploy --timeout 10m --yes": {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
+	"natsops rescue --lost n2,n3 --yes":  {run: e2e, where: []string{"e2e/ops_test.go TestRescueLostQuorum"}},
 
 	// docs/prometheus.md: the cron line, with the operator's inventory
 	// and node_exporter's directory as the demo has them.

@@ -28,6 +28,7 @@ var layer = map[string]int{
 	"internal/cmd/initcmd": 10, "internal/cmd/inventory": 10, "internal/cmd/provision": 10, "internal/cmd/render": 10,
 	"internal/cmd/rebalance": 10, "internal/cmd/restart": 10, "internal/cmd/server": 10, "internal/cmd/status": 10, "internal/cmd/tune": 10,
 	"internal/cmd/validate": 10, "internal/cmd/version": 10,
+	"internal/cmd/evacuate": 10, "internal/cmd/stepdown": 10, "internal/cmd/replace": 10, "internal/cmd/rescue": 10,
 	"internal/cmd/root": 11, "internal/cmd/cmdtest": 12, "cmd/natsops": 12,
 	// Test support and the testbed sit beside the product.
 	"internal/natstest": 1, "internal/testinv": 2, "testbed": 3, "testbed/cmd/testbed": 4,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +30,10 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 	return StartClusterWith(t, n, nil)
 }
 
-// StartClusterWith is StartCluster with edit applied to each server's
-// options before it starts (i counts from 0): accounts, users, limits.
-func StartClusterWith(t testing.TB, n int, edit func(i int, o *server.Options)) []*server.Server {
+// StartClusterWith is StartCluster with edit applied to every server's
+// options before it starts (edit is called once per server: objects
+// such as accounts must be made anew each time).
+func StartClusterWith(t testing.TB, n int, edit func(*server.Options)) []*server.Server {
 	t.Helper()
 	var servers []*server.Server
 	port := FreePort(t)
@@ -48,7 +51,7 @@ func StartClusterWith(t testing.TB, n int, edit func(i int, o *server.Options)) 
 			o.Cluster.Port = port
 		}
 		if edit != nil {
-			edit(i, o)
+			edit(o)
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
@@ -86,6 +89,25 @@ func StartServer(t testing.TB, edit func(*server.Options)) *server.Server {
 		t.Fatal("the server did not start within 2m")
 	}
 	return s
+}
+
+// SystemUser, SystemPassword and AppUser, AppPassword are the users
+// WithSystemUser adds.
+const (
+	SystemUser     = "sys"
+	SystemPassword = "sys-test-password"
+	AppUser        = "app"
+	AppPassword    = "app-test-password"
+)
+
+// WithSystemUser is an edit for StartClusterWith: a system account SYS
+// with its user, and an application user in the global account (which
+// keeps JetStream).
+func WithSystemUser(o *server.Options) {
+	sys := server.NewAccount("SYS")
+	o.Accounts = []*server.Account{sys}
+	o.SystemAccount = "SYS"
+	o.Users = []*server.User{{Username: SystemUser, Password: SystemPassword, Account: sys}, {Username: AppUser, Password: AppPassword}}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -131,4 +153,28 @@ func WaitFor(t testing.TB, what string, cond func() (bool, string)) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: still not after %s: %s", what, waitBound, last)
+}
+
+// InventoryWithSystemUser is Inventory for servers started with
+// WithSystemUser, written in dir: the system user's password in a file
+// beside it, and every node's config_path in dir (where a local node
+// keeps its rollout lock). It returns the inventory's path.
+func InventoryWithSystemUser(t testing.TB, servers []*server.Server, dir string) string {
+	t.Helper()
+	for f, pw := range map[string]string{"sys.pw": SystemPassword, "app.pw": AppPassword} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := Inventory(servers)
+	for i := range servers {
+		name := fmt.Sprintf("n%d", i+1)
+		inv = strings.Replace(inv, fmt.Sprintf("name = %q\n", name), fmt.Sprintf("name = %q\nservice = { config_path = %q }\n", name, filepath.Join(dir, name+".conf")), 1)
+	}
+	inv = strings.Replace(inv, "[jetstream]", fmt.Sprintf("[server.auth]\nsystem_user = %q\nsystem_password = \"file:sys.pw\"\n\n[[server.auth.users]]\nuser = %q\npassword = \"file:app.pw\"\n\n[jetstream]", SystemUser, AppUser), 1)
+	p := filepath.Join(dir, "natsops.toml")
+	if err := os.WriteFile(p, []byte(inv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

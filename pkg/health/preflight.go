@@ -1,6 +1,8 @@
 package health
 
 import (
+	"slices"
+
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/monitor"
 )
@@ -39,6 +41,10 @@ type PreflightInput struct {
 	// judged without them. Leaving are the nodes the rollout removes: one
 	// already down is judged without.
 	Joining, Leaving []string
+	// Dead are members down for good (a dead node being replaced): the
+	// cluster is judged without them, and what the others report about
+	// them (a meta or stream replica offline) is no reason to refuse.
+	Dead []string
 	// Estate is the estate's gate on the cluster as it stands (nil: a
 	// cluster on its own).
 	Estate func(cur *cluster.Inventory, snaps map[string]*monitor.Snapshot) []Reason
@@ -79,6 +85,9 @@ func Preflight(in PreflightInput) PreflightVerdict {
 	for _, n := range in.Joining {
 		v.Absent[n] = true
 	}
+	for _, n := range in.Dead {
+		v.Absent[n] = true
+	}
 	for _, n := range in.Leaving {
 		if !serving(in.Snaps[n]) {
 			v.Absent[n] = true
@@ -99,6 +108,15 @@ func Preflight(in PreflightInput) PreflightVerdict {
 	v.Reasons = append(v.Reasons, ClusterReady(cur, in.Snaps)...)
 	if in.Estate != nil {
 		v.Reasons = append(v.Reasons, in.Estate(cur, in.Snaps)...)
+	}
+	if len(in.Dead) > 0 {
+		kept := v.Reasons[:0]
+		for _, r := range v.Reasons {
+			if !slices.Contains(in.Dead, r.Node) {
+				kept = append(kept, r)
+			}
+		}
+		v.Reasons = kept
 	}
 	switch {
 	case len(v.Reasons) == 0:

@@ -37,7 +37,7 @@ func TestConnectionsAndKick(t *testing.T) {
 		t.Cleanup(nc.Close)
 		apps = append(apps, nc)
 	}
-	sys, err := nats.Connect(clientURL(servers[0]), nats.UserInfo(natstest.SysUser, natstest.SysPassword))
+	sys, err := nats.Connect(clientURL(servers[0]), nats.UserInfo(natstest.SystemUser, natstest.SystemPassword))
 	if err != nil {
 		t.Fatal(err)
 	}

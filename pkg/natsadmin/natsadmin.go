@@ -31,22 +31,42 @@ type Client struct {
 	User, Password string
 }
 
-// New is the system account client of nodes (one cluster's), or
-// ErrNoSystemUser, or the error resolving the password (which names the
-// inventory key, never the secret).
+// New is the system account client of nodes (one cluster's): the user
+// server.auth.system_user names, or, for an inventory that declares its
+// system account in [accounts] (server.auth.system_account naming an
+// account with users, as `natsops demo` and the supercluster example do),
+// that account's first user with a password. ErrNoSystemUser when it
+// names neither; the error resolving a password names the inventory key,
+// never the secret.
 func New(inv *cluster.Inventory, nodes []*cluster.Node, env cluster.Env) (*Client, error) {
 	if inv == nil || len(nodes) == 0 {
 		return nil, errors.New("no nodes to connect to")
 	}
 	a := nodes[0].Server.Auth
-	if a.SystemUser == nil || a.SystemPassword == nil {
+	var c *Client
+	switch {
+	case a.SystemUser != nil && a.SystemPassword != nil:
+		pw, err := a.SystemPassword.Resolve(inv.Dir, env)
+		if err != nil {
+			return nil, fmt.Errorf("server.auth.system_password: %w", err)
+		}
+		c = &Client{User: *a.SystemUser, Password: pw}
+	case a.SystemAccount != nil:
+		for i, u := range inv.File.Accounts[*a.SystemAccount].Users {
+			if u.User == "" || u.Password == "" {
+				continue
+			}
+			pw, err := u.Password.Resolve(inv.Dir, env)
+			if err != nil {
+				return nil, fmt.Errorf("accounts.%s.users[%d].password: %w", *a.SystemAccount, i, err)
+			}
+			c = &Client{User: u.User, Password: pw}
+			break
+		}
+	}
+	if c == nil {
 		return nil, ErrNoSystemUser
 	}
-	pw, err := a.SystemPassword.Resolve(inv.Dir, env)
-	if err != nil {
-		return nil, fmt.Errorf("server.auth.system_password: %w", err)
-	}
-	c := &Client{User: *a.SystemUser, Password: pw}
 	for _, n := range nodes {
 		u := url.URL{Scheme: "nats", Host: net.JoinHostPort(n.RouteHost, strconv.Itoa(*n.Server.Port))}
 		if n.Server.TLS != nil {

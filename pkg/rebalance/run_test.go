@@ -49,7 +49,7 @@ func TestRunEvensRealClients(t *testing.T) {
 	for _, s := range servers {
 		urls = append(urls, clientURL(s))
 	}
-	admin, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(natstest.SysUser, natstest.SysPassword), nats.MaxReconnects(-1))
+	admin, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo(natstest.SystemUser, natstest.SystemPassword), nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)
 	}

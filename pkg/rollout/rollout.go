@@ -133,6 +133,10 @@ type Config struct {
 	// never counted as down, they are started after every other node, and
 	// each is waited for until its peers and the meta leader have it.
 	Joining []string
+	// Dead are members down for good (Operate's replace): preflight
+	// judges the cluster without them and ignores what the others report
+	// about them (health.PreflightInput.Dead).
+	Dead []string
 	// Operation names what this run does (the command and its plan): a
 	// stopped rollout is resumed only by a run of the same operation.
 	Operation string

@@ -173,7 +173,7 @@ func (r *runner) bootstrapAll(ctx context.Context, rep *Report, begin time.Time)
 // on health.Preflight's verdict: goes on, warns, or refuses. A selected
 // node whose host is unreachable fails even when preflight goes on.
 func (r *runner) preflight(ctx context.Context, sshErrs map[string]error, t time.Time) error {
-	in := health.PreflightInput{Inventory: r.inv, SSH: map[string]string{}, Joining: r.cfg.Joining, Estate: r.across.Gate, Stops: r.stops, Force: r.opts.Force}
+	in := health.PreflightInput{Inventory: r.inv, SSH: map[string]string{}, Joining: r.cfg.Joining, Dead: r.cfg.Dead, Estate: r.across.Gate, Stops: r.stops, Force: r.opts.Force}
 	for name, err := range sshErrs {
 		in.SSH[name] = text.OneLine(err.Error())
 	}
@@ -185,7 +185,7 @@ func (r *runner) preflight(ctx context.Context, sshErrs map[string]error, t time
 	r.pre = r.settle(ctx, in)
 	switch r.pre.Outcome {
 	case health.PreflightOK:
-		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete", len(r.inv.Nodes))
+		r.event("", StepPreflight, ResultOK, t, "%d nodes reachable (host and :8222), healthy, routes complete%s", len(r.current().Nodes), deadNote(r.cfg.Dead))
 	case health.PreflightForced:
 		for _, rs := range r.pre.Reasons {
 			r.event(rs.Node, StepPreflight, ResultWarning, t, "--force: skipped preflight check: %s (%s)", rs.Msg, rs.Code)
@@ -496,4 +496,12 @@ func (r *runner) connectAll(ctx context.Context) map[string]error {
 	wg.Wait()
 	r.hosts = hosts
 	return errs
+}
+
+// deadNote says which dead nodes preflight judged the cluster without.
+func deadNote(dead []string) string {
+	if len(dead) == 0 {
+		return ""
+	}
+	return " (without " + strings.Join(dead, ", ") + ", dead)"
 }

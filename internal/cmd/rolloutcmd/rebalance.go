@@ -54,13 +54,7 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 	ctx, stop := f.Sys.Interruptible(ctx)
 	defer stop()
 	inv := s.Inv
-	admin, err := natsadmin.New(inv, inv.Nodes, f.Sys.Getenv)
-	if errors.Is(err, natsadmin.ErrNoSystemUser) {
-		admin, err = natsadmin.NewFromAccounts(inv, inv.Nodes, f.Sys.Getenv)
-	}
-	if errors.Is(err, natsadmin.ErrNoSystemUser) {
-		return nil, cmdutil.WithCode(cmdutil.ExitError, fmt.Errorf("rebalance lists and closes client connections as the system account user, and %s: %w (or name an [accounts] table with users in server.auth.system_account); add them, run natsops deploy, then rerun", inv.Path, err))
-	}
+	admin, err := Admin(f, inv, s.Command)
 	if err != nil {
 		return nil, err
 	}

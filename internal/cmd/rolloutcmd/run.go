@@ -269,3 +269,29 @@ func metaLeader(ctx context.Context, f *cmdutil.Factory, cs []*cluster.Inventory
 	}
 	return health.MetaLeader(f.FleetReader().Read(ctx, nodes, nil))
 }
+
+// Operate runs an incident operation (evacuate, step-down, replace,
+// rescue) under the cluster's rollout lock, judged by gate first
+// (rollout.Operate): Ctrl-C reaches op through ctx, every event is
+// printed and, unless a dry run, recorded in the audit trail as the
+// command's run (natsops history shows it).
+func Operate(ctx context.Context, f *cmdutil.Factory, s Spec, gate rollout.Gate, op rollout.Op) (*rollout.Report, error) {
+	ctx, stop := f.Sys.Interruptible(ctx)
+	defer stop()
+	var trail *cmdutil.AuditRun
+	if !s.Options.DryRun {
+		trail = f.StartAudit(s.Command, s.Inv, s.Nodes, s.Conn)
+		trail.Plan = s.Plan
+	}
+	cfg := Config(f, s.Inv, s.Nodes, s.Conn, s.Options, trail.Tee(Printer(f, f.Sys.Clock.Now())))
+	cfg.Command = s.Command
+	if s.Edit != nil {
+		s.Edit(&cfg)
+	}
+	if trail != nil {
+		trail.Run.Operation = cfg.Operation
+	}
+	rep, err := rollout.Operate(ctx, cfg, gate, op)
+	trail.EndRollout(ctx, rep, err)
+	return rep, err
+}

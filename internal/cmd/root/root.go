@@ -13,6 +13,7 @@ import (
 	"github.com/natsops/natsops/internal/cmd/contexts"
 	"github.com/natsops/natsops/internal/cmd/demo"
 	"github.com/natsops/natsops/internal/cmd/deploy"
+	"github.com/natsops/natsops/internal/cmd/evacuate"
 	"github.com/natsops/natsops/internal/cmd/gendocs"
 	"github.com/natsops/natsops/internal/cmd/hashpassword"
 	"github.com/natsops/natsops/internal/cmd/history"
@@ -21,9 +22,12 @@ import (
 	"github.com/natsops/natsops/internal/cmd/provision"
 	"github.com/natsops/natsops/internal/cmd/rebalance"
 	"github.com/natsops/natsops/internal/cmd/render"
+	"github.com/natsops/natsops/internal/cmd/replace"
+	"github.com/natsops/natsops/internal/cmd/rescue"
 	"github.com/natsops/natsops/internal/cmd/restart"
 	"github.com/natsops/natsops/internal/cmd/server"
 	"github.com/natsops/natsops/internal/cmd/status"
+	"github.com/natsops/natsops/internal/cmd/stepdown"
 	"github.com/natsops/natsops/internal/cmd/tune"
 	"github.com/natsops/natsops/internal/cmd/validate"
 	"github.com/natsops/natsops/internal/cmd/version"
@@ -80,6 +84,10 @@ docs/output.md.`,
 		status.NewCmd(f, nil),
 		restart.NewCmd(f, nil),
 		rebalance.NewCmd(f, nil),
+		evacuate.NewCmd(f, nil),
+		stepdown.NewCmd(f, nil),
+		replace.NewCmd(f, nil),
+		rescue.NewCmd(f, nil),
 		check.NewCmd(f, nil),
 		hashpassword.NewCmd(f, nil),
 		version.NewCmd(f),
