@@ -75,6 +75,11 @@ type Options struct {
 	// ProcessAlive, when set, tells whether a local pid runs (a lock held
 	// by a dead process of this machine is stale).
 	ProcessAlive func(pid int) bool
+	// ProcessStart, when set, is a local pid's start time (clock ticks
+	// since boot) and whether it runs: written into the lock with PID,
+	// and a lock of this machine whose pid runs no more, or runs a
+	// process started at another time, is held by a dead rollout.
+	ProcessStart func(pid int) (start uint64, running bool)
 	// StopAfter, when positive, stops the rollout once this run has done
 	// that many nodes (a canary): the lock is released and the resume
 	// state kept, so a rerun of the same operation continues with the
@@ -167,6 +172,15 @@ type Config struct {
 	// The waits that poll report on Clock; a stop's exit, one blocking
 	// remote command, on the wall clock.
 	ProgressEvery time.Duration
+	// Stop, when done, ends the rollout before its next node, and only
+	// there: the node it is on is finished (stopped, started and
+	// confirmed back, soak included, or rolled back), never left
+	// stopped; the done nodes are recorded, the lock released, and the
+	// error is KindInterrupted (its Err the cause of Stop: the signal).
+	// Run's ctx, by contrast, also cuts the waits of the node it is on
+	// (a second Ctrl-C): even then a node's stop and start run to their
+	// end. nil: only ctx.
+	Stop context.Context
 	Options
 }
 

@@ -649,6 +649,7 @@ func TestLockStaleAndBreak(t *testing.T) {
 	w := newWorld()
 	w.files["n3"][LockPath] = `{"id":"old","owner":"me@here","pid":4242,"started":"2025-12-31T00:00:00Z"}`
 	cfg, _ := setup(t, w, Options{})
+	cfg.Command = "restart"
 	_, err := Run(context.Background(), cfg)
 	var held *LockHeldError
 	if !errors.As(err, &held) || !held.Stale || !strings.Contains(err.Error(), "--break-lock") || !strings.Contains(err.Error(), "me@here") {

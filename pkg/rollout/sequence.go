@@ -37,6 +37,30 @@ type runner struct {
 	stops bool
 	// state is this rollout's record on the nodes (resumed or new).
 	state *State
+	// stop is done when the rollout must end before its next node
+	// (Config.Stop or ctx).
+	stop context.Context
+}
+
+// stopping is ctx, also done (with stop's cause) when stop is.
+func stopping(ctx, stop context.Context) (context.Context, context.CancelFunc) {
+	if stop == nil {
+		return ctx, func() {}
+	}
+	c, cancel := context.WithCancelCause(ctx)
+	undo := context.AfterFunc(stop, func() { cancel(context.Cause(stop)) })
+	return c, func() {
+		undo()
+		cancel(nil)
+	}
+}
+
+// cause is why ctx is done: the signal behind a soft stop, or ctx.Err().
+func cause(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return ctx.Err()
 }
 
 func newRunner(cfg Config) *runner {
@@ -72,6 +96,9 @@ func (r *runner) current() *cluster.Inventory { return r.inv.Without(r.pre.Absen
 func (r *runner) run(ctx context.Context) (*Report, error) {
 	begin := r.clock.Now()
 	rep := &Report{ID: newID(), Applied: map[string]Kind{}}
+	var unstop context.CancelFunc
+	r.stop, unstop = stopping(ctx, r.cfg.Stop)
+	defer unstop()
 	sshErrs := r.connectAll(ctx)
 	defer func() {
 		for _, h := range r.hosts {
@@ -298,10 +325,10 @@ func (r *runner) resume(rep *Report, d orderDecision, found *foundState, t time.
 func (r *runner) each(ctx context.Context, rep *Report, todo []string, begin time.Time) error {
 	for i := 0; i < len(todo); i++ {
 		name := todo[i]
-		if ctx.Err() != nil {
+		if r.stop.Err() != nil {
 			rep.NotDone = todo[i:]
-			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted: %s not touched", name)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: ctx.Err()})
+			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted (%v): %s not touched; done: %s", cause(r.stop), name, text.OrNone(rep.Done))
+			return r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: cause(r.stop)})
 		}
 		if err := r.change(ctx, rep, name); err != nil {
 			rep.NotDone = todo[i+1:]
@@ -328,7 +355,7 @@ func (r *runner) each(ctx context.Context, rep *Report, todo []string, begin tim
 			return nil
 		}
 		if r.opts.Pause > 0 {
-			if err := r.pause(ctx, name, rest[0]); err != nil {
+			if err := r.pause(r.stop, name, rest[0]); err != nil {
 				rep.NotDone = rest
 				return err
 			}
@@ -346,6 +373,7 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 	// gate, and every later one, expects it.
 	delete(r.pre.Absent, name)
 	nr := newNodeRun(r.env, r.byName[name], r.cfg.Actions[name], nodeView{absent: r.pre.Absent, up: r.pre.Up, baseline: r.pre.Baseline, snaps: r.snaps})
+	nr.stop = r.stop
 	res, err := nr.run(ctx)
 	r.snaps = res.snaps
 	if res.left {
@@ -397,8 +425,8 @@ func (r *runner) pause(ctx context.Context, after, next string) error {
 		}
 		if err := r.clock.Sleep(ctx, step); err != nil {
 			tick(0)
-			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause: %s not touched", next)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: err})
+			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause (%v): %s not touched", cause(ctx), next)
+			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: cause(ctx)})
 		}
 	}
 	tick(0)

@@ -21,7 +21,7 @@ import (
 // (user@host, pid), the real monitor, clock and hosts, the estate's view,
 // progress reports; the options' zero values are the engine's defaults.
 func Config(f *cmdutil.Factory, inv *cluster.Inventory, nodes []*cluster.Node, conn *cmdutil.Connector, opts rollout.Options, events func(rollout.Event)) rollout.Config {
-	opts.Owner, opts.PID, opts.ProcessAlive = f.Owner(conn), f.Sys.PID, f.Sys.ProcessAlive
+	opts.Owner, opts.PID, opts.ProcessAlive, opts.ProcessStart = f.Owner(conn), f.Sys.PID, f.Sys.ProcessAlive, f.Sys.ProcessStart
 	return rollout.Config{
 		Inventory: inv,
 		Nodes:     nodes,
