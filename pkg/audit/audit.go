@@ -133,9 +133,13 @@ type Record struct {
 	InventorySHA256 string    `json:"inventory_sha256"`
 	// Node is the node a node's record is about ("" in the operator's
 	// record, which covers every node).
-	Node        string    `json:"node,omitempty"`
-	Nodes       []string  `json:"nodes"`
-	Order       []string  `json:"order,omitempty"`
+	Node  string   `json:"node,omitempty"`
+	Nodes []string `json:"nodes"`
+	Order []string `json:"order,omitempty"`
+	// Done and NotDone are the nodes the run changed and those it left
+	// (a rollout that stopped or was interrupted says which here).
+	Done        []string  `json:"done,omitempty"`
+	NotDone     []string  `json:"not_done,omitempty"`
 	Plan        []Planned `json:"plan"`
 	Steps       []Step    `json:"steps"`
 	Outcome     string    `json:"outcome"`
@@ -156,7 +160,7 @@ func Build(run Run, res Result, secrets []string) (local Record, nodes []Record)
 		Schema: Schema, Time: run.Started.UTC(), DurationMS: max(res.End.Sub(run.Started).Milliseconds(), 0),
 		Run: run.ID, Command: run.Command, Operation: scrub(run.Operation), Who: run.Who, From: run.From,
 		Natsops: run.Version, Inventory: run.Inventory, InventorySHA256: run.InventorySHA256,
-		Nodes: text.NonNil(run.Nodes), Order: res.Order, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
+		Nodes: text.NonNil(run.Nodes), Order: res.Order, Done: res.Done, NotDone: res.NotDone, Outcome: res.Outcome, Error: scrub(res.Error), ExitCode: res.ExitCode,
 	}
 	plan := make([]Planned, len(res.Plan))
 	for i, p := range res.Plan {

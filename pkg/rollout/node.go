@@ -134,7 +134,7 @@ func (nr *nodeRun) twoDown(down []string, t time.Time) error {
 
 // interrupted stops before the node was touched.
 func (nr *nodeRun) interrupted(ctx context.Context, t time.Time, what string) error {
-	nr.event(nr.n.Name, StepStop, ResultInterrupted, t, "interrupted (%v): %s not touched", cause(ctx), nr.n.Name)
+	nr.event(nr.n.Name, StepStop, ResultInterrupted, t, "%s: %s not touched", interruptedBy(ctx), nr.n.Name)
 	return nr.errorf(&Error{Kind: KindInterrupted, Node: nr.n.Name, Step: what, Err: cause(ctx)})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -53,6 +54,15 @@ func stopping(ctx, stop context.Context) (context.Context, context.CancelFunc) {
 		undo()
 		cancel(nil)
 	}
+}
+
+// interruptedBy words why ctx is done for an event: the signal, or
+// "interrupted".
+func interruptedBy(ctx context.Context) string {
+	if c := cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c.Error()
+	}
+	return "interrupted"
 }
 
 // cause is why ctx is done: the signal behind a soft stop, or ctx.Err().
@@ -327,7 +337,7 @@ func (r *runner) each(ctx context.Context, rep *Report, todo []string, begin tim
 		name := todo[i]
 		if r.stop.Err() != nil {
 			rep.NotDone = todo[i:]
-			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted (%v): %s not touched; done: %s", cause(r.stop), name, text.OrNone(rep.Done))
+			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "%s: %s not touched; done: %s", interruptedBy(r.stop), name, text.OrNone(rep.Done))
 			return r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: cause(r.stop)})
 		}
 		if err := r.change(ctx, rep, name); err != nil {
@@ -425,7 +435,7 @@ func (r *runner) pause(ctx context.Context, after, next string) error {
 		}
 		if err := r.clock.Sleep(ctx, step); err != nil {
 			tick(0)
-			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause (%v): %s not touched", cause(ctx), next)
+			r.event(next, StepPause, ResultInterrupted, t, "%s during the pause: %s not touched", interruptedBy(ctx), next)
 			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: cause(ctx)})
 		}
 	}

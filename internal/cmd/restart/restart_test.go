@@ -31,7 +31,7 @@ func TestFlags(t *testing.T) {
 	o, _, err = parse(t, "--node", "n2", "--mode", "fast", "--force", "--dry-run", "--timeout", "30s", "--poll", "10ms",
 		"--break-lock", "--no-resume", "--stop-after", "1", "--pause", "5m", "--healthy-for", "20s", "--allow-unavailable")
 	if err != nil || o.Node != "n2" || o.Mode != service.Fast || !o.Force || !o.DryRun || o.Timeout != 30*time.Second || o.Poll != 10*time.Millisecond ||
-		!o.BreakLock || !o.NoResume || o.Canary.StopAfter != 1 || o.Canary.Pause != 5*time.Minute || o.Canary.HealthyFor != 20*time.Second || !o.Canary.AllowUnavailable {
+		!o.Canary.BreakLock || !o.NoResume || o.Canary.StopAfter != 1 || o.Canary.Pause != 5*time.Minute || o.Canary.HealthyFor != 20*time.Second || !o.Canary.AllowUnavailable {
 		t.Errorf("flags: %+v, %v", o, err)
 	}
 	for _, bad := range [][]string{

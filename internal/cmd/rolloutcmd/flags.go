@@ -20,9 +20,13 @@ import (
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
-// Flags are restart's and deploy's canary, soak and JetStream
-// availability flags.
+// Flags are restart's and deploy's canary, soak, JetStream availability
+// and lock flags.
 type Flags struct {
+	// BreakLock removes a dead rollout's lock first (--break-lock: the
+	// one implementation both commands share, so every lock message's
+	// advice names a flag the command has).
+	BreakLock        bool
 	StopAfter        int
 	AllowUnavailable bool
 	Pause            time.Duration
@@ -38,6 +42,7 @@ func (c *Flags) Register(f *pflag.FlagSet, upgrades bool) {
 	f.IntVar(&c.StopAfter, "stop-after", 0, "stop cleanly after this many nodes are done and healthy (a canary); a rerun continues with the rest")
 	f.DurationVar(&c.Pause, "pause", 0, "soak this long between nodes (not after the last), with a countdown on a terminal; Ctrl-C during it stops cleanly")
 	f.DurationVar(&c.HealthyFor, "healthy-for", rollout.DefaultHealthyFor, "a restarted node must stay ready this long, every reading healthy, before the next node")
+	f.BoolVar(&c.BreakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead: the lock error says when its process is gone)")
 	f.BoolVar(&c.AllowUnavailable, "allow-unavailable", false, "stop a node although streams or consumers with a replica on it lose availability while it is down (R1, or too few current peers); each is named")
 	if upgrades {
 		f.DurationVar(&c.StartTimeout, "start-timeout", rollout.DefaultStartTimeout, "per node: how long the first start after a nats-server version change may take to be back (never less than --timeout)")
@@ -66,7 +71,7 @@ func (c *Flags) Validate(f *pflag.FlagSet) error {
 // Apply puts the flags into the rollout's options.
 func (c *Flags) Apply(o *rollout.Options) {
 	o.StopAfter, o.Pause, o.HealthyFor, o.StartTimeout = c.StopAfter, c.Pause, c.HealthyFor, c.StartTimeout
-	o.AllowUnavailable = c.AllowUnavailable
+	o.AllowUnavailable, o.BreakLock = c.AllowUnavailable, c.BreakLock
 }
 
 // Stopped is the line that says a --stop-after run stopped as asked.
