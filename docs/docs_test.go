@@ -526,6 +526,9 @@ var shownCommands = map[string]shown{
 	"natsops diff":              {run: cluster},
 	"natsops history":           {run: cluster, out: "restart"},
 	"natsops history --node n2": {run: cluster, out: "restart"},
+	// docs/incidents.md: a dead run's lock needs a natsops killed with
+	// SIGKILL while it holds one (e2e/locks_test.go).
+	"natsops deploy --break-lock --yes": {run: e2e, where: []string{"e2e/locks_test.go TestDeployBreaksADeadLock"}},
 
 	// docs/prometheus.md: the cron line, with the operator's inventory
 	// and node_exporter's directory as the demo has them.

@@ -104,14 +104,17 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// DefaultHealthyFor is Options.HealthyFor's default: at the default 50ms
-// poll, two more full readings (node and cluster) after the one that
-// found the node back, so three in a row. Each costs its window once per
-// node, which no other gate overlaps: on the 3-node testbed 150ms made a
-// fast rolling restart 1.28x the floor (bench/restart-floor.sh, 5 runs);
-// see docs/rollouts.md "What the gates cost" for the figures at this default. A
-// replica still catching up extends the window (holdReady) whatever it is.
-const DefaultHealthyFor = 100 * time.Millisecond
+// DefaultHealthyFor is Options.HealthyFor's default: a node must stay
+// ready 10s after it is back before the next node goes down, as Nomad's
+// min_healthy_time example and Consul autopilot's stabilization time. A
+// node that dies a few seconds after its start (killed 3s after it on a
+// local cluster, bench/crash-after-start.sh) went unnoticed at 100ms in
+// every run: the rollout had moved on and stopped the next node, two
+// nodes down at once; at 5s and 10s it was caught at that node, the
+// others untouched. It costs its window once per node (3 nodes: 30s);
+// the figures are in docs/rollouts.md "Why --healthy-for defaults to
+// 10s". A replica still catching up extends the window (holdReady).
+const DefaultHealthyFor = 10 * time.Second
 
 // DefaultStartTimeout is Options.StartTimeout's default.
 const DefaultStartTimeout = 10 * time.Minute

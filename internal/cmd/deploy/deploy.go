@@ -143,7 +143,7 @@ config, a node not readable, the lock held by another run).`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
-			if err := o.Canary.Validate(cmd.Flags()); err != nil {
+			if err := o.Canary.Validate(cmd.Flags(), o.Sys.Getenv); err != nil {
 				return err
 			}
 			if o.Restart != deploy.RestartAuto && o.Restart != deploy.RestartNever && o.Restart != deploy.RestartAlways {

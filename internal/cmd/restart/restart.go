@@ -118,7 +118,7 @@ command), 5 cancelled or interrupted.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
-			if err := o.Canary.Validate(cmd.Flags()); err != nil {
+			if err := o.Canary.Validate(cmd.Flags(), o.Sys.Getenv); err != nil {
 				return err
 			}
 			m, err := service.ParseMode(mode)

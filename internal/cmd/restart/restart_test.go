@@ -9,6 +9,7 @@ import (
 	"github.com/natsops/natsops/internal/cmd/cmdtest"
 	"github.com/natsops/natsops/internal/cmd/restart"
 	"github.com/natsops/natsops/internal/cmdutil"
+	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
 
@@ -25,7 +26,7 @@ func parse(t *testing.T, args ...string) (*restart.Options, int, error) {
 // place (rollout's); the run is not called when validation refuses.
 func TestFlags(t *testing.T) {
 	o, code, err := parse(t)
-	if err != nil || code != 0 || o.Mode != service.Graceful || o.Timeout != 2*time.Minute || o.Poll != 50*time.Millisecond || o.Canary.HealthyFor != 100*time.Millisecond {
+	if err != nil || code != 0 || o.Mode != service.Graceful || o.Timeout != 2*time.Minute || o.Poll != 50*time.Millisecond || o.Canary.HealthyFor != rollout.DefaultHealthyFor {
 		t.Fatalf("defaults: %+v, exit %d, %v", o, code, err)
 	}
 	o, _, err = parse(t, "--node", "n2", "--mode", "fast", "--force", "--dry-run", "--timeout", "30s", "--poll", "10ms",
