@@ -68,9 +68,11 @@ Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or a closed output pipe
 restarted is finished first (started and confirmed back, never left
 stopped), then the lock is released and the run recorded as interrupted
 with the nodes done; a rerun resumes. A second Ctrl-C stops waiting for
-the node (its stop and start still run to their end). A rerun of the same restart (same nodes
-and mode) within an hour of a failure or Ctrl-C resumes it, and says so
-before touching a node: the nodes that rollout confirmed back are skipped.
+the node (its stop and start still run to their end).
+
+A rerun of the same restart (same nodes and mode) within an hour of a
+failure or an interruption resumes it, and says so before touching a
+node: the nodes that rollout confirmed back are skipped.
 --no-resume restarts every node again; any other operation, or older
 state, starts afresh.
 
