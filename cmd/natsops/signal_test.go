@@ -24,7 +24,7 @@ import (
 // SIGTERM. Each time natsops survives, finishes that node (confirmed back,
 // never left stopped), does not touch the next, releases the lock, records
 // the run as interrupted with the node done, and exits 5; the cluster is
-// healthy after (natsops status exit 0).
+// healthy after (natsops status exit 0). SIGINT (Ctrl-C) does the same.
 func TestSignalMidNodeFinishesIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds natsops, starts a local cluster")
@@ -32,7 +32,7 @@ func TestSignalMidNodeFinishesIt(t *testing.T) {
 	bin := buildNatsops(t)
 	c := localCluster(t, bin)
 	inv := c.InventoryPath()
-	for _, sig := range []string{"SIGPIPE", "SIGHUP", "SIGTERM"} {
+	for _, sig := range []string{"SIGPIPE", "SIGHUP", "SIGTERM", "SIGINT"} {
 		t.Run(sig, func(t *testing.T) {
 			cmd := exec.Command(bin, "restart", "--yes", "--mode", "fast", "--healthy-for", "1s", "-i", inv)
 			cmd.Env = append(os.Environ(), audit.EnvLog+"="+auditLogOf(bin))
@@ -66,6 +66,8 @@ func TestSignalMidNodeFinishesIt(t *testing.T) {
 				_ = cmd.Process.Signal(syscall.SIGHUP)
 			case "SIGTERM":
 				_ = cmd.Process.Signal(syscall.SIGTERM)
+			case "SIGINT":
+				_ = cmd.Process.Signal(syscall.SIGINT)
 			}
 			var rest []string
 			if sig != "SIGPIPE" {
