@@ -535,6 +535,9 @@ var shownCommands = map[string]shown{
 	"natsops replace --node n3 --yes":    {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
 	"natsops deploy --timeout 10m --yes": {run: e2e, where: []string{"e2e/ops_test.go TestReplaceDeadNode"}},
 	"natsops rescue --lost n2,n3 --yes":  {run: e2e, where: []string{"e2e/ops_test.go TestRescueLostQuorum"}},
+	// docs/incidents.md: a dead run's lock needs a natsops killed with
+	// SIGKILL while it holds one (e2e/locks_test.go).
+	"natsops deploy --break-lock --yes": {run: e2e, where: []string{"e2e/locks_test.go TestDeployBreaksADeadLock"}},
 
 	// docs/prometheus.md: the cron line, with the operator's inventory
 	// and node_exporter's directory as the demo has them.

@@ -131,8 +131,9 @@ func records(t *testing.T, out string) []audit.Record {
 // whole window on every reading (no new process, no route or meta leader
 // lost after the gate; a stream replica a few entries behind under the
 // traffic is counted, not a flap, and is current again by the window's
-// end). This is the measurement behind --healthy-for's small default:
-// each steady event's reading count, and how many saw a replica behind,
+// end): a long soak under traffic does not flap on healthy nodes (the
+// default's length is chosen in docs/rollouts.md, bench/crash-after-start.sh).
+// Each steady event's reading count, and how many saw a replica behind,
 // is logged.
 func TestRestartStaysReadyUnderTraffic(t *testing.T) {
 	needCluster(t)

@@ -23,6 +23,11 @@ import (
 var tb *testbed.Testbed
 
 func TestMain(m *testing.M) {
+	// The testbed's rollouts soak 100ms a node, not the 10s default
+	// (tested in internal/cmd/restart and deploy; what it buys is
+	// bench/crash-after-start.sh's): dozens of rollouts, 30s more each.
+	// A test about the soak passes --healthy-for.
+	os.Setenv("NATSOPS_HEALTHY_FOR", "100ms")
 	dir := os.Getenv("NATSOPS_TESTBED_DIR")
 	if dir == "" {
 		dir = "../testbed/out"

@@ -15,6 +15,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The rollouts these tests run on fresh local clusters soak 100ms a
+	// node, not the 10s default (tested in internal/cmd/restart and
+	// deploy): dozens of rollouts, 30s more each, would add many minutes.
+	// A test about the soak passes --healthy-for.
+	os.Setenv("NATSOPS_HEALTHY_FOR", "100ms")
 	testscript.Main(m, map[string]func(){
 		"natsops": func() { os.Exit(root.Main(cmdutil.NewSystem(), cmdutil.Link{})) },
 	})

@@ -67,11 +67,27 @@ type RunOptions struct {
 	Owner        string
 	PID          int
 	ProcessAlive func(pid int) bool
+	// HealthyFor is the soak of each node of the demo's rolling restart
+	// (0: DemoHealthyFor).
+	HealthyFor time.Duration
 	// Progress, when set, is told what the demo waits for and sees, at
 	// least every progress.Every: the cluster becoming healthy after its
 	// start, and every wait of the rolling restarts it runs
 	// (rollout.Config.Progress). Nil: no reports.
 	Progress progress.Func
+}
+
+// DemoHealthyFor is the soak of each node of the demo's rolling restart:
+// shorter than rollout.DefaultHealthyFor (10s) so the demo takes seconds,
+// not half a minute; its nodes are fresh local processes. natsops restart
+// on the kept demo soaks the default.
+const DemoHealthyFor = 2 * time.Second
+
+func demoSoak(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return DemoHealthyFor
 }
 
 // Hooks show the demo as it goes; any may be nil.
@@ -188,7 +204,7 @@ func (c *Cluster) restartConfig(inv *cluster.Inventory, opts RunOptions, operati
 		Events:    events,
 		Progress:  opts.Progress,
 		Across:    rollout.AcrossFor(inv),
-		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive},
+		Options:   rollout.Options{Mode: opts.Mode, NodeTimeout: opts.Timeout, Owner: opts.Owner, PID: opts.PID, ProcessAlive: opts.ProcessAlive, HealthyFor: demoSoak(opts.HealthyFor)},
 	}
 }
 

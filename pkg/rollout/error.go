@@ -1,6 +1,8 @@
 package rollout
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -61,10 +63,14 @@ func (e *Error) Error() string {
 	case KindJetStream:
 		return e.jetStreamError()
 	case KindInterrupted:
-		if e.Step == StepPause {
-			return fmt.Sprintf("interrupted during the pause before %s: the nodes before it are done and recorded, %s was not touched; rerun natsops %s to continue", e.Node, e.Node, e.cmd())
+		why := "interrupted"
+		if e.Err != nil && !errors.Is(e.Err, context.Canceled) {
+			why = e.Err.Error()
 		}
-		return fmt.Sprintf("interrupted before %s %s; rerun natsops %s to continue", e.Step, e.Node, e.cmd())
+		if e.Step == StepPause {
+			return fmt.Sprintf("%s during the pause before %s: the nodes before it are done and recorded, %s was not touched; rerun natsops %s to continue", why, e.Node, e.Node, e.cmd())
+		}
+		return fmt.Sprintf("%s before %s %s; rerun natsops %s to continue", why, e.Step, e.Node, e.cmd())
 	}
 	switch {
 	case e.Step == StepInstall:

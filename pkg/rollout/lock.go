@@ -48,10 +48,15 @@ func LockPathFor(n *cluster.Node) string { return pathsFor(n).lock }
 
 // LockInfo is the content of a node's lock file: who holds it.
 type LockInfo struct {
-	ID      string    `json:"id"`
-	Owner   string    `json:"owner"` // user@host
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
+	ID    string `json:"id"`
+	Owner string `json:"owner"` // user@host
+	PID   int    `json:"pid"`
+	// PIDStart is the holder process's start time on its machine (clock
+	// ticks since boot: /proc/PID/stat field 22), so a pid reused by
+	// another process is not taken for the holder (0: unknown, as in a
+	// lock written before natsops recorded it).
+	PIDStart uint64    `json:"pid_start,omitempty"`
+	Started  time.Time `json:"started"`
 }
 
 func (l LockInfo) String() string {
@@ -87,6 +92,13 @@ type LockHeldError struct {
 	// Stale: the holder's process is gone (same machine) or the lock is
 	// older than StaleAfter.
 	Stale bool
+	// Dead: the holder ran on this machine and its process is provably
+	// gone (its pid runs no more, or runs a process started at another
+	// time).
+	Dead bool
+	// Command is the natsops command that met the lock ("" when it has
+	// no --break-lock: the advice then names the file to remove).
+	Command string
 }
 
 func (e *LockHeldError) Error() string {
@@ -98,10 +110,17 @@ func (e *LockHeldError) Error() string {
 	if path == "" {
 		path = LockPath
 	}
-	if e.Stale {
-		return fmt.Sprintf("%s: a stale rollout lock %s is held by %s; if that rollout is not running, rerun with --break-lock", e.Node, path, who)
+	brk := fmt.Sprintf("rerun natsops %s with --break-lock", e.Command)
+	if e.Command == "" {
+		brk = fmt.Sprintf("remove %s on %s", path, e.Node)
 	}
-	return fmt.Sprintf("%s: another rollout holds the lock %s: %s; wait for it to finish, or if it is dead, rerun with --break-lock", e.Node, path, who)
+	if e.Dead {
+		return fmt.Sprintf("%s: the rollout lock %s is held by pid %d on this machine, which is no longer running (%s): %s", e.Node, path, e.Holder.PID, who, brk)
+	}
+	if e.Stale {
+		return fmt.Sprintf("%s: a stale rollout lock %s is held by %s; if that rollout is not running, %s", e.Node, path, who, brk)
+	}
+	return fmt.Sprintf("%s: another rollout holds the lock %s: %s; wait for it to finish, or if it is dead, %s", e.Node, path, who, brk)
 }
 
 // StaleAfter: a lock older than this is reported stale.
@@ -139,7 +158,9 @@ type locker struct {
 	// info is what the lock says of this rollout.
 	info         LockInfo
 	breakLock    bool
+	command      string
 	processAlive func(pid int) bool
+	processStart func(pid int) (uint64, bool)
 	// locked are the hosts whose lock is taken; finished: the rollout
 	// completed, so the release removes the state too.
 	locked   []string
@@ -147,7 +168,11 @@ type locker struct {
 }
 
 func newLocker(e *env, byName map[string]*cluster.Node, info LockInfo) *locker {
-	return &locker{hosts: e.hosts, byName: byName, clock: e.clock, info: info, breakLock: e.opts.BreakLock, processAlive: e.opts.ProcessAlive}
+	if e.opts.ProcessStart != nil && info.PID > 0 {
+		info.PIDStart, _ = e.opts.ProcessStart(info.PID)
+	}
+	return &locker{hosts: e.hosts, byName: byName, clock: e.clock, info: info, breakLock: e.opts.BreakLock, command: e.command,
+		processAlive: e.opts.ProcessAlive, processStart: e.opts.ProcessStart}
 }
 
 // foundState is a stopped rollout's state, read with the lock, and the
@@ -177,9 +202,10 @@ func (l *locker) acquire(ctx context.Context) (*foundState, error) {
 		case strings.HasPrefix(out, "natsops:held"):
 			if _, already := fail.(*LockHeldError); fail == nil || !already {
 				raw := strings.TrimSpace(strings.TrimPrefix(out, "natsops:held"))
-				held := &LockHeldError{Node: name, Raw: raw, Path: pathsFor(l.byName[name]).lock}
+				held := &LockHeldError{Node: name, Raw: raw, Path: pathsFor(l.byName[name]).lock, Command: l.command}
 				_ = json.Unmarshal([]byte(raw), &held.Holder)
-				held.Stale = l.stale(held.Holder)
+				held.Dead = l.dead(held.Holder)
+				held.Stale = held.Dead || l.stale(held.Holder)
 				fail = held
 			}
 		case strings.HasPrefix(out, "natsops:locked"):
@@ -246,10 +272,32 @@ func (l *locker) stale(h LockInfo) bool {
 	if !h.Started.IsZero() && l.clock.Now().Sub(h.Started) > StaleAfter {
 		return true
 	}
-	if l.processAlive != nil && h.Owner == l.info.Owner && !l.processAlive(h.PID) {
-		return true
-	}
 	return false
+}
+
+// dead: the lock of holder h was taken on this machine (the host of its
+// owner is ours) by a process that is gone: its pid does not run, or
+// runs a process that started at another time than the holder.
+func (l *locker) dead(h LockInfo) bool {
+	if h.PID <= 0 || h.Owner == "" || hostOf(h.Owner) != hostOf(l.info.Owner) || hostOf(h.Owner) == "" {
+		return false
+	}
+	if l.processStart != nil {
+		start, running := l.processStart(h.PID)
+		if !running {
+			return true
+		}
+		return h.PIDStart != 0 && start != 0 && start != h.PIDStart
+	}
+	return l.processAlive != nil && !l.processAlive(h.PID)
+}
+
+// hostOf is the host of an owner user@host.
+func hostOf(owner string) string {
+	if i := strings.LastIndexByte(owner, '@'); i >= 0 {
+		return owner[i+1:]
+	}
+	return ""
 }
 
 // release drops our lock on the named hosts, whatever ctx says (also

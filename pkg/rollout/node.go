@@ -52,6 +52,9 @@ type nodeRun struct {
 	baseline health.Baseline
 	// snaps is the latest reading of every node, updated as it goes.
 	snaps fleet.Snapshots
+	// stop is done when the rollout must end before its next node: the
+	// node is then not touched if it was not yet, and finished if it was.
+	stop context.Context
 }
 
 // nodeResult is what a node's change leaves the rest of the rollout.
@@ -72,7 +75,16 @@ func newNodeRun(e *env, n *cluster.Node, a Action, v nodeView) *nodeRun {
 	if snaps == nil {
 		snaps = fleet.Snapshots{}
 	}
-	return &nodeRun{env: e, n: n, a: a, kind: kindOf(a), absent: absent, up: v.up, baseline: v.baseline, snaps: snaps}
+	return &nodeRun{env: e, n: n, a: a, kind: kindOf(a), absent: absent, up: v.up, baseline: v.baseline, snaps: snaps, stop: context.Background()}
+}
+
+// stopping is the context of the part of a node's change before it is
+// touched: done at a soft stop or a cancellation.
+func (nr *nodeRun) stopping(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
+	}
+	return nr.stop
 }
 
 // run changes the node. The error, when there is one, says where it
@@ -122,8 +134,8 @@ func (nr *nodeRun) twoDown(down []string, t time.Time) error {
 
 // interrupted stops before the node was touched.
 func (nr *nodeRun) interrupted(ctx context.Context, t time.Time, what string) error {
-	nr.event(nr.n.Name, StepStop, ResultInterrupted, t, "interrupted: %s not touched", nr.n.Name)
-	return nr.errorf(&Error{Kind: KindInterrupted, Node: nr.n.Name, Step: what, Err: ctx.Err()})
+	nr.event(nr.n.Name, StepStop, ResultInterrupted, t, "%s: %s not touched", interruptedBy(ctx), nr.n.Name)
+	return nr.errorf(&Error{Kind: KindInterrupted, Node: nr.n.Name, Step: what, Err: cause(ctx)})
 }
 
 // remove takes node out of the cluster: never below the JetStream quorum,
@@ -134,8 +146,8 @@ func (nr *nodeRun) remove(ctx context.Context) error {
 	n := nr.n
 	t := nr.clock.Now()
 	nr.snaps = nr.readAll(ctx, nr.cur().Nodes, nr.snaps)
-	if ctx.Err() != nil {
-		return nr.interrupted(ctx, t, "removing")
+	if sctx := nr.stopping(ctx); sctx.Err() != nil {
+		return nr.interrupted(sctx, t, "removing")
 	}
 	if why := health.QuorumWithout(nr.snaps, n.Name); why != "" {
 		return nr.fail(StepStop, errors.New(why+": nothing was stopped"), nil, t)
@@ -144,9 +156,12 @@ func (nr *nodeRun) remove(ctx context.Context) error {
 		return nr.twoDown(down, t)
 	}
 	if up(nr.snaps[n.Name]) {
-		if err := nr.stopGate(ctx); err != nil {
+		if err := nr.stopGate(nr.stopping(ctx)); err != nil {
 			return err
 		}
+	}
+	if sctx := nr.stopping(ctx); sctx.Err() != nil {
+		return nr.interrupted(sctx, t, "removing")
 	}
 	if _, err := nr.steps(ctx, nr.opts.Mode, false); err != nil {
 		return err
@@ -199,6 +214,9 @@ func (nr *nodeRun) reload(ctx context.Context) error {
 	n := nr.n
 	t := nr.clock.Now()
 	before := nr.read.Node(ctx, n)
+	if sctx := nr.stopping(ctx); sctx.Err() != nil {
+		return nr.interrupted(sctx, t, "reloading")
+	}
 	if before == nil || before.Varz == nil {
 		err := fmt.Errorf("the monitoring endpoint does not answer (%v), so a reload could not be confirmed; nothing changed on %s: check it with natsops status", errOf(before), n.Name)
 		nr.event(n.Name, StepReload, ResultFailed, t, "%v", err)
@@ -307,10 +325,10 @@ func (nr *nodeRun) restart(ctx context.Context) error {
 	// Never two down: every other node must be serving before this one
 	// stops (unless this one is already down: starting it only helps).
 	fresh := nr.readAll(ctx, nr.inv.Nodes, nr.snaps)
-	if ctx.Err() != nil {
-		// Interrupted while reading: the readings are errors, not nodes
-		// down. Nothing was touched.
-		return nr.interrupted(ctx, t, "stopping")
+	if sctx := nr.stopping(ctx); sctx.Err() != nil {
+		// Interrupted while reading (the readings may be errors, not
+		// nodes down) or before: nothing was touched.
+		return nr.interrupted(sctx, t, "stopping")
 	}
 	nr.snaps = fresh
 	if up(nr.snaps[n.Name]) {
@@ -320,9 +338,15 @@ func (nr *nodeRun) restart(ctx context.Context) error {
 		if down := nr.othersDown(); len(down) > 0 {
 			return nr.twoDown(down, t)
 		}
-		if err := nr.stopGate(ctx); err != nil {
+		if err := nr.stopGate(nr.stopping(ctx)); err != nil {
 			return err
 		}
+	}
+	// The last moment to stop before the node is touched: from here on
+	// it is finished (stopped, started, confirmed back) whatever stop
+	// says.
+	if sctx := nr.stopping(ctx); sctx.Err() != nil {
+		return nr.interrupted(sctx, t, "stopping")
 	}
 	if nr.a != nil {
 		if err := nr.installFiles(ctx); err != nil {

@@ -75,6 +75,11 @@ type Options struct {
 	// ProcessAlive, when set, tells whether a local pid runs (a lock held
 	// by a dead process of this machine is stale).
 	ProcessAlive func(pid int) bool
+	// ProcessStart, when set, is a local pid's start time (clock ticks
+	// since boot) and whether it runs: written into the lock with PID,
+	// and a lock of this machine whose pid runs no more, or runs a
+	// process started at another time, is held by a dead rollout.
+	ProcessStart func(pid int) (start uint64, running bool)
 	// StopAfter, when positive, stops the rollout once this run has done
 	// that many nodes (a canary): the lock is released and the resume
 	// state kept, so a rerun of the same operation continues with the
@@ -99,14 +104,17 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// DefaultHealthyFor is Options.HealthyFor's default: at the default 50ms
-// poll, two more full readings (node and cluster) after the one that
-// found the node back, so three in a row. Each costs its window once per
-// node, which no other gate overlaps: on the 3-node testbed 150ms made a
-// fast rolling restart 1.28x the floor (bench/restart-floor.sh, 5 runs);
-// see docs/rollouts.md "What the gates cost" for the figures at this default. A
-// replica still catching up extends the window (holdReady) whatever it is.
-const DefaultHealthyFor = 100 * time.Millisecond
+// DefaultHealthyFor is Options.HealthyFor's default: a node must stay
+// ready 10s after it is back before the next node goes down, as Nomad's
+// min_healthy_time example and Consul autopilot's stabilization time. A
+// node that dies a few seconds after its start (killed 3s after it on a
+// local cluster, bench/crash-after-start.sh) was taken for done at 100ms
+// in every run, and in most the next node was stopped while it was dead:
+// two nodes down at once; at 5s and 10s it was caught at that node, the
+// others untouched. One killed 7s after its start was caught at 10s only. It costs its window once per node (3 nodes: 30s);
+// the figures are in docs/rollouts.md "Why --healthy-for defaults to
+// 10s". A replica still catching up extends the window (holdReady).
+const DefaultHealthyFor = 10 * time.Second
 
 // DefaultStartTimeout is Options.StartTimeout's default.
 const DefaultStartTimeout = 10 * time.Minute
@@ -171,6 +179,15 @@ type Config struct {
 	// The waits that poll report on Clock; a stop's exit, one blocking
 	// remote command, on the wall clock.
 	ProgressEvery time.Duration
+	// Stop, when done, ends the rollout before its next node, and only
+	// there: the node it is on is finished (stopped, started and
+	// confirmed back, soak included, or rolled back), never left
+	// stopped; the done nodes are recorded, the lock released, and the
+	// error is KindInterrupted (its Err the cause of Stop: the signal).
+	// Run's ctx, by contrast, also cuts the waits of the node it is on
+	// (a second Ctrl-C): even then a node's stop and start run to their
+	// end. nil: only ctx.
+	Stop context.Context
 	Options
 }
 

@@ -470,7 +470,8 @@ func TestDeadAtStartFailsFast(t *testing.T) {
 	w := newWorld()
 	w.leader = "n3"
 	w.failNext["n2"] = "start-crash"
-	cfg, _ := setup(t, w, Options{NodeTimeout: 2 * time.Minute})
+	// n1 goes first: its soak is not what this measures.
+	cfg, _ := setup(t, w, Options{NodeTimeout: 2 * time.Minute, HealthyFor: 100 * time.Millisecond})
 	begin := w.Now()
 	rep, err := Run(context.Background(), cfg)
 	var re *Error
@@ -649,6 +650,7 @@ func TestLockStaleAndBreak(t *testing.T) {
 	w := newWorld()
 	w.files["n3"][LockPath] = `{"id":"old","owner":"me@here","pid":4242,"started":"2025-12-31T00:00:00Z"}`
 	cfg, _ := setup(t, w, Options{})
+	cfg.Command = "restart"
 	_, err := Run(context.Background(), cfg)
 	var held *LockHeldError
 	if !errors.As(err, &held) || !held.Stale || !strings.Contains(err.Error(), "--break-lock") || !strings.Contains(err.Error(), "me@here") {

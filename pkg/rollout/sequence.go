@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -37,6 +38,39 @@ type runner struct {
 	stops bool
 	// state is this rollout's record on the nodes (resumed or new).
 	state *State
+	// stop is done when the rollout must end before its next node
+	// (Config.Stop or ctx).
+	stop context.Context
+}
+
+// stopping is ctx, also done (with stop's cause) when stop is.
+func stopping(ctx, stop context.Context) (context.Context, context.CancelFunc) {
+	if stop == nil {
+		return ctx, func() {}
+	}
+	c, cancel := context.WithCancelCause(ctx)
+	undo := context.AfterFunc(stop, func() { cancel(context.Cause(stop)) })
+	return c, func() {
+		undo()
+		cancel(nil)
+	}
+}
+
+// interruptedBy words why ctx is done for an event: the signal, or
+// "interrupted".
+func interruptedBy(ctx context.Context) string {
+	if c := cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c.Error()
+	}
+	return "interrupted"
+}
+
+// cause is why ctx is done: the signal behind a soft stop, or ctx.Err().
+func cause(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return ctx.Err()
 }
 
 func newRunner(cfg Config) *runner {
@@ -72,6 +106,9 @@ func (r *runner) current() *cluster.Inventory { return r.inv.Without(r.pre.Absen
 func (r *runner) run(ctx context.Context) (*Report, error) {
 	begin := r.clock.Now()
 	rep := &Report{ID: newID(), Applied: map[string]Kind{}}
+	var unstop context.CancelFunc
+	r.stop, unstop = stopping(ctx, r.cfg.Stop)
+	defer unstop()
 	sshErrs := r.connectAll(ctx)
 	defer func() {
 		for _, h := range r.hosts {
@@ -299,10 +336,10 @@ func (r *runner) resume(rep *Report, d orderDecision, found *foundState, t time.
 func (r *runner) each(ctx context.Context, rep *Report, todo []string, begin time.Time) error {
 	for i := 0; i < len(todo); i++ {
 		name := todo[i]
-		if ctx.Err() != nil {
+		if r.stop.Err() != nil {
 			rep.NotDone = todo[i:]
-			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "interrupted: %s not touched", name)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: ctx.Err()})
+			r.event(name, StepStop, ResultInterrupted, r.clock.Now(), "%s: %s not touched; done: %s", interruptedBy(r.stop), name, text.OrNone(rep.Done))
+			return r.errorf(&Error{Kind: KindInterrupted, Node: name, Step: "changing", Err: cause(r.stop)})
 		}
 		if err := r.change(ctx, rep, name); err != nil {
 			rep.NotDone = todo[i+1:]
@@ -329,7 +366,7 @@ func (r *runner) each(ctx context.Context, rep *Report, todo []string, begin tim
 			return nil
 		}
 		if r.opts.Pause > 0 {
-			if err := r.pause(ctx, name, rest[0]); err != nil {
+			if err := r.pause(r.stop, name, rest[0]); err != nil {
 				rep.NotDone = rest
 				return err
 			}
@@ -356,6 +393,7 @@ func (r *runner) change(ctx context.Context, rep *Report, name string) *Error {
 		r.event(name, StepLock, ResultWarning, t, "could not record %s as the node being worked on (natsops check will not name it): %v", name, err)
 	}
 	nr := newNodeRun(r.env, r.byName[name], r.cfg.Actions[name], nodeView{absent: r.pre.Absent, up: r.pre.Up, baseline: r.pre.Baseline, snaps: r.snaps})
+	nr.stop = r.stop
 	res, err := nr.run(ctx)
 	r.snaps = res.snaps
 	if res.left {
@@ -408,8 +446,8 @@ func (r *runner) pause(ctx context.Context, after, next string) error {
 		}
 		if err := r.clock.Sleep(ctx, step); err != nil {
 			tick(0)
-			r.event(next, StepPause, ResultInterrupted, t, "interrupted during the pause: %s not touched", next)
-			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: err})
+			r.event(next, StepPause, ResultInterrupted, t, "%s during the pause: %s not touched", interruptedBy(ctx), next)
+			return r.errorf(&Error{Kind: KindInterrupted, Node: next, Step: StepPause, Err: cause(ctx)})
 		}
 	}
 	tick(0)

@@ -36,6 +36,10 @@ func System(stdout, stderr io.Writer, tty bool, args ...string) *cmdutil.System 
 		Interruptible: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return context.WithCancel(ctx)
 		},
+		Stoppable: func(ctx context.Context) (context.Context, context.Context, func()) {
+			hard, cancel := context.WithCancel(ctx)
+			return hard, hard, cancel
+		},
 	}
 }
 

@@ -107,8 +107,18 @@ target version has (a downgrade that would not load them), and a
 minor-version jump larger than one (the server supports upgrades one
 minor version at a time).
 
-Ctrl-C stops between nodes (exit 5); a node being restarted is started
-first, and a rollback under way finishes.
+Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or a closed output pipe
+(SIGPIPE, as ` + "`| head`" + ` does) stops between nodes (exit 5): the node being
+changed is finished first (installed, reloaded or restarted and confirmed
+back, or rolled back; never left stopped), then the lock is released and
+the run recorded as interrupted with the nodes done; a rerun continues.
+A second Ctrl-C stops waiting for the node (its stop and start still run
+to their end).
+
+The lock is the one natsops restart takes (` + rollout.LockPath + `; a local
+node's next to its config). A lock whose holder ran on this machine and is
+gone (its pid runs no more, or runs another process) is said to be; ` + "`--break-lock`" + `
+removes it (only when that rollout is dead).
 
 With an inventory of several clusters ([[clusters]]), the clusters go one at
 a time, each its own rollout and lock: leaf clusters first, then the hubs,
@@ -151,7 +161,7 @@ config, a node not readable, the lock held by another run).`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
-			if err := o.Canary.Validate(cmd.Flags()); err != nil {
+			if err := o.Canary.Validate(cmd.Flags(), o.Sys.Getenv); err != nil {
 				return err
 			}
 			if o.Restart != deploy.RestartAuto && o.Restart != deploy.RestartNever && o.Restart != deploy.RestartAlways {

@@ -21,16 +21,15 @@ import (
 // Options are restart's flags.
 type Options struct {
 	*cmdutil.Factory
-	Ctx       context.Context
-	Node      string
-	Mode      service.Mode
-	Force     bool
-	DryRun    bool
-	Timeout   time.Duration
-	Poll      time.Duration
-	BreakLock bool
-	NoResume  bool
-	Canary    rolloutcmd.Flags
+	Ctx      context.Context
+	Node     string
+	Mode     service.Mode
+	Force    bool
+	DryRun   bool
+	Timeout  time.Duration
+	Poll     time.Duration
+	NoResume bool
+	Canary   rolloutcmd.Flags
 }
 
 // NewCmd is `natsops restart`; runF, when set, gets the options instead
@@ -60,9 +59,20 @@ later nodes are not touched.
 
 A lock (` + rollout.LockPath + `; a local node's sits next to its config,
 <config_path>` + rollout.LocalLockSuffix + `) on every node stops a second rollout;
---break-lock removes a stale one. A rerun of the same restart (same nodes
-and mode) within an hour of a failure or Ctrl-C resumes it, and says so
-before touching a node: the nodes that rollout confirmed back are skipped.
+a lock whose holder ran on this machine and is gone (its pid runs no
+more, or runs another process: the lock records the pid's start) is said
+to be; --break-lock removes a stale one.
+
+Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or a closed output pipe
+(SIGPIPE, as ` + "`| head`" + ` does) stops between nodes (exit 5): the node being
+restarted is finished first (started and confirmed back, never left
+stopped), then the lock is released and the run recorded as interrupted
+with the nodes done; a rerun resumes. A second Ctrl-C stops waiting for
+the node (its stop and start still run to their end).
+
+A rerun of the same restart (same nodes and mode) within an hour of a
+failure or an interruption resumes it, and says so before touching a
+node: the nodes that rollout confirmed back are skipped.
 --no-resume restarts every node again; any other operation, or older
 state, starts afresh.
 
@@ -117,7 +127,7 @@ command), 5 cancelled or interrupted.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
-			if err := o.Canary.Validate(cmd.Flags()); err != nil {
+			if err := o.Canary.Validate(cmd.Flags(), o.Sys.Getenv); err != nil {
 				return err
 			}
 			m, err := service.ParseMode(mode)
@@ -146,7 +156,6 @@ command), 5 cancelled or interrupted.`,
 	fl.BoolVar(&o.DryRun, "dry-run", false, "print the order, commands and gates; change nothing")
 	fl.DurationVar(&o.Timeout, "timeout", rollout.DefaultNodeTimeout, "per node: how long a started node may take to be back")
 	fl.DurationVar(&o.Poll, "poll", rollout.DefaultPoll, "health poll interval")
-	fl.BoolVar(&o.BreakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead)")
 	fl.BoolVar(&o.NoResume, "no-resume", false, "restart every selected node, even those a stopped rollout of the same restart already did")
 	o.Canary.Register(fl, false)
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{string(service.Graceful), string(service.Fast)}, cobra.ShellCompDirectiveNoFileComp))
@@ -187,7 +196,7 @@ func (o *Options) runCluster(sel []string) (any, error) {
 	}
 	opts := rollout.Options{
 		Mode: o.Mode, NodeTimeout: o.Timeout, Poll: o.Poll,
-		Force: o.Force, DryRun: o.DryRun, BreakLock: o.BreakLock, NoResume: o.NoResume,
+		Force: o.Force, DryRun: o.DryRun, NoResume: o.NoResume,
 	}
 	o.Canary.Apply(&opts)
 	start := o.Sys.Clock.Now()

@@ -9,6 +9,7 @@ import (
 	"github.com/natsops/natsops/internal/cmd/cmdtest"
 	"github.com/natsops/natsops/internal/cmd/restart"
 	"github.com/natsops/natsops/internal/cmdutil"
+	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
 
@@ -25,13 +26,13 @@ func parse(t *testing.T, args ...string) (*restart.Options, int, error) {
 // place (rollout's); the run is not called when validation refuses.
 func TestFlags(t *testing.T) {
 	o, code, err := parse(t)
-	if err != nil || code != 0 || o.Canary.Rebalance || o.Mode != service.Graceful || o.Timeout != 2*time.Minute || o.Poll != 50*time.Millisecond || o.Canary.HealthyFor != 100*time.Millisecond {
+	if err != nil || code != 0 || o.Canary.Rebalance || o.Mode != service.Graceful || o.Timeout != 2*time.Minute || o.Poll != 50*time.Millisecond || o.Canary.HealthyFor != rollout.DefaultHealthyFor {
 		t.Fatalf("defaults: %+v, exit %d, %v", o, code, err)
 	}
 	o, _, err = parse(t, "--node", "n2", "--mode", "fast", "--force", "--dry-run", "--timeout", "30s", "--poll", "10ms",
 		"--break-lock", "--no-resume", "--stop-after", "1", "--pause", "5m", "--healthy-for", "20s", "--allow-unavailable", "--rebalance")
 	if err != nil || o.Node != "n2" || o.Mode != service.Fast || !o.Force || !o.DryRun || o.Timeout != 30*time.Second || o.Poll != 10*time.Millisecond ||
-		!o.BreakLock || !o.NoResume || o.Canary.StopAfter != 1 || o.Canary.Pause != 5*time.Minute || o.Canary.HealthyFor != 20*time.Second || !o.Canary.AllowUnavailable || !o.Canary.Rebalance {
+		!o.Canary.BreakLock || !o.NoResume || o.Canary.StopAfter != 1 || o.Canary.Pause != 5*time.Minute || o.Canary.HealthyFor != 20*time.Second || !o.Canary.AllowUnavailable || !o.Canary.Rebalance {
 		t.Errorf("flags: %+v, %v", o, err)
 	}
 	for _, bad := range [][]string{

@@ -20,9 +20,13 @@ import (
 	"github.com/natsops/natsops/pkg/rollout"
 )
 
-// Flags are restart's and deploy's canary, soak and JetStream
-// availability flags.
+// Flags are restart's and deploy's canary, soak, JetStream availability
+// and lock flags.
 type Flags struct {
+	// BreakLock removes a dead rollout's lock first (--break-lock: the
+	// one implementation both commands share, so every lock message's
+	// advice names a flag the command has).
+	BreakLock        bool
 	StopAfter        int
 	AllowUnavailable bool
 	Pause            time.Duration
@@ -39,7 +43,8 @@ func (c *Flags) Register(f *pflag.FlagSet, upgrades bool) {
 	c.upgrades = upgrades
 	f.IntVar(&c.StopAfter, "stop-after", 0, "stop cleanly after this many nodes are done and healthy (a canary); a rerun continues with the rest")
 	f.DurationVar(&c.Pause, "pause", 0, "soak this long between nodes (not after the last), with a countdown on a terminal; Ctrl-C during it stops cleanly")
-	f.DurationVar(&c.HealthyFor, "healthy-for", rollout.DefaultHealthyFor, "a restarted node must stay ready this long, every reading healthy, before the next node")
+	f.DurationVar(&c.HealthyFor, "healthy-for", rollout.DefaultHealthyFor, "a restarted node must stay ready this long, every reading healthy, before the next node (env "+EnvHealthyFor+" sets another default)")
+	f.BoolVar(&c.BreakLock, "break-lock", false, "remove another rollout's lock first (only when that rollout is dead: the lock error says when its process is gone)")
 	f.BoolVar(&c.AllowUnavailable, "allow-unavailable", false, "stop a node although streams or consumers with a replica on it lose availability while it is down (R1, or too few current peers); each is named")
 	f.BoolVar(&c.Rebalance, "rebalance", false, "once every node is done, even the client connections across the cluster's nodes (natsops rebalance with its defaults; needs the system account user)")
 	if upgrades {
@@ -47,10 +52,24 @@ func (c *Flags) Register(f *pflag.FlagSet, upgrades bool) {
 	}
 }
 
+// EnvHealthyFor, when set, is --healthy-for's default instead of
+// rollout.DefaultHealthyFor: an estate (or a test bed) whose nodes are
+// known to crash, if at all, within a shorter or longer time after their
+// start sets it once rather than on every command line.
+const EnvHealthyFor = "NATSOPS_HEALTHY_FOR"
+
 // Validate refuses values that mean nothing: a canary of no node, a
 // pause or window of no time. Unparsable durations are refused by the
-// flag parser (exit 64 naming the flag).
-func (c *Flags) Validate(f *pflag.FlagSet) error {
+// flag parser (exit 64 naming the flag). Without --healthy-for, getenv's
+// NATSOPS_HEALTHY_FOR (when set) is the soak.
+func (c *Flags) Validate(f *pflag.FlagSet, getenv func(string) (string, bool)) error {
+	if v, ok := getenv(EnvHealthyFor); ok && v != "" && !f.Changed("healthy-for") {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cmdutil.Usage("%s=%q is not a positive duration (like 10s): fix or unset it, or pass --healthy-for", EnvHealthyFor, v)
+		}
+		c.HealthyFor = d
+	}
 	if f.Changed("stop-after") && c.StopAfter < 1 {
 		return cmdutil.Usage("--stop-after must be at least 1 (the nodes to do before stopping), not %d", c.StopAfter)
 	}
@@ -69,7 +88,7 @@ func (c *Flags) Validate(f *pflag.FlagSet) error {
 // Apply puts the flags into the rollout's options.
 func (c *Flags) Apply(o *rollout.Options) {
 	o.StopAfter, o.Pause, o.HealthyFor, o.StartTimeout = c.StopAfter, c.Pause, c.HealthyFor, c.StartTimeout
-	o.AllowUnavailable = c.AllowUnavailable
+	o.AllowUnavailable, o.BreakLock = c.AllowUnavailable, c.BreakLock
 }
 
 // Stopped is the line that says a --stop-after run stopped as asked.

@@ -22,7 +22,7 @@ import (
 // (user@host, pid), the real monitor, clock and hosts, the estate's view,
 // progress reports; the options' zero values are the engine's defaults.
 func Config(f *cmdutil.Factory, inv *cluster.Inventory, nodes []*cluster.Node, conn *cmdutil.Connector, opts rollout.Options, events func(rollout.Event)) rollout.Config {
-	opts.Owner, opts.PID, opts.ProcessAlive = f.Owner(conn), f.Sys.PID, f.Sys.ProcessAlive
+	opts.Owner, opts.PID, opts.ProcessAlive, opts.ProcessStart = f.Owner(conn), f.Sys.PID, f.Sys.ProcessAlive, f.Sys.ProcessStart
 	return rollout.Config{
 		Inventory: inv,
 		Nodes:     nodes,
@@ -88,12 +88,22 @@ type Spec struct {
 	Plan []audit.Planned
 }
 
-// Run runs one cluster's rollout: Ctrl-C stops it between steps (a node
-// already stopped is still started), every event printed and, unless a
-// dry run, recorded in the audit trail.
+// Run runs one cluster's rollout, every event printed and, unless a dry
+// run, recorded in the audit trail. The first Ctrl-C, SIGTERM, SIGHUP (a
+// closed terminal) or SIGPIPE (the reader of the output gone: `| head`)
+// stops it before its next node: the node it is on is finished (never
+// left stopped), the lock released, the run recorded as interrupted with
+// the nodes done (exit 5). A second Ctrl-C or SIGTERM also stops waiting
+// for the node it is on (its stop and start still run to their end).
 func Run(ctx context.Context, f *cmdutil.Factory, s Spec) (*rollout.Report, error) {
-	ctx, stop := f.Sys.Interruptible(ctx)
+	finish, ctx, stop := f.Sys.Stoppable(ctx)
 	defer stop()
+	told := context.AfterFunc(finish, func() {
+		if c := context.Cause(finish); c != nil && !errors.Is(c, context.Canceled) {
+			f.Warn("%v: the node being changed is finished (never left stopped), then the rollout stops before the next one, releases its lock and records the run; Ctrl-C again stops waiting for that node", c)
+		}
+	})
+	defer told()
 	var trail *cmdutil.AuditRun
 	if !s.Options.DryRun {
 		trail = f.StartAudit(s.Command, s.Inv, s.Nodes, s.Conn)
@@ -101,6 +111,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, s Spec) (*rollout.Report, erro
 	}
 	cfg := Config(f, s.Inv, s.Nodes, s.Conn, s.Options, trail.Tee(Printer(f, f.Sys.Clock.Now())))
 	cfg.Command = s.Command
+	cfg.Stop = finish
 	if s.Edit != nil {
 		s.Edit(&cfg)
 	}
