@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/natsops/natsops/pkg/demo"
+	"github.com/natsops/natsops/pkg/rollout"
 )
 
 // TestOpsJSONContract: the incident operations' -o json on their success
 // and refusal paths, on the demo cluster with its accounts (the system
 // account's admin is the user they speak as): JSON Lines ending in the
-// result, ok and exit_code the process's.
+// result, ok and exit_code the process's; and under another run's lock,
+// each refuses naming its own --break-lock, which then takes it over.
 func TestOpsJSONContract(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds natsops and starts a local cluster")
@@ -49,5 +54,37 @@ func TestOpsJSONContract(t *testing.T) {
 			}
 			checkStream(t, out, code, r.outcome)
 		})
+	}
+
+	// Another run's lock (a dead one, elsewhere): each operation refuses
+	// naming its own --break-lock and changes nothing; with --break-lock
+	// it takes the lock over and runs, and leaves no lock behind.
+	lock := c.Inventory.Nodes[1].Service.ConfigPath + rollout.LocalLockSuffix
+	for _, op := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"step-down"}, ExitOK},
+		{[]string{"evacuate", "--node", "n1"}, ExitOK},
+		{[]string{"replace", "--node", "n3"}, ExitError},
+		{[]string{"rescue", "--lost", "n3"}, ExitUnhealthy},
+	} {
+		held := fmt.Sprintf(`{"id":"dead01","owner":"ops@elsewhere","pid":4242,"started":%q}`, time.Now().UTC().Format(time.RFC3339))
+		if err := os.WriteFile(lock, []byte(held+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append(append([]string{}, op.args...), "--yes", "--poll", "20ms", "-i", inv)
+		code, out, stderr := natsopsExec(t, bin, args...)
+		if want := "rerun natsops " + op.args[0] + " with --break-lock"; code != ExitError || !strings.Contains(stderr, "ops@elsewhere") || !strings.Contains(stderr, want) {
+			t.Fatalf("%s under another run's lock: exit %d, want %d naming the holder and %q\n%s%s", strings.Join(args, " "), code, ExitError, want, out, stderr)
+		}
+		args = append(append([]string{}, op.args...), "--yes", "--break-lock", "--poll", "20ms", "-i", inv)
+		if code, out, stderr = natsopsExec(t, bin, args...); code != op.code {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, op.code, out, stderr)
+		}
+		if _, err := os.Stat(lock); !os.IsNotExist(err) {
+			t.Errorf("%s: the lock %s is still there after the run: %v", strings.Join(args, " "), lock, err)
+		}
+		os.Remove(lock)
 	}
 }

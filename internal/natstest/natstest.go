@@ -100,13 +100,13 @@ const (
 	AppPassword    = "app-test-password"
 )
 
-// WithSystemUser is an edit for StartClusterWith: a system account SYS
-// with its user, and an application user in the global account (which
-// keeps JetStream).
+// WithSystemUser is an edit for StartClusterWith: the system account
+// $SYS with its user (as natsops renders server.auth.system_user), and an
+// application user in the global account $G (which keeps JetStream).
 func WithSystemUser(o *server.Options) {
-	sys := server.NewAccount("SYS")
+	sys := server.NewAccount(server.DEFAULT_SYSTEM_ACCOUNT)
 	o.Accounts = []*server.Account{sys}
-	o.SystemAccount = "SYS"
+	o.SystemAccount = server.DEFAULT_SYSTEM_ACCOUNT
 	o.Users = []*server.User{{Username: SystemUser, Password: SystemPassword, Account: sys}, {Username: AppUser, Password: AppPassword}}
 }
 

@@ -51,14 +51,15 @@ func TestConnectionsAndKick(t *testing.T) {
 	if len(got) != 3 || got[0].Name != "n1" || got[1].Name != "n2" || got[2].Name != "n3" {
 		t.Fatalf("servers: %+v, want n1, n2, n3", got)
 	}
+	// The global account's clients: /connz names no account for them.
 	var n2apps int
 	for _, cn := range got[1].Conns {
-		if cn.Account == "APP" && cn.Name == "app" && cn.Kind == "Client" {
+		if (cn.Account == "" || cn.Account == server.DEFAULT_GLOBAL_ACCOUNT) && cn.Name == "app" && cn.Kind == "Client" {
 			n2apps++
 		}
 	}
 	if n2apps != 4 || len(got[2].Conns) != 0 {
-		t.Errorf("n2 lists %d APP clients (want 4), n3 %d connections (want 0)", n2apps, len(got[2].Conns))
+		t.Errorf("n2 lists %d $G clients (want 4), n3 %d connections (want 0)", n2apps, len(got[2].Conns))
 	}
 	sid, cid := c.Self()
 	if sid != servers[0].ID() || cid == 0 {

@@ -24,6 +24,12 @@ type HoldConfig struct {
 	Owner        string
 	PID          int
 	ProcessAlive func(pid int) bool
+	// ProcessStart is a local pid's start time (Options.ProcessStart): it
+	// goes into the lock, so a later run can tell its holder is dead.
+	ProcessStart func(pid int) (start uint64, running bool)
+	// Command is the natsops command holding the lock: a lock held by
+	// another run is refused advising its --break-lock.
+	Command string
 	// BreakLock removes another run's lock first.
 	BreakLock bool
 }
@@ -85,7 +91,7 @@ func Hold(ctx context.Context, cfg HoldConfig) (*Holding, error) {
 		closeAll()
 		return nil, &Error{Kind: KindLock, Err: fmt.Errorf("cannot take the cluster lock: %s not reachable: %w", text.Plural(len(unreachable), "node"), first)}
 	}
-	e := &env{clock: clock, hosts: hosts, opts: Options{BreakLock: cfg.BreakLock, ProcessAlive: cfg.ProcessAlive}}
+	e := &env{clock: clock, hosts: hosts, command: cfg.Command, opts: Options{BreakLock: cfg.BreakLock, ProcessAlive: cfg.ProcessAlive, ProcessStart: cfg.ProcessStart}}
 	l := newLocker(e, byName, LockInfo{ID: cfg.ID, Owner: cfg.Owner, PID: cfg.PID, Started: clock.Now().UTC()})
 	if _, err := l.acquire(ctx); err != nil {
 		closeAll()

@@ -79,7 +79,8 @@ func Rebalance(ctx context.Context, f *cmdutil.Factory, s RebalanceSpec) (*rebal
 		var held *rollout.Holding
 		held, err = rollout.Hold(ctx, rollout.HoldConfig{
 			Inventory: inv, Connect: s.Conn.Connect, Clock: f.Sys.Clock, ID: lockID(trail, f),
-			Owner: f.Owner(s.Conn), PID: f.Sys.PID, ProcessAlive: f.Sys.ProcessAlive, BreakLock: s.BreakLock,
+			Owner: f.Owner(s.Conn), PID: f.Sys.PID, ProcessAlive: f.Sys.ProcessAlive, ProcessStart: f.Sys.ProcessStart,
+			Command: s.Command, BreakLock: s.BreakLock,
 		})
 		if err != nil {
 			step(rollout.ResultFailed, "lock: %v", err)
