@@ -259,3 +259,41 @@ func TestDeployBreaksADeadLock(t *testing.T) {
 	// Back to the testbed's configs.
 	installRendered(c, t, invPath)
 }
+
+// TestKilledMidNodeLeavesItServing: natsops killed with SIGKILL (nothing
+// can catch it) while a node is in its graceful stop. The node's stop and
+// start run as one script on the node that ignores the dropped
+// connection, so the node comes back by itself: never left down. The
+// dead run's lock stays, said to be dead, and --break-lock takes it over.
+func TestKilledMidNodeLeavesItServing(t *testing.T) {
+	needCluster(t)
+	c := ctx(t, 6*time.Minute)
+	invPath := restartInventory(t)
+	inv := installRendered(c, t, invPath)
+	before := serverIDsOf(waitHealthy(c, t, inv))
+
+	p := startRollout(c, t, "-i", invPath, "restart", "--yes", "--no-resume", "--mode", "graceful")
+	first := p.until(rollout.StepJetStream, rollout.ResultOK)
+	if first == "" {
+		p.wait(t, false)
+		t.Fatal("no node reached its stop")
+	}
+	stopping(c, t, inv, first)
+	_ = p.cmd.Process.Kill()
+	p.wait(t, false)
+
+	// No natsops runs now: the node must come back on its own.
+	after := serverIDsOf(waitHealthy(c, t, inv))
+	if after[first] == before[first] {
+		t.Fatalf("%s: same server id %s: it was never restarted, so the kill did not land mid-node", first, after[first])
+	}
+	out, stderr, code := natsops(c, t, "-i", invPath, "restart", "--node", first, "--yes", "--no-resume")
+	if code != 1 || !strings.Contains(stderr, "which is no longer running") || !strings.Contains(stderr, "rerun natsops restart with --break-lock") {
+		t.Fatalf("restart on the killed run's lock: exit %d, want 1 naming the dead holder and --break-lock\n%s%s", code, out, stderr)
+	}
+	if out, stderr, code = natsops(c, t, "-i", invPath, "restart", "--node", first, "--break-lock", "--yes", "--no-resume"); code != 0 {
+		t.Fatalf("restart --node %s --break-lock: exit %d\n%s%s", first, code, out, stderr)
+	}
+	noLock(c, t, inv, "restart --break-lock")
+	natsopsStatusHealthy(c, t, invPath)
+}

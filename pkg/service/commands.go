@@ -237,6 +237,10 @@ func StartPID(out string) string {
 // step prints "natsops:step NAME EXIT MS" (MS: the node's clock, in
 // milliseconds) followed by its output as "natsops:out " lines. A failing
 // step ends the script; a server that does not exit is never started.
+// The script ignores SIGHUP and SIGPIPE: when natsops dies (kill -9, a
+// dropped connection) between the stop and the start, the script's
+// output has nowhere to go, and the node must still be started, never
+// left down.
 func (c Commands) Cycle() string { return c.script(true) }
 
 // Halt is Cycle without the start: stop, and wait for the process to exit
@@ -245,7 +249,8 @@ func (c Commands) Halt() string { return c.script(false) }
 
 func (c Commands) script(start bool) string {
 	var b strings.Builder
-	b.WriteString(`natsops_ms() { d=$(date +%s%N); case $d in *N) echo $(( ${d%N} * 1000 ));; *) echo $(( d / 1000000 ));; esac; }
+	b.WriteString(`trap '' HUP PIPE
+natsops_ms() { d=$(date +%s%N); case $d in *N) echo $(( ${d%N} * 1000 ));; *) echo $(( d / 1000000 ));; esac; }
 natsops_step() {
   natsops_out=$(sh -c "$2" 2>&1); natsops_rc=$?
   printf 'natsops:step %s %s %s\n' "$1" "$natsops_rc" "$(natsops_ms)"

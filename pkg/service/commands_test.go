@@ -1,10 +1,12 @@
 package service
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +196,34 @@ connection = "local"
 	}
 	if !strings.HasPrefix(got, MarkDead+" no nats-server process runs") {
 		t.Fatalf("after kill: %q", got)
+	}
+}
+
+// TestCycleStartsWhenItsReaderIsGone: natsops killed (kill -9, a dropped
+// SSH connection) after the stop leaves the script writing into a closed
+// pipe; the node is still started.
+func TestCycleStartsWhenItsReaderIsGone(t *testing.T) {
+	started := filepath.Join(t.TempDir(), "started")
+	c := Commands{Stop: "sleep 0.5; echo stopped", WaitExit: "echo " + MarkExited, Start: "touch " + started}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", c.Cycle())
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// Read the first line (the script has begun), then go away as a
+	// killed natsops does, before the stop step's output.
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "natsops:begin ") {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	r.Close()
+	err = cmd.Wait()
+	if _, serr := os.Stat(started); serr != nil {
+		t.Fatalf("the start did not run once the reader was gone (script: %v): %v", err, serr)
 	}
 }
