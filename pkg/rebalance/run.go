@@ -216,6 +216,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		selfServer, selfCID := cfg.Admin.Self()
 		var kickErr error
+		// The connections closed, by node: the wait below counts the
+		// clients back only once none of them is listed any more (a read
+		// just after the kick can still list a closed client, which is not
+		// a client that came back).
+		kicked := map[string][]uint64{}
 		for _, node := range text.SortedKeys(plan) {
 			s := servers[node]
 			self := uint64(0)
@@ -235,6 +240,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				rd.Closed[node]++
 				res.Closed++
+				kicked[node] = append(kicked[node], c.CID)
 			}
 		}
 		if len(rd.Closed) == 0 && kickErr != nil {
@@ -244,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, fmt.Errorf("no client could be closed (%d refused): %w", rd.Failed, kickErr)
 		}
 		start := clock.Now()
-		rd.Back, rd.Missing, spread, servers, err = waitBack(ctx, cfg, o, clock, spread.Total, read)
+		rd.Back, rd.Missing, spread, servers, err = waitBack(ctx, cfg, o, clock, spread.Total, kicked, read)
 		rd.WaitedMS = clock.Now().Sub(start).Milliseconds()
 		res.After, rd.After = spread, spread
 		res.Rounds = append(res.Rounds, rd)
@@ -362,7 +368,7 @@ func emit(cfg Config, r Round) {
 // waitBack polls until the cluster holds want clients again (the closed
 // ones reconnected), bounded by o.Timeout, reporting progress; it
 // returns the last reading.
-func waitBack(ctx context.Context, cfg Config, o Options, clock fleet.Clock, want int, read func() (Spread, map[string]natsadmin.ServerConns, error)) (bool, int, Spread, map[string]natsadmin.ServerConns, error) {
+func waitBack(ctx context.Context, cfg Config, o Options, clock fleet.Clock, want int, kicked map[string][]uint64, read func() (Spread, map[string]natsadmin.ServerConns, error)) (bool, int, Spread, map[string]natsadmin.ServerConns, error) {
 	start := clock.Now()
 	w := progress.Start(cfg.Progress, start, progress.Report{Waiting: "clients reconnecting", Limit: o.Timeout})
 	for {
@@ -371,10 +377,14 @@ func waitBack(ctx context.Context, cfg Config, o Options, clock fleet.Clock, wan
 		if err != nil && !errors.As(err, &me) {
 			return false, 0, spread, servers, err
 		}
-		if err == nil && spread.Total >= want {
+		lingering := stillListed(servers, kicked)
+		if err == nil && spread.Total >= want && lingering == 0 {
 			return true, 0, spread, servers, nil
 		}
 		seen := fmt.Sprintf("%d of %d clients connected (%s)", spread.Total, want, counts(spread))
+		if lingering > 0 {
+			seen += fmt.Sprintf(", %d closed not gone yet", lingering)
+		}
 		if clock.Now().Sub(start) >= o.Timeout {
 			// Clients that left for good, or a node that stopped
 			// answering: the run goes on with what it reads.
@@ -385,6 +395,24 @@ func waitBack(ctx context.Context, cfg Config, o Options, clock fleet.Clock, wan
 			return false, max(0, want-spread.Total), spread, servers, err
 		}
 	}
+}
+
+// stillListed counts the closed connections (kicked, by node) that their
+// node still lists.
+func stillListed(servers map[string]natsadmin.ServerConns, kicked map[string][]uint64) int {
+	n := 0
+	for node, cids := range kicked {
+		listed := map[uint64]bool{}
+		for _, c := range servers[node].Conns {
+			listed[c.CID] = true
+		}
+		for _, cid := range cids {
+			if listed[cid] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // counts is "n1 30, n2 31, n3 29".
