@@ -9,7 +9,6 @@ package replace
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,9 +111,9 @@ func run(o *Options) error {
 	if err != nil {
 		return err
 	}
-	n := rolloutcmd.NodeNamed(inv, o.Node)
-	if n == nil {
-		return cmdutil.Usage("--node %s: no such node in %s (nodes: %s)", o.Node, inv.Path, strings.Join(inv.NodeNames(), ", "))
+	n, err := rolloutcmd.NodeNamed(inv, "--node", o.Node)
+	if err != nil {
+		return err
 	}
 	if !n.JetStreamEnabled() {
 		return cmdutil.Usage("--node %s: JetStream is not enabled on it in %s: there is no meta group membership to remove; natsops deploy starts the new host", o.Node, inv.Path)

@@ -106,8 +106,8 @@ func run(o *Options) error {
 		return err
 	}
 	for _, l := range o.Lost {
-		if rolloutcmd.NodeNamed(inv, l) == nil {
-			return cmdutil.Usage("--lost %s: no such node in %s (nodes: %s)", l, inv.Path, strings.Join(inv.NodeNames(), ", "))
+		if _, err := rolloutcmd.NodeNamed(inv, "--lost", l); err != nil {
+			return err
 		}
 	}
 	admin, err := rolloutcmd.Admin(o.Factory, inv, "rescue")

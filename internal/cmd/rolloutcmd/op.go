@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -90,14 +91,15 @@ func Connect(c *natsadmin.Client, command string) (*nats.Conn, error) {
 	return c.Connect("natsops " + command)
 }
 
-// NodeNamed is the node of inv named name, or nil.
-func NodeNamed(inv *cluster.Inventory, name string) *cluster.Node {
+// NodeNamed is the node of inv that flag (--node, --to, --lost) names,
+// or a usage error naming the flag, the inventory and its nodes.
+func NodeNamed(inv *cluster.Inventory, flag, name string) (*cluster.Node, error) {
 	for _, n := range inv.Nodes {
 		if n.Name == name {
-			return n
+			return n, nil
 		}
 	}
-	return nil
+	return nil, cmdutil.Usage("%s %s: no such node in %s (nodes: %s)", flag, name, inv.Path, strings.Join(inv.NodeNames(), ", "))
 }
 
 // LeaderVersion is " (the meta leader N runs nats-server V)" from snaps,

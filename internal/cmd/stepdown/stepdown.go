@@ -7,7 +7,6 @@ package stepdown
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,9 +92,9 @@ func run(o *Options) error {
 	}
 	target := inv.Nodes
 	if o.To != "" {
-		n := rolloutcmd.NodeNamed(inv, o.To)
-		if n == nil {
-			return cmdutil.Usage("--to %s: no such node in %s (nodes: %s)", o.To, inv.Path, strings.Join(inv.NodeNames(), ", "))
+		n, err := rolloutcmd.NodeNamed(inv, "--to", o.To)
+		if err != nil {
+			return err
 		}
 		target = []*cluster.Node{n}
 	}
