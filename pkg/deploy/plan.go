@@ -15,6 +15,7 @@ import (
 	"github.com/natsops/natsops/pkg/config"
 	"github.com/natsops/natsops/pkg/health"
 	"github.com/natsops/natsops/pkg/monitor"
+	"github.com/natsops/natsops/pkg/natsadmin"
 	"github.com/natsops/natsops/pkg/rollout"
 	"github.com/natsops/natsops/pkg/service"
 )
@@ -361,8 +362,8 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 			if len(down) > 1 {
 				verb = fmt.Sprintf("%d members of the cluster are", len(down))
 			}
-			refusals = append(refusals, fmt.Sprintf("%s down: %s; a deploy changes a cluster whose members all serve. Bring it back first with `natsops restart --node %s --force --yes` (it starts on the config it has and keeps its JetStream store, a good replica), then deploy again (--force instead starts it with the new config)",
-				verb, strings.Join(down, "; "), strings.Join(p.MembersDown, ",")))
+			refusals = append(refusals, fmt.Sprintf("%s down: %s; a deploy changes a cluster whose members all serve. Bring it back first with %s (it starts on the config it has and keeps its JetStream store, a good replica), then deploy again (--force instead starts it with the new config)",
+				verb, strings.Join(down, "; "), bringBack(p.MembersDown)))
 		}
 	}
 	for _, n := range p.Nodes {
@@ -395,11 +396,21 @@ func (p *Plan) Decide(inv *cluster.Inventory, snaps map[string]*monitor.Snapshot
 		refusals = append(refusals, fmt.Sprintf("this change cannot roll one node at a time: %s. Apply it in a planned outage instead: `natsops deploy --bootstrap --force --yes` installs every node's config, then restarts all of them together (clients reconnect once the cluster is back)", strings.Join(p.Unrollable, "; ")))
 	}
 	for _, n := range leaving {
-		if n.desired.Node.JetStreamEnabled() && (inv.Nodes[0].Server.Auth.SystemUser == nil) && !opts.Force {
-			refusals = append(refusals, fmt.Sprintf("%s runs JetStream: taking it out of the cluster needs its removal from the meta group, through the system account: set server.auth.system_user and system_password (natsops then does it), or pass --force and run `nats server raft peer-remove %s` with a system account context yourself", n.Node, n.Node))
+		if n.desired.Node.JetStreamEnabled() && !natsadmin.Declared(inv, inv.Nodes) && !opts.Force {
+			refusals = append(refusals, fmt.Sprintf("%s runs JetStream: taking it out of the cluster needs its removal from the meta group, through the system account: set server.auth.system_user and system_password, or a user of the [accounts] table server.auth.system_account names (natsops then does it), or pass --force and run `nats server raft peer-remove %s` with a system account context yourself", n.Node, n.Node))
 		}
 	}
 	p.Refusal = strings.Join(refusals, "\n")
+}
+
+// bringBack is the commands that start the members that are down, one
+// restart --node each (the flag takes one node).
+func bringBack(nodes []string) string {
+	cmds := make([]string, len(nodes))
+	for i, n := range nodes {
+		cmds[i] = "`natsops restart --node " + n + " --force --yes`"
+	}
+	return strings.Join(cmds, ", then ")
 }
 
 // elsewhereLeader is the JetStream meta leader that the readings of

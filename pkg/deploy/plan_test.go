@@ -409,3 +409,15 @@ func TestDecideUnrollable(t *testing.T) {
 		t.Errorf("--bootstrap --force: bootstrap %v, refusal %q", p.Bootstrap, p.Refusal)
 	}
 }
+
+// TestBringBackOneNodePerRestart: with two members down the advice is
+// two restarts, each naming one node (restart --node takes one), never
+// "--node n2,n3".
+func TestBringBackOneNodePerRestart(t *testing.T) {
+	if got, want := bringBack([]string{"n2", "n3"}), "`natsops restart --node n2 --force --yes`, then `natsops restart --node n3 --force --yes`"; got != want {
+		t.Errorf("bringBack(n2, n3) = %s, want %s", got, want)
+	}
+	if got, want := bringBack([]string{"n2"}), "`natsops restart --node n2 --force --yes`"; got != want {
+		t.Errorf("bringBack(n2) = %s, want %s", got, want)
+	}
+}

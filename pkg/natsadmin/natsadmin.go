@@ -45,6 +45,7 @@ func New(inv *cluster.Inventory, nodes []*cluster.Node, env cluster.Env) (*Clien
 	a := nodes[0].Server.Auth
 	var c *Client
 	switch {
+	case !Declared(inv, nodes):
 	case a.SystemUser != nil && a.SystemPassword != nil:
 		pw, err := a.SystemPassword.Resolve(inv.Dir, env)
 		if err != nil {
@@ -75,6 +76,27 @@ func New(inv *cluster.Inventory, nodes []*cluster.Node, env cluster.Env) (*Clien
 		c.URLs = append(c.URLs, u.String())
 	}
 	return c, nil
+}
+
+// Declared says whether the inventory names a system account user for
+// nodes, as New reads it (without resolving its password).
+func Declared(inv *cluster.Inventory, nodes []*cluster.Node) bool {
+	if inv == nil || len(nodes) == 0 {
+		return false
+	}
+	a := nodes[0].Server.Auth
+	if a.SystemUser != nil && a.SystemPassword != nil {
+		return true
+	}
+	if a.SystemAccount == nil {
+		return false
+	}
+	for _, u := range inv.File.Accounts[*a.SystemAccount].Users {
+		if u.User != "" && u.Password != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Connect opens a connection as the system user, named name (it shows in
