@@ -2,12 +2,9 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/natsops/natsops/pkg/cluster"
 	"github.com/natsops/natsops/pkg/natsadmin"
@@ -51,48 +48,27 @@ func (l *systemLeaver) leave(ctx context.Context, server string) error {
 	}
 	defer nc.Close()
 	// The request names the server by name in "peer" (its ID would be
-	// "peer_id"), in 2.9 as in 2.15.
-	req, _ := json.Marshal(map[string]string{"peer": server})
+	// "peer_id"), in 2.9 as in 2.15; natsadmin.Remove counts a server
+	// already out of the group as removed.
 	var last error
 	for i := 0; i < removeAttempts; i++ {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := nc.RequestWithContext(rctx, "$JS.API.SERVER.REMOVE", req)
-		cancel()
-		if err == nil {
-			var resp struct {
-				Success bool `json:"success"`
-				Error   *struct {
-					Code        int    `json:"code"`
-					ErrCode     int    `json:"err_code"`
-					Description string `json:"description"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(msg.Data, &resp); err != nil {
-				return fmt.Errorf("$JS.API.SERVER.REMOVE: %w: %q", err, msg.Data)
-			}
-			switch {
-			case resp.Success:
-				return nil
-			case resp.Error != nil && resp.Error.ErrCode == 10044:
-				// JSClusterServerNotMemberErr: already out of the group.
-				return nil
-			case resp.Error != nil:
-				return fmt.Errorf("the meta leader refused: %s (%d)", resp.Error.Description, resp.Error.ErrCode)
-			}
-		} else {
-			last = err
+		err := natsadmin.Remove(ctx, nc, server)
+		var refused *natsadmin.APIError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &refused):
+			return fmt.Errorf("the meta leader refused: %w", refused)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
-	if errors.Is(last, nats.ErrNoResponders) {
-		return fmt.Errorf("no JetStream meta leader answers ($JS.API.SERVER.REMOVE): %w", last)
+	if errors.Is(last, natsadmin.ErrUnsupported) {
+		return fmt.Errorf("no JetStream meta leader answers (%s): %w", natsadmin.SubjectRemove, last)
 	}
 	return last
 }
